@@ -1,0 +1,240 @@
+/**
+ * The JavaScript model of Erlang terms.
+ *
+ * | Erlang                    | JavaScript                                             |
+ * |---------------------------|--------------------------------------------------------|
+ * | integer                   | `number` inside the safe range, `bigint` outside       |
+ * | float                     | `number` (default) or {@link Float} (lossless decode)  |
+ * | atom                      | {@link Atom} (interned), `true`/`false` as booleans    |
+ * | tuple                     | {@link Tuple}                                          |
+ * | proper list               | `Term[]` (a JS array)                                  |
+ * | improper list             | {@link ImproperList}                                   |
+ * | map                       | `Map<Term, Term>`                                      |
+ * | binary                    | `Buffer` (any `Uint8Array` encodes)                    |
+ * | bitstring                 | {@link BitBinary}                                      |
+ * | pid / port / reference    | {@link Pid} / {@link Port} / {@link Reference}         |
+ * | fun (local) / fun M:F/A   | {@link Fun} / {@link ExportFun}                        |
+ * | LOCAL_EXT (opaque)        | {@link LocalExt}                                       |
+ *
+ * Encoding conveniences (never produced by decode): a JS `string` encodes as a
+ * UTF-8 binary, `null` and `undefined` as the atom `undefined`, and a plain
+ * object as a map with binary keys.
+ *
+ * Spec: erl_ext_dist ("External Term Format") in the ERTS user's guide.
+ */
+
+/** Any value that encodes to an Erlang term. */
+export type Term =
+  | number
+  | bigint
+  | boolean
+  | string
+  | null
+  | undefined
+  | Buffer
+  | Uint8Array
+  | Atom
+  | Tuple
+  | Float
+  | Pid
+  | Port
+  | Reference
+  | BitBinary
+  | ImproperList
+  | Fun
+  | ExportFun
+  | LocalExt
+  | Term[]
+  | Map<Term, Term>
+  | { [key: string]: Term };
+
+const atomTable = new Map<string, Atom>();
+
+/**
+ * An Erlang atom. Atoms are interned: `atom('ok') === atom('ok')`, so they can be
+ * compared with `===` and used as `Map` keys. Construct them with {@link atom}.
+ */
+export class Atom {
+  /** The atom's text, as Unicode. At most 255 characters (code points). */
+  readonly name: string;
+
+  /** @internal Use {@link atom}; the constructor does not intern. */
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  toString(): string {
+    return this.name;
+  }
+}
+
+/** Returns the interned {@link Atom} named `name`. */
+export function atom(name: string): Atom {
+  let a = atomTable.get(name);
+  if (a === undefined) {
+    a = new Atom(name);
+    atomTable.set(name, a);
+  }
+  return a;
+}
+
+/** An Erlang tuple, `{A, B, ...}`. */
+export class Tuple {
+  /** The elements, in order. */
+  readonly elements: Term[];
+
+  constructor(elements: Term[]) {
+    this.elements = elements;
+  }
+
+  /** Number of elements (Erlang's `tuple_size/1`). */
+  get size(): number {
+    return this.elements.length;
+  }
+
+  /** Element `i`, zero-based (Erlang's `element(i + 1, T)`). */
+  at(i: number): Term {
+    return this.elements[i];
+  }
+}
+
+/** Builds a {@link Tuple}: `tuple(atom('ok'), 1)` is `{ok, 1}`. */
+export function tuple(...elements: Term[]): Tuple {
+  return new Tuple(elements);
+}
+
+/**
+ * An Erlang float kept distinct from integers. Decode returns these only with
+ * `{ lossless: true }`, so that `1.0` and `-0.0` survive a round trip; a plain
+ * JS `number` that is an integer encodes as an Erlang integer.
+ */
+export class Float {
+  readonly value: number;
+
+  constructor(value: number) {
+    this.value = value;
+  }
+
+  valueOf(): number {
+    return this.value;
+  }
+}
+
+/**
+ * A process identifier (PID_EXT / NEW_PID_EXT, erl_ext_dist 12.10 and 12.11).
+ * `id` is 15 bits and `serial` 13 bits on classic nodes, 32 bits each on the wire
+ * with NEW_PID_EXT; `creation` is 32 bits (8 bits with the old tag).
+ */
+export class Pid {
+  constructor(
+    /** The node the process lives on. */
+    readonly node: Atom,
+    readonly id: number,
+    readonly serial: number,
+    readonly creation: number,
+  ) {}
+
+  toString(): string {
+    return `<${this.node.name}.${this.id}.${this.serial}>`;
+  }
+}
+
+/**
+ * A port identifier (PORT_EXT / NEW_PORT_EXT / V4_PORT_EXT). `id` is a `number`
+ * when it fits 32 bits and a `bigint` for 64-bit V4 port ids.
+ */
+export class Port {
+  constructor(
+    readonly node: Atom,
+    readonly id: number | bigint,
+    readonly creation: number,
+  ) {}
+
+  toString(): string {
+    return `#Port<${this.node.name}.${this.id}>`;
+  }
+}
+
+/**
+ * A reference (REFERENCE_EXT / NEW_REFERENCE_EXT / NEWER_REFERENCE_EXT).
+ * `ids` holds the 32-bit words as sent on the wire (1 to 5 of them).
+ */
+export class Reference {
+  constructor(
+    readonly node: Atom,
+    readonly creation: number,
+    readonly ids: readonly number[],
+  ) {}
+
+  toString(): string {
+    return `#Ref<${this.node.name}.${[...this.ids].reverse().join('.')}>`;
+  }
+}
+
+/**
+ * A bitstring whose length is not a whole number of bytes (BIT_BINARY_EXT).
+ * `bits` is the number of significant bits in the last byte of `data`, 1 to 8;
+ * the unused low bits of the last byte are zero.
+ */
+export class BitBinary {
+  constructor(
+    readonly data: Buffer,
+    readonly bits: number,
+  ) {}
+
+  /** Total length in bits. */
+  get bitLength(): number {
+    return this.data.length === 0 ? 0 : (this.data.length - 1) * 8 + this.bits;
+  }
+}
+
+/** A list whose tail is not `[]`, such as `[1, 2 | three]`. */
+export class ImproperList {
+  constructor(
+    /** The heads, at least one. */
+    readonly elements: Term[],
+    /** The final tail, anything but a proper list. */
+    readonly tail: Term,
+  ) {}
+}
+
+/** A local fun (NEW_FUN_EXT, erl_ext_dist 12.20). Opaque but round-trippable. */
+export class Fun {
+  constructor(
+    readonly arity: number,
+    /** The 16-byte MD5 of the module's significant parts. */
+    readonly uniq: Buffer,
+    readonly index: number,
+    readonly module: Atom,
+    readonly oldIndex: number | bigint,
+    readonly oldUniq: number | bigint,
+    /** The creating process (OTP 23+ may use a placeholder pid). */
+    readonly pid: Pid,
+    readonly freeVars: Term[],
+  ) {}
+}
+
+/** An external fun `fun M:F/A` (EXPORT_EXT, erl_ext_dist 12.21). */
+export class ExportFun {
+  readonly module: Atom;
+  readonly function: Atom;
+  readonly arity: number;
+
+  constructor(module: Atom, fn: Atom, arity: number) {
+    this.module = module;
+    this.function = fn;
+    this.arity = arity;
+  }
+
+  toString(): string {
+    return `fun ${this.module.name}:${this.function.name}/${this.arity}`;
+  }
+}
+
+/**
+ * A LOCAL_EXT term (tag 121): an encoding local to one node, kept as opaque
+ * bytes. `bytes` starts with the 121 tag and runs to the end of the term.
+ */
+export class LocalExt {
+  constructor(readonly bytes: Buffer) {}
+}

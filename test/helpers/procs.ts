@@ -1,0 +1,186 @@
+// Test helpers that start real servers (epmd, erl nodes, the chat stub) on free
+// ports, wait for them to be ready, fail fast if they die, and stop them by pid
+// in teardown. Nothing here ever ends a process it did not start.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { once } from 'node:events';
+
+/** The minimal part of a tap `Test` these helpers need. */
+export interface Teardownable {
+  teardown(fn: () => unknown): void;
+}
+
+/** Asks the kernel for a free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+export interface Started {
+  child: ChildProcess;
+  pid: number;
+  /** Every stdout line seen so far. */
+  lines: string[];
+  /** Every stderr chunk seen so far, joined. */
+  stderr(): string;
+  /** Resolves with the first stdout line (seen or future) that matches. */
+  waitForLine(match: RegExp, timeoutMs?: number): Promise<string>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+  readonly exited: boolean;
+}
+
+export interface StartOptions {
+  cmd: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Wait for a stdout line matching this before resolving. */
+  ready?: RegExp;
+  /** Or wait until this TCP port on 127.0.0.1 accepts a connection. */
+  readyPort?: number;
+  timeoutMs?: number;
+  /** Registers `stop()` as a teardown on this test. */
+  t?: Teardownable;
+}
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) {
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+});
+
+/** Starts a process, waits until it is ready, and arranges to stop it by pid. */
+export async function startProcess(o: StartOptions): Promise<Started> {
+  const child = spawn(o.cmd, o.args, {
+    env: { ...process.env, ...o.env },
+    cwd: o.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const lines: string[] = [];
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  let err = '';
+  let partial = '';
+  let exited = false;
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => {
+    partial += chunk;
+    let i: number;
+    while ((i = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, i).replace(/\r$/, '');
+      partial = partial.slice(i + 1);
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+  });
+  const exit = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      live.delete(child);
+      resolve();
+    });
+  });
+  const spawnError = new Promise<never>((_, reject) => child.once('error', reject));
+
+  const started: Started = {
+    child,
+    pid: child.pid ?? -1,
+    lines,
+    stderr: () => err,
+    get exited() {
+      return exited;
+    },
+    waitForLine(re, timeoutMs = 30_000) {
+      const seen = lines.find((l) => re.test(l));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${re} from ${o.cmd}; stderr: ${err}`));
+        }, timeoutMs);
+        waiters.push({
+          re,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+        void exit.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`${o.cmd} exited before printing ${re}; stdout: ${lines.join('\n')} stderr: ${err}`));
+        });
+      });
+    },
+    async stop(graceMs = 3000) {
+      if (exited || child.pid === undefined) return;
+      try {
+        process.kill(child.pid, 'SIGTERM');
+      } catch {
+        return;
+      }
+      const timer = setTimeout(() => {
+        try {
+          if (!exited) process.kill(child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }, graceMs);
+      await exit;
+      clearTimeout(timer);
+    },
+  };
+  o.t?.teardown(() => started.stop());
+
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  try {
+    if (o.ready) {
+      await Promise.race([started.waitForLine(o.ready, timeoutMs), spawnError]);
+    } else if (o.readyPort !== undefined) {
+      await Promise.race([waitForPort(o.readyPort, timeoutMs, () => exited), spawnError]);
+    }
+  } catch (e) {
+    await started.stop(500);
+    throw e;
+  }
+  return started;
+}
+
+/** Resolves once 127.0.0.1:`port` accepts a TCP connection. */
+export async function waitForPort(port: number, timeoutMs = 30_000, dead: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (dead()) throw new Error(`process died before port ${port} opened`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
