@@ -5,16 +5,45 @@
 // BEAMBRIDGE_EPMD_PORT, when set (by .ci/run), names an epmd that is already
 // running; otherwise each test file starts its own.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { freePort, startProcess, type Started, type Teardownable } from './procs.js';
 
-/** The OTP root to run erl in, or '' for the system erl. */
+/** The OTP root to run erl in by default, or '' for the system erl. */
 export function otpRoot(): string {
   return process.env.BEAMBRIDGE_OTP_ROOT ?? '';
 }
 
-/** Command and arguments that run `erl args...` for the selected OTP. */
-export function erlCommand(args: string[]): { cmd: string; args: string[] } {
-  const root = otpRoot();
+/** One Erlang/OTP installation the suite can run against. */
+export interface OtpVariant {
+  /** A label for test names, e.g. `OTP 25 (system)` or `OTP 29 (/opt/otp-sid)`. */
+  label: string;
+  /** The chroot root, or '' for the system erl. */
+  root: string;
+}
+
+/**
+ * The system OTP plus every debootstrap'd root that exists (scripts/otp-roots.sh
+ * makes /opt/otp-trixie and /opt/otp-sid; BEAMBRIDGE_OTP_ROOTS, colon-separated,
+ * overrides the list). Prints once which ones are absent.
+ */
+export function otpVariants(): OtpVariant[] {
+  const wanted = (process.env.BEAMBRIDGE_OTP_ROOTS ?? '/opt/otp-trixie:/opt/otp-sid').split(':').filter(Boolean);
+  const out: OtpVariant[] = [{ label: 'OTP system', root: '' }];
+  const absent: string[] = [];
+  for (const root of wanted) {
+    if (existsSync(`${root}/usr/bin/erl`)) out.push({ label: `OTP ${root}`, root });
+    else absent.push(root);
+  }
+  if (absent.length > 0 && !warned) {
+    warned = true;
+    console.error(`# OTP roots absent (${absent.join(', ')}): testing the system OTP only; run scripts/otp-roots.sh`);
+  }
+  return out;
+}
+let warned = false;
+
+/** Command and arguments that run `erl args...` for the given (or default) OTP root. */
+export function erlCommand(args: string[], root: string = otpRoot()): { cmd: string; args: string[] } {
   return root ? { cmd: 'chroot', args: [root, 'erl', ...args] } : { cmd: 'erl', args };
 }
 
@@ -42,6 +71,8 @@ export interface ErlNodeOptions {
   args?: string[];
   /** An Erlang expression run after start, before the ready line is printed. */
   eval?: string;
+  /** OTP root (see {@link otpVariants}); default {@link otpRoot}. */
+  root?: string;
 }
 
 /** Starts a distributed erl node and waits until it prints its ready line. */
@@ -55,7 +86,7 @@ export async function startErlNode(t: Teardownable, o: ErlNodeOptions): Promise<
     '-setcookie', o.cookie,
     ...(o.args ?? []),
     '-eval', evalExpr,
-  ]);
+  ], o.root);
   return startProcess({
     cmd,
     args,
@@ -70,8 +101,11 @@ export async function startErlNode(t: Teardownable, o: ErlNodeOptions): Promise<
  * resolves with its stdout. `expr` is a sequence of Erlang expressions without
  * the final dot; `halt()` is appended.
  */
-export function runErl(expr: string, opts: { args?: string[]; timeoutMs?: number; input?: string } = {}): Promise<string> {
-  const { cmd, args } = erlCommand(['-noshell', '-start_epmd', 'false', ...(opts.args ?? []), '-eval', `${expr}, halt().`]);
+export function runErl(
+  expr: string,
+  opts: { args?: string[]; timeoutMs?: number; input?: string; root?: string } = {},
+): Promise<string> {
+  const { cmd, args } = erlCommand(['-noshell', '-start_epmd', 'false', ...(opts.args ?? []), '-eval', `${expr}, halt().`], opts.root);
   return new Promise((resolve, reject) => {
     const child = execFile(
       cmd,
