@@ -1,0 +1,314 @@
+// An established distribution connection: frames in (split reads, atom cache,
+// fragments, ticks), control messages up, frames out through one coalescing
+// writer, net ticks both ways, TCP keepalive and user timeout, and a send
+// buffer that reports when it is over its busy limit.
+// Spec: erl_dist_protocol "Protocol between Connected Nodes".
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import NetKeepAlive from 'net-keepalive';
+import type { Term } from '../etf/types.js';
+import { DistError } from './errors.js';
+import { DFLAG } from './flags.js';
+import { DistDecoder, DistEncoder, FrameSplitter, DEFAULT_MAX_MESSAGE_SIZE, type DistDecoderOptions } from './framing.js';
+import { parseControl, type ControlMessage, type OutgoingSignal } from './control.js';
+import { TickState } from './ticker.js';
+import { SocketWriter } from './writer.js';
+import type { HandshakeResult } from './handshake.js';
+
+/** TCP keepalive and user-timeout settings (applied with `net-keepalive`). */
+export interface KeepAliveOptions {
+  /** Idle time before the first keepalive probe; default the ticktime. */
+  idleMs?: number;
+  /** Between probes; default 1000 ms. */
+  intervalMs?: number;
+  /** Unanswered probes before the kernel drops the connection; default 4. */
+  probes?: number;
+  /** TCP_USER_TIMEOUT: how long written data may stay unacknowledged; default the ticktime. */
+  userTimeoutMs?: number;
+}
+
+/** Options of {@link DistConnection}. */
+export interface DistConnectionOptions {
+  /** net_ticktime in milliseconds; default 60 000 (OTP's 60 s). */
+  tickTimeMs?: number;
+  /** Checks per ticktime (net_tickintensity); default 4. */
+  tickIntensity?: number;
+  /** Cap on one frame; default 512 MiB. */
+  maxFrameSize?: number;
+  /** Cap on a reassembled message, and other decoder settings. */
+  decoder?: DistDecoderOptions;
+  /** Largest fragment sent; default 64 KiB. */
+  fragmentSize?: number;
+  /**
+   * Send-buffer size (queued + in the socket) above which {@link DistConnection.send}
+   * returns false and {@link DistConnection.busy} is true, like OTP's
+   * dist_buf_busy_limit; default 1 MiB. `'drain'` is emitted when it drops back.
+   */
+  busyLimitBytes?: number;
+  /** TCP keepalive settings, or false to leave the socket's defaults. */
+  keepAlive?: KeepAliveOptions | false;
+}
+
+/** Traffic counters of one connection. */
+export interface DistConnectionStats {
+  framesIn: number;
+  bytesIn: number;
+  ticksIn: number;
+  messagesIn: number;
+  messagesOut: number;
+  ticksOut: number;
+}
+
+/**
+ * One distribution connection to a peer node, after the handshake.
+ *
+ * Reading starts in a microtask after construction: attach the listeners in
+ * the same synchronous block as `new DistConnection(...)`.
+ *
+ * Events:
+ * - `'message'` (msg: ControlMessage): every control message, in arrival order.
+ * - `'close'` (err: DistError | undefined): once; `undefined` when closed
+ *   locally with {@link close}, else why (`ERR_CONNECTION_CLOSED`,
+ *   `ERR_TICK_TIMEOUT`, `ERR_DIST_PROTOCOL`, `ERR_FRAME_TOO_LARGE`).
+ * - `'drain'`: the send buffer dropped below the busy limit after being over it.
+ */
+export class DistConnection extends EventEmitter {
+  /** The peer's full node name. */
+  readonly peer: string;
+  /** Our full node name. */
+  readonly name: string;
+  /** The negotiated flags. */
+  readonly flags: bigint;
+  /** The peer's advertised flags. */
+  readonly peerFlags: bigint;
+  readonly peerCreation: number;
+  readonly creation: number;
+  /** True when we dialed. */
+  readonly initiator: boolean;
+  readonly socket: Socket;
+  readonly stats: DistConnectionStats = { framesIn: 0, bytesIn: 0, ticksIn: 0, messagesIn: 0, messagesOut: 0, ticksOut: 0 };
+  readonly busyLimitBytes: number;
+  private readonly splitter: FrameSplitter;
+  private readonly decoder: DistDecoder;
+  private readonly encoder: DistEncoder;
+  private readonly writer: SocketWriter;
+  private readonly ticks: TickState;
+  private readonly tickTimer: NodeJS.Timeout;
+  private wasBusy = false;
+  private listenerError: unknown;
+  private closeReason: DistError | undefined;
+  private isClosed = false;
+
+  constructor(hs: HandshakeResult, o: DistConnectionOptions = {}) {
+    super();
+    this.peer = hs.peer;
+    this.name = hs.name;
+    this.flags = hs.flags;
+    this.peerFlags = hs.peerFlags;
+    this.peerCreation = hs.peerCreation;
+    this.creation = hs.creation;
+    this.initiator = hs.initiator;
+    this.socket = hs.socket;
+    this.busyLimitBytes = o.busyLimitBytes ?? 1024 * 1024;
+    const tickTimeMs = o.tickTimeMs ?? 60_000;
+    const intensity = o.tickIntensity ?? 4;
+    this.ticks = new TickState(intensity, (hs.peerFlags & DFLAG.PUBLISHED) === 0n);
+    this.splitter = new FrameSplitter(o.maxFrameSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+    this.decoder = new DistDecoder(o.decoder);
+    this.encoder = new DistEncoder({ flags: hs.flags, fragmentSize: o.fragmentSize });
+    this.writer = new SocketWriter(this.socket, () => {
+      this.ticks.markWrote();
+      this.checkDrain();
+    });
+
+    const s = this.socket;
+    s.setNoDelay(true);
+    if (o.keepAlive !== false) applyKeepAlive(s, o.keepAlive ?? {}, tickTimeMs);
+    s.on('data', (d: Buffer) => this.onData(d));
+    s.on('drain', () => this.checkDrain());
+    s.on('error', (e) => this.close(new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} failed: ${e.message}`, { cause: e, peer: this.peer })));
+    s.on('end', () => this.close(new DistError('ERR_CONNECTION_CLOSED', `${this.peer} closed the connection`, { peer: this.peer })));
+    s.on('close', () => this.close(new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} closed`, { peer: this.peer })));
+
+    const interval = Math.max(1, Math.floor(tickTimeMs / intensity));
+    this.tickTimer = setTimeout(() => this.onTickTimer(), interval);
+    this.tickTimer.unref();
+
+    // Reading starts in a microtask, so that listeners attached right after
+    // construction see everything: first the bytes that came with the last
+    // handshake message, then the live stream.
+    queueMicrotask(() => {
+      if (hs.leftover.length > 0) this.onData(hs.leftover);
+      if (this.isClosed) return;
+      if (s.destroyed || s.readableEnded) {
+        this.close(new DistError('ERR_CONNECTION_CLOSED', `${this.peer} closed the connection`, { peer: this.peer }));
+      } else {
+        s.resume();
+      }
+    });
+  }
+
+  /** True once closed (by either side). */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** Why the connection closed; undefined while open or after a local {@link close}. */
+  get reason(): DistError | undefined {
+    return this.closeReason;
+  }
+
+  /** Bytes waiting to be written (in our queue and in the socket). */
+  get bufferedBytes(): number {
+    return this.writer.bufferedBytes;
+  }
+
+  /** True while {@link bufferedBytes} is at or over the busy limit. */
+  get busy(): boolean {
+    return this.bufferedBytes >= this.busyLimitBytes;
+  }
+
+  /** Fragmented incoming messages being reassembled. */
+  get pendingFragments(): number {
+    return this.decoder.pendingSequences;
+  }
+
+  /** Incoming frames by kind and atom-cache traffic (see {@link DistDecoder.counters}). */
+  get frameCounters(): Readonly<DistDecoder['counters']> {
+    return this.decoder.counters;
+  }
+
+  /**
+   * Queues a control tuple and optional payload (encoded now, written at the
+   * end of this event-loop turn). Returns false when the send buffer is over
+   * the busy limit: the message is still queued; wait for `'drain'` before
+   * sending more (the node layer decides the policy). Throws `ERR_CONNECTION_CLOSED`
+   * after close, and the codec's EncodeError for a term that cannot be encoded.
+   */
+  send(control: Term, payload?: Term): boolean {
+    if (this.isClosed) {
+      throw new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} is closed`, { cause: this.closeReason, peer: this.peer });
+    }
+    this.writer.write(this.encoder.encode(control, payload));
+    this.stats.messagesOut++;
+    const busy = this.busy;
+    if (busy) this.wasBusy = true;
+    return !busy;
+  }
+
+  /** {@link send} for a constructed signal (see `ctrl`). */
+  sendSignal(sig: OutgoingSignal): boolean {
+    return this.send(sig.control, sig.payload);
+  }
+
+  /** Writes everything queued now instead of at the end of the turn. */
+  flush(): void {
+    this.writer.flush();
+  }
+
+  /**
+   * Closes the connection. Without an error it is a graceful local close:
+   * queued frames are written first. With an error the socket is destroyed at
+   * once. Idempotent; `'close'` is emitted once.
+   */
+  close(err?: DistError): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closeReason = err;
+    clearTimeout(this.tickTimer);
+    const s = this.socket;
+    if (err === undefined && !s.destroyed) {
+      this.writer.flush();
+      this.writer.kill();
+      s.end();
+      setTimeout(() => s.destroy(), 2000).unref();
+    } else {
+      this.writer.kill();
+      s.destroy();
+    }
+    this.emit('close', err);
+  }
+
+  private onData(d: Buffer): void {
+    if (this.isClosed) return;
+    this.stats.bytesIn += d.length;
+    try {
+      this.splitter.push(d, (frame) => this.onFrame(frame));
+    } catch (e) {
+      if (e === this.listenerError) {
+        this.listenerError = undefined;
+        throw e;
+      }
+      this.fail(e);
+    }
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (this.isClosed) return;
+    this.ticks.markRead();
+    this.stats.framesIn++;
+    if (frame.length === 0) {
+      this.stats.ticksIn++;
+      return;
+    }
+    let msg: ControlMessage;
+    try {
+      const m = this.decoder.decodeFrame(frame);
+      if (m === undefined) return;
+      msg = parseControl(m.control, m.payload);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.stats.messagesIn++;
+    try {
+      this.emit('message', msg);
+    } catch (e) {
+      // A listener's throw is the listener's bug, not a protocol error: let it surface.
+      this.listenerError = e;
+      throw e;
+    }
+  }
+
+  /** Closes on a malformed frame: only this connection drops. */
+  private fail(e: unknown): void {
+    this.close(
+      e instanceof DistError
+        ? new DistError(e.code, `${this.peer}: ${e.message}`, { cause: e.cause ?? e, peer: this.peer })
+        : new DistError('ERR_DIST_PROTOCOL', `${this.peer}: ${(e as Error).message}`, { cause: e, peer: this.peer }),
+    );
+  }
+
+  private onTickTimer(): void {
+    if (this.isClosed) return;
+    const action = this.ticks.check(this.writer.bufferedBytes > 0);
+    if (action === 'timeout') {
+      this.close(new DistError('ERR_TICK_TIMEOUT', `${this.peer} not responding: nothing received within net_ticktime`, { peer: this.peer }));
+      return;
+    }
+    if (action === 'tick') {
+      this.stats.ticksOut++;
+      this.writer.write([DistEncoder.TICK]);
+    }
+    this.tickTimer.refresh();
+  }
+
+  private checkDrain(): void {
+    if (this.wasBusy && !this.isClosed && !this.busy) {
+      this.wasBusy = false;
+      this.emit('drain');
+    }
+  }
+}
+
+/** Turns on TCP keepalive and sets TCP_USER_TIMEOUT; failures (e.g. unsupported platforms) are ignored. */
+function applyKeepAlive(s: Socket, k: KeepAliveOptions, tickTimeMs: number): void {
+  try {
+    s.setKeepAlive(true, k.idleMs ?? tickTimeMs);
+    NetKeepAlive.setKeepAliveInterval(s, k.intervalMs ?? 1000);
+    NetKeepAlive.setKeepAliveProbes(s, k.probes ?? 4);
+    NetKeepAlive.setUserTimeout(s, k.userTimeoutMs ?? tickTimeMs);
+  } catch {
+    /* the socket options are best effort */
+  }
+}

@@ -1,0 +1,90 @@
+// The one writer of a connection's socket. Frames queued during one event-loop
+// turn are written together on setImmediate: small buffers are packed into
+// one, large ones go as they are (no copy), all inside one cork/uncork so the
+// kernel sees a single writev.
+import type { Socket } from 'node:net';
+
+/** Buffers up to this size are packed together; larger ones are written as is. */
+const PACK_LIMIT = 16 * 1024;
+/** A packed batch is cut at this size. */
+const BATCH_LIMIT = 256 * 1024;
+
+export class SocketWriter {
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private scheduled = false;
+  private dead = false;
+
+  /**
+   * @param socket The socket this writer owns.
+   * @param onFlush Called after each flush that wrote bytes (tick bookkeeping).
+   */
+  constructor(
+    private readonly socket: Socket,
+    private readonly onFlush: () => void = () => {},
+  ) {}
+
+  /** Bytes queued and not yet handed to the socket. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** Bytes queued here plus bytes the socket has not yet written to the kernel. */
+  get bufferedBytes(): number {
+    return this.queued + this.socket.writableLength;
+  }
+
+  /** Queues buffers, in order, for the next flush. */
+  write(bufs: readonly Buffer[]): void {
+    if (this.dead) return;
+    for (const b of bufs) {
+      if (b.length === 0) continue;
+      this.queue.push(b);
+      this.queued += b.length;
+    }
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes everything queued now. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.dead || this.queue.length === 0) return;
+    const q = this.queue;
+    this.queue = [];
+    this.queued = 0;
+    const s = this.socket;
+    if (s.destroyed) return;
+    s.cork();
+    let batch: Buffer[] = [];
+    let batchLen = 0;
+    const cut = () => {
+      if (batch.length === 1) s.write(batch[0]);
+      else if (batch.length > 1) s.write(Buffer.concat(batch, batchLen));
+      batch = [];
+      batchLen = 0;
+    };
+    for (const b of q) {
+      if (b.length > PACK_LIMIT) {
+        cut();
+        s.write(b);
+      } else {
+        batch.push(b);
+        batchLen += b.length;
+        if (batchLen >= BATCH_LIMIT) cut();
+      }
+    }
+    cut();
+    s.uncork();
+    this.onFlush();
+  }
+
+  /** Drops everything queued and refuses further writes. */
+  kill(): void {
+    this.dead = true;
+    this.queue = [];
+    this.queued = 0;
+  }
+}
