@@ -3,3 +3,5 @@ export { BeamBridgeError } from './errors.js';
 export * from './etf/index.js';
 export * from './epmd/index.js';
 export * from './dist/index.js';
+export * from './node/index.js';
+export * from './otp/index.js';

@@ -1,8 +1,9 @@
 // An established distribution connection: frames in (split reads, atom cache,
 // fragments, ticks), control messages up, frames out through one coalescing
 // writer, net ticks both ways, TCP keepalive and user timeout, and a send
-// buffer that reports when it is over its busy limit.
-// Spec: erl_dist_protocol "Protocol between Connected Nodes".
+// buffer with a busy limit and a policy for senders when it is over it.
+// Works the same over TCP and over TLS (the TCP options go to the socket under
+// the TLS one). Spec: erl_dist_protocol "Protocol between Connected Nodes".
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import NetKeepAlive from 'net-keepalive';
@@ -45,8 +46,35 @@ export interface DistConnectionOptions {
    * dist_buf_busy_limit; default 1 MiB. `'drain'` is emitted when it drops back.
    */
   busyLimitBytes?: number;
+  /**
+   * What {@link DistConnection.send} does while the connection is busy (at or
+   * over `busyLimitBytes`, e.g. because the peer stopped reading):
+   * - `'wait'` (default): the message is queued anyway and `send` returns
+   *   false; the caller is expected to wait (`await conn.drained()`, or send
+   *   with `await conn.sendAsync(...)` which waits by itself). Memory is bounded
+   *   only if callers wait.
+   * - `'error'`: `send` throws `ERR_BUSY` and queues nothing; every message
+   *   accepted before stays queued and is written in order. The connection
+   *   then holds at most `busyLimitBytes` plus one message (plus ticks).
+   * `sendAsync` waits for room under both policies.
+   */
+  onBusy?: 'wait' | 'error';
   /** TCP keepalive settings, or false to leave the socket's defaults. */
   keepAlive?: KeepAliveOptions | false;
+}
+
+/** Options of {@link DistConnection.sendAsync} and {@link DistConnection.drained}. */
+export interface DistWaitOptions {
+  /** Give up after this long with `ERR_BUSY`; default: wait as long as the connection lives. */
+  timeoutMs?: number;
+  /** Give up with `ERR_ABORTED`. */
+  signal?: AbortSignal;
+}
+
+/** A caller of sendAsync / drained waiting for room, in arrival order. */
+interface Waiter {
+  run: () => void;
+  fail: (e: DistError) => void;
 }
 
 /** Traffic counters of one connection. */
@@ -71,6 +99,9 @@ export interface DistConnectionStats {
  *   locally with {@link close}, else why (`ERR_CONNECTION_CLOSED`,
  *   `ERR_TICK_TIMEOUT`, `ERR_DIST_PROTOCOL`, `ERR_FRAME_TOO_LARGE`).
  * - `'drain'`: the send buffer dropped below the busy limit after being over it.
+ *
+ * Backpressure: see {@link DistConnectionOptions.onBusy}, {@link sendAsync}
+ * and {@link drained}.
  */
 export class DistConnection extends EventEmitter {
   /** The peer's full node name. */
@@ -85,7 +116,12 @@ export class DistConnection extends EventEmitter {
   readonly creation: number;
   /** True when we dialed. */
   readonly initiator: boolean;
+  /** The stream the distribution runs over (a `TLSSocket` with TLS). */
   readonly socket: Socket;
+  /** The TCP socket (under {@link socket} with TLS; the same object without). */
+  readonly tcpSocket: Socket;
+  /** The send policy while busy (see {@link DistConnectionOptions.onBusy}). */
+  readonly onBusy: 'wait' | 'error';
   readonly stats: DistConnectionStats = { framesIn: 0, bytesIn: 0, ticksIn: 0, messagesIn: 0, messagesOut: 0, ticksOut: 0 };
   readonly busyLimitBytes: number;
   private readonly splitter: FrameSplitter;
@@ -95,6 +131,7 @@ export class DistConnection extends EventEmitter {
   private readonly ticks: TickState;
   private readonly tickTimer: NodeJS.Timeout;
   private wasBusy = false;
+  private readonly waiters: Waiter[] = [];
   private listenerError: unknown;
   private closeReason: DistError | undefined;
   private isClosed = false;
@@ -109,21 +146,29 @@ export class DistConnection extends EventEmitter {
     this.creation = hs.creation;
     this.initiator = hs.initiator;
     this.socket = hs.socket;
+    this.tcpSocket = hs.tcpSocket ?? hs.socket;
     this.busyLimitBytes = o.busyLimitBytes ?? 1024 * 1024;
+    this.onBusy = o.onBusy ?? 'wait';
     const tickTimeMs = o.tickTimeMs ?? 60_000;
     const intensity = o.tickIntensity ?? 4;
     this.ticks = new TickState(intensity, (hs.peerFlags & DFLAG.PUBLISHED) === 0n);
     this.splitter = new FrameSplitter(o.maxFrameSize ?? DEFAULT_MAX_MESSAGE_SIZE);
     this.decoder = new DistDecoder(o.decoder);
     this.encoder = new DistEncoder({ flags: hs.flags, fragmentSize: o.fragmentSize });
-    this.writer = new SocketWriter(this.socket, () => {
-      this.ticks.markWrote();
-      this.checkDrain();
-    });
+    this.writer = new SocketWriter(
+      this.socket,
+      () => {
+        this.ticks.markWrote();
+        this.checkDrain();
+      },
+      () => this.checkDrain(),
+    );
 
     const s = this.socket;
-    s.setNoDelay(true);
-    if (o.keepAlive !== false) applyKeepAlive(s, o.keepAlive ?? {}, tickTimeMs);
+    const tcp = this.tcpSocket;
+    tcp.setNoDelay(true);
+    if (o.keepAlive !== false) applyKeepAlive(tcp, o.keepAlive ?? {}, tickTimeMs);
+    if (tcp !== s) tcp.on('error', () => {}); // reported through the TLS socket
     s.on('data', (d: Buffer) => this.onData(d));
     s.on('drain', () => this.checkDrain());
     s.on('error', (e) => this.close(new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} failed: ${e.message}`, { cause: e, peer: this.peer })));
@@ -181,14 +226,28 @@ export class DistConnection extends EventEmitter {
   /**
    * Queues a control tuple and optional payload (encoded now, written at the
    * end of this event-loop turn). Returns false when the send buffer is over
-   * the busy limit: the message is still queued; wait for `'drain'` before
-   * sending more (the node layer decides the policy). Throws `ERR_CONNECTION_CLOSED`
-   * after close, and the codec's EncodeError for a term that cannot be encoded.
+   * the busy limit after this message. While the connection is already busy,
+   * the `'wait'` policy (default) queues the message anyway (then wait for
+   * {@link drained} before sending more), and the `'error'` policy throws
+   * `ERR_BUSY` without queuing it. Throws `ERR_CONNECTION_CLOSED` after close,
+   * and the codec's EncodeError for a term that cannot be encoded.
    */
   send(control: Term, payload?: Term): boolean {
     if (this.isClosed) {
       throw new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} is closed`, { cause: this.closeReason, peer: this.peer });
     }
+    if (this.onBusy === 'error' && this.busy) {
+      this.wasBusy = true;
+      throw new DistError(
+        'ERR_BUSY',
+        `connection to ${this.peer} is busy: ${this.bufferedBytes} bytes buffered, limit ${this.busyLimitBytes}`,
+        { peer: this.peer },
+      );
+    }
+    return this.queue(control, payload);
+  }
+
+  private queue(control: Term, payload?: Term): boolean {
     this.writer.write(this.encoder.encode(control, payload));
     this.stats.messagesOut++;
     const busy = this.busy;
@@ -199,6 +258,86 @@ export class DistConnection extends EventEmitter {
   /** {@link send} for a constructed signal (see `ctrl`). */
   sendSignal(sig: OutgoingSignal): boolean {
     return this.send(sig.control, sig.payload);
+  }
+
+  /**
+   * Sends once there is room: at once when the connection is not busy and no
+   * earlier `sendAsync` is waiting, else after them, in call order, when the
+   * buffer has drained below the limit. Resolves when the message is queued
+   * for writing. Rejects with `ERR_CONNECTION_CLOSED` (closed before it could
+   * be queued), `ERR_BUSY` (`timeoutMs` passed), `ERR_ABORTED`, or the codec's
+   * EncodeError. Keeps a sender's order only if that sender does not mix it
+   * with {@link send}.
+   */
+  sendAsync(control: Term, payload?: Term, o: DistWaitOptions = {}): Promise<void> {
+    return this.whenRoom(() => void this.queue(control, payload), o);
+  }
+
+  /** {@link sendAsync} for a constructed signal (see `ctrl`). */
+  sendSignalAsync(sig: OutgoingSignal, o: DistWaitOptions = {}): Promise<void> {
+    return this.sendAsync(sig.control, sig.payload, o);
+  }
+
+  /**
+   * Resolves when the connection is not busy (at once if it is not) and every
+   * earlier `sendAsync` has been queued. Rejects like {@link sendAsync}.
+   */
+  drained(o: DistWaitOptions = {}): Promise<void> {
+    return this.whenRoom(() => {}, o);
+  }
+
+  /** Callers of sendAsync / drained still waiting. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  private whenRoom(run: () => void, o: DistWaitOptions): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const closedErr = () =>
+        new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} is closed`, { cause: this.closeReason, peer: this.peer });
+      if (this.isClosed) return reject(closedErr());
+      if (o.signal?.aborted) return reject(new DistError('ERR_ABORTED', 'send aborted', { cause: o.signal.reason, peer: this.peer }));
+      if (this.waiters.length === 0 && !this.busy) {
+        try {
+          run();
+        } catch (e) {
+          return reject(e as Error);
+        }
+        return resolve();
+      }
+      this.wasBusy = true;
+      let timer: NodeJS.Timeout | undefined;
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        o.signal?.removeEventListener('abort', onAbort);
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+      };
+      const w: Waiter = {
+        run: () => {
+          cleanup();
+          try {
+            run();
+            resolve();
+          } catch (e) {
+            reject(e as Error);
+          }
+        },
+        fail: (e) => {
+          cleanup();
+          reject(e);
+        },
+      };
+      const onAbort = () => w.fail(new DistError('ERR_ABORTED', 'send aborted', { cause: o.signal?.reason, peer: this.peer }));
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      if (o.timeoutMs !== undefined) {
+        timer = setTimeout(
+          () => w.fail(new DistError('ERR_BUSY', `connection to ${this.peer} stayed busy for ${o.timeoutMs} ms`, { peer: this.peer })),
+          o.timeoutMs,
+        );
+      }
+      this.waiters.push(w);
+    });
   }
 
   /** Writes everything queued now instead of at the end of the turn. */
@@ -217,15 +356,25 @@ export class DistConnection extends EventEmitter {
     this.closeReason = err;
     clearTimeout(this.tickTimer);
     const s = this.socket;
+    const tcp = this.tcpSocket;
     if (err === undefined && !s.destroyed) {
       this.writer.flush();
       this.writer.kill();
       s.end();
-      setTimeout(() => s.destroy(), 2000).unref();
+      setTimeout(() => {
+        s.destroy();
+        tcp.destroy();
+      }, 2000).unref();
     } else {
       this.writer.kill();
       s.destroy();
+      tcp.destroy();
     }
+    const gone = new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} closed before the message could be queued`, {
+      cause: err,
+      peer: this.peer,
+    });
+    for (const w of this.waiters.slice()) w.fail(gone);
     this.emit('close', err);
   }
 
@@ -294,7 +443,11 @@ export class DistConnection extends EventEmitter {
   }
 
   private checkDrain(): void {
-    if (this.wasBusy && !this.isClosed && !this.busy) {
+    if (this.isClosed) return;
+    // Waiters first, in order, each while there is room; a waiter's message
+    // may make the connection busy again, and the rest wait for the next drain.
+    while (this.waiters.length > 0 && !this.busy) this.waiters[0].run();
+    if (this.wasBusy && !this.busy && this.waiters.length === 0) {
       this.wasBusy = false;
       this.emit('drain');
     }

@@ -16,6 +16,11 @@ import { BeamBridgeError } from '../errors.js';
  * - `ERR_HANDSHAKE_PROTOCOL`: a malformed handshake message.
  * - `ERR_HANDSHAKE_NAME`: the peer is not the node we dialed, or its name is
  *   not a valid node name.
+ * - `ERR_TLS`: TLS distribution only: the TLS handshake failed (our side
+ *   refused the peer's certificate, the peer refused ours, no common protocol
+ *   version or cipher, or the connection closed during the TLS handshake), or
+ *   the peer's certificate does not match the host of its node name when that
+ *   check is on. A TLS step that takes too long is `ERR_HANDSHAKE_TIMEOUT`.
  *
  * Dialing:
  * - `ERR_NODE_NOT_FOUND`: the peer's EPMD does not know the node (OTP's pang).
@@ -28,7 +33,8 @@ import { BeamBridgeError } from '../errors.js';
  * - `ERR_FRAME_TOO_LARGE`: a frame or reassembled message over the cap.
  * - `ERR_DIST_PROTOCOL`: a malformed frame, distribution header, fragment or
  *   control message; only that connection is dropped.
- * - `ERR_BUSY`: the send buffer is over its limit and the policy is to fail.
+ * - `ERR_BUSY`: the send buffer is over its limit and the policy is to fail
+ *   (`onBusy: 'error'`), or a `sendAsync` / `drained` wait ran out of time.
  * - `ERR_ABORTED`: the caller's `AbortSignal` fired.
  */
 export type DistErrorCode =
@@ -38,6 +44,7 @@ export type DistErrorCode =
   | 'ERR_HANDSHAKE_TIMEOUT'
   | 'ERR_HANDSHAKE_PROTOCOL'
   | 'ERR_HANDSHAKE_NAME'
+  | 'ERR_TLS'
   | 'ERR_NODE_NOT_FOUND'
   | 'ERR_UNREACHABLE'
   | 'ERR_CONNECTION_CLOSED'

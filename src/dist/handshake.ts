@@ -10,13 +10,17 @@
 //   reply 'r' chA digest(chB)          ->
 //                                      <-  ack 'a' digest(chA)
 //
-// Every message is framed with a 2-byte big-endian length. Nothing is created
-// for the peer before its digest checks out: its name stays a string, no atom
-// is made, and the only state is this function's locals.
+// Every message is framed with a 2-byte big-endian length (4 bytes over TLS,
+// see tls.ts). Nothing is created for the peer before its digest checks out:
+// its name stays a string, no atom is made, and the only state is this
+// function's locals and the socket; every step has a deadline, so an
+// unauthenticated peer holds a socket for at most (steps + 1) x timeoutMs.
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { DistError } from './errors.js';
 import { DEFAULT_DFLAGS, DFLAG, REQUIRED_DFLAGS, expandFlags, flagNames } from './flags.js';
+import { checkPeerHost, tlsAccept, tlsConnect, type DistTlsOptions } from './tls.js';
 
 /** Options shared by both directions. */
 export interface HandshakeOptions {
@@ -36,6 +40,13 @@ export interface HandshakeOptions {
   /** Deadline for each handshake step (reset on every message, as OTP's net_setuptime); default 7000 ms. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Run the distribution over TLS, as OTP's `-proto_dist inet_tls`: TLS starts
+   * on the connected socket before the handshake (its own step, with the same
+   * deadline), certificates are checked by default (see {@link DistTlsOptions}),
+   * and the cookie is still checked. Both sides of a connection must agree.
+   */
+  tls?: DistTlsOptions;
 }
 
 /** Options of {@link initiateHandshake}. */
@@ -95,7 +106,13 @@ export interface AcceptOptions extends HandshakeOptions {
 
 /** A completed handshake. Hand it to `new DistConnection(result, ...)`. */
 export interface HandshakeResult {
+  /** The stream the distribution runs over: the TCP socket, or the `TLSSocket` over it with TLS. */
   socket: Socket;
+  /**
+   * With TLS, the TCP socket under {@link socket} (where TCP options such as
+   * keepalive and TCP_USER_TIMEOUT go); absent or equal to `socket` without TLS.
+   */
+  tcpSocket?: Socket;
   /** The peer's full node name. */
   peer: string;
   /** The peer's advertised flags (MANDATORY_25_DIGEST expanded). */
@@ -144,6 +161,17 @@ const MAX_HS_MESSAGE = 4096;
 
 function ignore(): void {}
 
+let live = 0;
+
+/**
+ * Handshakes in progress in this process, both directions, TLS step
+ * included: what unauthenticated peers currently hold. Returns to 0 once
+ * every handshake has succeeded or failed.
+ */
+export function liveHandshakes(): number {
+  return live;
+}
+
 /** Reads 2-byte-framed handshake messages from a socket, each within a deadline. */
 class HandshakeReader {
   private buf: Buffer = Buffer.alloc(0);
@@ -155,14 +183,20 @@ class HandshakeReader {
     this.pump();
   };
   private readonly onClose = () => this.fail(new DistError('ERR_CONNECTION_CLOSED', 'connection closed during the handshake'));
-  private readonly onError = (e: Error) =>
-    this.fail(new DistError('ERR_CONNECTION_CLOSED', `socket error during the handshake: ${e.message}`, { cause: e }));
+  private readonly onError = (e: Error & { code?: string }) =>
+    this.fail(
+      /^ERR_(SSL|TLS)_/.test(e.code ?? '')
+        ? new DistError('ERR_TLS', `TLS error during the handshake (the peer may have refused our certificate): ${e.message}`, { cause: e })
+        : new DistError('ERR_CONNECTION_CLOSED', `socket error during the handshake: ${e.message}`, { cause: e }),
+    );
   private readonly onAbort = () => this.fail(new DistError('ERR_ABORTED', 'handshake aborted', { cause: this.signal?.reason }));
 
   constructor(
-    private readonly socket: Socket,
+    readonly socket: Socket,
     private readonly timeoutMs: number,
     private readonly signal: AbortSignal | undefined,
+    /** Length prefix of each message: 2 over TCP, 4 over TLS. */
+    private readonly lenBytes: 2 | 4,
   ) {
     this.timer = setTimeout(
       () => this.fail(new DistError('ERR_HANDSHAKE_TIMEOUT', `handshake step took over ${timeoutMs} ms`)),
@@ -195,8 +229,9 @@ class HandshakeReader {
       w?.reject(this.failure);
       return;
     }
-    if (this.buf.length < 2) return;
-    const len = this.buf.readUInt16BE(0);
+    const h = this.lenBytes;
+    if (this.buf.length < h) return;
+    const len = h === 2 ? this.buf.readUInt16BE(0) : this.buf.readUInt32BE(0);
     if (len === 0 || len > MAX_HS_MESSAGE) {
       this.fail(new DistError('ERR_HANDSHAKE_PROTOCOL', `handshake message length ${len}`));
       return;
@@ -204,12 +239,12 @@ class HandshakeReader {
     if (!this.waiter) {
       // A message the state machine did not ask for yet; a conforming peer
       // never sends two before our answer, but tolerate it until asked.
-      if (this.buf.length > 2 * (MAX_HS_MESSAGE + 2)) this.fail(new DistError('ERR_HANDSHAKE_PROTOCOL', 'unsolicited handshake data'));
+      if (this.buf.length > 2 * (MAX_HS_MESSAGE + h)) this.fail(new DistError('ERR_HANDSHAKE_PROTOCOL', 'unsolicited handshake data'));
       return;
     }
-    if (this.buf.length < 2 + len) return;
-    const msg = this.buf.subarray(2, 2 + len);
-    this.buf = this.buf.subarray(2 + len);
+    if (this.buf.length < h + len) return;
+    const msg = this.buf.subarray(h, h + len);
+    this.buf = this.buf.subarray(h + len);
     const w = this.waiter;
     this.waiter = undefined;
     w.resolve(msg);
@@ -232,17 +267,20 @@ class HandshakeReader {
     this.signal?.removeEventListener('abort', this.onAbort);
     return this.buf;
   }
-}
 
-function send(socket: Socket, body: Buffer): void {
-  const b = Buffer.allocUnsafe(2 + body.length);
-  b.writeUInt16BE(body.length, 0);
-  body.copy(b, 2);
-  socket.write(b);
-}
+  /** Writes one handshake message with its length prefix. */
+  send(body: Buffer): void {
+    const h = this.lenBytes;
+    const b = Buffer.allocUnsafe(h + body.length);
+    if (h === 2) b.writeUInt16BE(body.length, 0);
+    else b.writeUInt32BE(body.length, 0);
+    body.copy(b, h);
+    this.socket.write(b);
+  }
 
-function sendStatus(socket: Socket, status: string): void {
-  send(socket, Buffer.from(`s${status}`, 'latin1'));
+  sendStatus(status: string): void {
+    this.send(Buffer.from(`s${status}`, 'latin1'));
+  }
 }
 
 /** 'N' flags(8) [challenge(4)] creation(4) nlen(2) name: send_name and the challenge. */
@@ -300,22 +338,45 @@ function challenge32(): number {
 }
 
 /**
- * Runs `body` with a reader; on failure the socket is closed and the error
- * rethrown. A refusal status still being written is flushed first.
+ * Runs `body` with a reader, after the TLS step when `o.tls` is set; on
+ * failure the socket is closed and the error rethrown. A refusal status still
+ * being written is flushed first.
  */
-async function withReader<T>(socket: Socket, o: HandshakeOptions, body: (r: HandshakeReader) => Promise<T>): Promise<T> {
-  const r = new HandshakeReader(socket, o.timeoutMs ?? 7000, o.signal);
+async function withReader<T>(
+  tcp: Socket,
+  o: HandshakeOptions,
+  tlsRole: { client: string } | 'server',
+  body: (r: HandshakeReader) => Promise<T>,
+): Promise<T> {
+  live++;
   try {
-    return await body(r);
-  } catch (e) {
-    r.detach();
-    if (socket.writableLength > 0 && !socket.destroyed) {
-      socket.end();
-      setTimeout(() => socket.destroy(), 1000).unref();
-    } else {
-      socket.destroy();
+    const timeoutMs = o.timeoutMs ?? 7000;
+    let socket = tcp;
+    if (o.tls) {
+      const step = { timeoutMs, signal: o.signal };
+      socket = tlsRole === 'server' ? await tlsAccept(tcp, o.tls, step) : await tlsConnect(tcp, tlsRole.client, o.tls, step);
     }
+    const r = new HandshakeReader(socket, timeoutMs, o.signal, o.tls ? 4 : 2);
+    try {
+      return await body(r);
+    } catch (e) {
+      r.detach();
+      if (socket.writableLength > 0 && !socket.destroyed) {
+        socket.end();
+        setTimeout(() => {
+          socket.destroy();
+          tcp.destroy();
+        }, 1000).unref();
+      } else {
+        socket.destroy();
+        tcp.destroy();
+      }
+      throw e;
+    }
+  } catch (e) {
     throw e instanceof DistError ? e : new DistError('ERR_HANDSHAKE_PROTOCOL', (e as Error).message, { cause: e });
+  } finally {
+    live--;
   }
 }
 
@@ -324,16 +385,27 @@ async function withReader<T>(socket: Socket, o: HandshakeOptions, body: (r: Hand
  * with the negotiated connection parameters; rejects with a {@link DistError}
  * (and destroys the socket) on any failure.
  */
-export function initiateHandshake(socket: Socket, o: InitiateOptions): Promise<HandshakeResult> {
-  return withReader(socket, o, async (r) => {
+export function initiateHandshake(tcp: Socket, o: InitiateOptions): Promise<HandshakeResult> {
+  const host = splitNodeName(o.peer)?.host ?? o.peer;
+  return withReader(tcp, o, { client: host }, async (r) => {
+    const socket = r.socket;
     const ourFlags = (o.flags ?? DEFAULT_DFLAGS) | (o.nameMe ? DFLAG.NAME_ME : 0n);
     const peer = o.peer;
-    send(socket, encodeN(ourFlags, o.nameMe ? 0 : o.creation, o.name));
+    r.send(encodeN(ourFlags, o.nameMe ? 0 : o.creation, o.name));
 
     let name = o.name;
     let creation = o.creation;
     let status: HandshakeResult['status'];
-    const st = await r.next();
+    let st: Buffer;
+    try {
+      st = await r.next();
+    } catch (e) {
+      // A TLS peer that closes before any answer has, in practice, refused our certificate.
+      if (o.tls && (e as DistError).code === 'ERR_CONNECTION_CLOSED') {
+        throw new DistError('ERR_TLS', `${peer} closed the TLS connection before answering: it probably refused our certificate`, { peer, cause: e });
+      }
+      throw e;
+    }
     if (st[0] !== 0x73) throw new DistError('ERR_HANDSHAKE_PROTOCOL', 'expected a status message', { peer });
     const text = st.subarray(1).toString('latin1');
     if (text.startsWith('named:')) {
@@ -355,7 +427,7 @@ export function initiateHandshake(socket: Socket, o: InitiateOptions): Promise<H
       throw new DistError('ERR_HANDSHAKE_SIMULTANEOUS', `${peer} is connecting to us at the same time and wins`, { peer });
     } else if (text === 'alive') {
       const go = o.onAlive ? await o.onAlive() : true;
-      sendStatus(socket, go ? 'true' : 'false');
+      r.sendStatus(go ? 'true' : 'false');
       if (!go) throw new DistError('ERR_HANDSHAKE_REFUSED', `${peer} already has a connection from us`, { peer });
       status = 'alive';
     } else if (text === 'ok' || text === 'ok_simultaneous') {
@@ -376,7 +448,7 @@ export function initiateHandshake(socket: Socket, o: InitiateOptions): Promise<H
     reply[0] = 0x72; // 'r'
     reply.writeUInt32BE(ourChallenge, 1);
     genDigest(ch.challenge, cookie).copy(reply, 5);
-    send(socket, reply);
+    r.send(reply);
 
     let ack: Buffer;
     try {
@@ -398,6 +470,7 @@ export function initiateHandshake(socket: Socket, o: InitiateOptions): Promise<H
     const leftover = r.detach();
     return {
       socket,
+      tcpSocket: tcp,
       peer,
       peerFlags,
       flags: (ourFlags & ~DFLAG.NAME_ME) & peerFlags,
@@ -424,8 +497,9 @@ function randomName(): string {
  * (and destroys the socket) on any failure, including a peer whose digest is
  * wrong (`ERR_BAD_COOKIE`, refused as OTP does: by closing the socket).
  */
-export function acceptHandshake(socket: Socket, o: AcceptOptions): Promise<HandshakeResult> {
-  return withReader(socket, o, async (r) => {
+export function acceptHandshake(tcp: Socket, o: AcceptOptions): Promise<HandshakeResult> {
+  return withReader(tcp, o, 'server', async (r) => {
+    const socket = r.socket;
     const hello = parseN(await r.next(), false);
     const dynamic = (hello.flags & DFLAG.NAME_ME) !== 0n;
     const peerFlags = expandFlags(hello.flags);
@@ -436,8 +510,16 @@ export function acceptHandshake(socket: Socket, o: AcceptOptions): Promise<Hands
     try {
       checkRequired(peerFlags, o.requiredFlags ?? REQUIRED_DFLAGS, hello.name);
     } catch (e) {
-      sendStatus(socket, 'not_allowed');
+      r.sendStatus('not_allowed');
       throw e;
+    }
+    if (o.tls?.verifyClientHost) {
+      const host = dynamic ? hello.name : splitNodeName(hello.name)!.host;
+      const mismatch = checkPeerHost(socket as TLSSocket, host);
+      if (mismatch) {
+        r.sendStatus('not_allowed');
+        throw new DistError('ERR_TLS', `${hello.name.slice(0, 300)}: certificate does not match its host: ${mismatch.message}`, { cause: mismatch });
+      }
     }
     const decision = o.decide ? await o.decide({ name: hello.name, flags: peerFlags, creation: hello.creation, dynamic }) : 'ok';
     let peer = hello.name;
@@ -455,19 +537,19 @@ export function acceptHandshake(socket: Socket, o: AcceptOptions): Promise<Hands
       st.writeUInt16BE(nb.length, 7);
       nb.copy(st, 9);
       st.writeUInt32BE(peerCreation >>> 0, 9 + nb.length);
-      send(socket, st);
+      r.send(st);
       status = 'named';
     } else if (decision === 'ok' || decision === 'ok_simultaneous') {
-      sendStatus(socket, decision);
+      r.sendStatus(decision);
       status = decision;
     } else if (decision === 'alive') {
-      sendStatus(socket, 'alive');
+      r.sendStatus('alive');
       const reply = (await r.next()).toString('latin1');
       if (reply === 'sfalse') throw new DistError('ERR_HANDSHAKE_REFUSED', `${peer} kept its old connection`, { peer });
       if (reply !== 'strue') throw new DistError('ERR_HANDSHAKE_PROTOCOL', 'malformed reply to alive', { peer });
       status = 'alive';
     } else {
-      sendStatus(socket, decision);
+      r.sendStatus(decision);
       const code = decision === 'nok' ? 'ERR_HANDSHAKE_SIMULTANEOUS' : 'ERR_HANDSHAKE_REFUSED';
       throw new DistError(code, `refused ${peer} (${decision})`, { peer });
     }
@@ -476,7 +558,7 @@ export function acceptHandshake(socket: Socket, o: AcceptOptions): Promise<Hands
     // intersection); OTP also leaves PUBLISHED out towards a dynamically named node.
     const ourFlags = dynamic ? ((o.flags ?? DEFAULT_DFLAGS) & ~DFLAG.PUBLISHED) | DFLAG.NAME_ME : (o.flags ?? DEFAULT_DFLAGS);
     const ourChallenge = challenge32();
-    send(socket, encodeN(ourFlags, o.creation, o.name, ourChallenge));
+    r.send(encodeN(ourFlags, o.creation, o.name, ourChallenge));
     const reply = await r.next();
     if (reply.length !== 21 || reply[0] !== 0x72) throw new DistError('ERR_HANDSHAKE_PROTOCOL', 'malformed challenge reply', { peer });
     const cookie = cookieFor(o, peer);
@@ -487,6 +569,7 @@ export function acceptHandshake(socket: Socket, o: AcceptOptions): Promise<Hands
     }
     const result: HandshakeResult = {
       socket,
+      tcpSocket: tcp,
       peer,
       peerFlags,
       flags: ourFlags & peerFlags & ~DFLAG.NAME_ME,
@@ -501,7 +584,7 @@ export function acceptHandshake(socket: Socket, o: AcceptOptions): Promise<Hands
     const ack = Buffer.allocUnsafe(17);
     ack[0] = 0x61; // 'a'
     genDigest(reply.readUInt32BE(1), cookie).copy(ack, 1);
-    send(socket, ack);
+    r.send(ack);
     result.leftover = r.detach();
     return result;
   });

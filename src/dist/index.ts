@@ -24,8 +24,29 @@
  * ```
  * Both reject with a {@link DistError}: `ERR_BAD_COOKIE`, `ERR_HANDSHAKE_REFUSED`,
  * `ERR_HANDSHAKE_SIMULTANEOUS`, `ERR_HANDSHAKE_TIMEOUT`, `ERR_HANDSHAKE_PROTOCOL`,
- * `ERR_HANDSHAKE_NAME`, `ERR_NODE_NOT_FOUND` (pang), `ERR_UNREACHABLE`,
+ * `ERR_HANDSHAKE_NAME`, `ERR_TLS`, `ERR_NODE_NOT_FOUND` (pang), `ERR_UNREACHABLE`,
  * `ERR_ABORTED`. The socket is destroyed on failure.
+ *
+ * ## TLS distribution (OTP's `-proto_dist inet_tls`)
+ *
+ * Pass the same `tls: DistTlsOptions` (`{ ca, cert, key }` and policy
+ * fields) to `dial` / `initiateHandshake` and to `acceptHandshake`: TLS starts
+ * on the TCP socket before the handshake, and the handshake and frames then run
+ * over it (handshake messages with OTP's 4-byte lengths over TLS). Peer
+ * certificates are checked by default in both directions, and the dialed
+ * node's certificate must match the host of its node name (see
+ * {@link DistTlsOptions}); the cookie is still checked. `hs.socket` is then the
+ * `TLSSocket` and `hs.tcpSocket` the TCP socket under it, where
+ * `DistConnection` puts keepalive and TCP_USER_TIMEOUT. EPMD is unchanged.
+ *
+ * ## Before authentication
+ *
+ * A handshake keeps nothing for its peer but the socket and its own locals
+ * until the peer's digest checks out: the peer's name stays a string (no
+ * atom), and every step (the TLS one included) has the `timeoutMs` deadline.
+ * {@link liveHandshakes} counts handshakes in progress. The node layer's
+ * `decide` must not intern or record anything either (beyond the pending
+ * mark it drops when the handshake fails).
  *
  * ## Simultaneous connect (the node layer's part)
  *
@@ -58,10 +79,19 @@
  *   peer accepts fragments. Returns false when the send buffer is at or over
  *   `busyLimitBytes` (default 1 MiB, OTP's dist_buf_busy_limit); `'drain'`
  *   follows when it drops. `conn.bufferedBytes` reports the size.
+ * - Backpressure policy, `onBusy` in the connection options: `'wait'`
+ *   (default) queues a `send` made while busy and returns false, and the
+ *   caller waits with `await conn.drained()`; `'error'` makes such a `send`
+ *   throw `ERR_BUSY` and queue nothing (what was accepted before is kept and
+ *   written in order), so the buffer never exceeds the limit plus one message.
+ *   Under both, `await conn.sendAsync(control, payload, { timeoutMs, signal })`
+ *   (or `sendSignalAsync`) waits for room, FIFO among waiters.
  * - `conn.on('close', (err?: DistError) => ...)`: once. `err` is undefined for a
- *   local `conn.close()`, else `ERR_CONNECTION_CLOSED`, `ERR_TICK_TIMEOUT`
- *   (silent peer), `ERR_DIST_PROTOCOL` / `ERR_FRAME_TOO_LARGE` (malformed
- *   input: only this connection drops). This is where nodedown starts.
+ *   local `conn.close()`, else `ERR_CONNECTION_CLOSED` (also a peer killed with
+ *   SIGKILL: its kernel closes the socket, so this comes at once),
+ *   `ERR_TICK_TIMEOUT` (silent or frozen peer), `ERR_DIST_PROTOCOL` /
+ *   `ERR_FRAME_TOO_LARGE` (malformed input: only this connection drops; the
+ *   error is the reason to log). This is where nodedown starts.
  * - Ticks are automatic: one every `tickTimeMs / tickIntensity` when we have
  *   been silent; the peer is dropped after `tickIntensity` silent checks, i.e.
  *   between ticktime and 1.25 x ticktime after the last byte it sent (OTP's
@@ -96,6 +126,7 @@ export {
 export {
   initiateHandshake,
   acceptHandshake,
+  liveHandshakes,
   genDigest,
   resolveSimultaneous,
   splitNodeName,
@@ -107,11 +138,13 @@ export {
   type HandshakeResult,
 } from './handshake.js';
 export { dial, connectTcp, type DialOptions } from './dial.js';
+export { tlsConnect, tlsAccept, checkPeerHost, type DistTlsOptions, type TlsStepOptions } from './tls.js';
 export {
   DistConnection,
   type DistConnectionOptions,
   type DistConnectionStats,
   type KeepAliveOptions,
+  type DistWaitOptions,
 } from './connection.js';
 export {
   FrameSplitter,

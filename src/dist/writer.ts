@@ -18,10 +18,14 @@ export class SocketWriter {
   /**
    * @param socket The socket this writer owns.
    * @param onFlush Called after each flush that wrote bytes (tick bookkeeping).
+   * @param onWritten Called when the last write of a flush has left the
+   *   socket's buffer (backpressure bookkeeping: the socket's own `'drain'`
+   *   only comes after a write over its high-water mark).
    */
   constructor(
     private readonly socket: Socket,
     private readonly onFlush: () => void = () => {},
+    private readonly onWritten?: () => void,
   ) {}
 
   /** Bytes queued and not yet handed to the socket. */
@@ -60,16 +64,17 @@ export class SocketWriter {
     s.cork();
     let batch: Buffer[] = [];
     let batchLen = 0;
+    const out: Buffer[] = [];
     const cut = () => {
-      if (batch.length === 1) s.write(batch[0]);
-      else if (batch.length > 1) s.write(Buffer.concat(batch, batchLen));
+      if (batch.length === 1) out.push(batch[0]);
+      else if (batch.length > 1) out.push(Buffer.concat(batch, batchLen));
       batch = [];
       batchLen = 0;
     };
     for (const b of q) {
       if (b.length > PACK_LIMIT) {
         cut();
-        s.write(b);
+        out.push(b);
       } else {
         batch.push(b);
         batchLen += b.length;
@@ -77,6 +82,11 @@ export class SocketWriter {
       }
     }
     cut();
+    const last = out.length - 1;
+    const written = this.onWritten;
+    for (let i = 0; i < last; i++) s.write(out[i]);
+    if (written) s.write(out[last], () => written());
+    else s.write(out[last]);
     s.uncork();
     this.onFlush();
   }

@@ -3,6 +3,7 @@
 export * from './types.js';
 export * from './errors.js';
 export { encode, type EncodeOptions } from './encode.js';
+export { TermWriter } from './writer.js';
 export { decode, decodeWithLength, type DecodeOptions } from './decode.js';
 export { termEquals, compareTerms } from './compare.js';
 export { parseTerm, formatTerm, ParseError } from './text.js';

@@ -12,6 +12,7 @@ import {
   type ControlMessage,
   type DialOptions,
   type DistConnectionOptions,
+  type DistTlsOptions,
   type HandshakeResult,
   type PeerHello,
 } from '../../src/dist/index.js';
@@ -28,6 +29,10 @@ export interface HarnessOptions {
   /** Called inside the acceptor's decide, after the default rule; may replace the decision. */
   decide?: (peer: PeerHello, dflt: AcceptDecision) => AcceptDecision | Promise<AcceptDecision>;
   connection?: DistConnectionOptions;
+  /** Run the distribution over TLS (both directions). */
+  tls?: DistTlsOptions;
+  /** Handshake step deadline; default 5000 ms. */
+  timeoutMs?: number;
 }
 
 /** A listening pseudo-node. */
@@ -69,7 +74,8 @@ export class Harness {
       cookie: this.o.cookie,
       creation: this.creation,
       flags: this.o.flags,
-      timeoutMs: 5000,
+      timeoutMs: this.o.timeoutMs ?? 5000,
+      tls: this.o.tls,
       decide: async (peer) => {
         const ctl = this.pending.get(peer.name);
         let d: AcceptDecision = 'ok';
@@ -124,7 +130,8 @@ export class Harness {
         creation: this.creation,
         flags: this.o.flags,
         epmd: this.o.epmdPort === undefined ? undefined : { port: this.o.epmdPort },
-        timeoutMs: 5000,
+        timeoutMs: this.o.timeoutMs ?? 5000,
+        tls: this.o.tls,
         signal: ac.signal,
         ...extra,
       });

@@ -1,0 +1,28 @@
+%% Shared definitions of the chat_stub application.
+%%
+%% Tables (all named, public, owned by chat_tables unless noted, so that they
+%% survive crashes of the processes that use them):
+%%   ?REGISTRY     set      {UserId, ChannelPid, HeldFrom | none}   one row per online user
+%%   ?PRESENCE     set      {UserId, LastActiveMonoMs, online | idle} (owned by chat_presence:
+%%                          lost and rebuilt when the presence server crashes)
+%%   ?HISTORY      ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store
+%%   ?HISTORY_IDX  ordered  {InsertCounter, HistoryKey}             eviction order
+%%   ?DEDUP        set      {{FromId, ClientMsgId}, Msg, InsertedMonoMs}
+%%   ?SUBS         bag      {UserId, SubscriberPid}
+%%   ?SUBS_BY_PID  bag      {SubscriberPid, UserId}
+%%   ?META         set      counters and runtime switches (see chat_tables)
+
+-define(REGISTRY, chat_registry).
+-define(PRESENCE, chat_presence_tab).
+-define(HISTORY, chat_history_tab).
+-define(HISTORY_IDX, chat_history_idx).
+-define(DEDUP, chat_dedup).
+-define(SUBS, chat_subs_tab).
+-define(SUBS_BY_PID, chat_subs_by_pid).
+-define(META, chat_meta).
+
+%% Number of hash slots: slot = UserId mod ?SLOTS.
+-define(SLOTS, 1024).
+
+%% A user id is any Thrift i64.
+-define(IS_ID(X), (is_integer(X) andalso X >= -16#8000000000000000 andalso X =< 16#7FFFFFFFFFFFFFFF)).

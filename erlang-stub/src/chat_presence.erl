@@ -1,0 +1,184 @@
+%% @doc Presence: who is online, idle or offline.
+%%
+%% A row `{UserId, LastActiveMonoMs, Notified}' exists while the user is
+%% logged in (has a channel). The state is computed when asked, from the
+%% last activity: idle once `idle_ms' have passed without activity (login,
+%% send, typing, touch), online otherwise; no row means offline. Reads are
+%% plain ETS lookups, so a 500-friend query costs 500 lookups in the caller.
+%%
+%% The server owns the table and sweeps it (every idle_ms/4, 10..1000 ms) to
+%% notice online -> idle transitions for subscribers; `Notified' is the state
+%% subscribers were last told. Login, logout and activity are written by the
+%% caller with atomic compare-and-swap (ets:select_replace/2), so the sweeper
+%% and the front door never disagree about a transition.
+%%
+%% If the server crashes (the crash_presence fault), the table dies with it.
+%% The supervisor restarts the server, which rebuilds the table from the
+%% channel registry: every user with a live channel is online again with idle
+%% time reset to zero. The loss is reported in the log and each rebuilt user's
+%% subscribers get `{presence_event, User, online}'.
+-module(chat_presence).
+-behaviour(gen_server).
+
+-include("chat_stub.hrl").
+
+-export([start_link/0, login/1, logout/1, activity/1, state/2, lookup/1, present/1, online_count/0,
+         now_ms/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-type state() :: online | idle | offline.
+-export_type([state/0]).
+
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Monotonic milliseconds, the time base of presence.
+-spec now_ms() -> integer().
+now_ms() ->
+    erlang:monotonic_time(millisecond).
+
+%% @doc The user logged in (a channel was created). Counts as activity.
+-spec login(integer()) -> ok.
+login(User) ->
+    try ets:insert_new(?PRESENCE, {User, now_ms(), online}) of
+        true -> chat_subs:notify(User, {presence_event, User, online});
+        false -> activity(User)
+    catch error:badarg -> ok                      % table being rebuilt
+    end.
+
+%% @doc The user logged out or timed out.
+-spec logout(integer()) -> ok.
+logout(User) ->
+    try ets:take(?PRESENCE, User) of
+        [_] -> chat_subs:notify(User, {presence_event, User, offline});
+        [] -> ok
+    catch error:badarg -> ok
+    end.
+
+%% @doc The user did something: online again, idle time zero.
+-spec activity(integer()) -> ok.
+activity(User) ->
+    Now = now_ms(),
+    try
+        case ets:select_replace(?PRESENCE, [{{User, '_', online}, [], [{{{const, User}, Now, online}}]}]) of
+            1 -> ok;
+            0 ->
+                case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
+                    1 -> chat_subs:notify(User, {presence_event, User, online});
+                    0 -> ok                        % offline: activity does not log in
+                end
+        end
+    catch error:badarg -> ok
+    end.
+
+%% @doc The state of one local user now, with idle seconds.
+%% Raises `presence_unavailable' (a throw) while the table is being rebuilt.
+-spec state(integer(), integer()) -> {state(), non_neg_integer()}.
+state(User, Now) ->
+    {_, St, Sec} = one(User, Now, idle_ms()),
+    {St, Sec}.
+
+%% @doc States of local users: `[{UserId, State, IdleSeconds}]' in input order.
+%% Raises `presence_unavailable' (a throw) while the table is being rebuilt.
+-spec lookup([integer()]) -> [{integer(), state(), non_neg_integer()}].
+lookup(Ids) ->
+    Now = now_ms(),
+    IdleMs = idle_ms(),
+    try [one(Id, Now, IdleMs) || Id <- Ids]
+    catch error:badarg -> throw(presence_unavailable)
+    end.
+
+%% @doc Like lookup/1, but only the users who are online or idle.
+-spec present([integer()]) -> [{integer(), online | idle, non_neg_integer()}].
+present(Ids) ->
+    Now = now_ms(),
+    IdleMs = idle_ms(),
+    try present(Ids, Now, IdleMs, [])
+    catch error:badarg -> throw(presence_unavailable)
+    end.
+
+present([], _, _, Acc) ->
+    Acc;
+present([Id | T], Now, IdleMs, Acc) ->
+    case ets:lookup(?PRESENCE, Id) of
+        [] -> present(T, Now, IdleMs, Acc);
+        [{_, LastActive, _}] when Now - LastActive >= IdleMs ->
+            present(T, Now, IdleMs, [{Id, idle, (Now - LastActive) div 1000} | Acc]);
+        _ -> present(T, Now, IdleMs, [{Id, online, 0} | Acc])
+    end.
+
+one(Id, Now, IdleMs) ->
+    case ets:lookup(?PRESENCE, Id) of
+        [] -> {Id, offline, 0};
+        [{_, LastActive, _}] when Now - LastActive >= IdleMs -> {Id, idle, (Now - LastActive) div 1000};
+        _ -> {Id, online, 0}
+    end.
+
+%% @doc Number of online or idle users on this node.
+-spec online_count() -> non_neg_integer().
+online_count() ->
+    case ets:info(?PRESENCE, size) of
+        undefined -> 0;
+        N -> N
+    end.
+
+idle_ms() ->
+    chat_config:get(idle_ms).
+
+%%% ----------------------------------------------------------------- server
+
+init([]) ->
+    %% Read and written mostly by the front door alone: plain locking is fastest.
+    ets:new(?PRESENCE, [named_table, public, set]),
+    Starts = ets:update_counter(?META, presence_starts, 1),
+    Rebuilt = rebuild(),
+    case Starts > 1 of
+        true ->
+            logger:warning("chat_stub: presence server restarted; presence state lost, "
+                           "rebuilt ~b online users from channels (idle times reset)", [length(Rebuilt)]),
+            [chat_subs:notify(U, {presence_event, U, online}) || U <- Rebuilt];
+        false ->
+            ok
+    end,
+    IdleMs = idle_ms(),
+    Sweep = max(10, min(1000, IdleMs div 4)),
+    erlang:send_after(Sweep, self(), sweep),
+    {ok, #{sweep_ms => Sweep, rebuilt => length(Rebuilt)}}.
+
+rebuild() ->
+    Now = now_ms(),
+    ets:foldl(fun({User, Pid, _}, Acc) ->
+                      case is_pid(Pid) andalso is_process_alive(Pid) of
+                          true -> ets:insert(?PRESENCE, {User, Now, online}), [User | Acc];
+                          false -> Acc
+                      end
+              end, [], ?REGISTRY).
+
+%% Remote nodes of the cluster ask for the state of users this node owns.
+handle_call({lookup, Ids}, _From, S) when is_list(Ids) ->
+    {reply, lookup([I || I <- Ids, ?IS_ID(I)]), S};
+handle_call(info, _From, S) ->
+    {reply, S, S};
+handle_call(_Req, _From, S) ->
+    {reply, {error, unknown_call}, S}.
+
+handle_cast(crash, _S) ->
+    erlang:error(injected_fault);
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info(sweep, #{sweep_ms := Sweep} = S) ->
+    Cut = now_ms() - idle_ms(),
+    Candidates = ets:select(?PRESENCE, [{{'$1', '$2', online}, [{'=<', '$2', Cut}], [{{'$1', '$2'}}]}]),
+    lists:foreach(
+      fun({U, LA}) ->
+              Spec = [{{U, LA, online}, [], [{{{const, U}, {const, LA}, idle}}]}],
+              case ets:select_replace(?PRESENCE, Spec) of
+                  1 -> chat_subs:notify(U, {presence_event, U, idle});
+                  0 -> ok
+              end
+      end, Candidates),
+    erlang:send_after(Sweep, self(), sweep),
+    {noreply, S};
+handle_info(_Msg, S) ->
+    {noreply, S}.

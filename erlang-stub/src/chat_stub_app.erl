@@ -1,0 +1,18 @@
+%% @doc The chat_stub application: validates the configuration, seeds the
+%% friend graph and starts the supervision tree (chat_stub_sup).
+-module(chat_stub_app).
+-behaviour(application).
+
+-export([start/2, stop/1]).
+
+start(_Type, _Args) ->
+    case chat_config:load() of
+        ok ->
+            chat_friends:init(),
+            chat_stub_sup:start_link();
+        {error, _} = E ->
+            E
+    end.
+
+stop(_State) ->
+    ok.

@@ -1,0 +1,166 @@
+/**
+ * Atom text <-> bytes for the codec, with caches on both sides.
+ *
+ * Encoding: every {@link Atom} gets its complete encoding (tag, length, UTF-8
+ * text; erl_ext_dist "SMALL_ATOM_UTF8_EXT" / "ATOM_UTF8_EXT") computed once
+ * and kept in a map keyed by the (interned) atom object.
+ *
+ * Decoding: ASCII atom texts of up to {@link MAX_CACHED_LEN} bytes are looked
+ * up in a small hash table keyed by their bytes, so a hot atom (`ok`, a node
+ * name, a record tag) is found without building a string or hashing one.
+ * Longer and non-ASCII atoms take the slow path: Latin-1 or strict UTF-8
+ * decoding, length check, then {@link atom} interning.
+ */
+import { Buffer } from 'node:buffer';
+import { EncodeError } from './errors.js';
+import { ATOM_UTF8_EXT, MAX_ATOM_CHARS, SMALL_ATOM_UTF8_EXT } from './tags.js';
+import { Atom, atom } from './types.js';
+
+// ---------------------------------------------------------------- encoding
+
+/** Encodings of interned atoms (read directly by the writer's hot path). */
+export const encodedAtoms = new Map<Atom, Uint8Array>();
+
+/**
+ * The full encoding of `a` (tag byte included). Throws {@link EncodeError}
+ * when the name has more than 255 characters or a lone surrogate.
+ */
+export function atomEncoding(a: Atom): Uint8Array {
+  let e = encodedAtoms.get(a);
+  if (e === undefined) {
+    e = computeAtomEncoding(a);
+    // An interned atom lives forever, so can its encoding; a stray `new Atom`
+    // (not interned) is encoded but not remembered.
+    if (atom(a.name) === a) encodedAtoms.set(a, e);
+  }
+  return e;
+}
+
+function computeAtomEncoding(a: Atom): Uint8Array {
+  const name = a.name;
+  if (typeof name !== 'string') throw new EncodeError('atom name is not a string');
+  let chars = 0;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const d = name.charCodeAt(i + 1);
+      if (c > 0xdbff || !(d >= 0xdc00 && d <= 0xdfff)) {
+        throw new EncodeError(`atom ${JSON.stringify(name)} contains a lone surrogate`);
+      }
+      i++;
+    }
+    chars++;
+  }
+  if (chars > MAX_ATOM_CHARS) {
+    throw new EncodeError(`atom has ${chars} characters; Erlang allows at most ${MAX_ATOM_CHARS}`);
+  }
+  const text = Buffer.from(name, 'utf8');
+  const n = text.length;
+  if (n <= 255) {
+    const out = new Uint8Array(2 + n);
+    out[0] = SMALL_ATOM_UTF8_EXT;
+    out[1] = n;
+    out.set(text, 2);
+    return out;
+  }
+  const out = new Uint8Array(3 + n);
+  out[0] = ATOM_UTF8_EXT;
+  out[1] = n >>> 8;
+  out[2] = n & 0xff;
+  out.set(text, 3);
+  return out;
+}
+
+// ---------------------------------------------------------------- decoding
+
+/** Longest ASCII atom text kept in the decode cache. */
+export const MAX_CACHED_LEN = 48;
+const SLOTS = 4096;
+const slotBytes: (Uint8Array | undefined)[] = new Array(SLOTS).fill(undefined);
+const slotAtoms: (Atom | undefined)[] = new Array(SLOTS).fill(undefined);
+const EMPTY_ATOM = atom('');
+
+/** Decode-cache slot of the atom text `b[s, s+n)`, n >= 1 (length and three bytes). */
+function slotOf(b: Uint8Array, s: number, n: number): number {
+  return (n * 31 + b[s] * 7 + b[s + (n >>> 1)] * 17 + b[s + n - 1] * 131) & (SLOTS - 1);
+}
+
+/**
+ * The cached atom whose text is `b[s, s+n)`, or undefined when it is not in
+ * the cache (a pure lookup, small enough to inline into the decoder's loop).
+ * Cached texts are ASCII, so a hit reads the same in Latin-1 and UTF-8.
+ */
+export function cachedAtom(b: Uint8Array, s: number, n: number): Atom | undefined {
+  if (n === 0) return undefined;
+  const slot = slotOf(b, s, n);
+  const k = slotBytes[slot];
+  if (k === undefined || k.length !== n) return undefined;
+  for (let i = 0; i < n; i++) if (k[i] !== b[s + i]) return undefined;
+  return slotAtoms[slot];
+}
+
+/**
+ * The interned atom whose text is the ASCII bytes `b[s, s+n)`, or undefined
+ * when a byte is not ASCII (n <= {@link MAX_CACHED_LEN}; bounds checked by
+ * the caller). ASCII text reads the same in Latin-1 and UTF-8, so both atom
+ * tag families share the cache.
+ */
+export function asciiAtom(b: Uint8Array, s: number, n: number): Atom | undefined {
+  if (n === 0) return EMPTY_ATOM;
+  // A cheap slot from the length and three bytes; the comparison below decides.
+  const slot = slotOf(b, s, n);
+  const k = slotBytes[slot];
+  if (k !== undefined && k.length === n) {
+    let i = 0;
+    while (i < n && k[i] === b[s + i]) i++;
+    if (i === n) return slotAtoms[slot];
+  }
+  let name = '';
+  for (let i = 0; i < n; i++) {
+    const c = b[s + i];
+    if (c >= 0x80) return undefined;
+    name += String.fromCharCode(c);
+  }
+  const a = atom(name);
+  slotBytes[slot] = b.slice(s, s + n);
+  slotAtoms[slot] = a;
+  return a;
+}
+
+/** The atom whose Latin-1 text is `b[s, s+n)` (ATOM_EXT / SMALL_ATOM_EXT). */
+export function latin1Atom(b: Buffer, s: number, n: number): Atom {
+  if (n <= MAX_CACHED_LEN) {
+    const a = asciiAtom(b, s, n);
+    if (a !== undefined) return a;
+  }
+  return atom(b.toString('latin1', s, s + n));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The atom whose UTF-8 text is `b[s, s+n)`, or a string naming what is wrong:
+ * `'utf8'` for invalid UTF-8, `'long'` for more than 255 characters.
+ */
+export function utf8Atom(b: Buffer, s: number, n: number): Atom | 'utf8' | 'long' {
+  if (n <= MAX_CACHED_LEN) {
+    const a = asciiAtom(b, s, n);
+    if (a !== undefined) return a;
+  }
+  let text: string;
+  try {
+    text = utf8.decode(b.subarray(s, s + n));
+  } catch {
+    return 'utf8';
+  }
+  if (n > MAX_ATOM_CHARS) {
+    // Count code points: UTF-16 length minus one per surrogate pair.
+    let chars = text.length;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff) chars--;
+    }
+    if (chars > MAX_ATOM_CHARS) return 'long';
+  }
+  return atom(text);
+}

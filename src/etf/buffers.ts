@@ -1,0 +1,24 @@
+/**
+ * Cheap `Buffer` views for the codec's results.
+ *
+ * `buf.subarray()` costs about 60 ns in Node 20 (argument handling and the
+ * construction of an internal FastBuffer); constructing the view directly
+ * costs about 40. That difference is a quarter of the time it takes to
+ * encode a small message, and it is paid for every binary a term holds.
+ *
+ * A {@link bufferView} is a plain `Uint8Array` whose prototype chain goes
+ * through `Buffer.prototype`, with `constructor === Buffer`, exactly the
+ * arrangement Node uses for its own internal FastBuffer class: every Buffer
+ * method works on it, `Buffer.isBuffer()` and `instanceof Buffer` are true,
+ * and it prints as `<Buffer ...>`.
+ */
+import { Buffer } from 'node:buffer';
+
+class BufferView extends Uint8Array {}
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+Object.defineProperty(BufferView.prototype, 'constructor', { value: Buffer, writable: true, configurable: true });
+
+/** A `Buffer` over `length` bytes of `memory` from `offset`, sharing the memory. */
+export function bufferView(memory: ArrayBufferLike, offset: number, length: number): Buffer {
+  return new BufferView(memory, offset, length) as unknown as Buffer;
+}

@@ -1,0 +1,35 @@
+// The node layer: a beambridge node (listen socket + EPMD registration,
+// connections in both directions with auto-connect and simultaneous-connect
+// resolution), its processes (pids, mailboxes, registered names, aliases,
+// links, monitors) and the dispatch of every control message. Depends on
+// src/etf, src/epmd and src/dist. The public `Node` class (src/otp) extends
+// NodeCore with rpc, ping and gen_server calls.
+export { NodeError, type NodeErrorCode } from './errors.js';
+export { Mailbox, NONE, type ReceiveOptions, type MailboxStats } from './mailbox.js';
+export {
+  LocalProcess,
+  isDown,
+  pidKey,
+  refKey,
+  type SendTarget,
+  type RemoteName,
+  type MonitorTarget,
+  type SpawnOptions,
+  type OutgoingMonitor,
+  type IncomingMonitor,
+  type LinkEntry,
+} from './process.js';
+export { NodeCore, type NodeEvents, type WaitOptions } from './node.js';
+export { nodeFlags, type NodeOptions, type EpmdOption } from './setup.js';
+export { parseNodeName, shortHostname, type NodeName } from './names.js';
+export {
+  parseGenCall,
+  parseGenCast,
+  parseFrom,
+  genReply,
+  genCallMessage,
+  genCastMessage,
+  isAtom,
+  type GenCall,
+  type GenFrom,
+} from './gencall.js';

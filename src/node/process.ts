@@ -1,0 +1,316 @@
+// A beambridge process: a pid on this node with a mailbox, its links, its
+// monitors (both directions), its aliases and its exit handling. Everything
+// that crosses the network goes through the node (the ProcessHost below); a
+// process only keeps its own tables, so that nodedown, exits and issue-5
+// features (trap_exit, unlink acks, aliases) each touch one place.
+import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
+import { NodeError } from './errors.js';
+import { Mailbox, type ReceiveOptions } from './mailbox.js';
+
+/**
+ * Where a message goes: a pid (local or remote), an alias (a `Reference`),
+ * a name registered on this node (`'listener'` or `atom('listener')`), or a
+ * name registered on another node (`{ name, node }`).
+ */
+export type SendTarget = Pid | Reference | string | Atom | RemoteName;
+
+/** A name registered on a node. */
+export interface RemoteName {
+  name: string | Atom;
+  node: string | Atom;
+}
+
+/** What a process may monitor: a pid, a local name, or a name on a node. */
+export type MonitorTarget = Pid | string | Atom | RemoteName;
+
+/** @internal The node services a process uses. Implemented by NodeCore. */
+export interface ProcessHost {
+  readonly nodeAtom: Atom;
+  makeRef(): Reference;
+  /** Sends `msg` from `from`; returns false when the connection is over its busy limit. */
+  sendFrom(from: LocalProcess, to: SendTarget, msg: Term): boolean;
+  monitorFrom(from: LocalProcess, target: MonitorTarget, ref: Reference): void;
+  demonitorFrom(from: LocalProcess, m: OutgoingMonitor): void;
+  linkFrom(from: LocalProcess, to: Pid): void;
+  unlinkFrom(from: LocalProcess, to: Pid, id: bigint): void;
+  addAlias(p: LocalProcess, ref: Reference): void;
+  removeAlias(ref: Reference): void;
+  /** The process died: unregister it and send its exit to links and monitors. */
+  onExit(p: LocalProcess, reason: Term): void;
+}
+
+/** A monitor this process holds on another process. */
+export interface OutgoingMonitor {
+  ref: Reference;
+  /** What goes in the DOWN message: the pid, or `{Name, Node}`. */
+  object: Pid | Tuple;
+  /** What MONITOR_P / DEMONITOR_P name: the pid, or the name atom. */
+  target: Pid | Atom;
+  /** The peer node, or undefined for a local target. */
+  peer: string | undefined;
+}
+
+/** A monitor another process holds on this one. */
+export interface IncomingMonitor {
+  ref: Reference;
+  watcher: Pid;
+  /** Set when the monitor was made by registered name (the DOWN then names it). */
+  name: Atom | undefined;
+}
+
+/** A link of this process. `unlinking` is the id of our UNLINK_ID awaiting its ack. */
+export interface LinkEntry {
+  pid: Pid;
+  unlinking: bigint | undefined;
+}
+
+const NORMAL = atom('normal');
+const KILL = atom('kill');
+const KILLED = atom('killed');
+const EXIT = atom('EXIT');
+const DOWN = atom('DOWN');
+const PROCESS = atom('process');
+
+/** A stable string key for a pid (any node). */
+export function pidKey(p: Pid): string {
+  return `${p.node.name}|${p.creation}|${p.id}|${p.serial}`;
+}
+
+/** A stable string key for a reference (any node). */
+export function refKey(r: Reference): string {
+  return `${r.node.name}|${r.creation}|${r.ids.join('.')}`;
+}
+
+/** Options of `node.spawn`. */
+export interface SpawnOptions {
+  /** Register the process under this name on the node. */
+  name?: string;
+  /** Exit signals become `{'EXIT', From, Reason}` messages (Erlang's trap_exit); default false. */
+  trapExit?: boolean;
+}
+
+/**
+ * A process on this node: a pid and a mailbox. Messages sent to its pid, its
+ * registered name or its aliases arrive in the mailbox, from Erlang or from
+ * other local processes.
+ *
+ * ```ts
+ * const p = node.spawn({ name: 'listener' })
+ * p.send({ name: 'chat_channel', node: 'stub@127.0.0.1' }, msg)
+ * const m = await p.receive({ timeoutMs: 1000, match: (m) => ... })
+ * for await (const m of p) { ... }   // ends when the process exits normally
+ * p.exit()                           // or p.exit(reason)
+ * ```
+ *
+ * A process dies when {@link exit} is called, when a non-normal exit signal
+ * reaches it without {@link trapExit} (through a link, or `exit/2`), or when
+ * the node stops. Receives then reject with `ERR_PROCESS_EXITED`.
+ */
+export class LocalProcess implements AsyncIterable<Term> {
+  /** This process's pid. */
+  readonly pid: Pid;
+  /** The mailbox (for its counters; use the methods of the process to receive). */
+  readonly mailbox = new Mailbox();
+  /** When true, exit signals arrive as `{'EXIT', From, Reason}` messages instead of killing the process. */
+  trapExit: boolean;
+  /** The group leader set by a GROUP_LEADER signal, if any. */
+  groupLeader: Pid | undefined;
+  /** @internal The registered name, maintained by the node. */
+  registeredName: string | undefined;
+  /** @internal Links, by pid key. */
+  readonly links = new Map<string, LinkEntry>();
+  /** @internal Monitors this process holds, by ref key. */
+  readonly monitors = new Map<string, OutgoingMonitor>();
+  /** @internal Monitors on this process, by ref key. */
+  readonly monitoredBy = new Map<string, IncomingMonitor>();
+  /** @internal Active aliases, by ref key. */
+  readonly aliases = new Map<string, Reference>();
+  private exitReason: Term | undefined;
+  private dead = false;
+  private unlinkIds = 0n;
+
+  /** @internal Use `node.spawn`. */
+  constructor(
+    private readonly host: ProcessHost,
+    pid: Pid,
+    o: SpawnOptions = {},
+  ) {
+    this.pid = pid;
+    this.trapExit = o.trapExit ?? false;
+  }
+
+  /** The name this process is registered under, if any. */
+  get name(): string | undefined {
+    return this.registeredName;
+  }
+
+  /** False once the process has exited. */
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  /** The exit reason once dead. */
+  get reason(): Term | undefined {
+    return this.exitReason;
+  }
+
+  /**
+   * Sends `msg` to `to` (Erlang's `To ! Msg`). A remote node that is not
+   * connected is dialed first, as Erlang does; messages wait in order until
+   * the connection is up and are dropped if it cannot be made (OTP's
+   * answer). Returns false when the connection's send buffer is over its
+   * busy limit (the message is still queued): wait with `node.waitWritable`.
+   * Sending from a dead process, or to a dead or unknown process, is a no-op.
+   */
+  send(to: SendTarget, msg: Term): boolean {
+    if (this.dead) return true;
+    return this.host.sendFrom(this, to, msg);
+  }
+
+  /** Waits for a message; see {@link ReceiveOptions}. Rejects with `ERR_TIMEOUT`, `ERR_ABORTED` or `ERR_PROCESS_EXITED`. */
+  receive(o?: ReceiveOptions): Promise<Term> {
+    return this.mailbox.receive(o);
+  }
+
+  /** Messages as they arrive; ends when the process exits normally, throws when it is killed. */
+  [Symbol.asyncIterator](): AsyncIterator<Term> {
+    return this.mailbox[Symbol.asyncIterator]();
+  }
+
+  /**
+   * Monitors a process (Erlang's `monitor(process, Target)`). When it exits,
+   * or is unknown, or its node goes down, `{'DOWN', Ref, process, Object,
+   * Reason}` arrives in the mailbox (`Object` is the pid, or `{Name, Node}`
+   * for a monitor by name; `Reason` is `noproc` or `noconnection` in those
+   * cases). Returns the monitor reference.
+   */
+  monitor(target: MonitorTarget): Reference {
+    const ref = this.host.makeRef();
+    if (this.dead) return ref;
+    this.host.monitorFrom(this, target, ref);
+    return ref;
+  }
+
+  /**
+   * Removes a monitor (Erlang's `demonitor/2`). With `flush`, a DOWN for it
+   * already in the mailbox is removed too. Returns true if the monitor was active.
+   */
+  demonitor(ref: Reference, o: { flush?: boolean } = {}): boolean {
+    const k = refKey(ref);
+    const m = this.monitors.get(k);
+    if (m) {
+      this.monitors.delete(k);
+      if (!this.dead) this.host.demonitorFrom(this, m);
+    }
+    if (o.flush) this.mailbox.take((x) => isDown(x, ref));
+    return m !== undefined;
+  }
+
+  /** Links to another process (Erlang's `link/1`): when one exits, the other gets the exit signal. */
+  link(to: Pid): void {
+    if (this.dead || pidKey(to) === pidKey(this.pid)) return;
+    const k = pidKey(to);
+    const e = this.links.get(k);
+    if (e && e.unlinking === undefined) return;
+    this.links.set(k, { pid: to, unlinking: undefined });
+    this.host.linkFrom(this, to);
+  }
+
+  /** Removes a link (Erlang's `unlink/1`, the UNLINK_ID protocol with the peer). */
+  unlink(to: Pid): void {
+    const k = pidKey(to);
+    const e = this.links.get(k);
+    if (this.dead || !e || e.unlinking !== undefined) return;
+    const id = ++this.unlinkIds;
+    e.unlinking = id;
+    this.host.unlinkFrom(this, to, id);
+  }
+
+  /**
+   * Creates an alias (Erlang's `alias/0`): a reference that others can send
+   * to, reaching this process until {@link unalias}.
+   */
+  alias(): Reference {
+    const ref = this.host.makeRef();
+    if (this.dead) return ref;
+    this.aliases.set(refKey(ref), ref);
+    this.host.addAlias(this, ref);
+    return ref;
+  }
+
+  /** Deactivates an alias; returns true if it was active. */
+  unalias(ref: Reference): boolean {
+    const k = refKey(ref);
+    if (!this.aliases.delete(k)) return false;
+    this.host.removeAlias(ref);
+    return true;
+  }
+
+  /**
+   * Ends the process with `reason` (default `normal`; a string becomes an
+   * atom). Links get the exit signal, monitors a DOWN, and pending receives
+   * reject with `ERR_PROCESS_EXITED`. Idempotent.
+   */
+  exit(reason: Term = NORMAL): void {
+    this.die(typeof reason === 'string' ? atom(reason) : reason);
+  }
+
+  /** @internal Delivers a message; false when dead. */
+  deliver(msg: Term): boolean {
+    return this.mailbox.push(msg);
+  }
+
+  /**
+   * @internal An exit signal from `from`. `viaLink` for a broken link (EXIT),
+   * false for `exit/2` (EXIT2). Applies Erlang's rules: a link exit needs the
+   * link; `kill` by exit/2 cannot be trapped; with trapExit the signal
+   * becomes a message; otherwise a non-normal reason kills the process.
+   */
+  exitSignal(from: Pid, reason: Term, viaLink: boolean): void {
+    if (this.dead) return;
+    if (viaLink) {
+      const k = pidKey(from);
+      const e = this.links.get(k);
+      // No link, or one we are removing (the exit crossed our UNLINK_ID): ignored, as OTP does.
+      if (!e || e.unlinking !== undefined) return;
+      this.links.delete(k);
+    }
+    if (!viaLink && reason === KILL) {
+      this.die(KILLED);
+      return;
+    }
+    if (this.trapExit) {
+      this.deliver(tuple(EXIT, from, reason));
+      return;
+    }
+    if (reason === NORMAL && pidKey(from) !== pidKey(this.pid)) return;
+    this.die(reason);
+  }
+
+  /** @internal A DOWN for a monitor this process holds (from its peer or a local process). */
+  down(ref: Reference, reason: Term): void {
+    const k = refKey(ref);
+    const m = this.monitors.get(k);
+    if (!m) return;
+    this.monitors.delete(k);
+    this.deliver(tuple(DOWN, ref, PROCESS, m.object, reason));
+  }
+
+  private die(reason: Term): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.exitReason = reason;
+    this.mailbox.close(() => new NodeError('ERR_PROCESS_EXITED', `process ${this.pid} exited`, { reason }), reason === NORMAL);
+    this.host.onExit(this, reason);
+  }
+}
+
+/** True for `{'DOWN', ref, ...}`. */
+export function isDown(m: Term, ref?: Reference): boolean {
+  return (
+    m instanceof Tuple &&
+    m.elements.length === 5 &&
+    m.elements[0] === DOWN &&
+    (ref === undefined || (m.elements[1] instanceof Reference && refKey(m.elements[1]) === refKey(ref)))
+  );
+}

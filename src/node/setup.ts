@@ -1,0 +1,179 @@
+// Starting a node: options, the listen socket, the EPMD registration (with
+// an embedded EPMD when asked and none is running) and the creation.
+import { createServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_DFLAGS, DFLAG, type DistConnectionOptions } from '../dist/index.js';
+import { EpmdClient, EpmdError, EpmdServer, type EpmdRegistration } from '../epmd/index.js';
+import { NodeError } from './errors.js';
+import { defaultListenHost, parseNodeName, type NodeName } from './names.js';
+
+/** Where the node's EPMD is. */
+export type EpmdOption =
+  | {
+      /** EPMD host; default `127.0.0.1`. */
+      host?: string;
+      /** EPMD port; default `$ERL_EPMD_PORT` or 4369. */
+      port?: number;
+      /** Deadline of one EPMD request; default 10 000 ms. */
+      timeoutMs?: number;
+    }
+  | {
+      /**
+       * Use the EPMD on `port` if one runs, else start beambridge's embedded
+       * EPMD there (listening on 127.0.0.1). The node stops it when it stops,
+       * which also unregisters any other node that registered with it.
+       */
+      embedded: true;
+      port?: number;
+      timeoutMs?: number;
+    };
+
+/** Options of `Node.start`. */
+export interface NodeOptions {
+  /** `alive@host` (a long name, e.g. `web1@127.0.0.1`), or `alive` for a short name on this host. */
+  name: string;
+  /** The cookie, or a function giving the cookie per peer; default the contents of `~/.erlang.cookie`. */
+  cookie?: string | ((peer: string) => string);
+  /** A hidden node (default true): it does not join the peers' global name space and is listed only by `nodes(hidden)`. */
+  hidden?: boolean;
+  epmd?: EpmdOption;
+  /** The distribution listen socket; default port 0 (any) on the name's IP, or all interfaces for a host name. */
+  listen?: { host?: string; port?: number };
+  /** net_ticktime in seconds (default 60): a peer silent for about this long is dropped. */
+  netTicktime?: number;
+  /** Per-step handshake deadline in milliseconds (OTP's net_setuptime); default 7000. */
+  setupTimeoutMs?: number;
+  /** Decode integral floats as `Float` (so `1.0` stays a float when echoed back); default false. */
+  lossless?: boolean;
+  /** More settings of every connection (busy limit, fragment size, keepalive...). */
+  connection?: Omit<DistConnectionOptions, 'tickTimeMs'>;
+  /** Aborts the start (EPMD registration). */
+  signal?: AbortSignal;
+}
+
+/** Everything a started node holds; made by {@link prepareNode}. */
+export interface NodeSetup {
+  name: NodeName;
+  cookie: string | ((peer: string) => string);
+  hidden: boolean;
+  creation: number;
+  flags: bigint;
+  server: Server;
+  /** Sockets accepted before the node took over the server. */
+  early: Socket[];
+  listenPort: number;
+  epmd: EpmdClient;
+  registration: EpmdRegistration;
+  embeddedEpmd: EpmdServer | undefined;
+  tickTimeMs: number;
+  setupTimeMs: number;
+  connection: DistConnectionOptions;
+}
+
+/**
+ * The flags a beambridge node advertises: the dist layer's defaults plus what
+ * the node layer handles end to end: SEND_SENDER (received as a send with a
+ * sender, used for our sends), EXIT_PAYLOAD (the payload exit variants are
+ * parsed and sent), ALIAS (process aliases and ALIAS_SEND); PUBLISHED for a
+ * visible node. Not SPAWN (a SPAWN_REQUEST is refused with notsup) and not
+ * ALTACT_SIG (OTP 28+ then falls back to ALIAS_SEND).
+ */
+export function nodeFlags(hidden: boolean): bigint {
+  return DEFAULT_DFLAGS | DFLAG.SEND_SENDER | DFLAG.EXIT_PAYLOAD | DFLAG.ALIAS | (hidden ? 0n : DFLAG.PUBLISHED);
+}
+
+function defaultCookie(): string {
+  try {
+    const c = readFileSync(join(homedir(), '.erlang.cookie'), 'latin1').trim();
+    if (c !== '') return c;
+  } catch {
+    /* below */
+  }
+  throw new NodeError('ERR_NO_COOKIE', 'no cookie given and ~/.erlang.cookie cannot be read');
+}
+
+async function listen(host: string, port: number, early: Socket[]): Promise<Server> {
+  const server = createServer((s) => early.push(s));
+  server.listen({ host, port });
+  try {
+    await Promise.race([once(server, 'listening'), once(server, 'error').then(([e]) => Promise.reject(e))]);
+  } catch (e) {
+    throw new NodeError('ERR_LISTEN', `cannot listen on ${host}:${port}: ${(e as Error).message}`, { cause: e });
+  }
+  return server;
+}
+
+async function register(
+  o: NodeOptions,
+  alive: string,
+  port: number,
+): Promise<{ epmd: EpmdClient; registration: EpmdRegistration; embedded: EpmdServer | undefined }> {
+  const eo = o.epmd ?? {};
+  const embedded = 'embedded' in eo && eo.embedded;
+  const epmd = new EpmdClient({ host: 'host' in eo ? eo.host : undefined, port: eo.port, timeoutMs: eo.timeoutMs });
+  // OTP registers every node, hidden or not, as a normal node (type 77).
+  const reg = () => epmd.register({ name: alive, port, signal: o.signal });
+  try {
+    return { epmd, registration: await reg(), embedded: undefined };
+  } catch (e) {
+    if (!embedded || (e as EpmdError).code !== 'ERR_EPMD_UNREACHABLE') throw e;
+  }
+  let server: EpmdServer | undefined;
+  try {
+    server = await EpmdServer.start({ host: '127.0.0.1', port: epmd.port });
+  } catch {
+    // Someone else started one in between: use it.
+    return { epmd, registration: await reg(), embedded: undefined };
+  }
+  try {
+    return { epmd, registration: await reg(), embedded: server };
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+}
+
+/** Parses the options, listens, registers with EPMD. Undoes everything on failure. */
+export async function prepareNode(o: NodeOptions): Promise<NodeSetup> {
+  const name = parseNodeName(o.name);
+  const cookie = o.cookie ?? defaultCookie();
+  const hidden = o.hidden ?? true;
+  const ticktime = o.netTicktime ?? 60;
+  if (!(ticktime > 0)) throw new NodeError('ERR_BAD_NAME', `netTicktime must be positive, not ${ticktime}`);
+  const early: Socket[] = [];
+  const server = await listen(o.listen?.host ?? defaultListenHost(name.host), o.listen?.port ?? 0, early);
+  const addr = server.address();
+  const listenPort = typeof addr === 'object' && addr !== null ? addr.port : 0;
+  let r;
+  try {
+    r = await register(o, name.alive, listenPort);
+  } catch (e) {
+    server.close();
+    for (const s of early) s.destroy();
+    throw e;
+  }
+  const tickTimeMs = Math.round(ticktime * 1000);
+  return {
+    name,
+    cookie,
+    hidden,
+    creation: r.registration.creation,
+    flags: nodeFlags(hidden),
+    server,
+    early,
+    listenPort,
+    epmd: r.epmd,
+    registration: r.registration,
+    embeddedEpmd: r.embedded,
+    tickTimeMs,
+    setupTimeMs: o.setupTimeoutMs ?? 7000,
+    connection: {
+      ...o.connection,
+      tickTimeMs,
+      decoder: { ...o.connection?.decoder, decodeOptions: { ...o.connection?.decoder?.decodeOptions, lossless: o.lossless ?? false } },
+    },
+  };
+}

@@ -1,0 +1,76 @@
+import { BeamBridgeError } from '../errors.js';
+import { formatTerm } from '../etf/index.js';
+import type { Term } from '../etf/types.js';
+
+/**
+ * Stable codes carried by {@link CallError}, one per way `gen_server:call`
+ * exits:
+ * - `ERR_NOPROC`: no such process (the DOWN said `noproc`); `reason` is `noproc`.
+ * - `ERR_CALL_EXIT`: the server exited during the call; `reason` is its exit reason.
+ * - `ERR_NODEDOWN`: the server's node could not be reached or went down;
+ *   `reason` is `{nodedown, Node}`; `cause` is the connection's DistError when known.
+ * - `ERR_TIMEOUT`: no reply in time; `reason` is `timeout`.
+ */
+export type CallErrorCode = 'ERR_NOPROC' | 'ERR_CALL_EXIT' | 'ERR_NODEDOWN' | 'ERR_TIMEOUT';
+
+/** A failed gen_server-style call. */
+export class CallError extends BeamBridgeError {
+  declare readonly code: CallErrorCode;
+  /** The reason `gen_server:call` would exit with (`noproc`, `{nodedown, Node}`, `timeout`, the server's exit reason). */
+  readonly reason: Term;
+
+  constructor(code: CallErrorCode, reason: Term, message: string, options?: { cause?: unknown }) {
+    super(code, `${message}: ${safeFormat(reason)}`, options);
+    this.reason = reason;
+  }
+}
+
+/**
+ * Stable codes carried by {@link RpcError}:
+ * - `ERR_RPC_EXCEPTION`: the function raised (the result was
+ *   `{badrpc, {'EXIT', X}}`); `exitReason` is X: `{Error, Stack}` for an
+ *   error (then `stack` is set), the reason of an exit, or for a missing
+ *   function `{undef, [...]}`.
+ * - `ERR_BADRPC`: any other `{badrpc, Reason}` (e.g. `nodedown` from a
+ *   remote rpc, or `noproc` when the peer runs no `rex`); `reason` is Reason.
+ * - `ERR_NODEDOWN`: the peer could not be reached or the connection was lost
+ *   during the call (rpc's `{badrpc, nodedown}`); `cause` is the DistError when known.
+ * - `ERR_TIMEOUT`: no answer within `timeoutMs` (rpc's `{badrpc, timeout}`).
+ *
+ * A `throw` in the called function is a normal return in rpc (as in OTP):
+ * its value is the result. `reason` always holds what OTP's `rpc:call` would
+ * return inside `{badrpc, Reason}`.
+ */
+export type RpcErrorCode = 'ERR_RPC_EXCEPTION' | 'ERR_BADRPC' | 'ERR_NODEDOWN' | 'ERR_TIMEOUT';
+
+/** A failed rpc. */
+export class RpcError extends BeamBridgeError {
+  declare readonly code: RpcErrorCode;
+  /** The Reason of rpc's `{badrpc, Reason}`. */
+  readonly reason: Term;
+  /** For `ERR_RPC_EXCEPTION`: X of `{'EXIT', X}`. */
+  readonly exitReason: Term | undefined;
+  /** For `ERR_RPC_EXCEPTION` of an error: the (trimmed) Erlang stack `[{M, F, A, Location}]`. */
+  readonly erlangStack: Term[] | undefined;
+
+  constructor(
+    code: RpcErrorCode,
+    reason: Term,
+    message: string,
+    options?: { cause?: unknown; exitReason?: Term; stack?: Term[] },
+  ) {
+    super(code, `${message}: ${safeFormat(reason)}`, options);
+    this.reason = reason;
+    this.exitReason = options?.exitReason;
+    this.erlangStack = options?.stack;
+  }
+}
+
+function safeFormat(t: Term): string {
+  try {
+    const s = formatTerm(t);
+    return s.length > 500 ? `${s.slice(0, 500)}...` : s;
+  } catch {
+    return String(t);
+  }
+}

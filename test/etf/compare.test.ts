@@ -1,0 +1,489 @@
+// termEquals / compareTerms: unit cases for every kind, deep terms, and a
+// cross-check against real Erlang: erl generates random terms (fresh seed per run),
+// prints them, compares pairs with <, ==, =:= and sorts them with lists:sort;
+// we parse the text and must agree on every pair and on the sorted order.
+import t, { type Test } from 'tap';
+import { randomInt } from 'node:crypto';
+import {
+  atom,
+  BitBinary,
+  compareTerms,
+  decode,
+  formatTerm,
+  ExportFun,
+  Float,
+  Fun,
+  ImproperList,
+  LocalExt,
+  parseTerm,
+  Pid,
+  Port,
+  Reference,
+  termEquals,
+  tuple,
+  type Term,
+} from '../../src/index.js';
+import { compareCodePoints, compareMapKeys } from '../../src/etf/compare.js';
+import { otpVariants, runErl } from '../helpers/erl.js';
+
+const a = atom('a@h');
+const b = atom('b@h');
+const sign = (x: number) => (x < 0 ? -1 : x > 0 ? 1 : 0);
+const pid = (node = a, id = 1, serial = 0, creation = 1) => new Pid(node, id, serial, creation);
+const fun = (module: string, oldIndex: number, oldUniq: number, freeVars: Term[] = [], p = pid()) =>
+  new Fun(0, Buffer.alloc(16), oldIndex, atom(module), oldIndex, oldUniq, p, freeVars);
+
+t.test('the numeric model', async (t) => {
+  t.ok(termEquals(2.5, new Float(2.5)));
+  t.ok(termEquals(new Float(2.5), 2.5));
+  t.notOk(termEquals(1, new Float(1)));
+  t.notOk(termEquals(new Float(1), 1));
+  t.ok(termEquals(1, 1n));
+  t.ok(termEquals(1n, 1));
+  t.notOk(termEquals(1n, 2));
+  t.notOk(termEquals(1.5, 1n));
+  t.ok(termEquals(2n ** 80n, 2n ** 80n));
+  t.ok(termEquals(new Float(3), new Float(3)));
+  t.notOk(termEquals(1, 2));
+  t.notOk(termEquals(1, 'a'));
+  t.notOk(termEquals(2.5, 'x'));
+  t.notOk(termEquals(1n, 'x'));
+  t.equal(compareTerms(1, new Float(1)), 0, '1 == 1.0');
+  t.equal(compareTerms(new Float(1), 1n), 0);
+  t.equal(compareTerms(1, 2), -1);
+  t.equal(compareTerms(2.5, 2), 1);
+  // Exact across bigint and float: 2^53 + 1 > 9007199254740992.0.
+  t.equal(compareTerms(2n ** 53n + 1n, new Float(2 ** 53)), 1);
+  t.equal(compareTerms(2n ** 53n, new Float(2 ** 53)), 0);
+  t.equal(compareTerms(2n ** 1024n, new Float(1e300)), 1);
+  t.equal(compareTerms(-(2n ** 1024n), new Float(-1e300)), -1);
+  // -0.0: == but not =:= (OTP 27+); -0.0 first in map key order.
+  t.equal(compareTerms(new Float(-0), new Float(0)), 0);
+  t.notOk(termEquals(new Float(-0), new Float(0)));
+  t.equal(compareMapKeys(new Float(-0), new Float(0)), -1);
+  t.equal(compareMapKeys(new Float(0), new Float(-0)), 1);
+  t.equal(compareMapKeys(new Float(0), new Float(0)), 0);
+  t.ok(termEquals(-0, 0), 'a JS -0 is the integer 0');
+  // Map key order: integers before floats.
+  t.equal(compareMapKeys(5, new Float(1)), -1);
+  t.equal(compareMapKeys(new Float(1), 5n), 1);
+  t.equal(compareMapKeys(3n, 2), 1);
+});
+
+t.test('type order: number < atom < ref < fun < port < pid < tuple < map < nil < list < bits', async (t) => {
+  const ordered: Term[] = [
+    -(2n ** 70n), -1, new Float(0.5), 1, 2n ** 70n,
+    false, null, atom('zzz'),
+    new Reference(a, 1, [1, 2, 3]),
+    fun('m', 1, 1), new ExportFun(atom('a'), atom('b'), 0),
+    new Port(a, 7, 1),
+    pid(),
+    tuple(), tuple(atom('a')),
+    new Map(), { k: 1 },
+    [],
+    new ImproperList([1], 5), [1], new ImproperList([1, 2], atom('x')), [1, 2],
+    '', Buffer.from([0]), 'a',
+    new LocalExt(Buffer.from([121, 1])),
+  ];
+  for (let i = 0; i < ordered.length; i++) {
+    for (let j = 0; j < ordered.length; j++) {
+      const want = sign(i - j);
+      const got = compareTerms(ordered[i], ordered[j]);
+      if (got !== want) t.fail(`compare(${i}, ${j}) = ${got}, want ${want}`);
+      if (termEquals(ordered[i], ordered[j]) !== (i === j)) t.fail(`termEquals(${i}, ${j})`);
+    }
+  }
+  t.pass('total order over one term of each kind');
+});
+
+t.test('atoms, booleans, undefined, binaries and strings', async (t) => {
+  t.ok(termEquals(true, atom('true')));
+  t.ok(termEquals(atom('false'), false));
+  t.ok(termEquals(null, undefined));
+  t.ok(termEquals(undefined, atom('undefined')));
+  t.notOk(termEquals(atom('a'), atom('b')));
+  t.notOk(termEquals(true, false));
+  t.equal(compareTerms(atom('b'), atom('a')), 1);
+  t.equal(compareTerms(false, true), -1);
+  t.equal(compareTerms(atom('ab'), atom('a')), 1);
+  // Code point order, not UTF-16 order: U+FFFF < U+10000, U+E000 < U+1F600.
+  t.equal(compareTerms(atom('\uffff'), atom('\u{10000}')), -1);
+  t.equal(compareTerms(atom('\u{1F600}'), atom('\ue000')), 1);
+  t.equal(compareCodePoints('\u{1F600}', '\u{1F601}'), -1);
+  t.equal(compareCodePoints('a', 'a'), 0);
+  t.ok(termEquals('hi', Buffer.from('hi')));
+  t.ok(termEquals(Buffer.from('hé'), 'hé'));
+  t.ok(termEquals(new Uint8Array([1, 2]), Buffer.from([1, 2])));
+  t.notOk(termEquals('hi', 'ho'));
+  t.equal(compareTerms('a', 'b'), -1);
+  t.equal(compareTerms('\u{1F600}', '\ue000'), 1, 'strings compare as UTF-8 bytes');
+  t.equal(compareTerms(Buffer.from('ab'), 'a'), 1);
+  t.equal(compareTerms('', Buffer.alloc(0)), 0);
+});
+
+t.test('bitstrings', async (t) => {
+  const bits = (bytes: number[], n: number) => new BitBinary(Buffer.from(bytes), n);
+  t.ok(termEquals(bits([1, 2], 8), Buffer.from([1, 2])));
+  t.ok(termEquals(bits([], 8), Buffer.alloc(0)));
+  t.notOk(termEquals(bits([1, 0x80], 1), Buffer.from([1, 0x80])));
+  // <<2:2>> < <<128>>, <<3:2>> > <<128>> (reference manual examples).
+  t.equal(compareTerms(bits([0x80], 2), Buffer.from([128])), -1);
+  t.equal(compareTerms(bits([0xc0], 2), Buffer.from([128])), 1);
+  t.equal(compareTerms(Buffer.alloc(0), bits([0], 1)), -1);
+  t.equal(compareTerms(bits([1, 0x80], 1), bits([1, 0x80], 2)), -1, 'prefix first');
+  t.equal(compareTerms(bits([0xff, 0x80], 1), Buffer.from([0xff])), 1);
+  t.equal(compareTerms(bits([1, 0x40], 2), bits([1, 0x40], 2)), 0);
+});
+
+t.test('pids, ports, references, funs, LocalExt', async (t) => {
+  // Pids: serial, then id, then node name, then creation.
+  t.equal(compareTerms(pid(a, 7, 0), pid(a, 5, 1)), -1);
+  t.equal(compareTerms(pid(b, 4), pid(a, 5)), -1);
+  t.equal(compareTerms(pid(a, 5, 0, 1), pid(b, 5, 0, 1)), -1);
+  t.equal(compareTerms(pid(a, 5, 0, 1), pid(a, 5, 0, 2)), -1);
+  t.equal(compareTerms(pid(a, 0x90000000), pid(a, 1)), 1, 'ids are unsigned');
+  t.ok(termEquals(pid(), pid()));
+  t.notOk(termEquals(pid(a, 1, 0, 1), pid(a, 1, 0, 2)));
+  // Ports: node name, creation, id.
+  t.equal(compareTerms(new Port(a, 7, 1), new Port(b, 3, 1)), -1);
+  t.equal(compareTerms(new Port(a, 7, 1), new Port(a, 3, 2)), -1);
+  t.equal(compareTerms(new Port(a, 2n ** 63n, 1), new Port(a, 1, 1)), 1);
+  t.ok(termEquals(new Port(a, 5n, 1), new Port(a, 5, 1)));
+  // References: node, creation, ids from the last word, trailing zeros ignored.
+  const ref = (ids: number[], node = a, cr = 1) => new Reference(node, cr, ids);
+  t.equal(compareTerms(ref([1, 2, 3]), ref([2, 1, 3])), 1);
+  t.equal(compareTerms(ref([1, 2, 3]), ref([0, 0, 0], b)), -1);
+  t.equal(compareTerms(ref([1, 2, 3]), ref([0, 0, 0], a, 2)), -1);
+  t.ok(termEquals(ref([1, 2, 3, 0, 0]), ref([1, 2, 3])));
+  t.ok(termEquals(ref([1]), ref([1, 0, 0])));
+  t.equal(compareTerms(ref([1]), ref([1, 2, 3])), -1);
+  t.equal(compareTerms(ref([1, 2, 3]), ref([1])), 1);
+  t.equal(compareTerms(ref([0x90000000]), ref([1])), 1);
+  // Local funs (creator pid ignored) before export funs.
+  t.ok(termEquals(fun('m', 1, 2, [1], pid(a)), fun('m', 1, 2, [1], pid(b))));
+  t.equal(compareTerms(fun('m', 1, 2), fun('n', 0, 0)), -1);
+  t.equal(compareTerms(fun('m', 2, 2), fun('m', 1, 9)), 1);
+  t.equal(compareTerms(fun('m', 1, 2), fun('m', 1, 3)), -1);
+  t.equal(compareTerms(fun('m', 1, 2, [1]), fun('m', 1, 2)), 1);
+  t.equal(compareTerms(fun('m', 1, 2, [1, atom('x')]), fun('m', 1, 2, [1, atom('y')])), -1);
+  t.equal(compareTerms(fun('m', 1, 2, [new Float(1)]), fun('m', 1, 2, [1])), 0);
+  t.notOk(termEquals(fun('m', 1, 2, [new Float(1)]), fun('m', 1, 2, [1])));
+  const ex = (m: string, f: string, n: number) => new ExportFun(atom(m), atom(f), n);
+  t.equal(compareTerms(ex('a', 'b', 1), ex('a', 'b', 2)), -1);
+  t.equal(compareTerms(ex('a', 'c', 0), ex('a', 'b', 2)), 1);
+  t.equal(compareTerms(ex('b', 'a', 0), ex('a', 'b', 1)), 1);
+  t.ok(termEquals(ex('a', 'b', 1), ex('a', 'b', 1)));
+  t.ok(termEquals(new LocalExt(Buffer.from([121, 1])), new LocalExt(Buffer.from([121, 1]))));
+  t.equal(compareTerms(new LocalExt(Buffer.from([121, 1])), new LocalExt(Buffer.from([121, 2]))), -1);
+});
+
+t.test('tuples, lists, improper lists', async (t) => {
+  t.equal(compareTerms(tuple(atom('z')), tuple(atom('a'), atom('a'))), -1, 'size first');
+  t.equal(compareTerms(tuple(1, 2), tuple(1, 3)), -1);
+  t.ok(termEquals(tuple(1, tuple(2, 'x')), tuple(1n, tuple(2, Buffer.from('x')))));
+  t.notOk(termEquals(tuple(1, 2), tuple(1, new Float(2))));
+  t.equal(compareTerms(tuple(1, 2), tuple(1, new Float(2))), 0);
+  t.equal(compareTerms([1, 2], [1, 2, 3]), -1);
+  t.equal(compareTerms([1, 3], [1, 2, 3]), 1);
+  // [1|2] < [1,2]: the tail 2 (a number) is below the list [2].
+  t.equal(compareTerms(new ImproperList([1], 2), [1, 2]), -1);
+  t.equal(compareTerms([1, 2], new ImproperList([1], 2)), 1);
+  t.equal(compareTerms(new ImproperList([1], 2), new ImproperList([1], atom('a'))), -1);
+  t.equal(compareTerms([atom('a')], new ImproperList([atom('a')], atom('b'))), 1, 'nil tail above an atom');
+  t.equal(compareTerms(new ImproperList([1], Buffer.from('x')), [1, 2]), 1, 'bitstring tail above a list');
+  // The same list written different ways.
+  t.ok(termEquals(new ImproperList([1], [2, 3]), [1, 2, 3]));
+  t.ok(termEquals(new ImproperList([1], new ImproperList([2], 3)), new ImproperList([1, 2], 3)));
+  t.ok(termEquals(new ImproperList([], [1]), [1]));
+  t.ok(termEquals(new ImproperList([], 5), 5));
+  t.ok(termEquals([new ImproperList([], [])], [[]]));
+  t.ok(termEquals(new ImproperList([1], []), [1]));
+  t.notOk(termEquals(new ImproperList([1], 2), new ImproperList([1], 3)));
+  t.equal(compareTerms(new ImproperList([1, 2], []), [1, 2, 3]), -1);
+  t.equal(compareTerms(5, new ImproperList([], 6)), -1);
+  const chained = new ImproperList([1], new ImproperList([2], [3]));
+  t.equal(compareTerms([1, 2, 3], chained), 0);
+  t.equal(compareTerms(chained, new ImproperList([1], [2, 3])), 0);
+  t.equal(compareTerms(chained, [1, 2]), 1);
+});
+
+t.test('maps', async (t) => {
+  const m = (...kv: Term[]) => {
+    const r = new Map<Term, Term>();
+    for (let i = 0; i < kv.length; i += 2) r.set(kv[i], kv[i + 1]);
+    return r;
+  };
+  t.ok(termEquals(m(atom('a'), 1, atom('b'), 2), m(atom('b'), 2, atom('a'), 1)));
+  t.ok(termEquals({ a: 1 }, m(Buffer.from('a'), 1)));
+  t.ok(termEquals(m('a', 1), { a: 1 }));
+  t.ok(termEquals({ a: 1, b: [2] }, { b: [2], a: 1 }));
+  t.notOk(termEquals({ a: 1 }, { b: 1 }));
+  t.ok(termEquals(m(tuple(1), 'x'), m(tuple(1), 'x')), 'compound keys');
+  t.ok(termEquals(m(1, 'x'), m(1n, 'x')));
+  t.ok(termEquals(m(undefined, 1, atom('x'), 2), m(atom('x'), 2, atom('undefined'), 1)), 'undefined keys sort too');
+  t.equal(compareTerms(m(undefined, 1, atom('a'), 2), m(atom('a'), 2, null, 0)), 1);
+  t.notOk(termEquals(m(1, 'x'), m(new Float(1), 'x')));
+  t.notOk(termEquals(m(atom('a'), 1), m(atom('a'), new Float(1))));
+  t.notOk(termEquals(m(atom('a'), 1), m(atom('a'), 1, atom('b'), 1)));
+  // Reference manual: #{c => 3} > #{a => 1, b => 2} is false (size first).
+  t.equal(compareTerms(m(atom('c'), 3), m(atom('a'), 1, atom('b'), 2)), -1);
+  t.equal(compareTerms(m(atom('a'), 1, atom('b'), 2), m(atom('a'), new Float(1), atom('b'), new Float(2))), 0);
+  // Keys compare exactly: #{1 => a} < #{1.0 => a} and they are not ==.
+  t.equal(compareTerms(m(1, atom('a')), m(new Float(1), atom('a'))), -1);
+  t.equal(compareTerms(m(new Float(1), atom('a')), m(2, atom('a'))), 1, 'every integer key below any float key');
+  t.equal(compareTerms(m(1, atom('b')), m(new Float(1), atom('a'))), -1, 'keys before values');
+  t.equal(compareTerms(m(tuple(1), atom('a')), m(tuple(new Float(1)), atom('a'))), -1, 'exact inside keys');
+  t.equal(compareTerms(m(atom('a'), m(1, 2)), m(atom('a'), m(1, new Float(2)))), 0, 'values arithmetic');
+  t.equal(compareTerms(m(m(1, 2), 0), m(m(1, new Float(2)), 0)), -1, 'nested map keys exact');
+  t.equal(compareTerms(m(atom('a'), 1, atom('b'), 2), m(atom('a'), 1, atom('b'), 3)), -1);
+  t.equal(compareTerms({ b: 1, a: 2 }, { a: 2, c: 0 }), -1);
+  t.equal(compareTerms(new Map(), {}), 0);
+  // Maps with shared and map-valued keys.
+  const inner = m(atom('x'), [1, 2]);
+  t.ok(termEquals(m(inner, 1, tuple(inner), 2), m(tuple(m(atom('x'), [1, 2])), 2, m(atom('x'), [1, 2]), 1)));
+  // Keys holding maps inside improper lists, funs, tuples and plain objects.
+  const shared = m(atom('s'), 1);
+  const keys1 = m(new ImproperList([1], m(atom('x'), 1)), 1, fun('m', 1, 1, [m(2, 3)]), 2, tuple({ a: m(1, 1) }, shared, shared), 3);
+  const keys2 = m(tuple({ a: m(1, 1) }, shared, shared), 3, fun('m', 1, 1, [m(2, 3)]), 2, new ImproperList([1], m(atom('x'), 1)), 1);
+  t.ok(termEquals(keys1, keys2));
+  t.equal(compareTerms(keys1, keys2), 0);
+  keys2.set(tuple({ a: m(1, 2) }, shared, shared), 3);
+  keys2.delete([...keys2.keys()][0]);
+  t.equal(compareTerms(keys1, keys2), -1);
+  const big1 = new Map<Term, Term>();
+  const big2 = new Map<Term, Term>();
+  for (let i = 0; i < 40; i++) big1.set(i % 2 ? i : new Float(i), i);
+  for (let i = 39; i >= 0; i--) big2.set(i % 2 ? i : new Float(i), i);
+  t.ok(termEquals(big1, big2));
+  big2.set(7, 8);
+  t.equal(compareTerms(big1, big2), -1);
+});
+
+t.test('deep terms do not overflow the stack', async (t) => {
+  const depth = 100_000;
+  let l1: Term = [];
+  let l2: Term = [];
+  let t1: Term = 0;
+  let t2: Term = 0;
+  let m1: Term = 0;
+  let m2: Term = 0;
+  let k1: Term = 0;
+  let k2: Term = 0;
+  for (let i = 0; i < depth; i++) {
+    l1 = [l1];
+    l2 = [l2];
+    t1 = tuple(i, t1);
+    t2 = tuple(i, t2);
+    m1 = new Map([[atom('k'), m1]]);
+    m2 = new Map([[atom('k'), m2]]);
+    k1 = new Map([[k1, i]]);
+    k2 = new Map([[k2, i]]);
+  }
+  t.ok(termEquals(l1, l2));
+  t.equal(compareTerms(l1, l2), 0);
+  t.ok(termEquals(t1, t2));
+  t.ok(termEquals(m1, m2));
+  t.ok(termEquals(k1, k2), 'maps nested 100,000 deep in keys');
+  t.equal(compareTerms(k1, k2), 0);
+  t2 = tuple(-1, t2);
+  t.equal(compareTerms(t1, t2), 1);
+  // A long flat list of long lists.
+  const long = Array.from({ length: depth }, (_, i) => i);
+  t.equal(compareTerms(long, [...long, 1]), -1);
+});
+
+t.test('non-terms are rejected', async (t) => {
+  t.throws(() => compareTerms((() => 1) as unknown as Term, 1), TypeError);
+  t.throws(() => termEquals(Symbol('x') as unknown as Term, 1), TypeError);
+});
+
+// ---------------------------------------------------------------- real Erlang
+
+/** Loads an Erlang module sent on stdin, then evaluates `call` (which may use `Data`). */
+async function erlWith(src: string, call: string, data: string, root: string): Promise<string> {
+  const expr =
+    `io:setopts(standard_io, [{encoding, unicode}]), ` +
+    `RA = fun R(Acc) -> case io:get_line('') of eof -> lists:append(lists:reverse(Acc)); L -> R([L | Acc]) end end, ` +
+    `[Src, Data] = string:split(RA([]), "%%DATA%%\\n"), ` +
+    // Never let erl crash (no erl_crash.dump): report errors on stdout instead.
+    `try {ok, Ts, _} = erl_scan:string(Src), ` +
+    `Sp = fun S([], _, Acc) -> lists:reverse(Acc); S([{dot, _} = D | T], Cur, Acc) -> S(T, [], [lists:reverse([D | Cur]) | Acc]); S([H | T], Cur, Acc) -> S(T, [H | Cur], Acc) end, ` +
+    `Forms = [begin {ok, F} = erl_parse:parse_form(X), F end || X <- Sp(Ts, [], [])], ` +
+    `{ok, Mod, Bin} = compile:forms(Forms, [return_errors]), {module, Mod} = code:load_binary(Mod, "gen.erl", Bin), ` +
+    `${call} catch C:E:St -> io:format("ERLERROR ~p~n", [{C, E, St}]) end`;
+  const out = await runErl(expr, { input: `${src}%%DATA%%\n${data}`, root });
+  if (out.includes('ERLERROR')) throw new Error(out.slice(out.indexOf('ERLERROR')));
+  return out;
+}
+
+// Random terms in all kinds our text syntax can carry. Pids, ports and refs are
+// printed with their node names (creation 0), so they parse back exactly.
+const GEN = String.raw`
+-module(bbcmp).
+-export([run/2, runbin/2]).
+pick(L) -> lists:nth(rand:uniform(length(L)), L).
+atoms() -> ['', a, b, aa, ab, 'B', 'hello world', true, false, undefined, 'a\nb',
+            list_to_atom([228]), list_to_atom([256]), list_to_atom([255]), list_to_atom([16#1F600]),
+            list_to_atom([16#E000]), list_to_atom([16#FFFF]), list_to_atom([97, 16#10000])].
+nodes_() -> ['a@h', 'b@h', 'nonode@nohost'].
+negzero() -> <<F/float>> = <<128, 0:56>>, F.
+bin() -> list_to_binary([pick([0, 1, 97, 255]) || _ <- lists:seq(1, rand:uniform(4) - 1)]).
+leaf() ->
+    case rand:uniform(case get(bin) of true -> 17; _ -> 15 end) of
+        1 -> rand:uniform(21) - 11;
+        2 -> (rand:uniform(2) * 2 - 3) * (1 bsl rand:uniform(100)) + rand:uniform(3) - 2;
+        3 -> (1 bsl 53) + rand:uniform(5) - 3;
+        4 -> float(rand:uniform(21) - 11);
+        5 -> (rand:uniform() - 0.5) * math:pow(10, rand:uniform(40) - 20);
+        6 -> pick([0.0, negzero(), 9007199254740992.0, 1.0e300, -1.0e300, 0.5, 5.0e-324, trunc(1.0e300) + rand:uniform(3) - 2]);
+        7 -> pick(atoms());
+        8 -> pick([bin(), bin(), <<"h", 195, 169, "llo">>]);
+        9 -> B = bin(), N = rand:uniform(7), <<B/binary, (rand:uniform(1 bsl N) - 1):N>>;
+        10 -> N = atom_to_binary(pick(nodes_()), utf8),
+              binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, (rand:uniform(4) - 1):32, (rand:uniform(3) - 1):32, 0:32>>);
+        11 -> N = atom_to_binary(pick(nodes_()), utf8),
+              binary_to_term(<<131, 89, 119, (byte_size(N)), N/binary, (rand:uniform(4) - 1):32, 0:32>>);
+        12 -> N = atom_to_binary(pick(nodes_()), utf8), L = rand:uniform(3),
+              Ids = << <<(rand:uniform(3) - 1):32>> || _ <- lists:seq(1, L) >>,
+              binary_to_term(<<131, 90, L:16, 119, (byte_size(N)), N/binary, 0:32, Ids/binary>>);
+        13 -> erlang:make_fun(pick([lists, maps, a]), pick([map, b]), rand:uniform(3) - 1);
+        14 -> pick([[], {}, #{}, <<>>]);
+        15 -> pick([[1, 2], [1 | 2], [[]], [1.0]]);
+        _ -> binleaf()
+    end.
+%% Only in runbin (terms travel as term_to_binary): local funs, any creation.
+binleaf() ->
+    Cr = rand:uniform(3) - 1,
+    N = atom_to_binary(pick(['a@h', 'b@h']), utf8),
+    case rand:uniform(5) of
+        1 -> pick([fun() -> ok end, fun(X) -> X end, fun() -> ok end]);
+        2 -> F = fun(Y) -> fun() -> Y end end, F(leaf());
+        3 -> {ok, Ts, _} = erl_scan:string("fun(X) -> {X, A} end."), {ok, [E]} = erl_parse:parse_exprs(Ts),
+             {value, F, _} = erl_eval:expr(E, erl_eval:add_binding('A', leaf(), erl_eval:new_bindings())), F;
+        4 -> binary_to_term(<<131, 88, 119, (byte_size(N)), N/binary, (rand:uniform(4) - 1):32, 0:32, Cr:32>>);
+        5 -> binary_to_term(<<131, 90, 1:16, 119, (byte_size(N)), N/binary, Cr:32, (rand:uniform(3) - 1):32>>)
+    end.
+gen(0) -> leaf();
+gen(D) ->
+    Few = fun() -> [gen(D - 1) || _ <- lists:seq(1, rand:uniform(4) - 1)] end,
+    case rand:uniform(11) of
+        1 -> list_to_tuple(Few());
+        2 -> Few();
+        3 -> maps:from_list([{gen(D - 1), gen(D - 1)} || _ <- lists:seq(1, rand:uniform(4) - 1)]);
+        4 -> Few() ++ [gen(D - 1) | leaf()];
+        5 when D >= 2 ->
+            maps:from_list([{pick([rand:uniform(50), float(rand:uniform(50)), pick(atoms())]), gen(0)}
+                            || _ <- lists:seq(1, 32 + rand:uniform(8))]);
+        _ -> leaf()
+    end.
+proper(L) when is_list(L) -> try length(L) of _ -> true catch _:_ -> false end.
+mutate(T) -> case rand:uniform(5) of 1 -> T; _ -> mut(T) end.
+mut(T) when is_integer(T) -> pick([float(T), T + 1, T - 1]);
+mut(T) when is_float(T) -> pick([round(T), T * 2, -T]);
+mut(T) when is_atom(T) -> pick(atoms());
+mut(T) when is_tuple(T), tuple_size(T) > 0 -> I = rand:uniform(tuple_size(T)), setelement(I, T, mut(element(I, T)));
+mut([_ | _] = T) -> case proper(T) of
+        true -> I = rand:uniform(length(T)),
+                pick([lists:sublist(T, I - 1) ++ [mut(lists:nth(I, T))] ++ lists:nthtail(I, T), T ++ [leaf()], lists:droplast(T)]);
+        false -> [H | Tl] = T, [mut(H) | Tl]
+    end;
+mut(T) when is_map(T), map_size(T) > 0 ->
+    K = pick(maps:keys(T)), V = maps:get(K, T),
+    pick([maps:put(K, mut(V), T), maps:put(mut(K), V, maps:remove(K, T))]);
+mut(T) when is_binary(T) -> pick([<<T/binary, 0>>, <<T/binary, 1:1>>]);
+mut(_) -> gen(1).
+atom_(<<119, L, N:L/binary, R/binary>>) -> {binary_to_atom(N, utf8), R};
+atom_(<<118, L:16, N:L/binary, R/binary>>) -> {binary_to_atom(N, utf8), R};
+atom_(<<100, L:16, N:L/binary, R/binary>>) -> {binary_to_atom(N, latin1), R}.
+w(X) -> io_lib:format("~tw", [X]).
+pr(T) when is_integer(T); is_float(T); is_atom(T); is_bitstring(T) -> w(T);
+pr(T) when is_pid(T) ->
+    <<131, 88, R/binary>> = term_to_binary(T), {N, <<Id:32, Ser:32, _:32>>} = atom_(R),
+    ["<", w(N), ".", integer_to_list(Id), ".", integer_to_list(Ser), ">"];
+pr(T) when is_port(T) ->
+    {N, Id} = case term_to_binary(T) of
+        <<131, 89, R/binary>> -> {Nd, <<I:32, _:32>>} = atom_(R), {Nd, I};
+        <<131, 120, R/binary>> -> {Nd, <<I:64, _:32>>} = atom_(R), {Nd, I}
+    end,
+    ["#Port<", w(N), ".", integer_to_list(Id), ">"];
+pr(T) when is_reference(T) ->
+    <<131, 90, _:16, R/binary>> = term_to_binary(T), {N, <<_:32, IdsB/binary>>} = atom_(R),
+    ["#Ref<", w(N), [[".", integer_to_list(I)] || I <- lists:reverse([I || <<I:32>> <= IdsB])], ">"];
+pr(T) when is_function(T) ->
+    {module, M} = erlang:fun_info(T, module), {name, F} = erlang:fun_info(T, name), {arity, A} = erlang:fun_info(T, arity),
+    ["fun ", w(M), ":", w(F), "/", integer_to_list(A)];
+pr(T) when is_tuple(T) -> ["{", lists:join(",", [pr(X) || X <- tuple_to_list(T)]), "}"];
+pr(T) when is_map(T) -> ["#{", lists:join(",", [[pr(K), "=>", pr(V)] || {K, V} <- maps:to_list(T)]), "}"];
+pr([]) -> "[]";
+pr(T) when is_list(T) -> prl(T, []).
+prl([H | T], Acc) -> prl(T, [pr(H) | Acc]);
+prl([], Acc) -> ["[", lists:join(",", lists:reverse(Acc)), "]"];
+prl(Tail, Acc) -> ["[", lists:join(",", lists:reverse(Acc)), "|", pr(Tail), "]"].
+cmp(A, B) when A < B -> -1;
+cmp(A, B) when A > B -> 1;
+cmp(_, _) -> 0.
+runbin(Seed, N) -> put(bin, true), run(Seed, N).
+pt(T) -> case get(bin) of true -> binary:encode_hex(term_to_binary(T)); _ -> pr(T) end.
+run(Seed, N) ->
+    rand:seed(exsss, Seed),
+    Terms = [gen(3) || _ <- lists:seq(1, N)],
+    All = Terms ++ [mutate(T) || T <- Terms],
+    Len = length(All),
+    Tup = list_to_tuple(All),
+    [io:format("T ~b ~ts~n", [I, pt(element(I + 1, Tup))]) || I <- lists:seq(0, Len - 1)],
+    Pairs = [{I, I + N} || I <- lists:seq(0, N - 1)] ++ [{I, I + 1} || I <- lists:seq(0, Len - 2)]
+            ++ [{rand:uniform(Len) - 1, rand:uniform(Len) - 1} || _ <- lists:seq(1, N)],
+    [begin A = element(I + 1, Tup), B = element(J + 1, Tup),
+           io:format("P ~b ~b ~b ~w ~w~n", [I, J, cmp(A, B), A =:= B, A == B]) end || {I, J} <- Pairs],
+    Sorted = lists:sort(fun({A, _}, {B, _}) -> A =< B end, lists:zip(All, lists:seq(0, Len - 1))),
+    io:format("S ~w~n", [[I || {_, I} <- Sorted]]),
+    io:format("R ~s~n", [erlang:system_info(otp_release)]).
+`;
+
+for (const v of otpVariants()) {
+  for (const bin of [false, true]) {
+    const how = bin ? 'sent as term_to_binary (local funs, creations)' : 'sent as text';
+    t.test(`agrees with ${v.label} on random terms ${how}`, async (t) => {
+      await agree(t, v.root, bin);
+    });
+  }
+}
+
+async function agree(t: Test, root: string, bin: boolean): Promise<void> {
+    const seed = randomInt(1, 2 ** 31);
+    const n = 400;
+    const out = await erlWith(GEN, `bbcmp:${bin ? 'runbin' : 'run'}(${seed}, ${n})`, '', root);
+    const texts: string[] = [];
+    const terms: Term[] = [];
+    const pairs: [number, number, number, boolean, boolean][] = [];
+    let sorted: number[] = [];
+    let release = 0;
+    for (const line of out.split('\n')) {
+      const [tag, ...rest] = line.split(' ');
+      if (tag === 'T') {
+        const text = rest.slice(1).join(' ');
+        const term = bin ? decode(Buffer.from(text, 'hex'), { lossless: true }) : parseTerm(text);
+        texts[Number(rest[0])] = bin ? formatTerm(term, { nodes: true }) : text;
+        terms[Number(rest[0])] = term;
+      } else if (tag === 'P') {
+        pairs.push([Number(rest[0]), Number(rest[1]), Number(rest[2]), rest[3] === 'true', rest[4] === 'true']);
+      } else if (tag === 'S') sorted = JSON.parse(rest.join(' '));
+      else if (tag === 'R') release = Number(rest[0]);
+    }
+    t.equal(terms.length, 2 * n, `parsed every term (seed ${seed})`);
+    const bad: string[] = [];
+    for (const [i, j, c, exact, eq] of pairs) {
+      const x = terms[i];
+      const y = terms[j];
+      const got = compareTerms(x, y);
+      // Before OTP 27, -0.0 =:= 0.0; we follow OTP 27+.
+      const zeroAmbiguous = release < 27 && (texts[i].includes('-0.0') || texts[j].includes('-0.0'));
+      if (got !== c || (got === 0) !== eq || (!zeroAmbiguous && termEquals(x, y) !== exact)) {
+        bad.push(`${texts[i]} vs ${texts[j]}: erl cmp ${c} =:= ${exact} == ${eq}; ours ${got} ${termEquals(x, y)}`);
+      }
+    }
+    t.same(bad.slice(0, 5), [], `${pairs.length} pairs agree (seed ${seed})`);
+    const ours = terms.map((_, i) => i).sort((i, j) => compareTerms(terms[i], terms[j]));
+    t.same(ours, sorted, `lists:sort order (seed ${seed})`);
+    if (bin) t.ok(terms.some((x) => JSON.stringify(formatTerm(x)).includes('#Fun<')), 'local funs were compared');
+}

@@ -1,0 +1,279 @@
+// The Erlang chat stub (erlang-stub/) for tests: builds it, starts one node
+// or a cluster on free ports, waits for the JSON ready line, and stops every
+// node by pid in teardown, even when the test fails.
+//
+//   const stub = await startStub(t, { users: 100, friends: 10 });
+//   stub.thriftPort, stub.node, stub.cookie, stub.epmdPort   // connect here
+//   await stub.fault.closeThrift();                          // fault injection
+//
+//   const nodes = await startStubCluster(t, 3);              // slots split evenly
+//
+// Erlang-side calls (gen_server:call({chat_channel, Node}, ...)) and the fault
+// commands are documented in erlang-stub/README.md; the faults are sent here
+// over the stub's text control port, so no Erlang client is needed.
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProcess, type Started, type Teardownable } from './procs.js';
+import { startEpmd } from './erl.js';
+
+/** The stub's directory (erlang-stub/). */
+export const STUB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'erlang-stub');
+/** The start script. */
+export const STUB_BIN = join(STUB_DIR, 'bin', 'chat-stub');
+
+/** Options of one stub node; everything is optional. */
+export interface StubOptions {
+  /** Full node name; default `stubN_<pid>_<random>@127.0.0.1` (unique on a shared epmd). */
+  name?: string;
+  /** Default: a random cookie. */
+  cookie?: string;
+  /** epmd port; default {@link startEpmd} (BEAMBRIDGE_EPMD_PORT or a new epmd). */
+  epmdPort?: number;
+  /** Default 0: an ephemeral port, read back from the ready line. */
+  thriftPort?: number;
+  /** Slot ranges, e.g. `[[0, 511]]` or `'0-511,600-700'`; default all. */
+  slots?: [number, number][] | string;
+  users?: number;
+  friends?: number;
+  seed?: number;
+  idleMs?: number;
+  /** 0 disables the offline-after-grace rule. */
+  graceMs?: number;
+  window?: number;
+  historyMax?: number;
+  dedupMs?: number;
+  /** Seed nodes of the cluster. */
+  cluster?: string[];
+  clusterWaitMs?: number;
+  /** Erlang logger level on stderr (default warning). */
+  logLevel?: string;
+  /** More `--flag value` arguments for bin/chat-stub. */
+  extraArgs?: string[];
+  /** How long to wait for the ready line (default 90 s: the first start builds). */
+  timeoutMs?: number;
+}
+
+/** The JSON ready line a stub prints. */
+export interface StubReady {
+  node: string;
+  thrift_port: number;
+  control_port: number;
+  slots: [number, number][];
+  users: number;
+  friends: number;
+  seed: number;
+  idle_ms: number;
+  grace_ms: number;
+  window: number;
+  cluster: string[];
+  cluster_complete: boolean;
+  cookie: string;
+  otp_release: string;
+  os_pid: number;
+}
+
+/** A reply of the control port: `ok` plus command-specific fields. */
+export type ControlReply = { ok: boolean; error?: string } & Record<string, unknown>;
+
+/** One running stub node. */
+export interface StubNode {
+  node: string;
+  thriftPort: number;
+  controlPort: number;
+  cookie: string;
+  epmdPort: number;
+  /** The OS pid of the node (the erl process, since the script execs erl). */
+  pid: number;
+  slots: [number, number][];
+  ready: StubReady;
+  process: Started;
+  /** SIGTERM, then SIGKILL; resolves when the node has exited. Idempotent. */
+  stop(): Promise<void>;
+  /** Sends one control command line and resolves with its reply. */
+  control(line: string): Promise<ControlReply>;
+  /** The node's counters (online users, held polls, connections, ...). */
+  stats(): Promise<Record<string, unknown>>;
+  /** The six fault commands of erlang-stub/README.md. */
+  fault: {
+    killChannel(user: number | bigint): Promise<void>;
+    crashPresence(): Promise<void>;
+    disconnectPeers(): Promise<string[]>;
+    delay(ms: number): Promise<void>;
+    closeThrift(): Promise<number>;
+    refuseConnections(ms: number): Promise<void>;
+  };
+}
+
+let built: Promise<void> | undefined;
+
+/** Builds erlang-stub/ebin once per process (under the same lock as bin/chat-stub). */
+export function buildStub(): Promise<void> {
+  built ??= new Promise<void>((resolve, reject) => {
+    mkdirSync(join(STUB_DIR, 'ebin'), { recursive: true });
+    execFile('flock', [join(STUB_DIR, 'ebin', '.build.lock'), 'make', '-s', '-C', STUB_DIR],
+      { timeout: 300_000 }, (err, _stdout, stderr) => {
+        if (err) reject(new Error(`building erlang-stub failed: ${err.message}\n${stderr}`));
+        else resolve();
+      });
+  });
+  return built;
+}
+
+let counter = 0;
+function uniqueName(): string {
+  counter += 1;
+  return `stub${counter}_${process.pid}_${randomBytes(3).toString('hex')}@127.0.0.1`;
+}
+
+/** A random cookie. */
+export function randomCookie(): string {
+  return `stub_${randomBytes(8).toString('hex')}`;
+}
+
+/** Splits the 1024 slots into n contiguous ranges. */
+export function splitSlots(n: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    out.push([Math.floor((i * 1024) / n), Math.floor(((i + 1) * 1024) / n) - 1]);
+  }
+  return out;
+}
+
+function slotsArg(s: [number, number][] | string): string {
+  return typeof s === 'string' ? s : s.map(([a, b]) => `${a}-${b}`).join(',');
+}
+
+function stubArgs(name: string, cookie: string, epmdPort: number, o: StubOptions): string[] {
+  const args = ['--name', name, '--cookie', cookie, '--epmd-port', String(epmdPort),
+    '--thrift-port', String(o.thriftPort ?? 0)];
+  const flag = (f: string, v: unknown) => {
+    if (v !== undefined) args.push(`--${f}`, String(v));
+  };
+  if (o.slots !== undefined) flag('slots', slotsArg(o.slots));
+  flag('users', o.users);
+  flag('friends', o.friends);
+  flag('seed', o.seed);
+  flag('idle-ms', o.idleMs);
+  flag('grace-ms', o.graceMs);
+  flag('window', o.window);
+  flag('history-max', o.historyMax);
+  flag('dedup-ms', o.dedupMs);
+  if (o.cluster !== undefined && o.cluster.length > 0) flag('cluster', o.cluster.join(','));
+  flag('cluster-wait-ms', o.clusterWaitMs);
+  flag('log-level', o.logLevel);
+  args.push(...(o.extraArgs ?? []));
+  return args;
+}
+
+/** Sends one line to a stub's control port and resolves with the JSON reply. */
+export function controlCommand(port: number, line: string, timeoutMs = 30_000): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`control command '${line}' timed out`));
+    }, timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(`${line}\n`));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const i = buf.indexOf('\n');
+      if (i >= 0) {
+        clearTimeout(timer);
+        sock.end();
+        try {
+          resolve(JSON.parse(buf.slice(0, i)) as ControlReply);
+        } catch (e) {
+          reject(e as Error);
+        }
+      }
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+async function checked(port: number, line: string): Promise<ControlReply> {
+  const r = await controlCommand(port, line);
+  if (!r.ok) throw new Error(`stub control '${line}' failed: ${r.error ?? 'unknown error'}`);
+  return r;
+}
+
+async function launch(t: Teardownable, name: string, cookie: string, epmdPort: number, o: StubOptions): Promise<StubNode> {
+  await buildStub();
+  const proc = await startProcess({
+    cmd: STUB_BIN,
+    args: stubArgs(name, cookie, epmdPort, o),
+    ready: /^\{.*"thrift_port":/,
+    timeoutMs: o.timeoutMs ?? 90_000,
+    t,
+  });
+  const line = proc.lines.find((l) => l.startsWith('{'))!;
+  const ready = JSON.parse(line) as StubReady;
+  const cp = ready.control_port;
+  return {
+    node: ready.node,
+    thriftPort: ready.thrift_port,
+    controlPort: cp,
+    cookie: ready.cookie,
+    epmdPort,
+    pid: proc.pid,
+    slots: ready.slots,
+    ready,
+    process: proc,
+    stop: () => proc.stop(),
+    control: (l) => controlCommand(cp, l),
+    stats: async () => (await checked(cp, 'stats')).stats as Record<string, unknown>,
+    fault: {
+      killChannel: async (user) => {
+        await checked(cp, `kill_channel ${user}`);
+      },
+      crashPresence: async () => {
+        await checked(cp, 'crash_presence');
+      },
+      disconnectPeers: async () => (await checked(cp, 'disconnect_peers')).nodes as string[],
+      delay: async (ms) => {
+        await checked(cp, `delay ${ms}`);
+      },
+      closeThrift: async () => (await checked(cp, 'close_thrift')).closed as number,
+      refuseConnections: async (ms) => {
+        await checked(cp, `refuse ${ms}`);
+      },
+    },
+  };
+}
+
+/** Builds (once) and starts one stub node; it is stopped in `t`'s teardown. */
+export async function startStub(t: Teardownable, opts: StubOptions = {}): Promise<StubNode> {
+  const epmdPort = opts.epmdPort ?? (await startEpmd(t));
+  return launch(t, opts.name ?? uniqueName(), opts.cookie ?? randomCookie(), epmdPort, opts);
+}
+
+/**
+ * Starts n stub nodes that form one cluster: one cookie, one epmd, the slots
+ * split evenly (node i owns splitSlots(n)[i]), each node seeded with all the
+ * others. Resolves once every node printed its ready line, which each does
+ * after it has heard from all its seeds. `opts` applies to every node
+ * (`name`, `slots` and `cluster` are chosen here).
+ */
+export async function startStubCluster(t: Teardownable, n: number, opts: StubOptions = {}): Promise<StubNode[]> {
+  const epmdPort = opts.epmdPort ?? (await startEpmd(t));
+  const cookie = opts.cookie ?? randomCookie();
+  const names = Array.from({ length: n }, () => uniqueName());
+  const ranges = splitSlots(n);
+  await buildStub();
+  return Promise.all(names.map((name, i) =>
+    launch(t, name, cookie, epmdPort, {
+      clusterWaitMs: 90_000,
+      ...opts,
+      slots: [ranges[i]!],
+      cluster: names.filter((x) => x !== name),
+    })));
+}

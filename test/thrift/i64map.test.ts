@@ -1,0 +1,75 @@
+// I64Map behaves exactly like a Map<bigint, V> (checked against one over
+// bounded random operations), over the whole i64 range, and prints and
+// serializes readably.
+import t from 'tap';
+import { inspect } from 'node:util';
+import { I64Map, i64Parts, i64FromParts } from '../../src/thrift/i64map.js';
+
+const EDGES = [0n, 1n, -1n, 2n ** 31n - 1n, -(2n ** 31n), 2n ** 32n, -(2n ** 32n), 2n ** 53n - 1n, 2n ** 53n, -(2n ** 53n), 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)];
+
+t.test('parts round-trip over the whole range', async (t) => {
+  const p = { hi: 0, lo: 0 };
+  for (const k of EDGES) {
+    i64Parts(k, p);
+    t.equal(i64FromParts(p.hi, p.lo), k, String(k));
+    if (k > -(2n ** 53n) && k < 2n ** 53n) {
+      i64Parts(Number(k), p);
+      t.equal(i64FromParts(p.hi, p.lo), k, `${k} as a number`);
+    }
+  }
+  t.throws(() => i64Parts(2n ** 63n, p), RangeError);
+  t.throws(() => i64Parts(0.5, p), RangeError);
+});
+
+t.test('same behaviour as Map<bigint, V> over random operations', async (t) => {
+  let seed = 7;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const pool = [...EDGES, ...Array.from({ length: 40 }, (_, i) => BigInt(i) * 1_000_003n - 20_000_000n)];
+  const ref = new Map<bigint, number>();
+  const m = new I64Map<number>();
+  for (let step = 0; step < 5000; step++) {
+    const k = pool[rnd(pool.length)]!;
+    const op = rnd(10);
+    if (op < 6) {
+      ref.set(k, step);
+      m.set(k, step);
+    } else if (op < 9) {
+      if (ref.delete(k) !== m.delete(k)) {
+        t.fail(`delete ${k} at step ${step}`);
+        return;
+      }
+    } else if (rnd(20) === 0) {
+      ref.clear();
+      m.clear();
+    }
+    if (m.size !== ref.size || m.get(k) !== ref.get(k) || m.has(k) !== ref.has(k)) {
+      t.fail(`step ${step}: differs`);
+      return;
+    }
+  }
+  t.same([...m], [...ref], 'same entries in the same (insertion) order');
+  t.same([...m.keys()], [...ref.keys()]);
+  t.same([...m.values()], [...ref.values()]);
+  const seen: [bigint, number][] = [];
+  m.forEach((v, k) => seen.push([k, v]));
+  t.same(seen, [...ref]);
+});
+
+t.test('construction, lookups by number, printing', async (t) => {
+  const m = new I64Map([
+    [2n ** 63n - 1n, 'max'],
+    [5, 'five'],
+  ]);
+  t.equal(m.get(5n), 'five');
+  t.equal(m.get(5), 'five', 'a safe-integer number finds the same key');
+  t.equal(m.get(2n ** 64n), undefined, 'an out-of-range key is never found');
+  t.equal(m.has('5' as unknown as bigint), false);
+  t.equal(Object.prototype.toString.call(m), '[object I64Map]');
+  t.equal(inspect(m), "I64Map(2) { 9223372036854775807n => 'max', 5n => 'five' }");
+  t.equal(JSON.stringify(m), '[["9223372036854775807","max"],["5","five"]]');
+  t.same(new Map(m), new Map<bigint, string>([[2n ** 63n - 1n, 'max'], [5n, 'five']]), 'copies into a Map');
+  const big = new I64Map<number>(2);
+  for (let i = 0; i < 1000; i++) big.set(BigInt(i) << 40n, i);
+  t.equal(big.size, 1000, 'grows');
+  t.equal(big.get(999n << 40n), 999);
+});
