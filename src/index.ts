@@ -5,3 +5,4 @@ export * from './epmd/index.js';
 export * from './dist/index.js';
 export * from './node/index.js';
 export * from './otp/index.js';
+export * from './thrift/index.js';

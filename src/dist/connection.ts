@@ -55,7 +55,8 @@ export interface DistConnectionOptions {
    *   only if callers wait.
    * - `'error'`: `send` throws `ERR_BUSY` and queues nothing; every message
    *   accepted before stays queued and is written in order. The connection
-   *   then holds at most `busyLimitBytes` plus one message (plus ticks).
+   *   then holds at most `busyLimitBytes` plus one message (plus ticks and
+   *   signals sent with `force`).
    * `sendAsync` waits for room under both policies.
    */
   onBusy?: 'wait' | 'error';
@@ -231,12 +232,18 @@ export class DistConnection extends EventEmitter {
    * {@link drained} before sending more), and the `'error'` policy throws
    * `ERR_BUSY` without queuing it. Throws `ERR_CONNECTION_CLOSED` after close,
    * and the codec's EncodeError for a term that cannot be encoded.
+   *
+   * `o.force` queues the message even while busy under the `'error'` policy:
+   * for the small signals the node layer must not lose or reorder (EXIT,
+   * LINK, UNLINK_ID_ACK, MONITOR_P_EXIT, replies to the peer's requests), as
+   * OTP's runtime queues the signals it sends on a process's behalf without
+   * suspending it.
    */
-  send(control: Term, payload?: Term): boolean {
+  send(control: Term, payload?: Term, o?: { force?: boolean }): boolean {
     if (this.isClosed) {
       throw new DistError('ERR_CONNECTION_CLOSED', `connection to ${this.peer} is closed`, { cause: this.closeReason, peer: this.peer });
     }
-    if (this.onBusy === 'error' && this.busy) {
+    if (this.onBusy === 'error' && o?.force !== true && this.busy) {
       this.wasBusy = true;
       throw new DistError(
         'ERR_BUSY',
@@ -256,8 +263,8 @@ export class DistConnection extends EventEmitter {
   }
 
   /** {@link send} for a constructed signal (see `ctrl`). */
-  sendSignal(sig: OutgoingSignal): boolean {
-    return this.send(sig.control, sig.payload);
+  sendSignal(sig: OutgoingSignal, o?: { force?: boolean }): boolean {
+    return this.send(sig.control, sig.payload, o);
   }
 
   /**

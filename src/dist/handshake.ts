@@ -172,7 +172,7 @@ export function liveHandshakes(): number {
   return live;
 }
 
-/** Reads 2-byte-framed handshake messages from a socket, each within a deadline. */
+/** Reads length-prefixed handshake messages (2 bytes over TCP, 4 over TLS) from a socket, each within a deadline. */
 class HandshakeReader {
   private buf: Buffer = Buffer.alloc(0);
   private waiter: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;

@@ -85,7 +85,10 @@
  *   throw `ERR_BUSY` and queue nothing (what was accepted before is kept and
  *   written in order), so the buffer never exceeds the limit plus one message.
  *   Under both, `await conn.sendAsync(control, payload, { timeoutMs, signal })`
- *   (or `sendSignalAsync`) waits for room, FIFO among waiters.
+ *   (or `sendSignalAsync`) waits for room, FIFO among waiters. Protocol
+ *   signals the node layer must not lose (EXIT, LINK, UNLINK_ID_ACK,
+ *   MONITOR_P_EXIT, ...) go with `conn.sendSignal(sig, { force: true })`,
+ *   which queues them even while busy.
  * - `conn.on('close', (err?: DistError) => ...)`: once. `err` is undefined for a
  *   local `conn.close()`, else `ERR_CONNECTION_CLOSED` (also a peer killed with
  *   SIGKILL: its kernel closes the socket, so this comes at once),
@@ -186,3 +189,13 @@ export {
 } from './control.js';
 export { TickState, type TickAction } from './ticker.js';
 export { SocketWriter } from './writer.js';
+export {
+  DistObserver,
+  parseHandshakeMessage,
+  controlOpName,
+  type DistObserverOptions,
+  type ObserverEvent,
+  type ObservedSide,
+  type HandshakeMessage,
+  type FrameInfo,
+} from './observer.js';

@@ -32,7 +32,9 @@ import { DistError } from './errors.js';
  * - accepting: the dialing node must present a certificate whose chain leads
  *   to `ca`; its host is not compared with its node name unless
  *   {@link verifyClientHost} is set (OTP does not compare it either).
- * The cookie is still checked after TLS, exactly as over TCP.
+ * The cookie is still checked after TLS, exactly as over TCP. The dialing
+ * side reads an options object once (its secure context is cached): give a new
+ * object to change certificates.
  */
 export interface DistTlsOptions extends tls.SecureContextOptions {
   /** Refuse a peer certificate that does not verify; default true. */
@@ -59,8 +61,9 @@ function contextOptions(o: DistTlsOptions): tls.SecureContextOptions {
   return ctx;
 }
 
-// One secure context per options object: parsing keys and certificates once,
-// not on every dial.
+// One secure context per options object: keys and certificates are parsed
+// once, not on every dial (so an options object is read once; pass a new one
+// to change certificates).
 const clientContexts = new WeakMap<DistTlsOptions, tls.SecureContext>();
 
 function clientContext(o: DistTlsOptions): tls.SecureContext {
@@ -82,44 +85,6 @@ export interface TlsStepOptions {
 /** A readable message for a TLS failure, with OpenSSL's reason when there is one. */
 function describe(e: Error & { code?: string; reason?: string }): string {
   return e.reason && !e.message.includes(e.reason) ? `${e.message} (${e.reason})` : e.message;
-}
-
-/**
- * Runs one TLS handshake on `sock` to completion, within the deadline.
- * `settled` resolves the step; failures destroy both sockets.
- */
-function tlsStep(
-  raw: Socket,
-  sock: tls.TLSSocket,
-  what: string,
-  o: TlsStepOptions,
-  attach: (ok: () => void, fail: (e: DistError) => void) => () => void,
-): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    let detachExtra = () => {};
-    const done = (err?: DistError) => {
-      clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-      sock.removeListener('close', onClose);
-      sock.removeListener('error', onError);
-      detachExtra();
-      if (err) {
-        sock.destroy();
-        raw.destroy();
-        reject(err);
-      } else resolve(sock);
-    };
-    const onError = (e: Error) => done(new DistError('ERR_TLS', `TLS ${what} failed: ${describe(e)}`, { cause: e }));
-    const onClose = () => done(new DistError('ERR_TLS', `connection closed during the TLS ${what}`));
-    const onAbort = () => done(new DistError('ERR_ABORTED', `TLS ${what} aborted`, { cause: o.signal?.reason }));
-    const timer = setTimeout(() => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `TLS ${what} took over ${o.timeoutMs} ms`)), o.timeoutMs);
-    sock.on('error', ignore); // permanent: errors after the step belong to the connection
-    sock.once('error', onError);
-    sock.once('close', onClose);
-    if (o.signal?.aborted) return onAbort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    detachExtra = attach(() => done(), done);
-  });
 }
 
 /**
@@ -145,9 +110,33 @@ export function tlsConnect(raw: Socket, host: string, o: DistTlsOptions, step: T
     raw.destroy();
     return Promise.reject(new DistError('ERR_TLS', `TLS setup failed: ${(e as Error).message}`, { cause: e }));
   }
-  return tlsStep(raw, sock, 'handshake with the server', step, (ok) => {
-    sock.once('secureConnect', ok);
-    return () => sock.removeListener('secureConnect', ok);
+  return new Promise((resolve, reject) => {
+    const done = (err?: DistError) => {
+      clearTimeout(timer);
+      step.signal?.removeEventListener('abort', onAbort);
+      sock.removeListener('secureConnect', onSecure);
+      sock.removeListener('close', onClose);
+      sock.removeListener('error', onError);
+      if (err) {
+        sock.destroy();
+        raw.destroy();
+        reject(err);
+      } else resolve(sock);
+    };
+    const onSecure = () => done();
+    const onError = (e: Error) => done(new DistError('ERR_TLS', `TLS handshake with the server failed: ${describe(e)}`, { cause: e }));
+    const onClose = () => done(new DistError('ERR_TLS', 'connection closed during the TLS handshake with the server'));
+    const onAbort = () => done(new DistError('ERR_ABORTED', 'TLS handshake aborted', { cause: step.signal?.reason }));
+    const timer = setTimeout(
+      () => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `TLS handshake with the server took over ${step.timeoutMs} ms`)),
+      step.timeoutMs,
+    );
+    sock.on('error', ignore); // permanent: errors after the step belong to the connection
+    sock.once('error', onError);
+    sock.once('close', onClose);
+    sock.once('secureConnect', onSecure);
+    if (step.signal?.aborted) onAbort();
+    else step.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -36,6 +36,26 @@ export function atomEncoding(a: Atom): Uint8Array {
   return e;
 }
 
+/**
+ * The encoding of `a` packed for fast copying: element 0 is the byte length,
+ * then the bytes as big-endian 32-bit words (the last one zero-padded), to be
+ * written with `DataView.setInt32`. Cached like {@link atomEncoding}.
+ */
+export const atomWords = new Map<Atom, Int32Array>();
+
+export function atomWordsOf(a: Atom): Int32Array {
+  let w = atomWords.get(a);
+  if (w === undefined) {
+    const e = atomEncoding(a);
+    const n = (e.length + 3) >>> 2;
+    w = new Int32Array(1 + n);
+    w[0] = e.length;
+    for (let i = 0; i < e.length; i++) w[1 + (i >>> 2)] |= e[i] << (24 - 8 * (i & 3));
+    if (encodedAtoms.get(a) === e) atomWords.set(a, w);
+  }
+  return w;
+}
+
 function computeAtomEncoding(a: Atom): Uint8Array {
   const name = a.name;
   if (typeof name !== 'string') throw new EncodeError('atom name is not a string');
@@ -122,7 +142,10 @@ export function asciiAtom(b: Uint8Array, s: number, n: number): Atom | undefined
     name += String.fromCharCode(c);
   }
   const a = atom(name);
-  slotBytes[slot] = b.slice(s, s + n);
+  // A copy: the input may be reused by the caller (Buffer#slice would be a view).
+  const key = new Uint8Array(n);
+  for (let i = 0; i < n; i++) key[i] = b[s + i];
+  slotBytes[slot] = key;
   slotAtoms[slot] = a;
   return a;
 }

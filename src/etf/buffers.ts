@@ -20,5 +20,5 @@ Object.defineProperty(BufferView.prototype, 'constructor', { value: Buffer, writ
 
 /** A `Buffer` over `length` bytes of `memory` from `offset`, sharing the memory. */
 export function bufferView(memory: ArrayBufferLike, offset: number, length: number): Buffer {
-  return new BufferView(memory, offset, length) as unknown as Buffer;
+  return new BufferView(memory as ArrayBuffer, offset, length) as unknown as Buffer;
 }

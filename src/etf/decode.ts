@@ -239,6 +239,8 @@ function u32(b: Buffer, p: number): number {
 
 /** Decodes one term at `b[p0]`; sets {@link pos} to the byte after it. */
 function decodeTerm(b: Buffer, p0: number, end: number): Term {
+  const mem = b.buffer;
+  const base = b.byteOffset;
   let p = p0;
   let sp = 0;
   let v: Term;
@@ -356,7 +358,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (p + 5 > end) truncated(p, tag);
         const n = u32(b, p + 1);
         if (n > end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `binary length ${n} exceeds the input`, p, tag);
-        v = bufferView(b.buffer, b.byteOffset + p + 5, n);
+        v = bufferView(mem, base + p + 5, n);
         p += 5 + n;
         break;
       }
@@ -396,9 +398,8 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
           s = p + 5;
         }
         if (n > end - s - 1) fail('ERR_DECODE_BAD_LENGTH', `bignum length ${n} exceeds the input`, p, tag);
-        const sign = b[s];
-        if (sign > 1) fail('ERR_DECODE_BAD_TERM', `bignum sign byte ${sign}`, p, tag);
-        v = readBig(b, s + 1, n, sign === 1);
+        // Sign: 0 positive, anything else negative (as OTP reads it).
+        v = readBig(b, s + 1, n, b[s] !== 0);
         p = s + 1 + n;
         break;
       }
@@ -411,7 +412,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (n === 0 ? bits !== 0 : bits < 1 || bits > 8) {
           fail('ERR_DECODE_BAD_BITS', `bit count ${bits} for ${n} bytes`, p, tag);
         }
-        const data = bufferView(b.buffer, b.byteOffset + p + 6, n);
+        const data = bufferView(mem, base + p + 6, n);
         if (n === 0 || bits === 8) v = data;
         else {
           // OTP ignores the unused low bits of the last byte; clear them.
@@ -434,6 +435,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         const q = pos;
         const w = tag === 88 ? 12 : 9;
         if (q + w > end) truncated(p, tag);
+        if (tag === 103 && b[q + 8] > 3) fail('ERR_DECODE_BAD_TERM', 'PID_EXT creation over 2 bits', p, tag);
         v = new Pid(node, u32(b, q), u32(b, q + 4), tag === 88 ? u32(b, q + 8) : b[q + 8]);
         p = q + w;
         break;
@@ -452,6 +454,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
           const id = hi === 0 ? lo : (BigInt(hi) << 32n) | BigInt(lo);
           v = new Port(node, id, u32(b, q + 8));
         } else {
+          if (tag === 102 && b[q + 4] > 3) fail('ERR_DECODE_BAD_TERM', 'PORT_EXT creation over 2 bits', p, tag);
           v = new Port(node, u32(b, q), tag === 89 ? u32(b, q + 4) : b[q + 4]);
         }
         p = q + w;
@@ -471,6 +474,10 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         q += cw;
         const ids: number[] = new Array(n);
         for (let i = 0; i < n; i++) ids[i] = u32(b, q + 4 * i);
+        // NEW_REFERENCE_EXT: 2-bit creation, 18 significant bits in the first word.
+        if (tag === 114 && (creation > 3 || (n > 0 && ids[0] >= 0x40000))) {
+          fail('ERR_DECODE_BAD_TERM', 'NEW_REFERENCE_EXT creation or first word out of range', p, tag);
+        }
         v = new Reference(node, creation, ids);
         p = q + 4 * n;
         break;
@@ -480,35 +487,47 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         const node = readAtom(b, p + 1, end, 'reference node');
         const q = pos;
         if (q + 5 > end) truncated(p, tag);
+        // As NEW_REFERENCE_EXT: 18 significant bits in the word, 2-bit creation.
+        if (b[q + 4] > 3 || u32(b, q) >= 0x40000) fail('ERR_DECODE_BAD_TERM', 'REFERENCE_EXT creation or word out of range', p, tag);
         v = new Reference(node, b[q + 4], [u32(b, q)]);
         p = q + 5;
         break;
       }
       case 113: {
-        // EXPORT_EXT: 113, Module, Function, Arity (SMALL_INTEGER_EXT)
+        // EXPORT_EXT: 113, Module, Function, Arity (SMALL_INTEGER_EXT; OTP
+        // also reads an INTEGER_EXT there). Arity 0..255.
         const m = readAtom(b, p + 1, end, 'export module');
         const f = readAtom(b, pos, end, 'export function');
         const q = pos;
         if (q + 2 > end) truncated(p, tag);
-        if (b[q] !== 97) fail('ERR_DECODE_BAD_TERM', 'export arity is not a small integer', q, b[q]);
-        v = new ExportFun(m, f, b[q + 1]);
-        p = q + 2;
+        let arity: number;
+        if (b[q] === 97) {
+          arity = b[q + 1];
+          p = q + 2;
+        } else if (b[q] === 98) {
+          if (q + 5 > end) truncated(p, tag);
+          arity = u32(b, q + 1);
+          if (arity > 255) fail('ERR_DECODE_BAD_TERM', `export arity ${arity | 0}`, q, 98);
+          p = q + 5;
+        } else {
+          return fail('ERR_DECODE_BAD_TERM', 'export arity is not an integer', q, b[q]);
+        }
+        v = new ExportFun(m, f, arity);
         break;
       }
       case 112: {
         // NEW_FUN_EXT: 112, Size:32, Arity:8, Uniq:16, Index:32, NumFree:32,
         //              Module, OldIndex, OldUniq, Pid, Free vars
+        // Size is not checked: OTP ignores it (25-29); encode recomputes it.
         if (p + 30 > end) truncated(p, tag);
-        const size = u32(b, p + 1);
-        if (size > end - p - 1) fail('ERR_DECODE_BAD_LENGTH', `fun size ${size} exceeds the input`, p, tag);
         const numFree = u32(b, p + 26);
-        if (numFree > size) fail('ERR_DECODE_BAD_LENGTH', `fun with ${numFree} free variables in ${size} bytes`, p, tag);
+        if (numFree > end - p - 30) fail('ERR_DECODE_BAD_LENGTH', `fun with ${numFree} free variables exceeds the input`, p, tag);
         const s = sp++;
         fKind[s] = K_FUN;
         fObj[s] = new Array(4 + numFree);
         fIdx[s] = 0;
         fLen[s] = 4 + numFree;
-        fAux[s] = b.subarray(p + 6, p + 22);
+        fAux[s] = bufferView(mem, base + p + 6, 16);
         fPos[s] = p;
         p += 30;
         continue next;
@@ -648,14 +667,14 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
             fIdx[s] = i + 1;
             continue next;
           }
-          v = makeFun(b, fPos[s], p, a, fAux[s] as Buffer);
+          v = makeFun(b, fPos[s], a, fAux[s] as Buffer);
           fAux[s] = undefined;
           break;
         }
         default: {
           // K_LOCAL: the inner term is only parsed to find where LOCAL_EXT ends.
           localLevel--;
-          v = new LocalExt(b.subarray(fPos[s], p));
+          v = new LocalExt(bufferView(mem, base + fPos[s], p - fPos[s]));
           break;
         }
       }
@@ -666,9 +685,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
 }
 
 /** Completes a NEW_FUN_EXT whose fields and free variables are decoded. */
-function makeFun(b: Buffer, start: number, p: number, a: Term[], uniq: Buffer): Fun {
-  const size = u32(b, start + 1);
-  if (p - start - 1 !== size) fail('ERR_DECODE_BAD_LENGTH', `fun size ${size} does not match its ${p - start - 1} bytes`, start, 112);
+function makeFun(b: Buffer, start: number, a: Term[], uniq: Buffer): Fun {
   let mod = a[0];
   if (mod === true || mod === false) mod = atom(String(mod));
   const local = localLevel > 0;

@@ -11,145 +11,23 @@
  * tracked so that a cyclic structure raises an error instead of looping.
  */
 import { Buffer } from 'node:buffer';
-import { atomEncoding, encodedAtoms } from './atoms.js';
-import { bigintMagnitude, writeSafeMagnitude } from './bignum.js';
 import { bufferView } from './buffers.js';
 import { EncodeError } from './errors.js';
-import { MAX_BIG_BYTES } from './tags.js';
-import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, atom, type Term } from './types.js';
+import { Tuple, type Term } from './types.js';
+import * as W from './write-terms.js';
+import { describe, isByteList, writeBigint, writeLeaf, writeRare } from './write-terms.js';
 
-/** Frame end actions: what to write once a container's children are written. */
-const END_NONE = 0; // tuple, map
-const END_NIL = 1; // proper list: NIL_EXT
-const END_TAIL = 2; // improper list: then the tail (aux), as one more child
-const END_FUN = 3; // NEW_FUN_EXT: back-patch Size (aux = mark of the Size field)
+// Module-local copies: imported bindings cost a check on every use in the hot loop.
+const END_NONE = W.END_NONE;
+const END_NIL = W.END_NIL;
+const END_TAIL = W.END_TAIL;
+const END_FUN = W.END_FUN;
+const HEADROOM = W.HEADROOM;
 
 /** Stack depth from which the containers on the stack are tracked (cycles). */
 const CYCLE_CHECK_DEPTH = 1000;
 
-/** Free space guaranteed before each leaf; every fixed-size leaf fits in it. */
-const HEADROOM = 64;
-/** Binaries up to this size are written as leaves (they fit in HEADROOM). */
-const SHORT_BINARY = HEADROOM - 5;
-
-const TRUE_BYTES = atomEncoding(atom('true'));
-const FALSE_BYTES = atomEncoding(atom('false'));
-const UNDEFINED_BYTES = atomEncoding(atom('undefined'));
-
-// Host-order scratch for IEEE doubles (NEW_FLOAT_EXT is big-endian).
-const f64 = new Float64Array(1);
-const f64b = new Uint8Array(f64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 const EMPTY: Term[] = [];
-
-function copySmall(e: Uint8Array, b: Uint8Array, p: number): number {
-  const n = e.length;
-  for (let i = 0; i < n; i++) b[p + i] = e[i];
-  return p + n;
-}
-
-/** NEW_FLOAT_EXT: 70, IEEE 754 double, big-endian. `v` must be finite. */
-function writeFloat(v: number, b: Uint8Array, p: number): number {
-  f64[0] = v;
-  b[p] = 70;
-  if (LITTLE_ENDIAN) {
-    b[p + 1] = f64b[7];
-    b[p + 2] = f64b[6];
-    b[p + 3] = f64b[5];
-    b[p + 4] = f64b[4];
-    b[p + 5] = f64b[3];
-    b[p + 6] = f64b[2];
-    b[p + 7] = f64b[1];
-    b[p + 8] = f64b[0];
-  } else {
-    for (let i = 0; i < 8; i++) b[p + 1 + i] = f64b[i];
-  }
-  return p + 9;
-}
-
-/**
- * Writes `t` at `b[p]` when it is a small leaf (a safe integer, a finite
- * float, a boolean, null/undefined, an atom of up to {@link HEADROOM} bytes,
- * a binary of up to {@link SHORT_BINARY} bytes); returns the new position, or
- * -1 for anything else. The caller guarantees {@link HEADROOM} bytes of room.
- * Kept small so that it inlines; the less common leaves are in writeLeaf2.
- */
-function writeLeaf(t: Term, b: Uint8Array, p: number): number {
-  if (typeof t === 'number') {
-    if ((t | 0) === t) {
-      if (t >= 0 && t <= 255) {
-        // SMALL_INTEGER_EXT: 97, Int:8 (-0 is written as 0)
-        b[p] = 97;
-        b[p + 1] = t;
-        return p + 2;
-      }
-      // INTEGER_EXT: 98, Int:32 big-endian
-      b[p] = 98;
-      b[p + 1] = t >>> 24;
-      b[p + 2] = t >>> 16;
-      b[p + 3] = t >>> 8;
-      b[p + 4] = t;
-      return p + 5;
-    }
-    return writeNumber(t, b, p);
-  }
-  if (typeof t === 'object' && t !== null && t.constructor === Atom) {
-    let e = encodedAtoms.get(t as Atom);
-    if (e === undefined) e = atomEncoding(t as Atom);
-    const n = e.length;
-    if (n > HEADROOM) return -1;
-    for (let i = 0; i < n; i++) b[p + i] = e[i];
-    return p + n;
-  }
-  return writeLeaf2(t, b, p);
-}
-
-/** Numbers beyond int32: SMALL_BIG_EXT for safe integers, NEW_FLOAT_EXT. */
-function writeNumber(t: number, b: Uint8Array, p: number): number {
-  if (Number.isInteger(t)) {
-    if (t >= -9007199254740991 && t <= 9007199254740991) {
-      // SMALL_BIG_EXT: 110, n:8, Sign:8, digits little-endian
-      b[p] = 110;
-      b[p + 2] = t < 0 ? 1 : 0;
-      const n = writeSafeMagnitude(b, p + 3, t < 0 ? -t : t);
-      b[p + 1] = n;
-      return p + 3 + n;
-    }
-    return -1;
-  }
-  return t - t === 0 ? writeFloat(t, b, p) : -1;
-}
-
-/** The rest of writeLeaf: booleans, null/undefined, short binaries. */
-function writeLeaf2(t: Term, b: Uint8Array, p: number): number {
-  if (typeof t === 'boolean') return copySmall(t ? TRUE_BYTES : FALSE_BYTES, b, p);
-  if (t === undefined || t === null) return copySmall(UNDEFINED_BYTES, b, p);
-  if (typeof t === 'object') {
-    const c = t.constructor;
-    if (c === Buffer || c === Uint8Array) {
-      // BINARY_EXT: 109, Len:32, Data (short ones only; the rest need room)
-      const d = t as Uint8Array;
-      const n = d.length;
-      if (n > SHORT_BINARY) return -1;
-      b[p] = 109;
-      b[p + 1] = 0;
-      b[p + 2] = 0;
-      b[p + 3] = 0;
-      b[p + 4] = n;
-      return copySmall(d, b, p + 5);
-    }
-  }
-  return -1;
-}
-
-function describe(v: unknown): string {
-  if (typeof v === 'function') return 'a function';
-  if (typeof v === 'symbol') return 'a symbol';
-  if (typeof v === 'number') return String(v);
-  const name = (v as object | null)?.constructor?.name;
-  return name ? `an instance of ${name}` : 'an object with a custom prototype';
-}
 
 /** What a frame stands for, for cycle tracking. */
 function identity(arr: Term[], aux: unknown, end: number): unknown {
@@ -180,6 +58,10 @@ function identity(arr: Term[], aux: unknown, end: number): unknown {
  */
 export class TermWriter {
   private buf: Buffer;
+  /** `buf.buffer`; slabs are allocated unpooled, so their byteOffset is 0. */
+  private mem: ArrayBuffer;
+  /** A DataView of `mem`, for word-sized writes. */
+  private dv: DataView;
   private start = 0;
   private pos = 0;
   private readonly slabSize: number;
@@ -198,6 +80,8 @@ export class TermWriter {
   constructor(slabSize = 65536) {
     this.slabSize = Math.max(1024, Math.floor(slabSize) || 0);
     this.buf = Buffer.allocUnsafeSlow(this.slabSize);
+    this.mem = this.buf.buffer as ArrayBuffer;
+    this.dv = new DataView(this.mem);
   }
 
   /** Bytes written since the last {@link finish} or {@link reset}. */
@@ -245,9 +129,11 @@ export class TermWriter {
   writeBytes(bytes: Uint8Array): this {
     const n = bytes.length;
     if (this.pos + n > this.buf.length) this.grow(n);
-    if (n <= 16) copySmall(bytes, this.buf, this.pos);
-    else this.buf.set(bytes, this.pos);
-    this.pos += n;
+    const b = this.buf;
+    const p = this.pos;
+    if (n <= 16) for (let i = 0; i < n; i++) b[p + i] = bytes[i];
+    else b.set(bytes, p);
+    this.pos = p + n;
     return this;
   }
 
@@ -283,7 +169,7 @@ export class TermWriter {
    */
   finish(): Buffer {
     const b = this.buf;
-    let out = bufferView(b.buffer, b.byteOffset + this.start, this.pos - this.start);
+    let out = bufferView(this.mem, this.start, this.pos - this.start);
     const next = (this.pos + 7) & ~7;
     const rest = b.length - next;
     if (rest >= 1024 && (b.length === this.slabSize || rest <= 4 * this.slabSize)) {
@@ -294,6 +180,8 @@ export class TermWriter {
     // mostly empty is not kept alive by the result: copy the result out.
     if (b.length > this.slabSize && out.length < b.length >>> 1) out = Buffer.from(out);
     this.buf = Buffer.allocUnsafeSlow(this.slabSize);
+    this.mem = this.buf.buffer as ArrayBuffer;
+    this.dv = new DataView(this.mem);
     this.start = this.pos = 0;
     return out;
   }
@@ -313,6 +201,8 @@ export class TermWriter {
     const nb = Buffer.allocUnsafeSlow(size);
     this.buf.copy(nb, 0, this.start, this.pos);
     this.buf = nb;
+    this.mem = nb.buffer as ArrayBuffer;
+    this.dv = new DataView(this.mem);
     this.start = 0;
     this.pos = used;
   }
@@ -340,15 +230,17 @@ export class TermWriter {
 
   private encodeLoop(root: Term): void {
     let b = this.buf;
+    let dv = this.dv;
     let p = this.pos;
     let cap = b.length;
     if (p + HEADROOM > cap) {
       this.grow(HEADROOM);
       b = this.buf;
+      dv = this.dv;
       p = this.pos;
       cap = b.length;
     }
-    const q0 = writeLeaf(root, b, p);
+    const q0 = writeLeaf(root, b, dv, p);
     if (q0 >= 0) {
       this.pos = q0;
       return;
@@ -423,6 +315,7 @@ export class TermWriter {
           this.slowAux = undefined;
         }
         b = this.buf;
+        dv = this.dv;
         p = this.pos;
         cap = b.length;
       }
@@ -436,10 +329,11 @@ export class TermWriter {
             this.pos = p;
             this.grow(HEADROOM);
             b = this.buf;
+            dv = this.dv;
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(children[i], b, p);
+          const q = writeLeaf(children[i], b, dv, p);
           if (q < 0) break;
           p = q;
           i++;
@@ -450,6 +344,7 @@ export class TermWriter {
               this.pos = p;
               this.grow(1);
               b = this.buf;
+              dv = this.dv;
               p = this.pos;
               cap = b.length;
             }
@@ -489,10 +384,11 @@ export class TermWriter {
             this.pos = p;
             this.grow(HEADROOM);
             b = this.buf;
+            dv = this.dv;
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(arr[i], b, p);
+          const q = writeLeaf(arr[i], b, dv, p);
           if (q < 0) break;
           p = q;
           i++;
@@ -514,10 +410,11 @@ export class TermWriter {
             this.pos = p;
             this.grow(HEADROOM);
             b = this.buf;
+            dv = this.dv;
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(t, b, p);
+          const q = writeLeaf(t, b, dv, p);
           if (q < 0) break;
           p = q;
           continue;
@@ -527,6 +424,7 @@ export class TermWriter {
             this.pos = p;
             this.grow(1);
             b = this.buf;
+            dv = this.dv;
             p = this.pos;
             cap = b.length;
           }
@@ -593,12 +491,12 @@ export class TermWriter {
       }
       case 'number':
         if (Number.isInteger(t)) {
-          this.writeBigint(BigInt(t));
+          writeBigint(this, BigInt(t));
           return false;
         }
         throw new EncodeError(`cannot encode ${t}: Erlang floats are finite`);
       case 'bigint':
-        this.writeBigint(t);
+        writeBigint(this, t);
         return false;
       case 'object':
         break;
@@ -662,166 +560,8 @@ export class TermWriter {
       this.writeU8(116).writeU32(m.size);
       return this.open(flat, END_NONE, m);
     }
-    if (t instanceof Atom) {
-      this.writeBytes(atomEncoding(t));
-      return false;
-    }
-    if (t instanceof Float) {
-      const v = t.value;
-      if (!(typeof v === 'number' && v - v === 0)) throw new EncodeError(`cannot encode Float(${v}): Erlang floats are finite`);
-      if (this.pos + 9 > this.buf.length) this.grow(9);
-      this.pos = writeFloat(v, this.buf, this.pos);
-      return false;
-    }
-    if (t instanceof Pid) {
-      this.writePid(t);
-      return false;
-    }
-    if (t instanceof Reference) {
-      // NEWER_REFERENCE_EXT: 90, Len:16, Node, Creation:32, ID:32 * Len
-      const ids = t.ids;
-      if (!Array.isArray(ids) || ids.length > 5) throw new EncodeError('Reference.ids must be an array of at most 5 words');
-      this.writeU8(90).writeU16(ids.length);
-      this.writeAtom(t.node, 'Reference.node');
-      this.writeU32(u32(t.creation, 'Reference.creation'));
-      for (const id of ids) this.writeU32(u32(id, 'Reference.ids[]'));
-      return false;
-    }
-    if (t instanceof Port) {
-      // NEW_PORT_EXT: 89, Node, ID:32, Creation:32 / V4_PORT_EXT: 120, Node, ID:64, Creation:32
-      const id = t.id;
-      const big = typeof id === 'bigint' ? id : Number.isSafeInteger(id) && id >= 0 ? BigInt(id) : -1n;
-      if (big < 0n || big > 0xffffffffffffffffn) throw new EncodeError('Port.id must be a 64-bit unsigned integer');
-      const wide = big > 0xffffffffn;
-      this.writeU8(wide ? 120 : 89);
-      this.writeAtom(t.node, 'Port.node');
-      if (wide) this.writeU32(Number(big >> 32n));
-      this.writeU32(Number(big & 0xffffffffn)).writeU32(u32(t.creation, 'Port.creation'));
-      return false;
-    }
-    if (t instanceof BitBinary) {
-      // BIT_BINARY_EXT: 77, Len:32, Bits:8, Data (whole bytes -> BINARY_EXT)
-      const d = t.data;
-      const bits = t.bits;
-      if (!(d instanceof Uint8Array)) throw new EncodeError('BitBinary.data must be a Uint8Array');
-      if (d.length === 0 || bits === 8) {
-        this.writeU8(109).writeU32(d.length).writeBytes(d);
-        return false;
-      }
-      if (!(Number.isInteger(bits) && bits >= 1 && bits <= 8)) throw new EncodeError(`BitBinary.bits must be 1..8, got ${bits}`);
-      this.writeU8(77).writeU32(d.length).writeU8(bits).writeBytes(d);
-      return false;
-    }
-    if (t instanceof ImproperList) {
-      // LIST_EXT: 108, Length:32, Elements, Tail. No heads: just the tail.
-      const el = t.elements;
-      if (!Array.isArray(el)) throw new EncodeError('ImproperList.elements must be an array');
-      if (el.length === 0) return this.open([t.tail], END_NONE, undefined);
-      this.writeU8(108).writeU32(el.length);
-      return this.open(el, END_TAIL, t.tail);
-    }
-    if (t instanceof Fun) return this.writeFunHeader(t);
-    if (t instanceof ExportFun) {
-      // EXPORT_EXT: 113, Module, Function, Arity (SMALL_INTEGER_EXT)
-      this.writeU8(113);
-      this.writeAtom(t.module, 'ExportFun.module');
-      this.writeAtom(t.function, 'ExportFun.function');
-      const a = t.arity;
-      if (!(Number.isInteger(a) && a >= 0 && a <= 255)) throw new EncodeError('ExportFun.arity must be 0..255');
-      this.writeU8(97).writeU8(a);
-      return false;
-    }
-    if (t instanceof LocalExt) {
-      const d = t.bytes;
-      if (!(d instanceof Uint8Array) || d[0] !== 121) throw new EncodeError('LocalExt.bytes must start with the LOCAL_EXT tag 121');
-      this.writeBytes(d);
-      return false;
-    }
-    const proto = Object.getPrototypeOf(t);
-    if (proto === Object.prototype || proto === null) {
-      // A plain object: MAP_EXT with its own enumerable keys as UTF-8 binaries.
-      const o = t as Record<string, Term>;
-      const keys = Object.keys(o);
-      const flat: Term[] = new Array(2 * keys.length);
-      for (let i = 0; i < keys.length; i++) {
-        flat[2 * i] = keys[i];
-        flat[2 * i + 1] = o[keys[i]];
-      }
-      this.writeU8(116).writeU32(keys.length);
-      return this.open(flat, END_NONE, o);
-    }
-    throw new EncodeError(`cannot encode ${describe(t)} as an Erlang term`);
+    const r = writeRare(this, t);
+    if (r === undefined) return false;
+    return this.open(r.children, r.end, r.aux);
   }
-
-  /** Integer as SMALL_INTEGER_EXT, INTEGER_EXT, SMALL_BIG_EXT or LARGE_BIG_EXT. */
-  private writeBigint(v: bigint): void {
-    if (v >= -2147483648n && v <= 2147483647n) {
-      this.writeInt32Term(Number(v));
-      return;
-    }
-    const neg = v < 0n;
-    const mag = bigintMagnitude(neg ? -v : v);
-    const n = mag.length;
-    if (n > MAX_BIG_BYTES) throw new EncodeError(`integer of ${n} bytes exceeds Erlang's limit of ${MAX_BIG_BYTES} bytes`);
-    if (n <= 255) this.writeU8(110).writeU8(n);
-    else this.writeU8(111).writeU32(n);
-    this.writeU8(neg ? 1 : 0).writeBytes(mag);
-  }
-
-  /** A 32-bit signed integer as SMALL_INTEGER_EXT or INTEGER_EXT. */
-  private writeInt32Term(v: number): void {
-    if (v >= 0 && v <= 255) this.writeU8(97).writeU8(v);
-    else this.writeU8(98).writeU32(v >>> 0);
-  }
-
-  private writeAtom(a: unknown, what: string): void {
-    if (!(a instanceof Atom)) throw new EncodeError(`${what} must be an Atom`);
-    this.writeBytes(atomEncoding(a));
-  }
-
-  /** NEW_PID_EXT: 88, Node, ID:32, Serial:32, Creation:32. */
-  private writePid(t: Pid): void {
-    this.writeU8(88);
-    this.writeAtom(t.node, 'Pid.node');
-    this.writeU32(u32(t.id, 'Pid.id')).writeU32(u32(t.serial, 'Pid.serial'));
-    this.writeU32(u32(t.creation, 'Pid.creation'));
-  }
-
-  /** NEW_FUN_EXT up to and including Pid; the free variables follow as children. */
-  private writeFunHeader(f: Fun): true {
-    // 112, Size:32, Arity:8, Uniq:16, Index:32, NumFree:32, Module, OldIndex, OldUniq, Pid, Free vars
-    const free = f.freeVars;
-    if (!Array.isArray(free)) throw new EncodeError('Fun.freeVars must be an array');
-    if (!(f.uniq instanceof Uint8Array) || f.uniq.length !== 16) throw new EncodeError('Fun.uniq must be 16 bytes');
-    if (!(Number.isInteger(f.arity) && f.arity >= 0 && f.arity <= 255)) throw new EncodeError('Fun.arity must be 0..255');
-    if (!(f.pid instanceof Pid)) throw new EncodeError('Fun.pid must be a Pid');
-    this.writeU8(112);
-    const mark = this.reserveU32();
-    this.writeU8(f.arity).writeBytes(f.uniq).writeU32(u32(f.index, 'Fun.index')).writeU32(free.length);
-    this.writeAtom(f.module, 'Fun.module');
-    this.writeInt32Term(i32(f.oldIndex, 'Fun.oldIndex'));
-    this.writeInt32Term(i32(f.oldUniq, 'Fun.oldUniq'));
-    this.writePid(f.pid);
-    return this.open(free, END_FUN, mark);
-  }
-}
-
-/** True when every element is an integer 0..255 (STRING_EXT material). */
-function isByteList(a: Term[]): boolean {
-  for (let i = 0; i < a.length; i++) {
-    const v = a[i];
-    if (typeof v !== 'number' || !(v >= 0 && v <= 255) || (v | 0) !== v) return false;
-  }
-  return true;
-}
-
-function u32(v: unknown, what: string): number {
-  if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return v;
-  throw new EncodeError(`${what} must be an unsigned 32-bit integer, got ${String(v)}`);
-}
-
-function i32(v: unknown, what: string): number {
-  const n = typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n === 'number' && Number.isInteger(n) && n >= -2147483648 && n <= 2147483647) return n;
-  throw new EncodeError(`${what} must be a signed 32-bit integer, got ${String(v)}`);
 }

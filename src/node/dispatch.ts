@@ -4,17 +4,20 @@
 // tables; and whatever beambridge does not implement is answered as OTP
 // answers it: LINK to a dead pid -> EXIT noproc, MONITOR_P of an unknown
 // process -> MONITOR_P_EXIT noproc (the PAYLOAD form when negotiated),
-// UNLINK_ID -> UNLINK_ID_ACK always, SPAWN_REQUEST (we do not advertise
-// DFLAG_SPAWN) -> SPAWN_REPLY notsup, an orphan SPAWN_REPLY -> EXIT2
-// abandoned. Messages to unknown pids, names and aliases are dropped, which
-// is OTP's answer too.
+// UNLINK_ID -> UNLINK_ID_ACK always (sent at once, so before anything else
+// to that process), SPAWN_REQUEST -> the node's spawn handler (NodeCore
+// answers SPAWN_REPLY notsup; src/otp's Node runs exposed functions), an
+// orphan SPAWN_REPLY -> EXIT2 abandoned. Messages to unknown pids, names and
+// aliases are dropped, which is OTP's answer too. Links follow the new link
+// protocol (erl_dist_protocol, "New Link Protocol"): a LINK for an existing
+// link is ignored, an UNLINK_ID removes only an active link, an
+// UNLINK_ID_ACK only the inactive link whose id it carries.
 import { Atom, Pid, atom } from '../etf/types.js';
 import { DFLAG, ctrl, hasFlag, type ControlMessage, type DistConnection, type OutgoingSignal } from '../dist/index.js';
 import { pidKey, refKey } from './process.js';
 import type { NodeCore } from './node.js';
 
 const NOPROC = atom('noproc');
-const NOTSUP = atom('notsup');
 const ABANDONED = atom('abandoned');
 /** ALTACT_SIG_SEND flag: the signal is an exit signal, not a message. */
 const ALTACT_EXIT = 16;
@@ -47,7 +50,8 @@ export function dispatchControl(node: NodeCore, c: DistConnection, m: ControlMes
     case 'link': {
       const t = node.process(m.to);
       if (t?.alive) {
-        t.links.set(pidKey(m.from), { pid: m.from, unlinking: undefined });
+        const k = pidKey(m.from);
+        if (!t.links.has(k)) t.links.set(k, { pid: m.from, unlinking: undefined });
         node.watch(c.peer, t);
       } else {
         sendOn(c, ctrl.exit(m.to, m.from, NOPROC));
@@ -100,8 +104,7 @@ export function dispatchControl(node: NodeCore, c: DistConnection, m: ControlMes
       return;
     }
     case 'spawn_request':
-      // We do not advertise DFLAG_SPAWN: refuse as a node without spawn support.
-      sendOn(c, ctrl.spawnReply(m.reqId, m.from, 0, NOTSUP));
+      node.onSpawnRequest(c, m);
       return;
     case 'spawn_reply':
       // We never send SPAWN_REQUEST: a process spawned for nobody is abandoned, as OTP does.

@@ -16,6 +16,9 @@ import type { Term } from '../etf/types.js';
  * - `ERR_NODE_STOPPED`: the node was stopped.
  * - `ERR_NO_COOKIE`: no cookie given and `~/.erlang.cookie` is unreadable.
  * - `ERR_LISTEN`: the distribution listen socket could not be opened.
+ * - `ERR_BUSY`: a message send found the peer's connection over its busy
+ *   limit under the `onBusy: 'error'` policy (nothing was queued), or a
+ *   `sendAsync` waited longer than its `timeoutMs` for room.
  */
 export type NodeErrorCode =
   | 'ERR_TIMEOUT'
@@ -27,7 +30,8 @@ export type NodeErrorCode =
   | 'ERR_BAD_TARGET'
   | 'ERR_NODE_STOPPED'
   | 'ERR_NO_COOKIE'
-  | 'ERR_LISTEN';
+  | 'ERR_LISTEN'
+  | 'ERR_BUSY';
 
 /** Failures of the node layer: processes, mailboxes, names, waits. */
 export class NodeError extends BeamBridgeError {

@@ -1,7 +1,8 @@
 // The node layer: a beambridge node (listen socket + EPMD registration,
-// connections in both directions with auto-connect and simultaneous-connect
-// resolution), its processes (pids, mailboxes, registered names, aliases,
-// links, monitors) and the dispatch of every control message. Depends on
+// connections in both directions with auto-connect, reconnect backoff,
+// simultaneous-connect resolution and optional TLS), its processes (pids,
+// mailboxes, registered names, aliases, links, monitors, exit signals) and
+// the dispatch of every control message. Depends on
 // src/etf, src/epmd and src/dist. The public `Node` class (src/otp) extends
 // NodeCore with rpc, ping and gen_server calls.
 export { NodeError, type NodeErrorCode } from './errors.js';
@@ -20,6 +21,7 @@ export {
   type LinkEntry,
 } from './process.js';
 export { NodeCore, type NodeEvents, type WaitOptions } from './node.js';
+export { reconnectPolicy, type ReconnectOptions, type ReconnectPolicy, type PeerStatus, type StatusOptions } from './reconnect.js';
 export { nodeFlags, type NodeOptions, type EpmdOption } from './setup.js';
 export { parseNodeName, shortHostname, type NodeName } from './names.js';
 export {

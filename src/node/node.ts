@@ -1,20 +1,29 @@
 // The node: a name, a creation, a listen socket registered with EPMD, the
-// connection table (peers.ts), the process table (pids, registered names,
-// aliases), the outgoing side of links and monitors, nodedown handling, and
-// the built-in net_kernel. Incoming control messages are handled in
-// dispatch.ts.
+// connection table (peers.ts), the process tables (registry.ts), the
+// outgoing side of links, monitors and exit signals, nodedown handling, the
+// peer status stream, and the built-in net_kernel. Incoming control messages
+// are handled in dispatch.ts.
 //
-// Tables, and how issue 5 builds on them: every LocalProcess keeps its own
-// links (with the UNLINK_ID in flight), the monitors it holds, the monitors on
-// it and its aliases; the node keeps pid -> process, name -> process,
-// alias -> process, and per peer the processes with links or monitors across
-// it (`watchers`), so a nodedown fires exactly those with `noconnection`.
+// Every LocalProcess keeps its own links (with the UNLINK_ID in flight), the
+// monitors it holds, the monitors on it and its aliases; the registry keeps,
+// per peer, the processes with links or monitors across it, so that losing a
+// connection fires exactly those with `noconnection`, at once, as OTP does.
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { DFLAG, DistError, ctrl, hasFlag, type ControlMessage, type DistConnection, type OutgoingSignal } from '../dist/index.js';
+import {
+  DFLAG,
+  DistError,
+  ctrl,
+  hasFlag,
+  type ControlMessage,
+  type DistConnection,
+  type OutgoingSignal,
+  type SpawnRequestSignal,
+} from '../dist/index.js';
 import { NodeError, abortError } from './errors.js';
-import { Peers } from './peers.js';
+import { Peers, type SignalBuilder } from './peers.js';
+import { Registry, checkName } from './registry.js';
+import { StatusStream, reconnectPolicy, type PeerStatus, type StatusOptions } from './reconnect.js';
 import { dispatchControl } from './dispatch.js';
 import { genReply, parseGenCall, isAtom, type GenFrom } from './gencall.js';
 import {
@@ -31,8 +40,11 @@ import { prepareNode, type NodeOptions, type NodeSetup } from './setup.js';
 
 const NOPROC = atom('noproc');
 const NOCONNECTION = atom('noconnection');
+const NOTSUP = atom('notsup');
 const SHUTDOWN = atom('shutdown');
 const YES = atom('yes');
+const LINK = atom('link');
+const MONITOR = atom('monitor');
 
 /** Options of waits on the node: a deadline and a cancellation signal. */
 export interface WaitOptions {
@@ -45,19 +57,22 @@ export interface WaitOptions {
  * - `'nodeup'` (peer): a connection to `peer` is up (either direction).
  * - `'nodedown'` (peer, reason: DistError): it is gone; `reason.code` says why
  *   (`ERR_CONNECTION_CLOSED`, `ERR_TICK_TIMEOUT`, `ERR_DIST_PROTOCOL`, ...).
+ * - `'status'` (status): every change of a peer's state, dials included
+ *   (see {@link PeerStatus}; also readable as `node.status()`).
  * - `'handshakeError'` (err: DistError, peer?): a handshake failed in either
  *   direction (bad cookie, refused, timeout...), for logs.
  */
 export interface NodeEvents {
   nodeup: [peer: string];
   nodedown: [peer: string, reason: DistError];
+  status: [status: PeerStatus];
   handshakeError: [err: DistError, peer: string | undefined];
 }
 
 /**
  * A beambridge node: a member of an Erlang cluster. This class holds the
- * distribution and process machinery; `Node` (src/otp) adds rpc, ping and
- * gen_server calls. Start one with `Node.start(...)`.
+ * distribution and process machinery; `Node` (src/otp) adds rpc, ping,
+ * gen_server calls and servers. Start one with `Node.start(...)`.
  */
 export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /** The full node name, e.g. `web1@127.0.0.1`. */
@@ -72,17 +87,13 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   readonly port: number;
   /** The flags this node advertises. */
   readonly flags: bigint;
+  /** The send policy for messages to a connection over its busy limit (see `NodeOptions.onBusy`). */
+  readonly onBusy: 'wait' | 'error';
   protected readonly peers: Peers;
   private readonly setup: NodeSetup;
-  private readonly procs = new Map<number, LocalProcess>();
-  private readonly names = new Map<string, LocalProcess>();
-  private readonly aliasTable = new Map<string, LocalProcess>();
-  /** Processes with links or monitors across each peer (for nodedown). */
-  private readonly watchers = new Map<string, Set<LocalProcess>>();
-  private nextId = 0;
-  private nextSerial = 0;
-  private refCount = 0;
-  private readonly refSalt = randomBytes(4).readUInt32BE(0);
+  private readonly registry: Registry;
+  private readonly streams = new Set<StatusStream>();
+  private signaller: LocalProcess | undefined;
   private stopping: Promise<void> | undefined;
   /** Why each peer last went down or could not be reached (cleared at nodeup). */
   private readonly failures = new Map<string, DistError>();
@@ -96,6 +107,8 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     this.hidden = s.hidden;
     this.port = s.listenPort;
     this.flags = s.flags;
+    this.onBusy = s.onBusy;
+    this.registry = new Registry(this.nodeAtom, this.creation);
     this.peers = new Peers(
       {
         name: this.name,
@@ -105,12 +118,15 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
         epmd: s.epmd,
         setupTimeMs: s.setupTimeMs,
         connection: s.connection,
+        tls: s.tls,
+        reconnect: reconnectPolicy(s.reconnect),
       },
       {
         up: (c) => this.onUp(c),
         down: (c, err) => this.onDown(c, err),
         failed: (peer, err) => this.peerGone(peer, err),
         handshakeError: (err, peer) => this.emit('handshakeError', err, peer),
+        status: (st) => this.emit('status', st),
       },
     );
     s.server.removeAllListeners('connection');
@@ -128,9 +144,9 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     return new NodeCore(await prepareNode(o));
   }
 
-  /** @internal For subclasses' `start`. */
-  protected static prepare(o: NodeOptions): Promise<NodeSetup> {
-    return prepareNode(o);
+  /** @internal For subclasses' `start`; `spawn` advertises DFLAG_SPAWN (override {@link onSpawnRequest} then). */
+  protected static prepare(o: NodeOptions, spawn = false): Promise<NodeSetup> {
+    return prepareNode(o, spawn);
   }
 
   /** True once {@link stop} was called. */
@@ -158,70 +174,109 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     return this.peers.live(peer);
   }
 
+  /** Signals (messages included) waiting for a connection to `peer` that is being made. */
+  queued(peer: string): number {
+    return this.peers.queued(peer);
+  }
+
+  /**
+   * The peers' state changes as an async iterable, from now on:
+   * `{ peer, state: 'connecting' | 'up' | 'down', ... }` (see
+   * {@link PeerStatus}). Ends when the node stops, when `signal` fires, or
+   * when the loop breaks. The same changes are emitted as `'status'` events.
+   *
+   * ```ts
+   * for await (const s of node.status()) console.log(s.peer, s.state)
+   * ```
+   */
+  status(o: StatusOptions = {}): AsyncIterableIterator<PeerStatus> {
+    const onStatus = (st: PeerStatus) => stream.push(st);
+    const onAbort = () => stream.end();
+    const stream: StatusStream = new StatusStream(() => {
+      this.off('status', onStatus);
+      this.streams.delete(stream);
+      o.signal?.removeEventListener('abort', onAbort);
+    }, o.maxQueued);
+    this.on('status', onStatus);
+    this.streams.add(stream);
+    if (this.stopping || o.signal?.aborted) stream.end();
+    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    return stream;
+  }
+
   // ---------------------------------------------------------------- processes
 
   /** Creates a process (a pid with a mailbox), optionally registered under `name`. */
   spawn(o: SpawnOptions = {}): LocalProcess {
     this.checkRunning();
-    if (o.name !== undefined) this.checkName(o.name);
-    const p = new LocalProcess(this, this.newPid(), o);
-    this.procs.set(p.pid.id * 8192 + p.pid.serial, p);
-    if (o.name !== undefined) this.register(o.name, p);
+    if (o.name !== undefined) checkName(o.name);
+    const p = new LocalProcess(this, this.registry.newPid(), o);
+    this.registry.add(p);
+    if (o.name !== undefined) this.registry.register(o.name, p);
     return p;
   }
 
   /** Registers a live process under `name` (Erlang's `register/2`). Throws `ERR_NAME_TAKEN` or `ERR_BAD_NAME`. */
   register(name: string, p: LocalProcess): void {
-    this.checkName(name);
-    if (!p.alive) throw new NodeError('ERR_PROCESS_EXITED', `cannot register ${name}: process ${p.pid} is dead`, { reason: p.reason });
-    const cur = this.names.get(name);
-    if (cur && cur !== p) throw new NodeError('ERR_NAME_TAKEN', `${name} is already registered to ${cur.pid}`);
-    if (p.registeredName !== undefined && p.registeredName !== name) {
-      throw new NodeError('ERR_NAME_TAKEN', `${p.pid} is already registered as ${p.registeredName}`);
-    }
-    this.names.set(name, p);
-    p.registeredName = name;
+    this.registry.register(name, p);
   }
 
   /** Removes a registered name; returns true if it was registered. */
   unregister(name: string): boolean {
-    const p = this.names.get(name);
-    if (!p) return false;
-    this.names.delete(name);
-    p.registeredName = undefined;
-    return true;
+    return this.registry.unregister(name);
   }
 
   /** The process registered under `name` (Erlang's `whereis/1`). */
   whereis(name: string): LocalProcess | undefined {
-    return this.names.get(name);
+    return this.registry.byName(name);
   }
 
   /** Registered names (Erlang's `registered/0`). */
   registered(): string[] {
-    return [...this.names.keys()];
+    return this.registry.registered();
   }
 
   /** The local process with this pid, if alive. */
   process(pid: Pid): LocalProcess | undefined {
-    if (pid.node !== this.nodeAtom || pid.creation !== this.creation) return undefined;
-    const p = this.procs.get(pid.id * 8192 + pid.serial);
-    return p && p.pid.id === pid.id && p.pid.serial === pid.serial ? p : undefined;
+    return this.registry.process(pid);
+  }
+
+  /** Live processes on this node. */
+  get processCount(): number {
+    return this.registry.size;
   }
 
   /** A new reference of this node (NEWER_REFERENCE_EXT, three words as OTP makes them). */
   makeRef(): Reference {
-    const n = ++this.refCount;
-    return new Reference(this.nodeAtom, this.creation, [n & 0x3ffff, Math.floor(n / 0x40000) >>> 0, this.refSalt]);
+    return this.registry.makeRef();
+  }
+
+  /**
+   * Sends an exit signal to `target`, local or remote (Erlang's
+   * `exit(Pid, Reason)`, EXIT2 on the wire; a string reason becomes an atom).
+   * `kill` cannot be trapped and ends the target with `killed`; `normal` is
+   * ignored by a process that does not trap exits; a process that traps
+   * exits gets `{'EXIT', From, Reason}`. The sender is `from`, or a process
+   * of the node itself.
+   */
+  exit(target: Pid, reason: Term, o: { from?: LocalProcess } = {}): void {
+    this.checkRunning();
+    (o.from ?? this.systemProcess()).sendExit(target, reason);
+  }
+
+  /** A process of the node itself, the sender of signals no user process sends (`exit`, casts). */
+  protected systemProcess(): LocalProcess {
+    if (!this.signaller?.alive) this.signaller = this.spawn();
+    return this.signaller;
   }
 
   // ------------------------------------------------------------- connections
 
   /**
-   * Connects to `peer` unless connected. Rejects with the `DistError` of the
-   * failure (`ERR_BAD_COOKIE`, `ERR_NODE_NOT_FOUND` for pang,
-   * `ERR_HANDSHAKE_REFUSED`, `ERR_UNREACHABLE`, ...), or `ERR_TIMEOUT` /
-   * `ERR_ABORTED`.
+   * Connects to `peer` unless connected (at once, whatever the reconnect
+   * backoff). Rejects with the `DistError` of the failure (`ERR_BAD_COOKIE`,
+   * `ERR_NODE_NOT_FOUND` for pang, `ERR_HANDSHAKE_REFUSED`, `ERR_UNREACHABLE`,
+   * `ERR_TLS`, ...), or `ERR_TIMEOUT` / `ERR_ABORTED`.
    */
   async connect(peer: string, o: WaitOptions = {}): Promise<void> {
     this.checkRunning();
@@ -266,7 +321,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
    * monitors to us fire with `noconnection`, and our processes linked to
    * theirs die with `noconnection`), ends the other processes with
    * `shutdown`, stops listening, unregisters from EPMD and stops the embedded
-   * EPMD if this node started it. Idempotent.
+   * EPMD if this node started it. Status iterators end. Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -275,7 +330,8 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
 
   private async doStop(): Promise<void> {
     this.peers.stop();
-    for (const p of [...this.procs.values()]) p.exit(SHUTDOWN);
+    for (const p of this.registry.all()) p.exit(SHUTDOWN);
+    for (const st of [...this.streams]) st.end();
     const s = this.setup;
     await new Promise<void>((resolve) => s.server.close(() => resolve()));
     await s.registration.close();
@@ -286,40 +342,87 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
 
   /** @internal */
   sendFrom(from: LocalProcess, to: SendTarget, msg: Term): boolean {
+    const r = this.route(from, to, msg);
+    if (r === undefined) return true;
+    if (this.onBusy === 'error') {
+      const c = this.peers.live(r.peer);
+      if (c?.busy) throw new NodeError('ERR_BUSY', `connection to ${r.peer} is busy: ${c.bufferedBytes} bytes buffered, limit ${c.busyLimitBytes}`);
+    }
+    return this.peers.send(r.peer, r.build, true);
+  }
+
+  /**
+   * @internal A message from one of the node's own servers (rex, the io
+   * server...): never refused by the busy policy and never throws; dropped
+   * when it cannot be routed.
+   */
+  post(from: LocalProcess, to: Pid, msg: Term): void {
+    if (!from.alive) return;
+    const r = this.route(from, to, msg);
+    if (r !== undefined) this.peers.send(r.peer, r.build, true);
+  }
+
+  /** @internal */
+  async sendFromAsync(from: LocalProcess, to: SendTarget, msg: Term, o: WaitOptions): Promise<void> {
+    const r = this.route(from, to, msg);
+    if (r === undefined) return;
+    const c = this.peers.live(r.peer);
+    if (!c) {
+      this.peers.send(r.peer, r.build, true);
+      return;
+    }
+    const sig = r.build(c.flags);
+    if (!sig) return;
+    try {
+      await c.sendSignalAsync(sig, o);
+    } catch (e) {
+      const code = (e as DistError).code;
+      if (code === 'ERR_BUSY') throw new NodeError('ERR_BUSY', `connection to ${r.peer} stayed busy for ${o.timeoutMs} ms`, { cause: e });
+      if (code === 'ERR_ABORTED') throw abortError(o.signal!, 'sendAsync');
+      // A connection lost before the message was queued: dropped, as OTP drops it.
+      if (code !== 'ERR_CONNECTION_CLOSED') throw e;
+    }
+  }
+
+  /** Delivers a local send; for a remote one, returns the peer and the signal to build. */
+  private route(from: LocalProcess, to: SendTarget, msg: Term): { peer: string; build: SignalBuilder } | undefined {
+    const self = from.pid;
     if (to instanceof Pid) {
       if (to.node === this.nodeAtom) {
-        this.process(to)?.deliver(msg);
-        return true;
+        this.registry.process(to)?.deliver(msg);
+        return undefined;
       }
-      const self = from.pid;
-      return this.peers.send(to.node.name, (f) => (hasFlag(f, DFLAG.SEND_SENDER) ? ctrl.sendSender(self, to, msg) : ctrl.send(to, msg)));
+      return { peer: to.node.name, build: (f) => (hasFlag(f, DFLAG.SEND_SENDER) ? ctrl.sendSender(self, to, msg) : ctrl.send(to, msg)) };
     }
     if (to instanceof Reference) {
       if (to.node === this.nodeAtom) {
-        if (to.creation === this.creation) this.aliasTable.get(refKey(to))?.deliver(msg);
-        return true;
+        this.registry.byAlias(to)?.deliver(msg);
+        return undefined;
       }
-      const self = from.pid;
       // Without DFLAG_ALIAS the peer cannot take an alias message: dropped, as OTP does.
-      return this.peers.send(to.node.name, (f) => (hasFlag(f, DFLAG.ALIAS) ? ctrl.aliasSend(self, to, msg) : undefined));
+      return { peer: to.node.name, build: (f) => (hasFlag(f, DFLAG.ALIAS) ? ctrl.aliasSend(self, to, msg) : undefined) };
     }
-    if (typeof to === 'string' || to instanceof Atom) return this.sendLocalName(nameOf(to), msg);
+    if (typeof to === 'string' || to instanceof Atom) {
+      this.sendLocalName(nameOf(to), msg);
+      return undefined;
+    }
     if (typeof to === 'object' && to !== null && 'name' in to && 'node' in to) {
       const node = nameOf(to.node);
       const name = atom(nameOf(to.name));
-      if (node === this.name) return this.sendLocalName(name.name, msg);
-      const self = from.pid;
-      return this.peers.send(node, () => ctrl.regSend(self, name, msg));
+      if (node === this.name) {
+        this.sendLocalName(name.name, msg);
+        return undefined;
+      }
+      return { peer: node, build: () => ctrl.regSend(self, name, msg) };
     }
     throw new NodeError('ERR_BAD_TARGET', 'send target must be a Pid, a Reference, a name or { name, node }');
   }
 
-  private sendLocalName(name: string, msg: Term): boolean {
-    const p = this.names.get(name);
+  private sendLocalName(name: string, msg: Term): void {
+    const p = this.registry.byName(name);
     // Erlang's `Name ! Msg` raises badarg for an unregistered local name.
     if (!p) throw new NodeError('ERR_BAD_TARGET', `no process is registered as ${name}`);
     p.deliver(msg);
-    return true;
   }
 
   /** Sends a signal to `peer` if connected or connecting, never dialing for it. */
@@ -335,15 +438,19 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   replyTo(from: GenFrom, reply: Term, sender: LocalProcess): void {
     const { to, message } = genReply(from, reply);
     if (from.pid.node === this.nodeAtom) {
-      if (to instanceof Reference) this.aliasTable.get(refKey(to))?.deliver(message);
-      else this.process(to)?.deliver(message);
+      if (to instanceof Reference) this.registry.byAlias(to)?.deliver(message);
+      else this.registry.process(to)?.deliver(message);
       return;
     }
     const self = sender.pid;
-    this.peers.send(from.pid.node.name, (f) => {
-      if (to instanceof Reference && hasFlag(f, DFLAG.ALIAS)) return ctrl.aliasSend(self, to, message);
-      return hasFlag(f, DFLAG.SEND_SENDER) ? ctrl.sendSender(self, from.pid, message) : ctrl.send(from.pid, message);
-    });
+    this.peers.send(
+      from.pid.node.name,
+      (f) => {
+        if (to instanceof Reference && hasFlag(f, DFLAG.ALIAS)) return ctrl.aliasSend(self, to, message);
+        return hasFlag(f, DFLAG.SEND_SENDER) ? ctrl.sendSender(self, from.pid, message) : ctrl.send(from.pid, message);
+      },
+      true,
+    );
   }
 
   // ------------------------------------------- ProcessHost (links, monitors)
@@ -364,7 +471,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
       if (node !== this.name) peer = node;
     }
     if (peer === undefined) {
-      const t = wire instanceof Pid ? this.process(wire) : this.names.get(wire.name);
+      const t = wire instanceof Pid ? this.registry.process(wire) : this.registry.byName(wire.name);
       from.monitors.set(k, { ref, object, target: t ? t.pid : wire, peer: undefined });
       if (!t || !t.alive) {
         from.down(ref, NOPROC);
@@ -374,7 +481,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
       return;
     }
     from.monitors.set(k, { ref, object, target: wire, peer });
-    this.watch(peer, from);
+    this.registry.watch(peer, from);
     const self = from.pid;
     this.peers.send(peer, () => ctrl.monitor(self, wire, ref));
   }
@@ -382,7 +489,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /** @internal */
   demonitorFrom(from: LocalProcess, m: OutgoingMonitor): void {
     if (m.peer === undefined) {
-      if (m.target instanceof Pid) this.process(m.target)?.monitoredBy.delete(refKey(m.ref));
+      if (m.target instanceof Pid) this.registry.process(m.target)?.monitoredBy.delete(refKey(m.ref));
       return;
     }
     const self = from.pid;
@@ -392,12 +499,13 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /** @internal */
   linkFrom(from: LocalProcess, to: Pid): void {
     if (to.node === this.nodeAtom) {
-      const t = this.process(to);
+      const t = this.registry.process(to);
       if (!t || !t.alive) from.exitSignal(to, NOPROC, true);
-      else t.links.set(pidKey(from.pid), { pid: from.pid, unlinking: undefined });
+      // A LINK received while link information exists is ignored (erl_dist_protocol, "New Link Protocol").
+      else if (!t.links.has(pidKey(from.pid))) t.links.set(pidKey(from.pid), { pid: from.pid, unlinking: undefined });
       return;
     }
-    this.watch(to.node.name, from);
+    this.registry.watch(to.node.name, from);
     const self = from.pid;
     this.peers.send(to.node.name, () => ctrl.link(self, to));
   }
@@ -406,7 +514,10 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   unlinkFrom(from: LocalProcess, to: Pid, id: bigint): void {
     const peer = to.node.name;
     if (to.node === this.nodeAtom || !(this.peers.live(peer) || this.peers.isPending(peer))) {
-      this.process(to)?.links.delete(pidKey(from.pid));
+      // A local peer process acks at once (and drops its side if active); an unreachable one is as good as unlinked.
+      const t = this.registry.process(to);
+      const theirs = t?.links.get(pidKey(from.pid));
+      if (theirs && theirs.unlinking === undefined) t!.links.delete(pidKey(from.pid));
       from.links.delete(pidKey(to));
       return;
     }
@@ -415,27 +526,32 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   }
 
   /** @internal */
+  exit2From(from: LocalProcess, to: Pid, reason: Term): void {
+    if (to.node === this.nodeAtom) {
+      this.registry.process(to)?.exitSignal(from.pid, reason, false);
+      return;
+    }
+    const self = from.pid;
+    this.peers.send(to.node.name, (f) => (hasFlag(f, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadExit2(self, to, reason) : ctrl.exit2(self, to, reason)));
+  }
+
+  /** @internal */
   addAlias(p: LocalProcess, ref: Reference): void {
-    this.aliasTable.set(refKey(ref), p);
+    this.registry.addAlias(p, ref);
   }
 
   /** @internal */
   removeAlias(ref: Reference): void {
-    this.aliasTable.delete(refKey(ref));
+    this.registry.removeAlias(ref);
   }
 
   /** @internal A process died: clean the tables and signal its links and monitors. */
   onExit(p: LocalProcess, reason: Term): void {
-    const key = p.pid.id * 8192 + p.pid.serial;
-    if (this.procs.get(key) === p) this.procs.delete(key);
-    if (p.registeredName !== undefined && this.names.get(p.registeredName) === p) this.names.delete(p.registeredName);
-    p.registeredName = undefined;
-    for (const k of p.aliases.keys()) this.aliasTable.delete(k);
-    p.aliases.clear();
+    this.registry.remove(p);
     const self = p.pid;
     for (const l of p.links.values()) {
       if (l.unlinking !== undefined) continue;
-      if (l.pid.node === this.nodeAtom) this.process(l.pid)?.exitSignal(self, reason, true);
+      if (l.pid.node === this.nodeAtom) this.registry.process(l.pid)?.exitSignal(self, reason, true);
       else {
         const to = l.pid;
         this.sendIfUp(to.node.name, (f) => (hasFlag(f, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadExit(self, to, reason) : ctrl.exit(self, to, reason)));
@@ -443,7 +559,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     }
     p.links.clear();
     for (const m of p.monitoredBy.values()) {
-      if (m.watcher.node === this.nodeAtom) this.process(m.watcher)?.down(m.ref, reason);
+      if (m.watcher.node === this.nodeAtom) this.registry.process(m.watcher)?.down(m.ref, reason);
       else {
         const who = m.name ?? self;
         this.sendIfUp(m.watcher.node.name, (f) =>
@@ -454,10 +570,6 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     p.monitoredBy.clear();
     for (const m of p.monitors.values()) this.demonitorFrom(p, m);
     p.monitors.clear();
-    for (const [peer, set] of this.watchers) {
-      set.delete(p);
-      if (set.size === 0) this.watchers.delete(peer);
-    }
   }
 
   // ----------------------------------------------------------- incoming side
@@ -477,43 +589,77 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
 
   private onDown(c: DistConnection, err: DistError | undefined): void {
     const reason = err ?? new DistError('ERR_CONNECTION_CLOSED', `disconnected from ${c.peer}`, { peer: c.peer });
-    if (this.peers.live(c.peer) === undefined) this.peerGone(c.peer, reason);
+    // Whatever replaces this connection starts with no links or monitors: everything across this one fires now.
+    this.peerGone(c.peer, reason);
     this.emit('nodedown', c.peer, reason);
   }
 
   /** The peer is unreachable: every link and monitor across it fires with noconnection, as OTP does. */
   private peerGone(peer: string, err: DistError): void {
     this.failures.set(peer, err);
-    const set = this.watchers.get(peer);
+    const set = this.registry.takeWatchers(peer);
     if (!set) return;
-    this.watchers.delete(peer);
     for (const p of set) {
       for (const m of [...p.monitors.values()]) if (m.peer === peer) p.down(m.ref, NOCONNECTION);
       for (const m of [...p.monitoredBy.entries()]) if (m[1].watcher.node.name === peer) p.monitoredBy.delete(m[0]);
       for (const l of [...p.links.values()]) {
-        if (l.pid.node.name !== peer) continue;
-        l.unlinking = undefined;
-        p.exitSignal(l.pid, NOCONNECTION, true);
+        // An inactive link (unlink in flight) is only removed, as the protocol says.
+        if (l.pid.node.name === peer) p.exitSignal(l.pid, NOCONNECTION, true);
       }
     }
   }
 
   /** @internal Records that `p` has links or monitors across `peer` (for nodedown). */
   watch(peer: string, p: LocalProcess): void {
-    let s = this.watchers.get(peer);
-    if (!s) this.watchers.set(peer, (s = new Set()));
-    s.add(p);
+    this.registry.watch(peer, p);
   }
 
   /** @internal The live process registered as `name`. */
   byName(name: string): LocalProcess | undefined {
-    return this.names.get(name);
+    return this.registry.byName(name);
   }
 
   /** @internal The live process an alias of this incarnation points to. */
   byAlias(alias: Reference): LocalProcess | undefined {
-    if (alias.node !== this.nodeAtom || alias.creation !== this.creation) return undefined;
-    return this.aliasTable.get(refKey(alias));
+    return this.registry.byAlias(alias);
+  }
+
+  /**
+   * @internal A SPAWN_REQUEST arrived on `c`. NodeCore does not advertise
+   * DFLAG_SPAWN and refuses it with `notsup`; `Node` (src/otp) overrides
+   * this to run exposed functions and erpc.
+   */
+  onSpawnRequest(c: DistConnection, m: SpawnRequestSignal): void {
+    this.refuseSpawn(c, m, NOTSUP);
+  }
+
+  /** @internal Answers a SPAWN_REQUEST with an error atom (`notsup`, `badopt`, `system_limit`...). */
+  refuseSpawn(c: DistConnection, m: SpawnRequestSignal, reason: Atom): void {
+    if (!c.closed) c.sendSignal(ctrl.spawnReply(m.reqId, m.from, 0, reason));
+  }
+
+  /**
+   * @internal Creates the process a SPAWN_REQUEST asks for: its group
+   * leader, the `link` and `monitor` options set up here (the monitor's
+   * reference is the request id), and the SPAWN_REPLY with the new pid and
+   * the flags of what was set up, sent before anything else from it.
+   */
+  acceptSpawn(c: DistConnection, m: SpawnRequestSignal): LocalProcess {
+    const p = this.spawn();
+    p.groupLeader = m.groupLeader;
+    let flags = 0;
+    for (const o of m.options) {
+      if (o === LINK) {
+        p.links.set(pidKey(m.from), { pid: m.from, unlinking: undefined });
+        flags |= 1;
+      } else if (o === MONITOR || (o instanceof Tuple && o.elements.length === 2 && o.elements[0] === MONITOR)) {
+        p.monitoredBy.set(refKey(m.reqId), { ref: m.reqId, watcher: m.from, name: undefined });
+        flags |= 2;
+      }
+    }
+    if (flags !== 0) this.registry.watch(c.peer, p);
+    c.sendSignal(ctrl.spawnReply(m.reqId, m.from, flags, p.pid));
+    return p;
   }
 
   /** net_kernel: answers `{is_auth, Node}` with `yes` (net_adm:ping); other requests are ignored, as OTP's net_kernel ignores unknown calls. */
@@ -529,34 +675,11 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     })().catch(() => {});
   }
 
-  // ------------------------------------------------------------------ helpers
-
-  private newPid(): Pid {
-    // 15-bit ids and 13-bit serials, as OTP's local pids; wrapping skips live ones.
-    for (;;) {
-      this.nextId++;
-      if (this.nextId > 0x7fff) {
-        this.nextId = 1;
-        this.nextSerial = (this.nextSerial + 1) & 0x1fff;
-      }
-      if (!this.procs.has(this.nextId * 8192 + this.nextSerial)) {
-        return new Pid(this.nodeAtom, this.nextId, this.nextSerial, this.creation);
-      }
-    }
-  }
-
   private checkRunning(): void {
     if (this.stopping) throw new NodeError('ERR_NODE_STOPPED', `node ${this.name} is stopped`);
-  }
-
-  private checkName(name: string): void {
-    if (typeof name !== 'string' || name === '' || [...name].length > 255 || name === 'undefined') {
-      throw new NodeError('ERR_BAD_NAME', `invalid registered name ${JSON.stringify(name)}`);
-    }
   }
 }
 
 function nameOf(x: string | Atom): string {
   return typeof x === 'string' ? x : x.name;
 }
-

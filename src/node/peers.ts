@@ -1,8 +1,11 @@
 // The connection table of a node: one live DistConnection per peer, the
 // handshakes in progress in both directions, auto-connect with a queue that
 // keeps per-pair order, and OTP's simultaneous-connect rule (see the header
-// of src/dist/index.ts). Nothing is kept for a peer that has not passed the
-// cookie check except a transient "incoming handshake in progress" mark.
+// of src/dist/index.ts), TLS in both directions when configured, and the
+// reconnect backoff (reconnect.ts): after a failed dial the next one to that
+// peer waits, and the messages sent meanwhile wait in order. Nothing is kept
+// for a peer that has not passed the cookie check except a transient
+// "incoming handshake in progress" mark.
 import type { Socket } from 'node:net';
 import {
   DistConnection,
@@ -15,9 +18,11 @@ import {
   type HandshakeResult,
   type OutgoingSignal,
   type PeerHello,
+  type DistTlsOptions,
 } from '../dist/index.js';
 import type { EpmdClient } from '../epmd/index.js';
 import { NodeError, abortError } from './errors.js';
+import type { PeerStatus, ReconnectPolicy } from './reconnect.js';
 
 /** Builds the wire form of a signal once the connection (and its flags) is known; undefined to drop it. */
 export type SignalBuilder = (flags: bigint) => OutgoingSignal | undefined;
@@ -32,6 +37,9 @@ export interface PeersConfig {
   /** Per-step handshake deadline (net_setuptime). */
   setupTimeMs: number;
   connection: DistConnectionOptions;
+  /** Distribution over TLS, both directions. */
+  tls: DistTlsOptions | undefined;
+  reconnect: ReconnectPolicy;
 }
 
 /** What the node is told about the table's life. */
@@ -44,6 +52,8 @@ export interface PeersEvents {
   failed(peer: string, err: DistError): void;
   /** A handshake failed (either direction), for logs. */
   handshakeError(err: DistError, peer: string | undefined): void;
+  /** A peer's connection state changed. */
+  status(s: PeerStatus): void;
 }
 
 interface Waiter {
@@ -51,10 +61,16 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-/** A peer with handshakes in progress. */
+/** A signal waiting for the connection; `message` for sends (kept across retries), false for other signals. */
+interface Queued {
+  build: SignalBuilder;
+  message: boolean;
+}
+
+/** A peer with handshakes in progress, or waiting for its next dial. */
 interface Pending {
   peer: string;
-  queue: SignalBuilder[];
+  queue: Queued[];
   waiters: Set<Waiter>;
   /** Our dial in progress. */
   dial: AbortController | undefined;
@@ -65,6 +81,16 @@ interface Pending {
   lastError: DistError | undefined;
   /** Our dials started for this pending entry (an incoming attempt that fails makes us try ours once more). */
   dials: number;
+  /** Our next dial, scheduled after the backoff delay. */
+  retry: NodeJS.Timeout | undefined;
+  /** Failed attempts while messages waited (they are dropped past the policy's maxRetries). */
+  retries: number;
+}
+
+/** Consecutive failed dials to a peer and when the next may start. */
+interface Backoff {
+  failures: number;
+  nextAt: number;
 }
 
 /** Most signals queued for a peer that is being dialed; beyond, new ones are dropped (as OTP drops on a dead connection). */
@@ -76,6 +102,8 @@ export class Peers {
   private readonly pending = new Map<string, Pending>();
   /** Accepted sockets still in the handshake. */
   private readonly handshaking = new Set<Socket>();
+  /** Peers whose last dial failed, until they are up again. */
+  private readonly backoff = new Map<string, Backoff>();
   private stopped = false;
 
   constructor(
@@ -94,10 +122,13 @@ export class Peers {
   }
 
   /**
-   * Sends a signal to `peer`, dialing it first when needed. Returns false
+   * Sends a signal to `peer`, dialing it first when needed (after the
+   * backoff delay if the last dial failed). `message` marks a message send,
+   * which stays queued across failed attempts (other signals are dropped at
+   * the first failure, when their links and monitors fire). Returns false
    * when the connection is over its busy limit.
    */
-  send(peer: string, build: SignalBuilder): boolean {
+  send(peer: string, build: SignalBuilder, message = false): boolean {
     const c = this.conns.get(peer);
     if (c) {
       const s = build(c.flags);
@@ -105,9 +136,14 @@ export class Peers {
     }
     if (this.stopped) return true;
     const p = this.pendingFor(peer);
-    if (p.queue.length < MAX_QUEUE) p.queue.push(build);
+    if (p.queue.length < MAX_QUEUE) p.queue.push({ build, message });
     this.ensureDial(p);
     return true;
+  }
+
+  /** Signals waiting for the connection to `peer`. */
+  queued(peer: string): number {
+    return this.pending.get(peer)?.queue.length ?? 0;
   }
 
   /** Resolves with the connection to `peer`, dialing when needed. */
@@ -140,7 +176,8 @@ export class Peers {
       }
       o.signal?.addEventListener('abort', onAbort, { once: true });
       p.waiters.add(w);
-      this.ensureDial(p);
+      // An explicit connect does not wait for the backoff delay.
+      this.ensureDial(p, true);
     });
   }
 
@@ -188,6 +225,7 @@ export class Peers {
       creation: this.cfg.creation,
       flags: this.cfg.flags,
       timeoutMs: this.cfg.setupTimeMs,
+      tls: this.cfg.tls,
       decide,
       beforeAck,
     }).then(
@@ -205,7 +243,10 @@ export class Peers {
         // Someone claiming the name failed; if we have work for that node and have
         // not dialed it ourselves twice yet, dial it rather than drop the work.
         const work = p.queue.length > 0 || p.waiters.size > 0;
-        if (work && p.incoming === 0 && !p.dial && !p.grace && p.dials < 2 && this.pending.get(p.peer) === p) this.ensureDial(p);
+        const idle = p.incoming === 0 && !p.dial && !p.grace && !p.retry && this.pending.get(p.peer) === p;
+        if (work && idle && p.dials < 2) this.ensureDial(p);
+        // Nobody waits for that name: forget the mark, and keep nothing about the attempt.
+        else if (!work && idle) this.pending.delete(p.peer);
         else this.settleFailure(p, err);
       },
     );
@@ -221,6 +262,7 @@ export class Peers {
       p.incoming = 0;
       this.fail(p, err);
     }
+    this.backoff.clear();
     for (const c of [...this.conns.values()]) c.close();
     for (const s of this.handshaking) s.destroy();
     this.handshaking.clear();
@@ -237,18 +279,49 @@ export class Peers {
   private pendingFor(peer: string): Pending {
     let p = this.pending.get(peer);
     if (!p) {
-      p = { peer, queue: [], waiters: new Set(), dial: undefined, incoming: 0, grace: undefined, lastError: undefined, dials: 0 };
+      p = {
+        peer,
+        queue: [],
+        waiters: new Set(),
+        dial: undefined,
+        incoming: 0,
+        grace: undefined,
+        lastError: undefined,
+        dials: 0,
+        retry: undefined,
+        retries: 0,
+      };
       this.pending.set(peer, p);
     }
     return p;
   }
 
-  /** Starts our dial unless one is running or an incoming handshake will do. */
-  private ensureDial(p: Pending): void {
+  /**
+   * Starts our dial unless one is running or an incoming handshake will do;
+   * after a failed dial, only once the backoff delay has passed (`now`
+   * skips the delay).
+   */
+  private ensureDial(p: Pending, now = false): void {
     if (p.dial || p.incoming > 0 || p.grace || this.stopped) return;
+    if (p.retry) {
+      if (!now) return;
+      clearTimeout(p.retry);
+      p.retry = undefined;
+    }
+    const b = this.backoff.get(p.peer);
+    const wait = b && !now ? b.nextAt - Date.now() : 0;
+    if (wait > 0) {
+      p.retry = setTimeout(() => {
+        p.retry = undefined;
+        if (this.pending.get(p.peer) === p) this.ensureDial(p, true);
+      }, wait);
+      p.retry.unref();
+      return;
+    }
     const ac = new AbortController();
     p.dial = ac;
     p.dials++;
+    this.ev.status({ peer: p.peer, state: 'connecting', attempt: (b?.failures ?? 0) + 1 });
     dial(p.peer, {
       name: this.cfg.name,
       cookie: this.cfg.cookie,
@@ -256,6 +329,7 @@ export class Peers {
       flags: this.cfg.flags,
       epmd: this.cfg.epmd,
       timeoutMs: this.cfg.setupTimeMs,
+      tls: this.cfg.tls,
       signal: ac.signal,
     }).then(
       (hs) => {
@@ -291,19 +365,47 @@ export class Peers {
   private settleFailure(p: Pending, err: DistError): void {
     if (this.pending.get(p.peer) !== p) return;
     p.lastError = err;
-    if (p.dial || p.incoming > 0 || this.conns.has(p.peer)) return;
+    if (p.dial || p.incoming > 0 || p.retry || this.conns.has(p.peer)) return;
     if (p.grace && err.code !== 'ERR_HANDSHAKE_SIMULTANEOUS') return;
     this.fail(p, err);
   }
 
+  /**
+   * Every attempt for `p` failed: waiters reject, links and monitors across
+   * the peer fire (through `failed`), queued signals other than messages are
+   * dropped, and the messages wait for another dial after the backoff delay
+   * unless the policy's retries are spent.
+   */
   private fail(p: Pending, err: DistError): void {
     if (p.grace) clearTimeout(p.grace);
     p.grace = undefined;
-    this.pending.delete(p.peer);
+    if (p.retry) clearTimeout(p.retry);
+    p.retry = undefined;
     const hadWork = p.queue.length > 0 || p.waiters.size > 0;
+    const messages = p.queue.filter((q) => q.message);
     p.queue = [];
+    if (this.stopped) {
+      this.pending.delete(p.peer);
+      for (const w of [...p.waiters]) w.reject(err);
+      return;
+    }
+    const b = this.backoff.get(p.peer) ?? { failures: 0, nextAt: 0 };
+    b.failures++;
+    const delay = this.cfg.reconnect.delayMs(b.failures, p.peer);
+    b.nextAt = Date.now() + delay;
+    this.backoff.set(p.peer, b);
+    const retry = messages.length > 0 && p.retries < this.cfg.reconnect.maxRetries;
+    if (!retry) this.pending.delete(p.peer);
     for (const w of [...p.waiters]) w.reject(err);
     if (hadWork) this.ev.failed(p.peer, err);
+    this.ev.status(retry ? { peer: p.peer, state: 'down', reason: err, retryInMs: delay } : { peer: p.peer, state: 'down', reason: err });
+    if (!retry || this.pending.get(p.peer) !== p) return;
+    // The messages go first, before whatever was queued while the links and monitors fired.
+    p.retries++;
+    p.lastError = err;
+    p.dials = 0;
+    p.queue = [...messages, ...p.queue.filter((q) => q.message)];
+    this.ensureDial(p);
   }
 
   private install(hs: HandshakeResult): void {
@@ -322,18 +424,23 @@ export class Peers {
     conn.once('close', (err?: DistError) => {
       if (this.conns.get(conn.peer) === conn) this.conns.delete(conn.peer);
       this.ev.down(conn, err);
+      const reason = err ?? new DistError('ERR_CONNECTION_CLOSED', `disconnected from ${conn.peer}`, { peer: conn.peer });
+      this.ev.status({ peer: conn.peer, state: 'down', reason });
     });
+    this.backoff.delete(conn.peer);
     const p = this.pending.get(conn.peer);
     if (p) {
       this.pending.delete(conn.peer);
       if (p.grace) clearTimeout(p.grace);
+      if (p.retry) clearTimeout(p.retry);
       p.dial?.abort();
     }
     this.ev.up(conn);
+    this.ev.status({ peer: conn.peer, state: 'up' });
     if (p) {
-      for (const build of p.queue) {
+      for (const q of p.queue) {
         if (conn.closed) break;
-        const s = build(conn.flags);
+        const s = q.build(conn.flags);
         if (s) conn.sendSignal(s);
       }
       p.queue = [];

@@ -29,6 +29,10 @@ export interface ProcessHost {
   makeRef(): Reference;
   /** Sends `msg` from `from`; returns false when the connection is over its busy limit. */
   sendFrom(from: LocalProcess, to: SendTarget, msg: Term): boolean;
+  /** Sends `msg` from `from` once the connection has room. */
+  sendFromAsync(from: LocalProcess, to: SendTarget, msg: Term, o: { timeoutMs?: number; signal?: AbortSignal }): Promise<void>;
+  /** An exit signal from `from` to `to` (EXIT2). */
+  exit2From(from: LocalProcess, to: Pid, reason: Term): void;
   monitorFrom(from: LocalProcess, target: MonitorTarget, ref: Reference): void;
   demonitorFrom(from: LocalProcess, m: OutgoingMonitor): void;
   linkFrom(from: LocalProcess, to: Pid): void;
@@ -157,14 +161,43 @@ export class LocalProcess implements AsyncIterable<Term> {
   /**
    * Sends `msg` to `to` (Erlang's `To ! Msg`). A remote node that is not
    * connected is dialed first, as Erlang does; messages wait in order until
-   * the connection is up and are dropped if it cannot be made (OTP's
-   * answer). Returns false when the connection's send buffer is over its
-   * busy limit (the message is still queued): wait with `node.waitWritable`.
-   * Sending from a dead process, or to a dead or unknown process, is a no-op.
+   * the connection is up, and are dropped if it cannot be made within the
+   * node's reconnect policy (OTP drops them at once). Sending from a dead
+   * process, or to a dead or unknown process, is a no-op.
+   *
+   * Backpressure (the node's `onBusy` policy): under `'wait'` (default) the
+   * message is always queued, and false means the connection's send buffer
+   * is over its busy limit: wait with `node.waitWritable(peer)`, or use
+   * {@link sendAsync}. Under `'error'` a send to a connection already over
+   * the limit throws NodeError `ERR_BUSY` and queues nothing.
    */
   send(to: SendTarget, msg: Term): boolean {
     if (this.dead) return true;
     return this.host.sendFrom(this, to, msg);
+  }
+
+  /**
+   * {@link send} that waits for room: resolves once the message is queued
+   * on a connection below its busy limit (at once when it is, or when the
+   * target is local or still being connected). Successive `sendAsync` calls
+   * keep their order. Rejects with NodeError `ERR_BUSY` after `timeoutMs`,
+   * or `ERR_ABORTED`. A connection lost meanwhile drops the message, as OTP
+   * does.
+   */
+  sendAsync(to: SendTarget, msg: Term, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.dead) return Promise.resolve();
+    return this.host.sendFromAsync(this, to, msg, o);
+  }
+
+  /**
+   * Sends an exit signal to another process (Erlang's `exit(Pid, Reason)`):
+   * `kill` ends it with `killed` even if it traps exits, `normal` is ignored
+   * unless it traps exits, anything else ends it unless it traps exits (then
+   * it gets `{'EXIT', ThisPid, Reason}`). A string reason becomes an atom.
+   */
+  sendExit(to: Pid, reason: Term): void {
+    if (this.dead) return;
+    this.host.exit2From(this, to, typeof reason === 'string' ? atom(reason) : reason);
   }
 
   /** Waits for a message; see {@link ReceiveOptions}. Rejects with `ERR_TIMEOUT`, `ERR_ABORTED` or `ERR_PROCESS_EXITED`. */
@@ -271,9 +304,11 @@ export class LocalProcess implements AsyncIterable<Term> {
     if (viaLink) {
       const k = pidKey(from);
       const e = this.links.get(k);
-      // No link, or one we are removing (the exit crossed our UNLINK_ID): ignored, as OTP does.
-      if (!e || e.unlinking !== undefined) return;
+      if (!e) return;
+      // The link information goes either way; an inactive link (our UNLINK_ID is in flight) ignores the
+      // signal (erl_dist_protocol, "New Link Protocol").
       this.links.delete(k);
+      if (e.unlinking !== undefined) return;
     }
     if (!viaLink && reason === KILL) {
       this.die(KILLED);

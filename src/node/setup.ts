@@ -5,10 +5,11 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_DFLAGS, DFLAG, type DistConnectionOptions } from '../dist/index.js';
+import { DEFAULT_DFLAGS, DFLAG, type DistConnectionOptions, type DistTlsOptions } from '../dist/index.js';
 import { EpmdClient, EpmdError, EpmdServer, type EpmdRegistration } from '../epmd/index.js';
 import { NodeError } from './errors.js';
 import { defaultListenHost, parseNodeName, type NodeName } from './names.js';
+import type { ReconnectOptions } from './reconnect.js';
 
 /** Where the node's EPMD is. */
 export type EpmdOption =
@@ -48,8 +49,37 @@ export interface NodeOptions {
   setupTimeoutMs?: number;
   /** Decode integral floats as `Float` (so `1.0` stays a float when echoed back); default false. */
   lossless?: boolean;
-  /** More settings of every connection (busy limit, fragment size, keepalive...). */
-  connection?: Omit<DistConnectionOptions, 'tickTimeMs'>;
+  /**
+   * Run the distribution over TLS in both directions, as OTP's `-proto_dist
+   * inet_tls` (EPMD is unchanged). Certificates are checked by default both
+   * ways (see `DistTlsOptions`: `{ ca, cert, key }` and policy fields), and the
+   * cookie is still checked. Every peer must then speak TLS distribution.
+   */
+  tls?: DistTlsOptions;
+  /**
+   * Bytes buffered for one peer (encoded and not yet written to its socket)
+   * at which the connection counts as busy, like OTP's
+   * `dist_buf_busy_limit`; default 1 MiB.
+   */
+  busyLimitBytes?: number;
+  /**
+   * What a message send does when the peer's connection is busy (a slow or
+   * frozen peer that does not read):
+   * - `'wait'` (default): the message is queued anyway and `p.send` returns
+   *   false; the sender is expected to wait (`await node.waitWritable(peer)`,
+   *   or send with `await p.sendAsync(...)`, which waits by itself). Memory
+   *   stays bounded as long as senders wait.
+   * - `'error'`: `p.send` throws NodeError `ERR_BUSY` and queues nothing, so
+   *   the buffer never holds more than the limit plus one message (the
+   *   messages accepted before are written in order).
+   * The node's own signals (replies, exits, link and monitor signals, acks)
+   * are never refused; they are small.
+   */
+  onBusy?: 'wait' | 'error';
+  /** How a peer that could not be reached is re-dialed (see `ReconnectOptions`). */
+  reconnect?: ReconnectOptions;
+  /** More settings of every connection (fragment size, keepalive, tick intensity...). */
+  connection?: Omit<DistConnectionOptions, 'tickTimeMs' | 'onBusy'>;
   /** Aborts the start (EPMD registration). */
   signal?: AbortSignal;
 }
@@ -71,6 +101,9 @@ export interface NodeSetup {
   tickTimeMs: number;
   setupTimeMs: number;
   connection: DistConnectionOptions;
+  tls: DistTlsOptions | undefined;
+  onBusy: 'wait' | 'error';
+  reconnect: ReconnectOptions | undefined;
 }
 
 /**
@@ -78,11 +111,12 @@ export interface NodeSetup {
  * the node layer handles end to end: SEND_SENDER (received as a send with a
  * sender, used for our sends), EXIT_PAYLOAD (the payload exit variants are
  * parsed and sent), ALIAS (process aliases and ALIAS_SEND); PUBLISHED for a
- * visible node. Not SPAWN (a SPAWN_REQUEST is refused with notsup) and not
+ * visible node; SPAWN when `spawn` is set (the node then answers
+ * SPAWN_REQUEST: src/otp's Node does, for erpc and exposed functions). Not
  * ALTACT_SIG (OTP 28+ then falls back to ALIAS_SEND).
  */
-export function nodeFlags(hidden: boolean): bigint {
-  return DEFAULT_DFLAGS | DFLAG.SEND_SENDER | DFLAG.EXIT_PAYLOAD | DFLAG.ALIAS | (hidden ? 0n : DFLAG.PUBLISHED);
+export function nodeFlags(hidden: boolean, spawn = false): bigint {
+  return DEFAULT_DFLAGS | DFLAG.SEND_SENDER | DFLAG.EXIT_PAYLOAD | DFLAG.ALIAS | (hidden ? 0n : DFLAG.PUBLISHED) | (spawn ? DFLAG.SPAWN : 0n);
 }
 
 function defaultCookie(): string {
@@ -136,8 +170,12 @@ async function register(
   }
 }
 
-/** Parses the options, listens, registers with EPMD. Undoes everything on failure. */
-export async function prepareNode(o: NodeOptions): Promise<NodeSetup> {
+/**
+ * Parses the options, listens, registers with EPMD. Undoes everything on
+ * failure. `spawn` adds DFLAG_SPAWN to the flags (for a node that answers
+ * SPAWN_REQUEST).
+ */
+export async function prepareNode(o: NodeOptions, spawn = false): Promise<NodeSetup> {
   const name = parseNodeName(o.name);
   const cookie = o.cookie ?? defaultCookie();
   const hidden = o.hidden ?? true;
@@ -161,7 +199,7 @@ export async function prepareNode(o: NodeOptions): Promise<NodeSetup> {
     cookie,
     hidden,
     creation: r.registration.creation,
-    flags: nodeFlags(hidden),
+    flags: nodeFlags(hidden, spawn),
     server,
     early,
     listenPort,
@@ -170,8 +208,14 @@ export async function prepareNode(o: NodeOptions): Promise<NodeSetup> {
     embeddedEpmd: r.embedded,
     tickTimeMs,
     setupTimeMs: o.setupTimeoutMs ?? 7000,
+    tls: o.tls,
+    onBusy: o.onBusy ?? 'wait',
+    reconnect: o.reconnect,
     connection: {
       ...o.connection,
+      busyLimitBytes: o.busyLimitBytes ?? o.connection?.busyLimitBytes,
+      // The node applies `onBusy` to messages itself; its own signals must never be refused.
+      onBusy: 'wait',
       tickTimeMs,
       decoder: { ...o.connection?.decoder, decodeOptions: { ...o.connection?.decoder?.decodeOptions, lossless: o.lossless ?? false } },
     },

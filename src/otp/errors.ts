@@ -74,3 +74,53 @@ function safeFormat(t: Term): string {
     return String(t);
   }
 }
+
+/** The class of an Erlang exception. */
+export type ErlangClass = 'error' | 'exit' | 'throw';
+
+/**
+ * Throw this from an exposed function (`node.expose`) or a gen_server
+ * handler (`node.serve`) to raise a specific Erlang exception instead of the
+ * default for a JS error (`error:{js_error, <<"message">>}`):
+ *
+ * ```ts
+ * throw ErlangException.error(atom('badarg'))      // erpc: error:{exception, badarg, Stack}
+ * throw ErlangException.exit(atom('shutdown'))     // erpc: exit:{exception, shutdown}
+ * throw ErlangException.throw(tuple(atom('ok'), 1)) // erpc: throw:{ok, 1}; rpc: the value
+ * ```
+ *
+ * In a gen_server handler the server exits with `reason` (`exit`), with
+ * `{reason, Stack}` (`error`), or with `{{nocatch, Value}, Stack}` (`throw`).
+ * Code: `ERR_ERLANG_EXCEPTION`.
+ */
+export class ErlangException extends BeamBridgeError {
+  declare readonly code: 'ERR_ERLANG_EXCEPTION';
+  /** `error`, `exit` or `throw`. */
+  readonly errorClass: ErlangClass;
+  /** The exception's reason (or thrown value). */
+  readonly reason: Term;
+  /** For `error`: the stack to report, `[{M, F, ArityOrArgs, Location}]`; default one frame for the called function. */
+  readonly erlangStack: Term[] | undefined;
+
+  constructor(errorClass: ErlangClass, reason: Term, o: { stack?: Term[]; message?: string } = {}) {
+    super('ERR_ERLANG_EXCEPTION', o.message ?? `${errorClass}:${safeFormat(reason)}`);
+    this.errorClass = errorClass;
+    this.reason = reason;
+    this.erlangStack = o.stack;
+  }
+
+  /** `erlang:error(Reason)`. */
+  static error(reason: Term, stack?: Term[]): ErlangException {
+    return new ErlangException('error', reason, { stack });
+  }
+
+  /** `erlang:exit(Reason)`. */
+  static exit(reason: Term): ErlangException {
+    return new ErlangException('exit', reason);
+  }
+
+  /** `erlang:throw(Value)`. */
+  static throw(value: Term): ErlangException {
+    return new ErlangException('throw', value);
+  }
+}

@@ -33,7 +33,7 @@ export function startIoServer(node: NodeCore, onOutput: OutputHandler | undefine
       } catch {
         reply = tuple(ERROR, REQUEST);
       }
-      p.send(from, tuple(IO_REPLY, replyAs, reply));
+      node.post(p, from, tuple(IO_REPLY, replyAs, reply));
     }
   })().catch(() => {});
   return p;

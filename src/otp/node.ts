@@ -1,14 +1,19 @@
 // `Node`: the public node class. NodeCore (src/node) is the distribution and
 // process machinery; this layer adds what OTP builds on top of it: ping
-// (net_adm:ping), rpc (through rex), gen_server calls, a group leader for
-// remote output, and a rex server of our own.
+// (net_adm:ping), rpc (through rex), gen_server calls and casts, gen_servers
+// written in JS, functions exposed to Erlang's rpc and erpc (rex and
+// SPAWN_REQUEST), and a group leader for remote output.
 import { Atom, atom, tuple, type Term } from '../etf/types.js';
-import { NodeCore, NodeError, type LocalProcess, type NodeOptions, type WaitOptions } from '../node/index.js';
+import type { DistConnection, SpawnRequestSignal } from '../dist/index.js';
+import { NodeCore, NodeError, genCastMessage, type GenFrom, type LocalProcess, type NodeOptions, type WaitOptions } from '../node/index.js';
 import type { NodeSetup } from '../node/setup.js';
 import { genCall, type GenCallOptions, type ServerRef } from './call.js';
+import { ExposedModules, type ExposedModule } from './exposed.js';
 import { startIoServer, type OutputHandler } from './io.js';
 import { startRex } from './rex.js';
 import { rexCall, type RpcOptions } from './rpc.js';
+import { GenServer, type ServeOptions, type ServerHandlers } from './server.js';
+import { serveSpawn, type HandlerErrorReporter } from './spawn.js';
 
 const IS_AUTH = atom('is_auth');
 const YES = atom('yes');
@@ -17,6 +22,12 @@ const YES = atom('yes');
 export interface StartOptions extends NodeOptions {
   /** Receives the output (io:format...) of functions run by {@link Node.rpc}; by default it is discarded. */
   onOutput?: OutputHandler;
+  /**
+   * Told when an exposed function fails and nobody gets the outcome
+   * (`erpc:cast`, `rpc:cast`, `spawn(Node, M, F, A)`); callers of rpc and
+   * erpc calls get theirs.
+   */
+  onHandlerError?: HandlerErrorReporter;
 }
 
 /**
@@ -28,6 +39,8 @@ export interface StartOptions extends NodeOptions {
  * await node.ping('stub@127.0.0.1')                        // true | false
  * await node.rpc('stub@127.0.0.1', 'lists', 'reverse', [[1, 2, 3]], { timeoutMs: 5000 })
  * const p = node.spawn({ name: 'listener' })
+ * node.expose('chat_js', { handler: (a, b) => ... })         // rpc:call / erpc:call from Erlang
+ * node.serve('chat_srv', { call: (req, from) => ..., cast: (req) => ... })  // gen_server:call / cast
  * node.on('nodedown', (peer, reason) => ...)
  * await node.stop()
  * ```
@@ -37,16 +50,22 @@ export class Node extends NodeCore {
   readonly groupLeader: LocalProcess;
   /** This node's own rex server. */
   readonly rex: LocalProcess;
+  private readonly exposedModules = new ExposedModules();
+  private readonly report: HandlerErrorReporter | undefined;
 
   protected constructor(s: NodeSetup, o: StartOptions) {
     super(s);
+    this.report = o.onHandlerError;
     this.groupLeader = startIoServer(this, o.onOutput);
-    this.rex = startRex(this);
+    this.rex = startRex(this, this.exposedModules, this.report);
   }
 
-  /** Starts a node: listens, registers with EPMD (or an embedded one), and answers Erlang's net_kernel and rex. */
+  /**
+   * Starts a node: listens, registers with EPMD (or an embedded one), and
+   * answers Erlang's net_kernel, rex and erpc (it advertises DFLAG_SPAWN).
+   */
   static override async start(o: StartOptions): Promise<Node> {
-    return new Node(await NodeCore.prepare(o), o);
+    return new Node(await NodeCore.prepare(o, true), o);
   }
 
   /**
@@ -83,11 +102,93 @@ export class Node extends NodeCore {
 
   /**
    * `gen_server:call(Server, Request, Timeout)`: `server` is a pid, a local
-   * name, or `{ name, node }`. Rejects with `CallError` (`ERR_NOPROC`,
-   * `ERR_CALL_EXIT`, `ERR_NODEDOWN`, `ERR_TIMEOUT`) or NodeError
+   * name, or `{ name, node }`. As gen_server: the server is monitored for the
+   * call, a reply arriving after the timeout is dropped (the call's process
+   * is gone). Rejects with `CallError` (`ERR_NOPROC`, `ERR_CALL_EXIT` with
+   * the server's exit reason, `ERR_NODEDOWN`, `ERR_TIMEOUT`) or NodeError
    * `ERR_ABORTED`. Default timeout 5000 ms.
    */
   call(server: ServerRef, request: Term, o: GenCallOptions = {}): Promise<Term> {
     return genCall(this, server, request, o);
+  }
+
+  /**
+   * `gen_server:cast(Server, Request)`: sends `{'$gen_cast', Request}` and
+   * returns at once. Like gen_server:cast it never fails for a server that
+   * does not exist; only the busy policy (`onBusy: 'error'`) can throw.
+   */
+  cast(server: ServerRef, request: Term): void {
+    try {
+      this.systemProcess().send(server, genCastMessage(request));
+    } catch (e) {
+      if ((e as NodeError).code !== 'ERR_BAD_TARGET') throw e;
+    }
+  }
+
+  /**
+   * Starts a gen_server written in JS, registered as `name` (or anonymous
+   * with `undefined`), that Erlang's `gen_server:call/cast` and this node's
+   * {@link call}/{@link cast} can use:
+   *
+   * ```ts
+   * const srv = node.serve('counter', {
+   *   call: async (req, from) => ...reply,          // or return noReply and later from.reply(v)
+   *   cast: (req) => { ... },
+   *   info: (msg) => { ... },
+   * })
+   * // Erlang: gen_server:call({counter, 'web1@127.0.0.1'}, get)
+   * await srv.stop()
+   * ```
+   *
+   * Messages are handled one at a time in arrival order (async handlers are
+   * awaited). OTP 24+ callers' `[alias | Ref]` tags are answered through the
+   * alias. A handler that throws ends the server (exit reason
+   * `{js_error, <<"message">>}`, or what an `ErlangException` carries), and
+   * the callers waiting in gen_server:call exit with that reason. Throws
+   * `ERR_NAME_TAKEN` / `ERR_BAD_NAME` for the name.
+   */
+  serve(name: string | undefined, handlers: ServerHandlers, o: ServeOptions = {}): GenServer {
+    return new GenServer(this, name, handlers, o);
+  }
+
+  /** `gen_server:reply(From, Reply)`: answers a call whose handler returned `noReply`. */
+  reply(from: GenFrom, value: Term): void {
+    this.replyTo(from, value, this.systemProcess());
+  }
+
+  /**
+   * Exposes JS functions to Erlang as module `module`:
+   * `rpc:call(ThisNode, module, fn, Args)` and `erpc:call(...)` run
+   * `functions[fn](...Args)` (sync or async) and return its value.
+   * Exceptions come back as Erlang's do: a JS error is
+   * `error:{js_error, <<"message">>}` (rpc: `{badrpc, {'EXIT',
+   * {{js_error, Msg}, Stack}}}`; erpc: `error:{exception, {js_error, Msg},
+   * Stack}`), and an `ErlangException` raises the class and reason it
+   * carries. Functions not exposed fail with `undef`, as on a node without
+   * the module. Each call runs concurrently with the others; `this` is its
+   * `RpcContext` (the caller's pid, an AbortSignal that fires when the
+   * caller gives up). Replaces an earlier module of the same name.
+   */
+  expose(module: string, functions: ExposedModule): void {
+    this.exposedModules.set(module, functions);
+  }
+
+  /** Stops exposing `module`; true if it was exposed. */
+  unexpose(module: string): boolean {
+    return this.exposedModules.delete(module);
+  }
+
+  /** The exposed module names. */
+  exposed(): string[] {
+    return this.exposedModules.names();
+  }
+
+  /** @internal erpc and spawns of exposed functions. */
+  override onSpawnRequest(c: DistConnection, m: SpawnRequestSignal): void {
+    if (this.stopped) {
+      this.refuseSpawn(c, m, atom('notsup'));
+      return;
+    }
+    serveSpawn(this, this.exposedModules, c, m, this.report);
   }
 }

@@ -1,54 +1,65 @@
-// The `rex` server of a beambridge node, so that Erlang's rpc machinery gets
-// OTP's answers instead of silence (kernel rpc.erl): `{From, features_request}`
-// is answered `{features_reply, Node, []}` (no erpc: we do not advertise
-// DFLAG_SPAWN, so OTP's rpc:call fails fast with `{badrpc, notsup}` on its
-// own side); a call, by the C-node form `{From, {call, M, F, A, GL}}` or by
-// gen_server (`call` and `block_call`), is answered as a node without that
-// module answers: `{badrpc, {'EXIT', {undef, [{M, F, A, []}]}}}`. Casts are
-// ignored. (Issue 5 adds functions exposed from Node here.)
+// The `rex` server of a beambridge node (kernel rpc.erl), for the rpc forms
+// that do not go through erpc: the C-node form `{From, {call, M, F, A, GL}}`
+// answered `{rex, Result}`, and the gen_server forms `call` and `block_call`
+// (rpc:block_call) answered as gen_server replies, each with the value of an
+// exposed function or `{badrpc, {'EXIT', ...}}` (an undef for what is not
+// exposed, as a node without the module). Calls run concurrently, as rex
+// runs each in its own process. `{cast, M, F, A, GL}` casts run the function
+// and drop the result. `{From, features_request}` is answered
+// `{features_reply, Node, [erpc]}` when the node serves SPAWN_REQUEST (OTP's
+// rpc then uses erpc), else `[]`.
 import { Atom, Pid, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { isAtom, parseGenCall, parseGenCast, type LocalProcess, type NodeCore } from '../node/index.js';
+import { DFLAG, hasFlag } from '../dist/index.js';
+import { isAtom, parseGenCall, parseGenCast, type GenFrom, type LocalProcess, type NodeCore } from '../node/index.js';
+import { rpcValue, type ExposedModules } from './exposed.js';
+import type { HandlerErrorReporter } from './spawn.js';
 
 const REX = atom('rex');
-const BADRPC = atom('badrpc');
-const EXIT = atom('EXIT');
-const UNDEF = atom('undef');
 const FEATURES_REPLY = atom('features_reply');
+const ERPC = atom('erpc');
 
-/** `{badrpc, {'EXIT', {undef, [{M, F, A, []}]}}}`. */
-function undef(m: Term, f: Term, a: Term): Term {
-  return tuple(BADRPC, tuple(EXIT, tuple(UNDEF, [tuple(m, f, a, [])])));
+/** `{call | block_call, M, F, A, GL}` or `{cast, M, F, A, GL}`. */
+function mfa(req: Term, kinds: string[]): [Term, Term, Term] | undefined {
+  if (!(req instanceof Tuple) || req.elements.length !== 5 || !kinds.some((k) => isAtom(req.elements[0], k))) return undefined;
+  const [, m, f, a] = req.elements;
+  return [m, f, a];
 }
 
-/** Answers one rex request; undefined for what rex ignores. */
-function answer(req: Term): Term | undefined {
-  if (req instanceof Tuple && req.elements.length === 5 && (isAtom(req.elements[0], 'call') || isAtom(req.elements[0], 'block_call'))) {
-    const [, m, f, a] = req.elements;
-    return undef(m, f, a);
-  }
-  return undefined;
-}
-
-/** Spawns and registers `rex`. */
-export function startRex(node: NodeCore): LocalProcess {
+/** Spawns and registers `rex`, serving the functions in `exposed`. */
+export function startRex(node: NodeCore, exposed: ExposedModules, report?: HandlerErrorReporter): LocalProcess {
   const p = node.spawn({ name: 'rex' });
+  const run = (call: [Term, Term, Term], caller: Pid, answer: ((r: Term) => void) | undefined) => {
+    const [m, f, a] = call;
+    const ac = new AbortController();
+    void exposed.run(m, f, a, { node, caller, signal: ac.signal }).then((o) => {
+      if (answer) answer(rpcValue(o));
+      else if (report && (o.kind === 'error' || o.kind === 'exit')) report({ module: m, function: f, outcome: o });
+    });
+  };
+  const reply = (from: GenFrom) => (r: Term) => node.replyTo(from, r, p);
   void (async () => {
     for await (const m of p) {
       const call = parseGenCall(m);
       if (call) {
-        const r = answer(call.request);
-        if (r !== undefined) node.replyTo(call.from, r, p);
+        const c = mfa(call.request, ['call', 'block_call']);
+        // Other calls are ignored, as rex ignores them.
+        if (c) run(c, call.from.pid, reply(call.from));
         continue;
       }
-      if (parseGenCast(m)) continue;
+      const cast = parseGenCast(m);
+      if (cast) {
+        const c = mfa(cast.request, ['cast']);
+        if (c) run(c, p.pid, undefined);
+        continue;
+      }
       if (!(m instanceof Tuple) || m.elements.length !== 2 || !(m.elements[0] instanceof Pid)) continue;
       const [from, req] = m.elements as [Pid, Term];
       if (req instanceof Atom && req.name === 'features_request') {
-        p.send(from, tuple(FEATURES_REPLY, node.nodeAtom, []));
+        node.post(p, from, tuple(FEATURES_REPLY, node.nodeAtom, hasFlag(node.flags, DFLAG.SPAWN) ? [ERPC] : []));
         continue;
       }
-      const r = answer(req);
-      if (r !== undefined) p.send(from, tuple(REX, r));
+      const c = mfa(req, ['call']);
+      if (c) run(c, from, (r) => node.post(p, from, tuple(REX, r)));
     }
   })().catch(() => {});
   return p;

@@ -23,7 +23,7 @@ import {
 import type { CallOptions, MethodDescriptor } from './service.js';
 
 /** Reconnect policy. The delay before attempt `n` (1-based) is `delay(n)` if given, else jittered exponential. */
-export interface ReconnectOptions {
+export interface ThriftReconnectOptions {
   /** First delay, in ms (default 100). */
   initialDelayMs?: number;
   /** Cap on the delay, in ms (default 5000). */
@@ -37,7 +37,7 @@ export interface ReconnectOptions {
 }
 
 /** TCP keepalive and user timeout, set through `net-keepalive`. */
-export interface KeepAliveOptions {
+export interface ThriftKeepAliveOptions {
   /** Idle time before the first probe, ms (default 10000). */
   idleMs?: number;
   /** Time between probes, ms (default 5000). */
@@ -66,9 +66,9 @@ export interface ThriftClientOptions {
   /** Bound on that wait, ms (default 5000; the call's own timeout still applies). */
   maxDisconnectedWaitMs?: number;
   /** Reconnect policy, or `false` to never reconnect a dropped connection. */
-  reconnect?: ReconnectOptions | false;
+  reconnect?: ThriftReconnectOptions | false;
   /** TCP keepalive settings, or `false` to leave the OS defaults. */
-  keepAlive?: KeepAliveOptions | false;
+  keepAlive?: ThriftKeepAliveOptions | false;
   /** Largest reply frame accepted, bytes (default 16 MB). A larger one closes the connection. */
   maxFrameBytes?: number;
   /** First seqid on each connection (default 0). Seqids wrap from 2^31-1 to 0. Mostly for tests. */
@@ -86,7 +86,7 @@ export interface ThriftClientEvents {
 }
 
 /** The default delay before reconnect attempt `attempt` (1-based): capped exponential with jitter. */
-export function backoffDelay(attempt: number, o: ReconnectOptions = {}): number {
+export function backoffDelay(attempt: number, o: ThriftReconnectOptions = {}): number {
   if (o.delay) return Math.max(0, o.delay(attempt));
   const initial = o.initialDelayMs ?? 100;
   const max = o.maxDelayMs ?? 5000;
@@ -113,7 +113,7 @@ function loadKeepAlive(): KeepAliveModule | null {
 }
 
 /** Applies keepalive and user timeout to a connected socket. Returns false if the platform refused. */
-export function applyKeepAlive(socket: Socket, o: KeepAliveOptions = {}): boolean {
+export function applyKeepAlive(socket: Socket, o: ThriftKeepAliveOptions = {}): boolean {
   socket.setKeepAlive(true, o.idleMs ?? 10_000);
   const k = loadKeepAlive();
   if (!k) return false;

@@ -6,7 +6,7 @@ export * from './protocol.js';
 export { asProtocolError, readApplicationException, writeApplicationException } from './codec.js';
 export * from './runtime.js';
 export { backoffDelay, applyKeepAlive } from './client.js';
-export type { ReconnectOptions, KeepAliveOptions, ThriftClientEvents } from './client.js';
+export type { ThriftReconnectOptions, ThriftKeepAliveOptions, ThriftClientEvents } from './client.js';
 export { parseThriftIdl, resolveTypedefs } from './idl.js';
 export type {
   BaseTypeName,

@@ -74,6 +74,10 @@ t.test("onBusy 'error': ERR_BUSY while busy, memory bounded, nothing accepted is
   t.ok(c.busy, 'the connection reports busy');
   t.notOk(c.closed, 'busy is not an error: the connection stays up');
   t.throws(() => c.send(tuple(2, atom(''), to), 'x'), { code: 'ERR_BUSY' });
+  // A forced signal (here a LINK) is queued even while busy.
+  const before = c.bufferedBytes;
+  t.equal(c.sendSignal(ctrl.link(new Pid(atom(h.o.name), 1, 0, h.creation), to), { force: true }), false, 'forced signal queued, still busy');
+  t.ok(c.bufferedBytes > before, 'the forced signal is in the buffer');
 
   // The peer reads again: everything accepted arrives, in order, and the connection drains.
   const drained = once(c, 'drain');
@@ -100,6 +104,7 @@ t.test("'wait' policy: sendAsync waits for room, drained() honours timeout, abor
   t.equal(c.onBusy, 'wait', 'wait is the default policy');
   const to = new Pid(atom(c.peer), 1, 0, 5);
   const blob = Buffer.alloc(MSG, 2);
+  await t.rejects(c.sendAsync(tuple(2, atom(''), to), Symbol('no term') as never), { code: 'ERR_ENCODE' }, 'an unencodable term is refused');
   const N = 2000; // 32 MB in all: far more than the kernel buffers hold
   let maxBuffered = 0;
   let sent = 0;

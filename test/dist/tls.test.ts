@@ -150,6 +150,21 @@ t.test('TLS distribution in process', async (t) => {
     t.equal(liveHandshakes(), 0, 'no handshake left in progress');
   });
 
+  t.test('unusable TLS settings fail the handshake with ERR_TLS', async (t) => {
+    const junk: DistTlsOptions = { cert: Buffer.from('not a certificate'), key: Buffer.from('not a key') };
+    const server = await Harness.start(t, { name: NAME('tjs'), cookie: 'c', tls: junk });
+    const h = await Harness.start(t, { name: NAME('tjc'), cookie: 'c', tls: opts(b) });
+    await t.rejects(h.dial(server.o.name, { port: server.port }), { code: 'ERR_TLS' }, 'the dialer sees the refusal');
+    await server.until(() => server.acceptErrors.length === 1);
+    t.match(server.acceptErrors[0], { code: 'ERR_TLS', message: /TLS setup failed/ });
+    const bad = await Harness.start(t, { name: NAME('tjd'), cookie: 'c', tls: junk });
+    const good = await Harness.start(t, { name: NAME('tjg'), cookie: 'c', tls: opts(a) });
+    await t.rejects(bad.dial(good.o.name, { port: good.port }), { code: 'ERR_TLS', message: /TLS setup failed/ });
+    await good.until(() => good.acceptErrors.length === 1);
+    t.match(good.acceptErrors[0], { code: 'ERR_TLS' }, 'the other side saw the socket close during TLS');
+    t.equal(liveHandshakes(), 0);
+  });
+
   t.test('abort during the TLS step', async (t) => {
     // A server that accepts TCP and never answers the TLS ClientHello.
     const silent = createServer((sock) => {

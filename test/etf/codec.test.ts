@@ -338,6 +338,8 @@ t.test('decode: numbers', async (t) => {
   t.ok(Object.is(decode(ext(110, 0, 1)), 0), 'negative zero-digit big is 0, not -0');
   t.ok(Object.is(decode(ext(110, 2, 1, 0, 0)), 0));
   t.equal(decode(ext(111, 0, 0, 0, 1, 0, 7)), 7, 'LARGE_BIG_EXT');
+  t.equal(decode(ext(110, 1, 2, 5)), -5, 'any nonzero sign byte is negative (as OTP reads it)');
+  t.equal(decode(ext(111, 0, 0, 0, 1, 255, 5)), -5);
   const huge = [111, 0, 0, 1, 0, 1, ...new Array(255).fill(0), 1];
   t.equal(decode(ext(...huge)), -(2n ** 2040n));
   t.equal(decode(ext(70, 63, 248, 0, 0, 0, 0, 0, 0)), 1.5);
@@ -381,6 +383,14 @@ t.test('decode: atoms and booleans', async (t) => {
     for (const n of names) t.equal(decode(ext(...sa(n))), atom(n), `${n} round ${round}`);
   }
   t.equal(decode(ext(115, 4, 0x61, 0x62, 0xe9, 0x64)), atom('ab\u00e9d'), 'Latin-1 high byte');
+  // The cache keeps its own copy of the bytes: reusing the input buffer for
+  // another atom with the same length and ends must not return the old atom.
+  const reused = ext(119, 5, ...ascii('lists'));
+  t.equal(decode(reused), atom('lists'));
+  reused[4] = 0x68; // 'lists' -> 'lhsts'
+  t.equal(decode(reused), atom('lhsts'), 'no stale cache hit after the input changed');
+  reused[4] = 0x69;
+  t.equal(decode(reused), atom('lists'));
   t.equal(decode(ext(119, 4, 0x61, 0x62, 0xc3, 0xa9)), atom('ab\u00e9'), 'same bytes, UTF-8 reading');
 });
 
@@ -481,6 +491,8 @@ t.test('decode: pids, ports, references', async (t) => {
   t.same(decode(ext(90, 0, 0, ...n, 0, 0, 0, 5)), new Reference(NODE, 5, []), 'zero words (OTP accepts them)');
   t.same(decode(ext(114, 0, 2, ...n, 3, 0, 0, 0, 1, 0, 0, 0, 2)), new Reference(NODE, 3, [1, 2]), 'NEW_REFERENCE_EXT');
   t.same(decode(ext(101, ...n, 0, 0, 0, 9, 1)), new Reference(NODE, 1, [9]), 'REFERENCE_EXT');
+  t.same(decode(ext(101, ...n, 0, 3, 255, 255, 3)), new Reference(NODE, 3, [0x3ffff]), 'REFERENCE_EXT, 18-bit word, creation 3');
+  t.same(decode(ext(103, ...n, 255, 255, 255, 255, 255, 255, 255, 255, 3)), new Pid(NODE, 2 ** 32 - 1, 2 ** 32 - 1, 3), 'PID_EXT, creation 3');
   t.same(
     decode(ext(90, 0, 5, 119, 1, 110, 0, 0, 0, 1, ...new Array(20).fill(1))),
     new Reference(atom('n'), 1, new Array(5).fill(0x01010101)),
@@ -508,6 +520,7 @@ const OTP29_LOCAL_FUN = bytes(
 
 t.test('decode: funs', async (t) => {
   t.same(decode(ext(113, 100, 0, 5, ...ascii('lists'), 100, 0, 3, ...ascii('map'), 97, 2)), new ExportFun(atom('lists'), atom('map'), 2));
+  t.same(decode(ext(113, ...sa('m'), ...sa('f'), 98, 0, 0, 0, 255)), new ExportFun(atom('m'), atom('f'), 255), 'INTEGER_EXT arity (OTP reads it)');
   const f = decode(OTP25_FUN) as Fun;
   t.ok(f instanceof Fun);
   t.equal(f.arity, 0);

@@ -3,6 +3,9 @@
 // evaluates Erlang source sent as `{From, Ref, eval, Src, Bindings}` in a new
 // process, answering `{eval, Ref, {ok, Value} | {Class, Reason}}`. The tests
 // drive Erlang through it without rpc, so rpc is tested on its own.
+// `{From, Ref, puppet, Trap}` spawns a puppet (see test/otp/puppet.ts): a
+// process that evaluates source in itself (so that its links, monitors and
+// exits are its own) and logs every other message it gets.
 import { Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import type { LocalProcess, NodeCore } from '../../src/node/index.js';
 
@@ -14,8 +17,17 @@ export const PEER_EVAL = [
   '  {value, V, _} = erl_eval:exprs(Es, B),',
   '  V',
   'end,',
+  'Puppet = fun PL(Log) ->',
+  '  receive',
+  '    {puppet_do, F, R, Src, Bs} ->',
+  '      Res = try {ok, Ev(Src, [{\'Self\', self()} | Bs])} catch C:E -> {C, E} end, F ! {puppet, R, Res}, PL(Log);',
+  '    {puppet_log, F, R} -> F ! {puppet, R, {ok, lists:reverse(Log)}}, PL([]);',
+  '    M -> PL([M | Log])',
+  '  end end,',
   'register(peer, spawn(fun Loop() ->',
   '  receive',
+  '    {From, Ref, puppet, Trap} ->',
+  '      From ! {puppet_pid, Ref, spawn(fun() -> process_flag(trap_exit, Trap), Puppet([]) end)}, Loop();',
   '    {From, echo, M} -> From ! {echo, M}, Loop();',
   '    {From, Ref, eval, Src, Bs} ->',
   '      spawn(fun() -> R = try {ok, Ev(Src, Bs)} catch C:E -> {C, E} end, From ! {eval, Ref, R} end),',

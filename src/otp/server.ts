@@ -1,0 +1,181 @@
+// A gen_server written in JS: a registered process that speaks gen_server's
+// protocol (stdlib gen_server.erl, gen.erl), so that Erlang's
+// gen_server:call/cast (and Node's own node.call/cast) reach it. Calls arrive
+// as {'$gen_call', {Pid, Tag}, Request} and are answered {Tag, Reply}; since
+// OTP 24 Tag is [alias | Ref] and the reply goes to the alias (ALIAS_SEND).
+// Casts arrive as {'$gen_cast', Request}; anything else is "info". Messages
+// are handled one at a time, in order, awaiting async handlers, as a
+// gen_server does; a reply can be deferred. A handler that throws ends the
+// server with an exit reason its callers see.
+import { Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
+import { isAtom, parseFrom, parseGenCall, parseGenCast, refKey, type GenFrom, type LocalProcess, type NodeCore } from '../node/index.js';
+import { exitReasonOf } from './exposed.js';
+
+const NORMAL = atom('normal');
+const OK = atom('ok');
+const BAD_CALL = atom('bad_call');
+const STOP = atom('$beambridge_stop');
+
+/** Returned by a `call` handler that will answer later through `from.reply(...)`. */
+export const noReply: unique symbol = Symbol('noReply');
+
+/**
+ * The caller of a gen_server call: reply once with {@link reply} (or
+ * `node.reply(from, value)`). Replying twice sends twice; the caller takes
+ * the first.
+ */
+export class CallFrom implements GenFrom {
+  readonly pid: Pid;
+  readonly tag: Term;
+  readonly alias: Reference | undefined;
+
+  /** @internal */
+  constructor(
+    private readonly node: NodeCore,
+    from: GenFrom,
+    private readonly server: LocalProcess,
+  ) {
+    this.pid = from.pid;
+    this.tag = from.tag;
+    this.alias = from.alias;
+  }
+
+  /** Sends the reply (gen_server:reply/2): to the caller's alias when its tag has one, else to its pid. */
+  reply(value: Term): void {
+    this.node.replyTo(this, value, this.server);
+  }
+}
+
+/**
+ * The callbacks of a server. Each may be async; the next message waits for
+ * it. A handler that throws ends the server: an `ErlangException` with the
+ * reason it carries (see there), any other error with `{js_error,
+ * <<"message">>}`; callers waiting in `gen_server:call` then exit with that
+ * reason.
+ */
+export interface ServerHandlers {
+  /**
+   * A `gen_server:call`: return the reply (or a promise of it), or return
+   * {@link noReply} and answer later with `from.reply(value)`. Without this
+   * handler a call ends the server with `{bad_call, Request}`.
+   */
+  call?(request: Term, from: CallFrom): Term | typeof noReply | Promise<Term | typeof noReply>;
+  /** A `gen_server:cast`. Ignored when absent. */
+  cast?(request: Term): unknown;
+  /** Any other message (with `trapExit`, `{'EXIT', From, Reason}` too). Ignored when absent. */
+  info?(message: Term): unknown;
+  /** Called once when the server stops by itself (a handler threw, `stop`, or `sys:terminate`), before its process exits. */
+  terminate?(reason: Term): unknown;
+}
+
+/** Options of `node.serve`. */
+export interface ServeOptions {
+  /** Exit signals become `info` messages instead of ending the server. */
+  trapExit?: boolean;
+}
+
+/** A running server (see `node.serve`). */
+export class GenServer {
+  /** The server's process (its pid is what Erlang sees). */
+  readonly process: LocalProcess;
+  /** Resolves with the exit reason once the server's process has ended. */
+  readonly exited: Promise<Term>;
+  private readonly stopRef: Reference;
+
+  /** @internal Use `node.serve`. */
+  constructor(node: NodeCore, name: string | undefined, handlers: ServerHandlers, o: ServeOptions = {}) {
+    this.process = node.spawn({ name, trapExit: o.trapExit });
+    this.stopRef = node.makeRef();
+    this.exited = loop(node, this.process, handlers, this.stopRef);
+  }
+
+  get pid(): Pid {
+    return this.process.pid;
+  }
+
+  /** The registered name, while alive. */
+  get name(): string | undefined {
+    return this.process.name;
+  }
+
+  /**
+   * Stops the server after the messages already queued (gen_server:stop):
+   * `terminate` runs, then the process exits with `reason` (default
+   * `normal`). Resolves with the exit reason.
+   */
+  stop(reason: Term = NORMAL): Promise<Term> {
+    this.process.deliver(tuple(STOP, this.stopRef, typeof reason === 'string' ? atom(reason) : reason));
+    return this.exited;
+  }
+}
+
+function isStop(m: Term, ref: Reference): m is Tuple {
+  return m instanceof Tuple && m.elements.length === 3 && m.elements[0] === STOP && m.elements[1] instanceof Reference && refKey(m.elements[1]) === refKey(ref);
+}
+
+/** `{system, From, {terminate, Reason}}` (sys:terminate, gen_server:stop from Erlang). */
+function systemTerminate(m: Term): { from: GenFrom; reason: Term } | undefined {
+  if (!(m instanceof Tuple) || m.elements.length !== 3 || !isAtom(m.elements[0], 'system')) return undefined;
+  const from = parseFrom(m.elements[1]);
+  const req = m.elements[2];
+  if (!from || !(req instanceof Tuple) || req.elements.length !== 2 || !isAtom(req.elements[0], 'terminate')) return undefined;
+  return { from, reason: req.elements[1] };
+}
+
+async function loop(node: NodeCore, p: LocalProcess, h: ServerHandlers, stopRef: Reference): Promise<Term> {
+  let reason: Term | undefined;
+  try {
+    for await (const m of p) {
+      const call = parseGenCall(m);
+      if (call) {
+        if (!h.call) throw new BadCall(call.request);
+        const from = new CallFrom(node, call.from, p);
+        const r = await h.call(call.request, from);
+        if (!p.alive) break;
+        if (r !== noReply) from.reply(r);
+        continue;
+      }
+      const cast = parseGenCast(m);
+      if (cast) {
+        await h.cast?.(cast.request);
+      } else if (isStop(m, stopRef)) {
+        reason = m.elements[2];
+        break;
+      } else {
+        const sys = systemTerminate(m);
+        if (sys) {
+          reason = sys.reason;
+          await terminate(h, reason);
+          node.replyTo(sys.from, OK, p);
+          p.exit(reason);
+          return reason;
+        }
+        await h.info?.(m);
+      }
+      if (!p.alive) break;
+    }
+  } catch (e) {
+    // Killed by an exit signal (or the node stopping): no terminate, as gen_server without trap_exit.
+    if (!p.alive) return p.reason ?? NORMAL;
+    reason = e instanceof BadCall ? tuple(BAD_CALL, e.request) : exitReasonOf(e);
+  }
+  if (!p.alive) return p.reason ?? NORMAL;
+  reason ??= NORMAL;
+  await terminate(h, reason);
+  p.exit(reason);
+  return reason;
+}
+
+async function terminate(h: ServerHandlers, reason: Term): Promise<void> {
+  try {
+    await h.terminate?.(reason);
+  } catch {
+    /* the server is ending with `reason` anyway */
+  }
+}
+
+class BadCall extends Error {
+  constructor(readonly request: Term) {
+    super('no call handler');
+  }
+}
