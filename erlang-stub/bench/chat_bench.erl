@@ -177,7 +177,10 @@ client(Op, Interval, End, I) ->
     client_loop(Op, Interval, End, Start, 0, 0, 0, []).
 
 client_loop(Op, Interval, End, Start, K, Count, Errors, Lat) ->
-    Sched = Start + round(K * Interval),
+    Sched = case Interval of
+                0 -> erlang:monotonic_time(microsecond);     % back to back
+                _ -> Start + round(K * Interval)
+            end,
     case Sched >= End of
         true -> {Count, Errors, Lat};
         false ->

@@ -1,18 +1,17 @@
 /**
- * Term writers used by {@link TermWriter} (writer.ts): the hot leaf writer
- * that the encoder inlines, and the less common terms (pids, ports,
- * references, funs, bitstrings, improper lists, plain objects, bignums)
- * written through the writer's public byte API.
+ * The less common terms for TermWriter (writer.ts): pids, ports, references,
+ * funs, bitstrings, improper lists, plain objects, bignums, written through
+ * the writer's byte API. The hot leaves (numbers, atoms, short binaries) are
+ * in writer.ts, where the encoder's loop inlines them.
  *
  * Byte layouts follow erl_ext_dist ("External Term Format"); each case names
  * its section.
  */
-import { Buffer } from 'node:buffer';
-import { atomEncoding, atomWords, atomWordsOf } from './atoms.js';
-import { bigintMagnitude, writeSafeMagnitude } from './bignum.js';
+import { atomEncoding } from './atoms.js';
+import { bigintMagnitude } from './bignum.js';
 import { EncodeError } from './errors.js';
 import { MAX_BIG_BYTES } from './tags.js';
-import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, atom, type Term } from './types.js';
+import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, type Term } from './types.js';
 
 /** Frame end actions: what to write once a container's children are written. */
 export const END_NONE = 0; // tuple, map
@@ -20,20 +19,9 @@ export const END_NIL = 1; // proper list: NIL_EXT
 export const END_TAIL = 2; // improper list: then the tail (aux), as one more child
 export const END_FUN = 3; // NEW_FUN_EXT: back-patch Size (aux = mark of the Size field)
 
-/** Free space guaranteed before each leaf; every fixed-size leaf fits in it. */
-export const HEADROOM = 64;
-/** Binaries up to this size are written as leaves (they fit in HEADROOM). */
-const SHORT_BINARY = HEADROOM - 5;
-
-const TRUE_BYTES = atomEncoding(atom('true'));
-const FALSE_BYTES = atomEncoding(atom('false'));
-const UNDEFINED_BYTES = atomEncoding(atom('undefined'));
-
-// Host-order scratch for IEEE doubles (NEW_FLOAT_EXT is big-endian).
-const f64 = new Float64Array(1);
-const f64b = new Uint8Array(f64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const floatScratch = new Uint8Array(9);
+// NEW_FLOAT_EXT scratch for Float objects: 70, IEEE double big-endian.
+const floatBytes = new Uint8Array(9);
+const floatView = new DataView(floatBytes.buffer);
 
 /** The byte API of TermWriter that the rare-term writers use. */
 export interface ByteSink {
@@ -50,105 +38,6 @@ export interface Opened {
   end: number;
   /** END_TAIL: the tail; END_FUN: the Size mark; END_NONE: the source map/object (cycle tracking). */
   aux: unknown;
-}
-
-function copySmall(e: Uint8Array, b: Uint8Array, p: number): number {
-  const n = e.length;
-  for (let i = 0; i < n; i++) b[p + i] = e[i];
-  return p + n;
-}
-
-/** NEW_FLOAT_EXT: 70, IEEE 754 double, big-endian. `v` must be finite. */
-function writeFloat(v: number, b: Uint8Array, p: number): number {
-  f64[0] = v;
-  b[p] = 70;
-  if (LITTLE_ENDIAN) {
-    b[p + 1] = f64b[7];
-    b[p + 2] = f64b[6];
-    b[p + 3] = f64b[5];
-    b[p + 4] = f64b[4];
-    b[p + 5] = f64b[3];
-    b[p + 6] = f64b[2];
-    b[p + 7] = f64b[1];
-    b[p + 8] = f64b[0];
-  } else {
-    for (let i = 0; i < 8; i++) b[p + 1 + i] = f64b[i];
-  }
-  return p + 9;
-}
-
-/**
- * Writes `t` at `b[p]` when it is a small leaf (a safe integer, a finite
- * float, a boolean, null/undefined, an atom of up to {@link HEADROOM} bytes,
- * a binary of up to {@link SHORT_BINARY} bytes); returns the new position, or
- * -1 for anything else. The caller guarantees {@link HEADROOM} bytes of room;
- * `dv` is a DataView of `b`'s memory (`b.byteOffset` 0). Kept small so that
- * it inlines.
- */
-export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): number {
-  if (typeof t === 'number') {
-    if ((t | 0) === t) {
-      if (t >= 0 && t <= 255) {
-        // SMALL_INTEGER_EXT: 97, Int:8 (-0 is written as 0)
-        b[p] = 97;
-        b[p + 1] = t;
-        return p + 2;
-      }
-      // INTEGER_EXT: 98, Int:32 big-endian
-      b[p] = 98;
-      b[p + 1] = t >>> 24;
-      b[p + 2] = t >>> 16;
-      b[p + 3] = t >>> 8;
-      b[p + 4] = t;
-      return p + 5;
-    }
-    return writeNumber(t, b, p);
-  }
-  if (typeof t === 'object') {
-    if (t === null) return copySmall(UNDEFINED_BYTES, b, p);
-    const c = t.constructor;
-    if (c === Atom) {
-      // The cached encoding, a word at a time (may write up to 3 bytes past
-      // the atom, inside HEADROOM; they are overwritten or beyond the end).
-      let w = atomWords.get(t as Atom);
-      if (w === undefined) w = atomWordsOf(t as Atom);
-      const n = w[0];
-      if (n > HEADROOM) return -1;
-      for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
-      return p + n;
-    }
-    return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
-  }
-  if (typeof t === 'boolean') return copySmall(t ? TRUE_BYTES : FALSE_BYTES, b, p);
-  return t === undefined ? copySmall(UNDEFINED_BYTES, b, p) : -1;
-}
-
-/** Numbers beyond int32: SMALL_BIG_EXT for safe integers, NEW_FLOAT_EXT. */
-function writeNumber(t: number, b: Uint8Array, p: number): number {
-  if (Number.isInteger(t)) {
-    if (t >= -9007199254740991 && t <= 9007199254740991) {
-      // SMALL_BIG_EXT: 110, n:8, Sign:8, digits little-endian
-      b[p] = 110;
-      b[p + 2] = t < 0 ? 1 : 0;
-      const n = writeSafeMagnitude(b, p + 3, t < 0 ? -t : t);
-      b[p + 1] = n;
-      return p + 3 + n;
-    }
-    return -1;
-  }
-  return t - t === 0 ? writeFloat(t, b, p) : -1;
-}
-
-/** BINARY_EXT: 109, Len:32, Data, for binaries that fit in HEADROOM; else -1. */
-function writeShortBinary(d: Uint8Array, b: Uint8Array, p: number): number {
-  const n = d.length;
-  if (n > SHORT_BINARY) return -1;
-  b[p] = 109;
-  b[p + 1] = 0;
-  b[p + 2] = 0;
-  b[p + 3] = 0;
-  b[p + 4] = n;
-  return copySmall(d, b, p + 5);
 }
 
 /** True when every element is an integer 0..255 (STRING_EXT material). */
@@ -181,7 +70,9 @@ export function writeRare(w: ByteSink, t: object): Opened | undefined {
   if (t instanceof Float) {
     const v = t.value;
     if (!(typeof v === 'number' && v - v === 0)) throw new EncodeError(`cannot encode Float(${v}): Erlang floats are finite`);
-    w.writeBytes(floatScratch.subarray(0, writeFloat(v, floatScratch, 0)));
+    floatBytes[0] = 70;
+    floatView.setFloat64(1, v);
+    w.writeBytes(floatBytes);
     return undefined;
   }
   if (t instanceof Pid) {

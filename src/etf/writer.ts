@@ -1,7 +1,8 @@
 /**
  * {@link TermWriter}: the External Term Format encoder, as a builder over one
- * growable buffer. `encode()` (encode.ts) is a thin wrapper around a shared
- * instance; the distribution layer keeps its own to build whole frames.
+ * growable buffer (the byte layer is {@link ByteBuilder}, builder.ts).
+ * `encode()` (encode.ts) is a thin wrapper around a shared instance; the
+ * distribution layer keeps its own to build whole frames.
  *
  * Byte layouts follow erl_ext_dist ("External Term Format"); each case names
  * its section. The encoder is iterative: containers wait on an explicit stack
@@ -11,23 +12,137 @@
  * tracked so that a cyclic structure raises an error instead of looping.
  */
 import { Buffer } from 'node:buffer';
-import { bufferView } from './buffers.js';
+import { ByteBuilder } from './builder.js';
 import { EncodeError } from './errors.js';
-import { Tuple, type Term } from './types.js';
+import { atomEncoding, atomWords, atomWordsOf } from './atoms.js';
+import { writeSafeMagnitude } from './bignum.js';
+import { Atom, Tuple, atom, type Term } from './types.js';
 import * as W from './write-terms.js';
-import { describe, isByteList, writeBigint, writeLeaf, writeRare } from './write-terms.js';
+import { describe, isByteList, writeBigint, writeRare } from './write-terms.js';
 
 // Module-local copies: imported bindings cost a check on every use in the hot loop.
 const END_NONE = W.END_NONE;
 const END_NIL = W.END_NIL;
 const END_TAIL = W.END_TAIL;
 const END_FUN = W.END_FUN;
-const HEADROOM = W.HEADROOM;
 
 /** Stack depth from which the containers on the stack are tracked (cycles). */
 const CYCLE_CHECK_DEPTH = 1000;
 
 const EMPTY: Term[] = [];
+
+/** Free space guaranteed before each leaf; every fixed-size leaf fits in it. */
+const HEADROOM = 64;
+/** Binaries up to this size are written as leaves (they fit in HEADROOM). */
+const SHORT_BINARY = HEADROOM - 5;
+
+const TRUE_BYTES = atomEncoding(atom('true'));
+const FALSE_BYTES = atomEncoding(atom('false'));
+const UNDEFINED_BYTES = atomEncoding(atom('undefined'));
+
+// Host-order scratch for IEEE doubles (NEW_FLOAT_EXT is big-endian).
+const f64 = new Float64Array(1);
+const f64b = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+function copySmall(e: Uint8Array, b: Uint8Array, p: number): number {
+  const n = e.length;
+  for (let i = 0; i < n; i++) b[p + i] = e[i];
+  return p + n;
+}
+
+/** NEW_FLOAT_EXT: 70, IEEE 754 double, big-endian. `v` must be finite. */
+function writeFloat(v: number, b: Uint8Array, p: number): number {
+  f64[0] = v;
+  b[p] = 70;
+  if (LITTLE_ENDIAN) {
+    b[p + 1] = f64b[7];
+    b[p + 2] = f64b[6];
+    b[p + 3] = f64b[5];
+    b[p + 4] = f64b[4];
+    b[p + 5] = f64b[3];
+    b[p + 6] = f64b[2];
+    b[p + 7] = f64b[1];
+    b[p + 8] = f64b[0];
+  } else {
+    for (let i = 0; i < 8; i++) b[p + 1 + i] = f64b[i];
+  }
+  return p + 9;
+}
+
+/**
+ * Writes `t` at `b[p]` when it is a small leaf (a safe integer, a finite
+ * float, a boolean, null/undefined, an atom of up to {@link HEADROOM} bytes,
+ * a binary of up to {@link SHORT_BINARY} bytes); returns the new position, or
+ * -1 for anything else. The caller guarantees {@link HEADROOM} bytes of room;
+ * `dv` is a DataView of `b`'s memory (`b.byteOffset` 0). Kept small so that
+ * it inlines.
+ */
+export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): number {
+  if (typeof t === 'number') {
+    if ((t | 0) === t) {
+      if (t >= 0 && t <= 255) {
+        // SMALL_INTEGER_EXT: 97, Int:8 (-0 is written as 0)
+        b[p] = 97;
+        b[p + 1] = t;
+        return p + 2;
+      }
+      // INTEGER_EXT: 98, Int:32 big-endian
+      b[p] = 98;
+      b[p + 1] = t >>> 24;
+      b[p + 2] = t >>> 16;
+      b[p + 3] = t >>> 8;
+      b[p + 4] = t;
+      return p + 5;
+    }
+    return writeNumber(t, b, p);
+  }
+  if (typeof t === 'object') {
+    if (t === null) return copySmall(UNDEFINED_BYTES, b, p);
+    const c = t.constructor;
+    if (c === Atom) {
+      // The cached encoding, a word at a time (may write up to 3 bytes past
+      // the atom, inside HEADROOM; they are overwritten or beyond the end).
+      let w = atomWords.get(t as Atom);
+      if (w === undefined) w = atomWordsOf(t as Atom);
+      const n = w[0];
+      if (n > HEADROOM) return -1;
+      for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
+      return p + n;
+    }
+    return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
+  }
+  if (typeof t === 'boolean') return copySmall(t ? TRUE_BYTES : FALSE_BYTES, b, p);
+  return t === undefined ? copySmall(UNDEFINED_BYTES, b, p) : -1;
+}
+
+/** Numbers beyond int32: SMALL_BIG_EXT for safe integers, NEW_FLOAT_EXT. */
+function writeNumber(t: number, b: Uint8Array, p: number): number {
+  if (Number.isInteger(t)) {
+    if (t >= -9007199254740991 && t <= 9007199254740991) {
+      // SMALL_BIG_EXT: 110, n:8, Sign:8, digits little-endian
+      b[p] = 110;
+      b[p + 2] = t < 0 ? 1 : 0;
+      const n = writeSafeMagnitude(b, p + 3, t < 0 ? -t : t);
+      b[p + 1] = n;
+      return p + 3 + n;
+    }
+    return -1;
+  }
+  return t - t === 0 ? writeFloat(t, b, p) : -1;
+}
+
+/** BINARY_EXT: 109, Len:32, Data, for binaries that fit in HEADROOM; else -1. */
+function writeShortBinary(d: Uint8Array, b: Uint8Array, p: number): number {
+  const n = d.length;
+  if (n > SHORT_BINARY) return -1;
+  b[p] = 109;
+  b[p + 1] = 0;
+  b[p + 2] = 0;
+  b[p + 3] = 0;
+  b[p + 4] = n;
+  return copySmall(d, b, p + 5);
+}
 
 /** What a frame stands for, for cycle tracking. */
 function identity(arr: Term[], aux: unknown, end: number): unknown {
@@ -56,15 +171,7 @@ function identity(arr: Term[], aux: unknown, end: number): unknown {
  * by {@link reset}). A writer is not re-entrant: a getter on a plain object
  * must not write to the writer that is encoding that object.
  */
-export class TermWriter {
-  private buf: Buffer;
-  /** `buf.buffer`; slabs are allocated unpooled, so their byteOffset is 0. */
-  private mem: ArrayBuffer;
-  /** A DataView of `mem`, for word-sized writes. */
-  private dv: DataView;
-  private start = 0;
-  private pos = 0;
-  private readonly slabSize: number;
+export class TermWriter extends ByteBuilder {
   // The frame stack, as parallel arrays reused across calls.
   private readonly fArr: Term[][] = [];
   private readonly fIdx: number[] = [];
@@ -78,133 +185,7 @@ export class TermWriter {
 
   /** @param slabSize Size of each internal slab in bytes (default 64 KiB). */
   constructor(slabSize = 65536) {
-    this.slabSize = Math.max(1024, Math.floor(slabSize) || 0);
-    this.buf = Buffer.allocUnsafeSlow(this.slabSize);
-    this.mem = this.buf.buffer as ArrayBuffer;
-    this.dv = new DataView(this.mem);
-  }
-
-  /** Bytes written since the last {@link finish} or {@link reset}. */
-  get length(): number {
-    return this.pos - this.start;
-  }
-
-  /** Writes the version byte 131 (erl_ext_dist "Introduction"). */
-  writeVersion(): this {
-    return this.writeU8(131);
-  }
-
-  /** Writes one unsigned byte. */
-  writeU8(v: number): this {
-    if (this.pos + 1 > this.buf.length) this.grow(1);
-    this.buf[this.pos++] = v;
-    return this;
-  }
-
-  /** Writes an unsigned 16-bit big-endian integer. */
-  writeU16(v: number): this {
-    if (this.pos + 2 > this.buf.length) this.grow(2);
-    const b = this.buf;
-    const p = this.pos;
-    b[p] = v >>> 8;
-    b[p + 1] = v;
-    this.pos = p + 2;
-    return this;
-  }
-
-  /** Writes an unsigned 32-bit big-endian integer. */
-  writeU32(v: number): this {
-    if (this.pos + 4 > this.buf.length) this.grow(4);
-    const b = this.buf;
-    const p = this.pos;
-    b[p] = v >>> 24;
-    b[p + 1] = v >>> 16;
-    b[p + 2] = v >>> 8;
-    b[p + 3] = v;
-    this.pos = p + 4;
-    return this;
-  }
-
-  /** Writes raw bytes (for example a pre-encoded term or a header). */
-  writeBytes(bytes: Uint8Array): this {
-    const n = bytes.length;
-    if (this.pos + n > this.buf.length) this.grow(n);
-    const b = this.buf;
-    const p = this.pos;
-    if (n <= 16) for (let i = 0; i < n; i++) b[p + i] = bytes[i];
-    else b.set(bytes, p);
-    this.pos = p + n;
-    return this;
-  }
-
-  /**
-   * Reserves 4 bytes for a big-endian length written later with
-   * {@link patchU32}; returns their position as an offset from the start of
-   * the current message (it stays valid when the buffer grows).
-   */
-  reserveU32(): number {
-    const mark = this.pos - this.start;
-    this.writeU32(0);
-    return mark;
-  }
-
-  /** Fills 4 bytes reserved by {@link reserveU32} with `value`. */
-  patchU32(mark: number, value: number): this {
-    if (!(mark >= 0 && mark + 4 <= this.pos - this.start)) {
-      throw new RangeError(`patchU32: mark ${mark} is outside the current message`);
-    }
-    const b = this.buf;
-    const p = this.start + mark;
-    b[p] = value >>> 24;
-    b[p + 1] = value >>> 16;
-    b[p + 2] = value >>> 8;
-    b[p + 3] = value;
-    return this;
-  }
-
-  /**
-   * Returns the bytes written since the last `finish()`/`reset()` and starts a
-   * new message. The result is a view of the internal slab (see the class
-   * comment); it is copied only when it would waste most of a large buffer.
-   */
-  finish(): Buffer {
-    const b = this.buf;
-    let out = bufferView(this.mem, this.start, this.pos - this.start);
-    const next = (this.pos + 7) & ~7;
-    const rest = b.length - next;
-    if (rest >= 1024 && (b.length === this.slabSize || rest <= 4 * this.slabSize)) {
-      this.start = this.pos = next;
-      return out;
-    }
-    // Start a new slab. A large buffer that was grown for this message and is
-    // mostly empty is not kept alive by the result: copy the result out.
-    if (b.length > this.slabSize && out.length < b.length >>> 1) out = Buffer.from(out);
-    this.buf = Buffer.allocUnsafeSlow(this.slabSize);
-    this.mem = this.buf.buffer as ArrayBuffer;
-    this.dv = new DataView(this.mem);
-    this.start = this.pos = 0;
-    return out;
-  }
-
-  /** Discards what was written since the last `finish()`. */
-  reset(): this {
-    this.pos = this.start;
-    return this;
-  }
-
-  /** Makes room for `n` more bytes, moving the current message to a new buffer. */
-  private grow(n: number): void {
-    const used = this.pos - this.start;
-    // Room for this write plus as much again as is used (amortized doubling
-    // while a message grows piece by piece; little waste for one large write).
-    const size = Math.max(this.slabSize, used + n + Math.max(4096, used));
-    const nb = Buffer.allocUnsafeSlow(size);
-    this.buf.copy(nb, 0, this.start, this.pos);
-    this.buf = nb;
-    this.mem = nb.buffer as ArrayBuffer;
-    this.dv = new DataView(this.mem);
-    this.start = 0;
-    this.pos = used;
+    super(slabSize);
   }
 
   /**

@@ -23,7 +23,11 @@ export interface RpcContext {
   caller: Pid;
   module: string;
   function: string;
-  /** Fires when the call is abandoned (the caller timed out and killed it, or its node went down). */
+  /**
+   * Fires when the process running the call is killed by an exit signal
+   * (erpc, spawn; rex calls have no process of their own). erpc itself does
+   * not kill it on a timeout: it only drops its monitor.
+   */
   signal: AbortSignal;
 }
 

@@ -185,6 +185,9 @@ t.test('ERR_DECODE_DUPLICATE_KEY (=:= semantics)', async (t) => {
     [109, 0, 0, 0, 70, ...new Array(70).fill(65)], // a long binary
     [109, 0, 0, 0, 70, ...new Array(69).fill(65), 66], // another long binary, same ends
   ];
+  kinds.push([104, 2, 97, 1, 119, 1, 97]); // {1, a}
+  kinds.push([104, 2, 97, 1, 119, 1, 98]); // {1, b}: same signature as {1, a}, not =:=
+  kinds.push([104, 1, 110, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]); // {2^64}
   const all = kinds.flatMap((k, i) => [...k, 97, i]);
   const distinct = decode(ext(116, 0, 0, 0, kinds.length, ...all)) as Map<unknown, unknown>;
   t.equal(distinct.size, kinds.length, 'distinct keys of every kind');

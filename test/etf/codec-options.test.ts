@@ -179,15 +179,26 @@ t.test('TermWriter: the buffer grows at every point of a term', async (t) => {
     2n ** 200n,
     nested(100, [300]),
     nested(70, tuple(1)),
+    [atom('y'.repeat(62))],
+    nested(3, [atom('y'.repeat(62))]),
+    nested(40, [atom('z'.repeat(62))]),
+    [1, new ImproperList([2], atom('y'.repeat(62)))],
   ];
-  const expected = Buffer.concat(terms.map((x) => encode(x, { version: false })));
+  // Each term starts at every offset that makes the 1 KiB slab overflow
+  // somewhere inside it, so every growth point of the encoder is exercised.
   let bad = 0;
-  for (let pre = 900; pre < 1100; pre++) {
-    const w = new TermWriter(1024);
-    w.writeBytes(Buffer.alloc(pre, 9));
-    for (const x of terms) w.writeTerm(x);
-    const out = w.finish();
-    if (!out.subarray(pre).equals(expected) || out[pre - 1] !== 9) bad++;
+  let runs = 0;
+  for (const x of terms) {
+    const expected = encode(x, { version: false });
+    for (let pre = Math.max(0, 1024 - expected.length - 80); pre <= 1024; pre++) {
+      const w = new TermWriter(1024);
+      w.writeBytes(Buffer.alloc(pre, 9));
+      w.writeTerm(x);
+      const out = w.finish();
+      runs++;
+      if (!out.subarray(pre).equals(expected) || (pre > 0 && out[pre - 1] !== 9)) bad++;
+    }
   }
+  t.ok(runs > 1000, `${runs} placements`);
   t.equal(bad, 0, 'the same bytes whatever the buffer position');
 });

@@ -6,7 +6,7 @@
 // for the test to read.
 import { Pid, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import type { LocalProcess, NodeCore } from '../../src/node/index.js';
-import { isTuple } from '../node/peer.js';
+import { evalErl, isTuple } from '../node/peer.js';
 
 export class Puppet {
   /** Messages read from the puppet's log so far and not taken by `waitFor`. */
@@ -89,4 +89,24 @@ export async function until(pred: () => boolean, timeoutMs = 10_000): Promise<bo
 /** `{'EXIT', From, Reason}` from `from` (any reason when omitted). */
 export function isExit(m: Term, from?: Pid, reason?: Term): boolean {
   return isTuple(m, 'EXIT', 3) && (from === undefined || termEquals(m.at(1), from)) && (reason === undefined || termEquals(m.at(2), reason));
+}
+
+/**
+ * Compiles and loads an Erlang module on `erl` from its source (no
+ * preprocessor: no macros or includes), through the erl node's `peer`.
+ */
+export async function loadModule(node: NodeCore, me: LocalProcess, erl: string, src: string): Promise<Term> {
+  return evalErl(
+    node,
+    me,
+    erl,
+    [
+      '{ok, Toks, _} = erl_scan:string(binary_to_list(Src)),',
+      'Split = fun S([], _, Out) -> lists:reverse(Out); S([{dot, _} = D | T], Acc, Out) -> S(T, [], [lists:reverse([D | Acc]) | Out]); S([H | T], Acc, Out) -> S(T, [H | Acc], Out) end,',
+      'Forms = [begin {ok, F} = erl_parse:parse_form(Ts), F end || Ts <- Split(Toks, [], [])],',
+      '{ok, Mod, Bin} = compile:forms(Forms, [binary]),',
+      '{module, Mod} = code:load_binary(Mod, "bb_test.erl", Bin), Mod.',
+    ].join(' '),
+    { Src: Buffer.from(src) },
+  );
 }

@@ -1,0 +1,610 @@
+/**
+ * The decoder's core (used by decode.ts): one term from External Term Format
+ * bytes (erl_ext_dist), iteratively. Containers under construction sit on an
+ * explicit stack, so nesting depth is limited only by memory; every read is
+ * bounds-checked first; every length is checked against the bytes left
+ * before anything is allocated; every malformed input raises DecodeError
+ * with a stable code, the tag and the byte offset.
+ */
+import { Buffer } from 'node:buffer';
+import { cachedAtom, latin1Atom, utf8Atom } from './atoms.js';
+import { bufferView } from './buffers.js';
+import { readBig } from './bignum.js';
+import { DecodeError, type DecodeErrorCode } from './errors.js';
+import { DupKeys, isSimpleKey } from './mapkeys.js';
+import { MAX_BIG_BYTES } from './tags.js';
+import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, atom, type Term } from './types.js';
+
+// Frame kinds of the decode stack.
+const K_TUPLE = 0;
+const K_LIST = 1; // elements, then (fIdx === fLen) the tail
+const K_MAP = 2;
+const K_FUN = 3; // Module, OldIndex, OldUniq, Pid, free variables
+const K_LOCAL = 4; // one term inside LOCAL_EXT
+
+// The stack, as parallel arrays reused across calls (decode never re-enters).
+const fKind: number[] = [];
+const fObj: unknown[] = [];
+const fIdx: number[] = [];
+const fLen: number[] = [];
+const fAux: unknown[] = [];
+const fPos: number[] = [];
+const fKey: Term[] = []; // a map's key waiting for its value
+
+// Per-call state.
+let lossless = false;
+let keyLevel = 0; // map frames on the stack that are decoding a key
+let localLevel = 0; // LOCAL_EXT frames on the stack
+let cache: readonly (Atom | undefined)[] | undefined;
+
+const TRUE = atom('true');
+const FALSE = atom('false');
+/** Stands for the local node (NIL_EXT in a node field) inside LOCAL_EXT. */
+const LOCAL_NODE = atom('');
+
+// Host-order scratch for IEEE doubles.
+const f64 = new Float64Array(1);
+const f64b = new Uint8Array(f64.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const FLOAT_STRING = /^[+-]?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?$/;
+
+/** Throws the DecodeError. */
+export function fail(code: DecodeErrorCode, message: string, offset: number, tag?: number): never {
+  throw new DecodeError(code, message, offset, tag);
+}
+
+export function truncated(offset: number, tag?: number): never {
+  fail('ERR_DECODE_TRUNCATED', 'unexpected end of input', offset, tag);
+}
+
+/**
+ * Decodes one term at `b[p0]`, not past `end`. Returns it; {@link readEnd}
+ * then gives the position after it. `lossless` and `cache` as in DecodeOptions.
+ */
+export function readTerm(
+  b: Buffer,
+  p0: number,
+  end: number,
+  isLossless: boolean,
+  atomCache: readonly (Atom | undefined)[] | undefined,
+): Term {
+  lossless = isLossless;
+  cache = atomCache;
+  keyLevel = 0;
+  localLevel = 0;
+  return decodeTerm(b, p0, end);
+}
+
+/** The position after the term of the last {@link readTerm}. */
+export function readEnd(): number {
+  return pos;
+}
+
+/** End position of the last {@link decodeTerm} / {@link readAtom}. */
+let pos = 0;
+
+/**
+ * Reads an atom (any of the four atom tags or ATOM_CACHE_REF) at `p`; sets
+ * {@link pos} past it. Inside LOCAL_EXT, NIL_EXT stands for the local node.
+ */
+function readAtom(b: Buffer, p: number, end: number, what: string): Atom {
+  if (p >= end) truncated(p);
+  const tag = b[p];
+  let n: number;
+  let s: number;
+  switch (tag) {
+    case 119: // SMALL_ATOM_UTF8_EXT: 119, Len:8, UTF-8 text
+    case 115: // SMALL_ATOM_EXT: 115, Len:8, Latin-1 text
+      if (p + 2 > end) truncated(p, tag);
+      n = b[p + 1];
+      s = p + 2;
+      break;
+    case 118: // ATOM_UTF8_EXT: 118, Len:16, UTF-8 text
+    case 100: // ATOM_EXT: 100, Len:16, Latin-1 text
+      if (p + 3 > end) truncated(p, tag);
+      n = (b[p + 1] << 8) | b[p + 2];
+      s = p + 3;
+      if (tag === 100 && n > 255) fail('ERR_DECODE_ATOM_TOO_LONG', `atom of ${n} characters`, p, tag);
+      break;
+    case 82: {
+      // ATOM_CACHE_REF: 82, AtomCacheReferenceIndex:8
+      if (p + 2 > end) truncated(p, tag);
+      const i = b[p + 1];
+      const a = cache === undefined ? undefined : cache[i];
+      if (!(a instanceof Atom)) {
+        fail('ERR_DECODE_ATOM_CACHE', cache === undefined ? 'atom cache reference without an atom cache' : `atom cache entry ${i} is empty`, p, tag);
+      }
+      pos = p + 2;
+      return a;
+    }
+    case 106: // NIL_EXT as a node name: the local node, inside LOCAL_EXT only
+      if (localLevel === 0) fail('ERR_DECODE_BAD_TERM', `${what} is not an atom`, p, tag);
+      pos = p + 1;
+      return LOCAL_NODE;
+    default:
+      return fail('ERR_DECODE_BAD_TERM', `${what} is not an atom`, p, tag);
+  }
+  if (s + n > end) fail('ERR_DECODE_BAD_LENGTH', `atom length ${n} exceeds the input`, p, tag);
+  pos = s + n;
+  if (tag === 115 || tag === 100) return latin1Atom(b, s, n);
+  const a = utf8Atom(b, s, n);
+  if (a === 'utf8') fail('ERR_DECODE_BAD_ATOM', 'atom text is not valid UTF-8', p, tag);
+  if (a === 'long') fail('ERR_DECODE_ATOM_TOO_LONG', 'atom of more than 255 characters', p, tag);
+  return a;
+}
+
+function u32(b: Buffer, p: number): number {
+  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
+
+/** Decodes one term at `b[p0]`; sets {@link pos} to the byte after it. */
+function decodeTerm(b: Buffer, p0: number, end: number): Term {
+  const mem = b.buffer;
+  const base = b.byteOffset;
+  let p = p0;
+  let sp = 0;
+  let v: Term;
+  next: for (;;) {
+    if (p >= end) truncated(p);
+    const tag = b[p];
+    switch (tag) {
+      case 97: // SMALL_INTEGER_EXT: 97, Int:8 (unsigned)
+        if (p + 2 > end) truncated(p, tag);
+        v = b[p + 1];
+        p += 2;
+        break;
+      case 98: // INTEGER_EXT: 98, Int:32 (signed, big-endian)
+        if (p + 5 > end) truncated(p, tag);
+        v = (b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4];
+        p += 5;
+        break;
+      case 70: {
+        // NEW_FLOAT_EXT: 70, IEEE double (big-endian)
+        if (p + 9 > end) truncated(p, tag);
+        if (LITTLE_ENDIAN) for (let i = 0; i < 8; i++) f64b[7 - i] = b[p + 1 + i];
+        else for (let i = 0; i < 8; i++) f64b[i] = b[p + 1 + i];
+        const d = f64[0];
+        if (!(d - d === 0)) fail('ERR_DECODE_BAD_FLOAT', 'NaN or infinite float', p, tag);
+        v = (lossless || keyLevel > 0) && Number.isInteger(d) ? new Float(d) : d;
+        p += 9;
+        break;
+      }
+      case 119: // SMALL_ATOM_UTF8_EXT: 119, Len:8, text
+      case 115: {
+        // SMALL_ATOM_EXT: 115, Len:8, text. Fast path: a cached atom.
+        if (p + 2 <= end) {
+          const n = b[p + 1];
+          if (p + 2 + n <= end) {
+            const a = cachedAtom(b, p + 2, n);
+            if (a !== undefined) {
+              p += 2 + n;
+              v = a === TRUE ? true : a === FALSE ? false : a;
+              break;
+            }
+          }
+        }
+        const a = readAtom(b, p, end, 'atom');
+        p = pos;
+        v = a === TRUE ? true : a === FALSE ? false : a;
+        break;
+      }
+      case 118: // ATOM_UTF8_EXT
+      case 100: // ATOM_EXT
+      case 82: {
+        // ATOM_CACHE_REF
+        const a = readAtom(b, p, end, 'atom');
+        p = pos;
+        v = a === TRUE ? true : a === FALSE ? false : a;
+        break;
+      }
+      case 104: // SMALL_TUPLE_EXT: 104, Arity:8, Elements
+      case 105: {
+        // LARGE_TUPLE_EXT: 105, Arity:32, Elements
+        let n: number;
+        if (tag === 104) {
+          if (p + 2 > end) truncated(p, tag);
+          n = b[p + 1];
+          p += 2;
+        } else {
+          if (p + 5 > end) truncated(p, tag);
+          n = u32(b, p + 1);
+          if (n > end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `tuple arity ${n} exceeds the input`, p, tag);
+          p += 5;
+        }
+        if (n === 0) {
+          v = new Tuple([]);
+          break;
+        }
+        const s = sp++;
+        fKind[s] = K_TUPLE;
+        fObj[s] = new Array(n);
+        fIdx[s] = 0;
+        fLen[s] = n;
+        continue next;
+      }
+      case 106: // NIL_EXT
+        v = [];
+        p += 1;
+        break;
+      case 107: {
+        // STRING_EXT: 107, Length:16, bytes -> an array of numbers
+        if (p + 3 > end) truncated(p, tag);
+        const n = (b[p + 1] << 8) | b[p + 2];
+        p += 3;
+        if (p + n > end) fail('ERR_DECODE_BAD_LENGTH', `string length ${n} exceeds the input`, p - 3, tag);
+        const a: number[] = new Array(n);
+        for (let i = 0; i < n; i++) a[i] = b[p + i];
+        v = a;
+        p += n;
+        break;
+      }
+      case 108: {
+        // LIST_EXT: 108, Length:32, Elements, Tail
+        if (p + 5 > end) truncated(p, tag);
+        const n = u32(b, p + 1);
+        if (n >= end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `list length ${n} exceeds the input`, p, tag);
+        p += 5;
+        // With no elements the list is its tail.
+        if (n === 0) continue next;
+        const s = sp++;
+        fKind[s] = K_LIST;
+        fObj[s] = new Array(n);
+        fIdx[s] = 0;
+        fLen[s] = n;
+        continue next;
+      }
+      case 109: {
+        // BINARY_EXT: 109, Len:32, Data
+        if (p + 5 > end) truncated(p, tag);
+        const n = u32(b, p + 1);
+        if (n > end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `binary length ${n} exceeds the input`, p, tag);
+        v = bufferView(mem, base + p + 5, n);
+        p += 5 + n;
+        break;
+      }
+      case 116: {
+        // MAP_EXT: 116, Arity:32, K1, V1, ..., Kn, Vn
+        if (p + 5 > end) truncated(p, tag);
+        const n = u32(b, p + 1);
+        if (n > (end - p - 5) / 2) fail('ERR_DECODE_BAD_LENGTH', `map arity ${n} exceeds the input`, p, tag);
+        p += 5;
+        if (n === 0) {
+          v = new Map();
+          break;
+        }
+        const s = sp++;
+        fKind[s] = K_MAP;
+        fObj[s] = new Map();
+        fIdx[s] = 0;
+        fLen[s] = 2 * n;
+        fAux[s] = undefined;
+        fPos[s] = p;
+        keyLevel++;
+        continue next;
+      }
+      case 110: // SMALL_BIG_EXT: 110, n:8, Sign:8, digits
+      case 111: {
+        // LARGE_BIG_EXT: 111, n:32, Sign:8, digits
+        let n: number;
+        let s: number;
+        if (tag === 110) {
+          if (p + 3 > end) truncated(p, tag);
+          n = b[p + 1];
+          s = p + 2;
+        } else {
+          if (p + 6 > end) truncated(p, tag);
+          n = u32(b, p + 1);
+          if (n > MAX_BIG_BYTES) fail('ERR_DECODE_BIG_TOO_LARGE', `bignum of ${n} bytes is over OTP's limit`, p, tag);
+          s = p + 5;
+        }
+        if (n > end - s - 1) fail('ERR_DECODE_BAD_LENGTH', `bignum length ${n} exceeds the input`, p, tag);
+        // Sign: 0 positive, anything else negative (as OTP reads it).
+        v = readBig(b, s + 1, n, b[s] !== 0);
+        p = s + 1 + n;
+        break;
+      }
+      case 77: {
+        // BIT_BINARY_EXT: 77, Len:32, Bits:8, Data
+        if (p + 6 > end) truncated(p, tag);
+        const n = u32(b, p + 1);
+        const bits = b[p + 5];
+        if (n > end - p - 6) fail('ERR_DECODE_BAD_LENGTH', `bitstring length ${n} exceeds the input`, p, tag);
+        if (n === 0 ? bits !== 0 : bits < 1 || bits > 8) {
+          fail('ERR_DECODE_BAD_BITS', `bit count ${bits} for ${n} bytes`, p, tag);
+        }
+        const data = bufferView(mem, base + p + 6, n);
+        if (n === 0 || bits === 8) v = data;
+        else {
+          // OTP ignores the unused low bits of the last byte; clear them.
+          const last = data[n - 1];
+          const kept = last & ((0xff << (8 - bits)) & 0xff);
+          if (kept === last) v = new BitBinary(data, bits);
+          else {
+            const copy = Buffer.from(data);
+            copy[n - 1] = kept;
+            v = new BitBinary(copy, bits);
+          }
+        }
+        p += 6 + n;
+        break;
+      }
+      case 88: // NEW_PID_EXT: 88, Node, ID:32, Serial:32, Creation:32
+      case 103: {
+        // PID_EXT: 103, Node, ID:32, Serial:32, Creation:8
+        const node = readAtom(b, p + 1, end, 'pid node');
+        const q = pos;
+        const w = tag === 88 ? 12 : 9;
+        if (q + w > end) truncated(p, tag);
+        if (tag === 103 && b[q + 8] > 3) fail('ERR_DECODE_BAD_TERM', 'PID_EXT creation over 2 bits', p, tag);
+        v = new Pid(node, u32(b, q), u32(b, q + 4), tag === 88 ? u32(b, q + 8) : b[q + 8]);
+        p = q + w;
+        break;
+      }
+      case 89: // NEW_PORT_EXT: 89, Node, ID:32, Creation:32
+      case 102: // PORT_EXT: 102, Node, ID:32, Creation:8
+      case 120: {
+        // V4_PORT_EXT: 120, Node, ID:64, Creation:32
+        const node = readAtom(b, p + 1, end, 'port node');
+        const q = pos;
+        const w = tag === 89 ? 8 : tag === 102 ? 5 : 12;
+        if (q + w > end) truncated(p, tag);
+        if (tag === 120) {
+          const hi = u32(b, q);
+          const lo = u32(b, q + 4);
+          const id = hi === 0 ? lo : (BigInt(hi) << 32n) | BigInt(lo);
+          v = new Port(node, id, u32(b, q + 8));
+        } else {
+          if (tag === 102 && b[q + 4] > 3) fail('ERR_DECODE_BAD_TERM', 'PORT_EXT creation over 2 bits', p, tag);
+          v = new Port(node, u32(b, q), tag === 89 ? u32(b, q + 4) : b[q + 4]);
+        }
+        p = q + w;
+        break;
+      }
+      case 90: // NEWER_REFERENCE_EXT: 90, Len:16, Node, Creation:32, ID:32 * Len
+      case 114: {
+        // NEW_REFERENCE_EXT: 114, Len:16, Node, Creation:8, ID:32 * Len
+        if (p + 3 > end) truncated(p, tag);
+        const n = (b[p + 1] << 8) | b[p + 2];
+        if (n > 5) fail('ERR_DECODE_BAD_LENGTH', `reference of ${n} words (at most 5)`, p, tag);
+        const node = readAtom(b, p + 3, end, 'reference node');
+        let q = pos;
+        const cw = tag === 90 ? 4 : 1;
+        if (q + cw + 4 * n > end) truncated(p, tag);
+        const creation = tag === 90 ? u32(b, q) : b[q];
+        q += cw;
+        const ids: number[] = new Array(n);
+        for (let i = 0; i < n; i++) ids[i] = u32(b, q + 4 * i);
+        // NEW_REFERENCE_EXT: 2-bit creation, 18 significant bits in the first word.
+        if (tag === 114 && (creation > 3 || (n > 0 && ids[0] >= 0x40000))) {
+          fail('ERR_DECODE_BAD_TERM', 'NEW_REFERENCE_EXT creation or first word out of range', p, tag);
+        }
+        v = new Reference(node, creation, ids);
+        p = q + 4 * n;
+        break;
+      }
+      case 101: {
+        // REFERENCE_EXT: 101, Node, ID:32, Creation:8
+        const node = readAtom(b, p + 1, end, 'reference node');
+        const q = pos;
+        if (q + 5 > end) truncated(p, tag);
+        // As NEW_REFERENCE_EXT: 18 significant bits in the word, 2-bit creation.
+        if (b[q + 4] > 3 || u32(b, q) >= 0x40000) fail('ERR_DECODE_BAD_TERM', 'REFERENCE_EXT creation or word out of range', p, tag);
+        v = new Reference(node, b[q + 4], [u32(b, q)]);
+        p = q + 5;
+        break;
+      }
+      case 113: {
+        // EXPORT_EXT: 113, Module, Function, Arity (SMALL_INTEGER_EXT; OTP
+        // also reads an INTEGER_EXT there). Arity 0..255.
+        const m = readAtom(b, p + 1, end, 'export module');
+        const f = readAtom(b, pos, end, 'export function');
+        const q = pos;
+        if (q + 2 > end) truncated(p, tag);
+        let arity: number;
+        if (b[q] === 97) {
+          arity = b[q + 1];
+          p = q + 2;
+        } else if (b[q] === 98) {
+          if (q + 5 > end) truncated(p, tag);
+          arity = u32(b, q + 1);
+          if (arity > 255) fail('ERR_DECODE_BAD_TERM', `export arity ${arity | 0}`, q, 98);
+          p = q + 5;
+        } else {
+          return fail('ERR_DECODE_BAD_TERM', 'export arity is not an integer', q, b[q]);
+        }
+        v = new ExportFun(m, f, arity);
+        break;
+      }
+      case 112: {
+        // NEW_FUN_EXT: 112, Size:32, Arity:8, Uniq:16, Index:32, NumFree:32,
+        //              Module, OldIndex, OldUniq, Pid, Free vars
+        // Size is not checked: OTP ignores it (25-29); encode recomputes it.
+        if (p + 30 > end) truncated(p, tag);
+        const numFree = u32(b, p + 26);
+        if (numFree > end - p - 30) fail('ERR_DECODE_BAD_LENGTH', `fun with ${numFree} free variables exceeds the input`, p, tag);
+        const s = sp++;
+        fKind[s] = K_FUN;
+        fObj[s] = new Array(4 + numFree);
+        fIdx[s] = 0;
+        fLen[s] = 4 + numFree;
+        fAux[s] = bufferView(mem, base + p + 6, 16);
+        fPos[s] = p;
+        p += 30;
+        continue next;
+      }
+      case 121: {
+        // LOCAL_EXT (OTP 26+): 121, Hash:32, one term in the node-local
+        // encoding (in which node names may be NIL_EXT); kept opaque.
+        if (p + 5 > end) truncated(p, tag);
+        const s = sp++;
+        fKind[s] = K_LOCAL;
+        fObj[s] = undefined;
+        fIdx[s] = 0;
+        fLen[s] = 1;
+        fPos[s] = p;
+        localLevel++;
+        p += 5;
+        continue next;
+      }
+      case 99: {
+        // FLOAT_EXT: 99, 31 bytes of "%.20e" text, NUL-padded (minor version 0)
+        if (p + 32 > end) truncated(p, tag);
+        const d = oldFloat(b, p);
+        v = (lossless || keyLevel > 0) && Number.isInteger(d) ? new Float(d) : d;
+        p += 32;
+        break;
+      }
+      case 80:
+        return fail('ERR_DECODE_BAD_TERM', 'a compressed term may only appear at the top level', p, tag);
+      default:
+        return fail('ERR_DECODE_UNKNOWN_TAG', `unknown tag ${tag}`, p, tag);
+    }
+
+    // `v` is complete: hand it to the enclosing containers, closing those that fill up.
+    for (;;) {
+      if (sp === 0) {
+        pos = p;
+        return v;
+      }
+      const s = sp - 1;
+      switch (fKind[s]) {
+        case K_TUPLE: {
+          const a = fObj[s] as Term[];
+          const i = fIdx[s];
+          a[i] = v;
+          if (i + 1 < fLen[s]) {
+            fIdx[s] = i + 1;
+            continue next;
+          }
+          v = new Tuple(a);
+          break;
+        }
+        case K_LIST: {
+          const a = fObj[s] as Term[];
+          let i = fIdx[s];
+          if (i === fLen[s]) {
+            // `v` is the tail (never a list: list tails are merged below).
+            v = new ImproperList(a, v);
+            break;
+          }
+          a[i++] = v;
+          if (i < fLen[s]) {
+            fIdx[s] = i;
+            continue next;
+          }
+          // All heads are in: merge list-shaped tails in place (linear time
+          // for lists chained through their tails), then stop at NIL.
+          let proper = false;
+          for (;;) {
+            if (p >= end) truncated(p);
+            const t = b[p];
+            if (t === 106) {
+              p++;
+              proper = true;
+              break;
+            }
+            if (t === 107) {
+              if (p + 3 > end) truncated(p, t);
+              const n = (b[p + 1] << 8) | b[p + 2];
+              if (p + 3 + n > end) fail('ERR_DECODE_BAD_LENGTH', `string length ${n} exceeds the input`, p, t);
+              for (let k = 0; k < n; k++) a.push(b[p + 3 + k]);
+              p += 3 + n;
+              proper = true;
+              break;
+            }
+            if (t !== 108) break;
+            if (p + 5 > end) truncated(p, t);
+            const n = u32(b, p + 1);
+            if (n >= end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `list length ${n} exceeds the input`, p, t);
+            p += 5;
+            if (n > 0) {
+              fLen[s] = i + n;
+              a.length = i + n;
+              break;
+            }
+          }
+          if (proper) {
+            v = a;
+            break;
+          }
+          fIdx[s] = i;
+          continue next;
+        }
+        case K_MAP: {
+          const m = fObj[s] as Map<Term, Term>;
+          const i = fIdx[s];
+          if ((i & 1) === 0) {
+            // `v` is a key: refuse =:= duplicates.
+            keyLevel--;
+            // Simple keys are checked when the pair is stored (below).
+            if (!isSimpleKey(v)) {
+              let d = fAux[s] as DupKeys | undefined;
+              if (d === undefined) d = fAux[s] = new DupKeys();
+              if (d.addOrFind(v)) fail('ERR_DECODE_DUPLICATE_KEY', 'duplicate map key', fPos[s], b[fPos[s]]);
+            }
+            fKey[s] = v;
+            fIdx[s] = i + 1;
+            continue next;
+          }
+          m.set(fKey[s], v);
+          if (m.size !== (i + 1) >>> 1) fail('ERR_DECODE_DUPLICATE_KEY', 'duplicate map key', fPos[s], b[fPos[s]]);
+          if (i + 1 < fLen[s]) {
+            fIdx[s] = i + 1;
+            fPos[s] = p;
+            keyLevel++;
+            continue next;
+          }
+          fAux[s] = undefined;
+          fKey[s] = undefined;
+          v = m;
+          break;
+        }
+        case K_FUN: {
+          const a = fObj[s] as Term[];
+          const i = fIdx[s];
+          a[i] = v;
+          if (i + 1 < fLen[s]) {
+            fIdx[s] = i + 1;
+            continue next;
+          }
+          v = makeFun(b, fPos[s], a, fAux[s] as Buffer);
+          fAux[s] = undefined;
+          break;
+        }
+        default: {
+          // K_LOCAL: the inner term is only parsed to find where LOCAL_EXT ends.
+          localLevel--;
+          v = new LocalExt(bufferView(mem, base + fPos[s], p - fPos[s]));
+          break;
+        }
+      }
+      fObj[s] = undefined;
+      sp = s;
+    }
+  }
+}
+
+/** Completes a NEW_FUN_EXT whose fields and free variables are decoded. */
+function makeFun(b: Buffer, start: number, a: Term[], uniq: Buffer): Fun {
+  let mod = a[0];
+  if (mod === true || mod === false) mod = atom(String(mod));
+  const local = localLevel > 0;
+  const okInt = (x: Term) => (typeof x === 'number' && Number.isInteger(x)) || typeof x === 'bigint' || (local && x instanceof LocalExt);
+  if (!(mod instanceof Atom) || !okInt(a[1]) || !okInt(a[2]) || !(a[3] instanceof Pid)) {
+    fail('ERR_DECODE_BAD_TERM', 'fun fields have the wrong types', start, 112);
+  }
+  const oldIndex = a[1] instanceof LocalExt ? 0 : (a[1] as number | bigint);
+  const oldUniq = a[2] instanceof LocalExt ? 0 : (a[2] as number | bigint);
+  return new Fun(b[start + 5], uniq, u32(b, start + 22), mod, oldIndex, oldUniq, a[3], a.slice(4));
+}
+
+/** FLOAT_EXT text: OTP accepts `[+-]digits.digits[e[+-]digits]` then NULs. */
+function oldFloat(b: Buffer, p: number): number {
+  let e = p + 1;
+  while (e < p + 32 && b[e] !== 0) e++;
+  const text = b.toString('latin1', p + 1, e);
+  const d = e < p + 32 && FLOAT_STRING.test(text) ? Number(text) : NaN;
+  if (!(d - d === 0)) fail('ERR_DECODE_BAD_FLOAT', `bad FLOAT_EXT text ${JSON.stringify(text)}`, p, 99);
+  return d;
+}
