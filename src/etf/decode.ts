@@ -86,7 +86,10 @@ function decodeTop(b: Buffer, opts: DecodeOptions | undefined): { term: Term; st
     lossless = opts.lossless === true;
     cache = opts.atomCache;
     version = opts.version !== false;
-    if (opts.maxInflatedSize !== undefined) maxInflated = opts.maxInflatedSize;
+    if (opts.maxInflatedSize !== undefined) {
+      maxInflated = opts.maxInflatedSize;
+      if (!(maxInflated >= 0)) throw new RangeError(`decode: maxInflatedSize must be >= 0, got ${maxInflated}`);
+    }
     if (opts.offset !== undefined) {
       start = opts.offset;
       if (!(Number.isInteger(start) && start >= 0 && start <= b.length)) {

@@ -33,7 +33,6 @@ import { EncodeError } from './errors.js';
 import type { Term } from './types.js';
 import { TermWriter } from './writer.js';
 
-
 /** Options for {@link encode}. */
 export interface EncodeOptions {
   /**

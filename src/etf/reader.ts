@@ -73,7 +73,15 @@ export function readTerm(
   cache = atomCache;
   keyLevel = 0;
   localLevel = 0;
-  return decodeTerm(b, p0, end);
+  try {
+    return decodeTerm(b, p0, end);
+  } catch (e) {
+    // Drop the half-built containers so that they are not kept alive.
+    fObj.fill(undefined);
+    fAux.fill(undefined);
+    fKey.fill(undefined);
+    throw e;
+  }
 }
 
 /** The position after the term of the last {@link readTerm}. */

@@ -335,6 +335,9 @@ t.test('bad arguments are programming errors, not DecodeErrors', async (t) => {
   t.throws(() => decode(ext(97, 1), { offset: 5 }), RangeError);
   t.throws(() => decode(ext(97, 1), { offset: -1 }), RangeError);
   t.throws(() => decode(ext(97, 1), { offset: 0.5 }), RangeError);
+  t.throws(() => decode(ext(97, 1), { maxInflatedSize: NaN }), RangeError, 'a NaN cap would be no cap');
+  t.throws(() => decode(ext(97, 1), { maxInflatedSize: -1 }), RangeError);
+  t.equal(decode(ext(97, 1), { maxInflatedSize: Infinity }), 1, 'Infinity: no cap');
 });
 
 t.test('the decoder recovers after an error', async (t) => {

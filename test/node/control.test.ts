@@ -1,14 +1,18 @@
-// Control messages a beambridge node does not implement (yet) get OTP's
-// answer. A raw distribution client (src/dist only) dials the node and sends
-// crafted signals: SPAWN_REQUEST -> SPAWN_REPLY notsup, an orphan SPAWN_REPLY
-// -> EXIT2 abandoned, LINK to a dead pid -> EXIT noproc, MONITOR_P of an
-// unknown process -> (PAYLOAD_)MONITOR_P_EXIT noproc, UNLINK_ID -> its ack;
-// and the delivery forms: SEND, SEND_SENDER, REG_SEND, ALIAS_SEND,
-// ALTACT_SIG_SEND, GROUP_LEADER, EXIT2 with kill.
+// Control messages from a raw distribution client (src/dist only) that
+// dials the node and sends crafted signals. OTP's answers: SPAWN_REQUEST of
+// something not exposed -> a SPAWN_REPLY with a pid that exits undef (and
+// notsup from a NodeCore, which does not advertise DFLAG_SPAWN), an orphan
+// SPAWN_REPLY -> EXIT2 abandoned, LINK to a dead pid -> EXIT noproc,
+// MONITOR_P of an unknown process -> (PAYLOAD_)MONITOR_P_EXIT noproc,
+// UNLINK_ID -> its ack; the delivery forms: SEND, SEND_SENDER, REG_SEND,
+// ALIAS_SEND, ALTACT_SIG_SEND, GROUP_LEADER, EXIT2 with kill; erpc's
+// SPAWN_REQUEST with link and monitor; the new link protocol when signals
+// cross (deterministic here, unlike against erl); the _TT exit forms.
 import t from 'tap';
 import { Node } from '../../src/otp/index.js';
-import { DEFAULT_DFLAGS, DFLAG, DistConnection, ctrl, dial, CTRL, type ControlMessage } from '../../src/dist/index.js';
-import { ImproperList, Pid, Reference, atom, tuple, termEquals, type Term } from '../../src/etf/index.js';
+import { NodeCore } from '../../src/node/index.js';
+import { DEFAULT_DFLAGS, DFLAG, DistConnection, ctrl, dial, hasFlag, CTRL, type ControlMessage } from '../../src/dist/index.js';
+import { ImproperList, Pid, Reference, Tuple, atom, formatTerm, tuple, termEquals, type Term } from '../../src/etf/index.js';
 import { freePort } from '../helpers/procs.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
@@ -65,7 +69,8 @@ t.test('control messages from a raw peer', async (t) => {
       const reqId = new Reference(atom(c.name), 1, [1, 2, 3]);
       c.conn.sendSignal(ctrl.spawnRequest(reqId, from, from, atom('m'), atom('f'), [1]));
       const sr = await c.next((m) => m.kind === 'spawn_reply');
-      t.match(sr, { kind: 'spawn_reply', to: from, flags: 0, result: atom('notsup') });
+      t.match(sr, { kind: 'spawn_reply', to: from, flags: 0 });
+      t.ok((sr as { result: Term }).result instanceof Pid, 'a Node spawns (m:f is not exposed: the process exits undef)');
       t.ok(termEquals((sr as { reqId: Reference }).reqId, reqId));
 
       const orphan = c.me(9);
@@ -159,5 +164,112 @@ t.test('control messages from a raw peer', async (t) => {
     const other = await rawClient(node.name, epmdPort, DEFAULT_DFLAGS);
     t.ok(node.nodes().includes(other.name), 'the node still accepts connections');
     other.conn.close();
+  });
+
+  t.test('a NodeCore (no DFLAG_SPAWN) refuses SPAWN_REQUEST with notsup', async (t) => {
+    const core = await NodeCore.start({ name: `jscore${uniq}@127.0.0.1`, cookie: 'k', epmd: { port: epmdPort } });
+    t.teardown(() => core.stop());
+    t.equal(hasFlag(core.flags, DFLAG.SPAWN), false);
+    t.equal(hasFlag(node.flags, DFLAG.SPAWN), true, 'a Node advertises it');
+    const c = await rawClient(core.name, epmdPort, DEFAULT_DFLAGS);
+    t.teardown(() => c.conn.close());
+    const reqId = new Reference(atom(c.name), 1, [3, 2, 1]);
+    c.conn.sendSignal(ctrl.spawnRequest(reqId, c.me(1), c.me(1), atom('m'), atom('f'), []));
+    t.match(await c.next((m) => m.kind === 'spawn_reply'), { flags: 0, result: atom('notsup') });
+  });
+
+  t.test("erpc's SPAWN_REQUEST with link and monitor: the reply's flags, then the exits", async (t) => {
+    node.expose('ctl_js', { add: (a, b) => (a as number) + (b as number), fail: () => { throw new Error('nope'); } });
+    const c = await rawClient(node.name, epmdPort, DEFAULT_DFLAGS | DFLAG.EXIT_PAYLOAD | DFLAG.SPAWN);
+    t.teardown(() => c.conn.close());
+    const from = c.me(5);
+    for (const [fn, args, want] of [
+      ['add', [2, 3], (res: Term) => tuple(res, atom('return'), 5)],
+      ['fail', [], (res: Term) => tuple(res, atom('error'), tuple(atom('js_error'), Buffer.from('nope')))],
+    ] as const) {
+      const reqId = new Reference(atom(c.name), 1, [7, 7, fn.length]);
+      const res = new Reference(atom(c.name), 1, [8, 8, fn.length]);
+      c.conn.sendSignal(ctrl.spawnRequest(reqId, from, from, atom('erpc'), atom('execute_call'), [res, atom('ctl_js'), atom(fn), [...args]], [atom('link'), atom('monitor')]));
+      const sr = await c.next((m) => m.kind === 'spawn_reply');
+      t.match(sr, { kind: 'spawn_reply', to: from, flags: 3 }, 'linked and monitored on our side');
+      const pid = (sr as { result: Pid }).result;
+      const down = await c.next((m) => m.kind === 'monitor_exit');
+      t.match(down, { op: CTRL.PAYLOAD_MONITOR_P_EXIT, from: pid, to: from });
+      t.ok(termEquals((down as { ref: Reference }).ref, reqId), 'the monitor reference is the request id');
+      const reason = (down as { reason: Term }).reason as Tuple;
+      t.ok(termEquals(new Tuple(reason.elements.slice(0, want(res).elements.length)), want(res)), `${fn}: ${formatTerm(reason)}`);
+      const ex = await c.next((m) => m.kind === 'exit');
+      t.match(ex, { op: CTRL.PAYLOAD_EXIT, from: pid, to: from }, 'and the link carries the same reason');
+    }
+    node.unexpose('ctl_js');
+  });
+
+  t.test('the new link protocol when signals cross', async (t) => {
+    const c = await rawClient(node.name, epmdPort, DEFAULT_DFLAGS);
+    t.teardown(() => c.conn.close());
+    const from = c.me(6);
+    const p = node.spawn();
+    const key = () => [...p.links.values()][0];
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    await c.sync();
+    t.equal(key()?.unlinking, undefined, 'LINK: an active link');
+    p.unlink(from);
+    t.match(await c.next((m) => m.kind === 'unlink_id'), { id: 1n, from: p.pid, to: from });
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    await c.sync();
+    t.equal(key()?.unlinking, 1n, 'a LINK while our unlink is in flight is ignored');
+    c.conn.sendSignal(ctrl.exit(from, p.pid, atom('crossed')));
+    await c.sync();
+    t.equal(p.alive, true, 'an exit crossing our UNLINK_ID is ignored');
+    t.equal(p.links.size, 0, 'and the link information is gone');
+    c.conn.sendSignal(ctrl.unlinkIdAck(1n, from, p.pid));
+    await c.sync();
+    t.equal(p.alive, true);
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    await c.sync();
+    p.unlink(from);
+    t.match(await c.next((m) => m.kind === 'unlink_id'), { id: 2n });
+    c.conn.sendSignal(ctrl.unlinkIdAck(99n, from, p.pid));
+    await c.sync();
+    t.equal(key()?.unlinking, 2n, 'an ack with another id is ignored');
+    c.conn.sendSignal(ctrl.unlinkIdAck(2n, from, p.pid));
+    await c.sync();
+    t.equal(p.links.size, 0, 'the right ack removes it');
+    // Their UNLINK_ID of an active link: removed, acknowledged.
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    c.conn.sendSignal(ctrl.unlinkId(7n, from, p.pid));
+    t.match(await c.next((m) => m.kind === 'unlink_id_ack'), { id: 7n, from: p.pid, to: from });
+    t.equal(p.links.size, 0);
+    // Their UNLINK_ID while ours is in flight: the link stays until our ack comes.
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    await c.sync();
+    p.unlink(from);
+    c.conn.sendSignal(ctrl.unlinkId(8n, from, p.pid));
+    t.match(await c.next((m) => m.kind === 'unlink_id_ack'), { id: 8n });
+    t.equal(key()?.unlinking, 3n, 'still waiting for our own ack');
+    c.conn.sendSignal(ctrl.unlinkIdAck(3n, from, p.pid));
+    await c.sync();
+    t.equal(p.links.size, 0);
+    p.exit();
+  });
+
+  t.test('exit signals in their _TT forms', async (t) => {
+    const c = await rawClient(node.name, epmdPort, DEFAULT_DFLAGS | DFLAG.EXIT_PAYLOAD);
+    t.teardown(() => c.conn.close());
+    const from = c.me(7);
+    const p = node.spawn({ trapExit: true });
+    const token = tuple(0, 5, 1, from, 0);
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    c.conn.send(tuple(CTRL.EXIT_TT, from, p.pid, token, atom('r1')));
+    c.conn.send(tuple(CTRL.EXIT2_TT, from, p.pid, token, atom('r2')));
+    c.conn.sendSignal(ctrl.link(from, p.pid));
+    c.conn.send(tuple(CTRL.PAYLOAD_EXIT_TT, from, p.pid, token), atom('r3'));
+    c.conn.send(tuple(CTRL.PAYLOAD_EXIT2_TT, from, p.pid, token), atom('r4'));
+    c.conn.send(tuple(CTRL.SEND_TT, atom(''), p.pid, token), atom('m5'));
+    c.conn.send(tuple(CTRL.REG_SEND_TT, from, atom(''), atom('target_tt'), token), atom('lost'));
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(formatTerm(await p.receive({ timeoutMs: 5000 })));
+    t.same(got, ['r1', 'r2', 'r3', 'r4', 'm5'].map((r) => (r === 'm5' ? 'm5' : formatTerm(tuple(atom('EXIT'), from, atom(r))))));
+    p.exit();
   });
 });

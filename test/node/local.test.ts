@@ -238,10 +238,10 @@ t.test('embedded EPMD, processes and two nodes', async (t) => {
     });
   });
 
-  t.test('rex answers features_request and gen_server calls as a node without erpc or the module', async (t) => {
+  t.test('rex answers features_request (erpc: the node serves SPAWN_REQUEST) and gen_server calls as a node without the module', async (t) => {
     const p = a.spawn();
     p.send({ name: 'rex', node: b.name }, tuple(p.pid, atom('features_request')));
-    t.ok(termEquals(await p.receive({ timeoutMs: 5000 }), tuple(atom('features_reply'), b.nodeAtom, [])));
+    t.ok(termEquals(await p.receive({ timeoutMs: 5000 }), tuple(atom('features_reply'), b.nodeAtom, [atom('erpc')])));
     const r = await a.call({ name: 'rex', node: b.name }, tuple(atom('block_call'), atom('m'), atom('f'), [], p.pid));
     t.ok(termEquals(r, tuple(atom('badrpc'), tuple(EXIT, tuple(atom('undef'), [tuple(atom('m'), atom('f'), [], [])])))));
     p.send({ name: 'rex', node: b.name }, tuple(atom('$gen_cast'), tuple(atom('cast'), atom('m'), atom('f'), [], p.pid)));
