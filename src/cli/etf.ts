@@ -1,10 +1,9 @@
 // `beambridge etf decode | encode | explain`: thin layers over the ETF codec,
 // the term text syntax, the MessagePack bridge and explain().
-import { decode, encode, formatTerm, parseTerm, toMsgpack, type Term } from '../etf/index.js';
+import { decode, encode, formatTerm, jsonToTerm, parseTerm, termToJson, toMsgpack, type Term } from '../etf/index.js';
 import { explain } from '../etf/explain.js';
 import { choice, flag, int, type Command } from './command.js';
 import { CommandFailed, INPUT_FORMATS, OUTPUT_FORMATS, readAll, readBytesArg, UsageError, writeBytes, type InputFormat, type OutputFormat } from './io.js';
-import { jsonToTerm, termToJson } from './json.js';
 import { renderExplanation } from './render.js';
 
 const inputOption = {

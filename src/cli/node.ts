@@ -4,14 +4,13 @@
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { formatTerm, parseTerm, type Pid, type Term } from '../etf/index.js';
+import { formatTerm, parseTerm, termToJson, type Pid, type Term } from '../etf/index.js';
 import type { ControlMessage } from '../dist/index.js';
 import type { Node } from '../otp/index.js';
 import { controlOpName } from '../dist/observer.js';
 import { flag, int, str, type Command, type Context, type Values } from './command.js';
 import { CommandFailed, UsageError } from './io.js';
 import { EventLog } from './events.js';
-import { termToJson } from './json.js';
 import { showTerm } from './terms.js';
 
 const nodeOptions = {

@@ -5,13 +5,13 @@
 // handshake and every frame. This file only wires sockets and prints events.
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { termToJson } from '../etf/index.js';
 import { EpmdClient, EpmdServer } from '../epmd/index.js';
 import { DistObserver, type HandshakeMessage, type ObservedSide, type ObserverEvent } from '../dist/observer.js';
 import { flagNames, MANDATORY_DFLAGS_25, MANDATORY_DFLAGS_26 } from '../dist/flags.js';
 import { flag, int, str, type Command } from './command.js';
 import { CommandFailed, untilAborted } from './io.js';
 import { EventLog } from './events.js';
-import { termToJson } from './json.js';
 import { showTerm } from './terms.js';
 
 /** State of one relayed connection. */

@@ -300,8 +300,19 @@ function encodeN(flags: bigint, creation: number, name: string, challenge?: numb
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Parses 'N' (send_name, or with `withChallenge` the challenge); extra bytes after the name are ignored. */
-function parseN(m: Buffer, withChallenge: boolean): { flags: bigint; creation: number; name: string; challenge: number } {
+/**
+ * @internal Parses a version 6 'N' message: send_name, or with `withChallenge`
+ * the challenge (erl_dist_protocol "Distribution Handshake": flags(8)
+ * [challenge(4)] creation(4) nlen(2) name). Extra bytes after the name are
+ * ignored. Throws `ERR_HANDSHAKE_PROTOCOL` for a short or non-'N' message and
+ * `ERR_HANDSHAKE_NAME` for a name that is not UTF-8 or, unless `lenient` (the
+ * passive observer, which reports what it sees), longer than 255 characters.
+ */
+export function parseN(
+  m: Buffer,
+  withChallenge: boolean,
+  o: { lenient?: boolean } = {},
+): { flags: bigint; creation: number; name: string; challenge: number } {
   const head = withChallenge ? 19 : 15;
   if (m.length < head || m[0] !== 0x4e) {
     const what = m[0] === 0x6e ? 'an old version-5 name message (OTP 22 or older)' : `a malformed ${withChallenge ? 'challenge' : 'send_name'}`;
@@ -318,7 +329,7 @@ function parseN(m: Buffer, withChallenge: boolean): { flags: bigint; creation: n
   } catch {
     throw new DistError('ERR_HANDSHAKE_NAME', 'peer name is not UTF-8');
   }
-  if ([...name].length > 255) throw new DistError('ERR_HANDSHAKE_NAME', 'peer name longer than 255 characters');
+  if (!o.lenient && [...name].length > 255) throw new DistError('ERR_HANDSHAKE_NAME', 'peer name longer than 255 characters');
   return { flags, creation, name, challenge };
 }
 

@@ -18,7 +18,7 @@
  * the observer keeps no state that could grow without bound beyond what the
  * DistDecoder caps.
  */
-import { genDigest } from './handshake.js';
+import { genDigest, parseN } from './handshake.js';
 import { DistDecoder, FrameSplitter, DIST_FRAG_CONT, DIST_FRAG_HEADER, DIST_HEADER, PASS_THROUGH, type DistDecoderOptions } from './framing.js';
 import { DistError } from './errors.js';
 import { expandFlags } from './flags.js';
@@ -114,19 +114,13 @@ export function parseHandshakeMessage(m: Buffer, side: ObservedSide): HandshakeM
   };
   need(1);
   switch (String.fromCharCode(m[0])) {
-    case 'N':
-      if (side === 'initiator') {
-        need(15);
-        const nlen = m.readUInt16BE(13);
-        need(15 + nlen);
-        return { step: 'send_name', version: 6, flags: m.readBigUInt64BE(1), creation: m.readUInt32BE(9), name: name(m, 15, 15 + nlen) };
-      } else {
-        need(19);
-        const nlen = m.readUInt16BE(17);
-        need(19 + nlen);
-        const flags = m.readBigUInt64BE(1);
-        return { step: 'challenge', version: 6, flags, challenge: m.readUInt32BE(9), creation: m.readUInt32BE(13), name: name(m, 19, 19 + nlen) };
-      }
+    case 'N': {
+      // The handshake's own parser, without its 255-character name limit.
+      const n = parseN(m, side === 'acceptor', { lenient: true });
+      return side === 'initiator'
+        ? { step: 'send_name', version: 6, flags: n.flags, creation: n.creation, name: n.name }
+        : { step: 'challenge', version: 6, flags: n.flags, challenge: n.challenge, creation: n.creation, name: n.name };
+    }
     case 'n':
       // Version 5: Version:16, Flags:32, [Challenge:32,] Name.
       if (side === 'initiator') {

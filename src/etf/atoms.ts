@@ -3,7 +3,9 @@
  *
  * Encoding: every {@link Atom} gets its complete encoding (tag, length, UTF-8
  * text; erl_ext_dist "SMALL_ATOM_UTF8_EXT" / "ATOM_UTF8_EXT") computed once
- * and kept in a map keyed by the (interned) atom object.
+ * and kept on the atom object itself (its internal `ext` and `extWords`
+ * fields), so the writer's hot path reads a field instead of a map. The cache
+ * lives and dies with the atom (interned ones live forever).
  *
  * Decoding: ASCII atom texts of up to {@link MAX_CACHED_LEN} bytes are looked
  * up in a small hash table keyed by their bytes, so a hot atom (`ok`, a node
@@ -18,40 +20,32 @@ import { Atom, atom } from './types.js';
 
 // ---------------------------------------------------------------- encoding
 
-/** Encodings of interned atoms (read directly by the writer's hot path). */
-export const encodedAtoms = new Map<Atom, Uint8Array>();
-
 /**
- * The full encoding of `a` (tag byte included). Throws {@link EncodeError}
- * when the name has more than 255 characters or a lone surrogate.
+ * The full encoding of `a` (tag byte included), cached in `a.ext`. Throws
+ * {@link EncodeError} when the name has more than 255 characters or a lone
+ * surrogate (nothing is cached then).
  */
 export function atomEncoding(a: Atom): Uint8Array {
-  let e = encodedAtoms.get(a);
-  if (e === undefined) {
-    e = computeAtomEncoding(a);
-    // An interned atom lives forever, so can its encoding; a stray `new Atom`
-    // (not interned) is encoded but not remembered.
-    if (atom(a.name) === a) encodedAtoms.set(a, e);
-  }
+  let e = a.ext;
+  if (e === undefined) a.ext = e = computeAtomEncoding(a);
   return e;
 }
 
 /**
- * The encoding of `a` packed for fast copying: element 0 is the byte length,
- * then the bytes as big-endian 32-bit words (the last one zero-padded), to be
- * written with `DataView.setInt32`. Cached like {@link atomEncoding}.
+ * The encoding of `a` packed for fast copying, cached in `a.extWords`:
+ * element 0 is the byte length, then the bytes as big-endian 32-bit words
+ * (the last one zero-padded), to be written with `DataView.setInt32`. The
+ * writer reads `a.extWords` itself and calls this only on a miss.
  */
-export const atomWords = new Map<Atom, Int32Array>();
-
 export function atomWordsOf(a: Atom): Int32Array {
-  let w = atomWords.get(a);
+  let w = a.extWords;
   if (w === undefined) {
     const e = atomEncoding(a);
     const n = (e.length + 3) >>> 2;
     w = new Int32Array(1 + n);
     w[0] = e.length;
     for (let i = 0; i < e.length; i++) w[1 + (i >>> 2)] |= e[i] << (24 - 8 * (i & 3));
-    if (encodedAtoms.get(a) === e) atomWords.set(a, w);
+    a.extWords = w;
   }
   return w;
 }

@@ -66,10 +66,17 @@ function signature(k: Term, depth: number): string {
       if (k instanceof BitBinary) return 'B' + k.data.length + ':' + k.bits;
       if (k instanceof Pid) return 'p' + k.id + '.' + k.serial;
       if (k instanceof Port) return 'P' + k.id;
-      if (k instanceof Reference) return 'r' + k.ids.join('.');
+      if (k instanceof Reference) return 'r' + refIds(k.ids);
       return 'o' + (k.constructor?.name ?? '');
     }
     default:
       return '?';
   }
+}
+
+/** The ids without trailing zero words: refs differing only there are `=:=` (see compare.ts). */
+function refIds(ids: readonly number[]): string {
+  let n = ids.length;
+  while (n > 0 && ids[n - 1] === 0) n--;
+  return n === ids.length ? ids.join('.') : ids.slice(0, n).join('.');
 }

@@ -57,6 +57,16 @@ const atomTable = new Map<string, Atom>();
 export class Atom {
   /** The atom's text, as Unicode. At most 255 characters (code points). */
   readonly name: string;
+  /**
+   * @internal Codec cache: the complete ETF encoding (tag, length, UTF-8
+   * text), set by the encoder on first use (see atoms.ts).
+   */
+  ext: Uint8Array | undefined = undefined;
+  /**
+   * @internal Codec cache: {@link ext} packed as big-endian 32-bit words for
+   * the encoder's hot path (element 0 is the byte length; see atoms.ts).
+   */
+  extWords: Int32Array | undefined = undefined;
 
   /** @internal Use {@link atom}; the constructor does not intern. */
   constructor(name: string) {
@@ -66,6 +76,15 @@ export class Atom {
   toString(): string {
     return this.name;
   }
+}
+
+/**
+ * How many atoms are interned in this process. Like Erlang's atom table, the
+ * table only grows: this is the number to watch for atoms made from untrusted
+ * input.
+ */
+export function atomCount(): number {
+  return atomTable.size;
 }
 
 /** Returns the interned {@link Atom} named `name`. */

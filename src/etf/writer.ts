@@ -14,7 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { ByteBuilder } from './builder.js';
 import { EncodeError } from './errors.js';
-import { atomEncoding, atomWords, atomWordsOf } from './atoms.js';
+import { atomEncoding, atomWordsOf } from './atoms.js';
 import { writeSafeMagnitude } from './bignum.js';
 import { Atom, Tuple, atom, type Term } from './types.js';
 import * as W from './write-terms.js';
@@ -103,7 +103,7 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): numb
     if (c === Atom) {
       // The cached encoding, a word at a time (may write up to 3 bytes past
       // the atom, inside HEADROOM; they are overwritten or beyond the end).
-      let w = atomWords.get(t as Atom);
+      let w = (t as Atom).extWords;
       if (w === undefined) w = atomWordsOf(t as Atom);
       const n = w[0];
       if (n > HEADROOM) return -1;

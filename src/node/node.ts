@@ -9,7 +9,7 @@
 // per peer, the processes with links or monitors across it, so that losing a
 // connection fires exactly those with `noconnection`, at once, as OTP does.
 import { EventEmitter } from 'node:events';
-import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
+import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
 import {
   DFLAG,
   DistError,
@@ -17,19 +17,17 @@ import {
   hasFlag,
   type ControlMessage,
   type DistConnection,
-  type OutgoingSignal,
   type SpawnRequestSignal,
 } from '../dist/index.js';
 import { NodeError, abortError } from './errors.js';
 import { Peers, type SignalBuilder } from './peers.js';
 import { Registry, checkName } from './registry.js';
+import { Signals } from './signals.js';
 import { StatusStream, reconnectPolicy, type PeerStatus, type StatusOptions } from './reconnect.js';
 import { dispatchControl } from './dispatch.js';
 import { genReply, parseGenCall, isAtom, type GenFrom } from './gencall.js';
 import {
   LocalProcess,
-  pidKey,
-  refKey,
   type MonitorTarget,
   type OutgoingMonitor,
   type ProcessHost,
@@ -38,13 +36,9 @@ import {
 } from './process.js';
 import { prepareNode, type NodeOptions, type NodeSetup } from './setup.js';
 
-const NOPROC = atom('noproc');
-const NOCONNECTION = atom('noconnection');
 const NOTSUP = atom('notsup');
 const SHUTDOWN = atom('shutdown');
 const YES = atom('yes');
-const LINK = atom('link');
-const MONITOR = atom('monitor');
 
 /** Options of waits on the node: a deadline and a cancellation signal. */
 export interface WaitOptions {
@@ -92,6 +86,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   protected readonly peers: Peers;
   private readonly setup: NodeSetup;
   private readonly registry: Registry;
+  private readonly signals: Signals;
   private readonly streams = new Set<StatusStream>();
   private signaller: LocalProcess | undefined;
   private stopping: Promise<void> | undefined;
@@ -129,6 +124,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
         status: (st) => this.emit('status', st),
       },
     );
+    this.signals = new Signals(this.name, this.nodeAtom, this.registry, this.peers);
     s.server.removeAllListeners('connection');
     // Accept errors (e.g. EMFILE) are transient; the server keeps listening.
     s.server.on('error', () => {});
@@ -425,11 +421,6 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     p.deliver(msg);
   }
 
-  /** Sends a signal to `peer` if connected or connecting, never dialing for it. */
-  private sendIfUp(peer: string, build: (flags: bigint) => OutgoingSignal | undefined): void {
-    if (this.peers.live(peer) || this.peers.isPending(peer)) this.peers.send(peer, build);
-  }
-
   /**
    * Replies to a gen_server-style caller: `{Tag, Reply}` to the caller's
    * alias by ALIAS_SEND when the tag carries one and the connection has
@@ -457,82 +448,27 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
 
   /** @internal */
   monitorFrom(from: LocalProcess, target: MonitorTarget, ref: Reference): void {
-    const k = refKey(ref);
-    let peer: string | undefined;
-    let wire: Pid | Atom;
-    let object: Pid | Tuple;
-    if (target instanceof Pid) {
-      wire = object = target;
-      if (target.node !== this.nodeAtom) peer = target.node.name;
-    } else {
-      const [name, node] = typeof target === 'string' || target instanceof Atom ? [nameOf(target), this.name] : [nameOf(target.name), nameOf(target.node)];
-      wire = atom(name);
-      object = tuple(wire, atom(node));
-      if (node !== this.name) peer = node;
-    }
-    if (peer === undefined) {
-      const t = wire instanceof Pid ? this.registry.process(wire) : this.registry.byName(wire.name);
-      from.monitors.set(k, { ref, object, target: t ? t.pid : wire, peer: undefined });
-      if (!t || !t.alive) {
-        from.down(ref, NOPROC);
-        return;
-      }
-      t.monitoredBy.set(k, { ref, watcher: from.pid, name: wire instanceof Atom ? wire : undefined });
-      return;
-    }
-    from.monitors.set(k, { ref, object, target: wire, peer });
-    this.registry.watch(peer, from);
-    const self = from.pid;
-    this.peers.send(peer, () => ctrl.monitor(self, wire, ref));
+    this.signals.monitor(from, target, ref);
   }
 
   /** @internal */
   demonitorFrom(from: LocalProcess, m: OutgoingMonitor): void {
-    if (m.peer === undefined) {
-      if (m.target instanceof Pid) this.registry.process(m.target)?.monitoredBy.delete(refKey(m.ref));
-      return;
-    }
-    const self = from.pid;
-    this.sendIfUp(m.peer, () => ctrl.demonitor(self, m.target, m.ref));
+    this.signals.demonitor(from, m);
   }
 
   /** @internal */
   linkFrom(from: LocalProcess, to: Pid): void {
-    if (to.node === this.nodeAtom) {
-      const t = this.registry.process(to);
-      if (!t || !t.alive) from.exitSignal(to, NOPROC, true);
-      // A LINK received while link information exists is ignored (erl_dist_protocol, "New Link Protocol").
-      else if (!t.links.has(pidKey(from.pid))) t.links.set(pidKey(from.pid), { pid: from.pid, unlinking: undefined });
-      return;
-    }
-    this.registry.watch(to.node.name, from);
-    const self = from.pid;
-    this.peers.send(to.node.name, () => ctrl.link(self, to));
+    this.signals.link(from, to);
   }
 
   /** @internal */
   unlinkFrom(from: LocalProcess, to: Pid, id: bigint): void {
-    const peer = to.node.name;
-    if (to.node === this.nodeAtom || !(this.peers.live(peer) || this.peers.isPending(peer))) {
-      // A local peer process acks at once (and drops its side if active); an unreachable one is as good as unlinked.
-      const t = this.registry.process(to);
-      const theirs = t?.links.get(pidKey(from.pid));
-      if (theirs && theirs.unlinking === undefined) t!.links.delete(pidKey(from.pid));
-      from.links.delete(pidKey(to));
-      return;
-    }
-    const self = from.pid;
-    this.peers.send(peer, () => ctrl.unlinkId(id, self, to));
+    this.signals.unlink(from, to, id);
   }
 
   /** @internal */
   exit2From(from: LocalProcess, to: Pid, reason: Term): void {
-    if (to.node === this.nodeAtom) {
-      this.registry.process(to)?.exitSignal(from.pid, reason, false);
-      return;
-    }
-    const self = from.pid;
-    this.peers.send(to.node.name, (f) => (hasFlag(f, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadExit2(self, to, reason) : ctrl.exit2(self, to, reason)));
+    this.signals.exit2(from, to, reason);
   }
 
   /** @internal */
@@ -548,28 +484,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /** @internal A process died: clean the tables and signal its links and monitors. */
   onExit(p: LocalProcess, reason: Term): void {
     this.registry.remove(p);
-    const self = p.pid;
-    for (const l of p.links.values()) {
-      if (l.unlinking !== undefined) continue;
-      if (l.pid.node === this.nodeAtom) this.registry.process(l.pid)?.exitSignal(self, reason, true);
-      else {
-        const to = l.pid;
-        this.sendIfUp(to.node.name, (f) => (hasFlag(f, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadExit(self, to, reason) : ctrl.exit(self, to, reason)));
-      }
-    }
-    p.links.clear();
-    for (const m of p.monitoredBy.values()) {
-      if (m.watcher.node === this.nodeAtom) this.registry.process(m.watcher)?.down(m.ref, reason);
-      else {
-        const who = m.name ?? self;
-        this.sendIfUp(m.watcher.node.name, (f) =>
-          hasFlag(f, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadMonitorExit(who, m.watcher, m.ref, reason) : ctrl.monitorExit(who, m.watcher, m.ref, reason),
-        );
-      }
-    }
-    p.monitoredBy.clear();
-    for (const m of p.monitors.values()) this.demonitorFrom(p, m);
-    p.monitors.clear();
+    this.signals.exited(p, reason);
   }
 
   // ----------------------------------------------------------- incoming side
@@ -597,16 +512,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /** The peer is unreachable: every link and monitor across it fires with noconnection, as OTP does. */
   private peerGone(peer: string, err: DistError): void {
     this.failures.set(peer, err);
-    const set = this.registry.takeWatchers(peer);
-    if (!set) return;
-    for (const p of set) {
-      for (const m of [...p.monitors.values()]) if (m.peer === peer) p.down(m.ref, NOCONNECTION);
-      for (const m of [...p.monitoredBy.entries()]) if (m[1].watcher.node.name === peer) p.monitoredBy.delete(m[0]);
-      for (const l of [...p.links.values()]) {
-        // An inactive link (unlink in flight) is only removed, as the protocol says.
-        if (l.pid.node.name === peer) p.exitSignal(l.pid, NOCONNECTION, true);
-      }
-    }
+    this.signals.peerGone(peer);
   }
 
   /** @internal Records that `p` has links or monitors across `peer` (for nodedown). */
@@ -647,18 +553,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   acceptSpawn(c: DistConnection, m: SpawnRequestSignal): LocalProcess {
     const p = this.spawn();
     p.groupLeader = m.groupLeader;
-    let flags = 0;
-    for (const o of m.options) {
-      if (o === LINK) {
-        p.links.set(pidKey(m.from), { pid: m.from, unlinking: undefined });
-        flags |= 1;
-      } else if (o === MONITOR || (o instanceof Tuple && o.elements.length === 2 && o.elements[0] === MONITOR)) {
-        p.monitoredBy.set(refKey(m.reqId), { ref: m.reqId, watcher: m.from, name: undefined });
-        flags |= 2;
-      }
-    }
-    if (flags !== 0) this.registry.watch(c.peer, p);
-    c.sendSignal(ctrl.spawnReply(m.reqId, m.from, flags, p.pid));
+    c.sendSignal(ctrl.spawnReply(m.reqId, m.from, this.signals.spawnOptions(c.peer, p, m), p.pid));
     return p;
   }
 

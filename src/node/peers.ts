@@ -413,11 +413,9 @@ export class Peers {
       hs.socket.destroy();
       return;
     }
-    // Bytes that came with the last handshake message go back into the socket,
-    // so that the messages in them are emitted after our listeners are on
-    // (the constructor would emit them synchronously, before `up` runs).
-    if (hs.leftover.length > 0) hs.socket.unshift(hs.leftover);
-    const conn = new DistConnection({ ...hs, leftover: Buffer.alloc(0) }, this.cfg.connection);
+    // The connection starts reading (the handshake's leftover bytes first) in a
+    // microtask: the node's listeners, attached in `up` below, see everything.
+    const conn = new DistConnection(hs, this.cfg.connection);
     const old = this.conns.get(conn.peer);
     this.conns.set(conn.peer, conn);
     if (old) old.close(new DistError('ERR_CONNECTION_CLOSED', `replaced by a new connection to ${conn.peer}`, { peer: conn.peer }));

@@ -6,7 +6,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { EpmdClient, EpmdServer } from '../../src/epmd/index.js';
 import { DistObserver, parseHandshakeMessage, controlOpName, type ObservedSide, type ObserverEvent } from '../../src/dist/observer.js';
-import { termToJson } from '../../src/cli/json.js';
+import { termToJson } from '../../src/etf/index.js';
 import type { Term } from '../../src/index.js';
 import { startEpmd, startErlNode } from '../helpers/erl.js';
 
@@ -131,6 +131,27 @@ t.test('handshake messages: every step, old and new formats', async (t) => {
   t.throws(() => parseHandshakeMessage(Buffer.from('?'), 'initiator'), { code: 'ERR_HANDSHAKE_PROTOCOL' });
   const badName = Buffer.concat([Buffer.from('N'), Buffer.alloc(12), Buffer.from([0, 1, 0xff])]);
   t.throws(() => parseHandshakeMessage(badName, 'initiator'), { code: 'ERR_HANDSHAKE_NAME' });
+  // Version 6 'N' goes through the handshake's own parser, lenient about the
+  // name's length (the handshake refuses a name over 255 characters; the
+  // observer reports what it sees).
+  const longName = `${'a'.repeat(300)}@h`;
+  const sendName = Buffer.alloc(15 + longName.length);
+  sendName[0] = 0x4e;
+  sendName.writeBigUInt64BE(0xdn, 1);
+  sendName.writeUInt32BE(9, 9);
+  sendName.writeUInt16BE(longName.length, 13);
+  sendName.write(longName, 15);
+  t.match(parseHandshakeMessage(sendName, 'initiator'), { step: 'send_name', version: 6, flags: 0xdn, creation: 9, name: longName });
+  const challenge = Buffer.alloc(19 + 3);
+  challenge[0] = 0x4e;
+  challenge.writeBigUInt64BE(0xen, 1);
+  challenge.writeUInt32BE(77, 9);
+  challenge.writeUInt32BE(8, 13);
+  challenge.writeUInt16BE(3, 17);
+  challenge.write('b@h', 19);
+  t.match(parseHandshakeMessage(challenge, 'acceptor'), { step: 'challenge', version: 6, flags: 0xen, challenge: 77, creation: 8, name: 'b@h' });
+  challenge.writeUInt16BE(4, 17);
+  t.throws(() => parseHandshakeMessage(challenge, 'acceptor'), { code: 'ERR_HANDSHAKE_PROTOCOL' }, 'a name past the end');
   t.equal(controlOpName(6), 'REG_SEND');
   t.equal(controlOpName(99), 'op 99');
 });

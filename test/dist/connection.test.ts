@@ -2,10 +2,13 @@
 // misbehave: split writes, silence, garbage. Only the offending connection
 // drops; others keep working.
 import t from 'tap';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { once } from 'node:events';
 import NetKeepAlive from 'net-keepalive';
+import type { Teardownable } from '../helpers/procs.js';
 import {
   initiateHandshake,
+  genDigest,
   DistEncoder,
   DistConnection,
   DistDecoder,
@@ -33,6 +36,118 @@ async function fakePeer(h: Harness, name: string): Promise<{ socket: Socket; enc
 function closed(c: DistConnection): Promise<DistError | undefined> {
   return new Promise((r) => (c.closed ? r(c.reason) : c.once('close', r)));
 }
+
+/** A connected socket pair over loopback, destroyed in teardown. */
+async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const accepted = once(srv, 'connection');
+  const a = connect({ port: (srv.address() as { port: number }).port, host: '127.0.0.1' });
+  await once(a, 'connect');
+  const [b] = (await accepted) as [Socket];
+  srv.close();
+  t.teardown(() => {
+    a.destroy();
+    b.destroy();
+  });
+  return [a, b];
+}
+
+/**
+ * Plays the accepting side of a handshake by hand (erl_dist_protocol
+ * "Distribution Handshake": status `ok`, our challenge, the ack) on `b`, and
+ * sends `after` in the same write as the ack, so that the initiator's
+ * HandshakeResult carries it as leftover bytes.
+ */
+async function scriptedAccept(b: Socket, name: string, cookie: string, after: Buffer): Promise<void> {
+  const read = async () => ((await once(b, 'data')) as [Buffer])[0];
+  await read(); // send_name
+  b.write(Buffer.from([0, 3, 0x73, 0x6f, 0x6b])); // "sok"
+  const n = Buffer.alloc(19 + name.length);
+  n[0] = 0x4e; // 'N': flags, challenge, creation, name
+  n.writeBigUInt64BE(DEFAULT_DFLAGS, 1);
+  n.writeUInt32BE(4321, 9);
+  n.writeUInt32BE(7, 13);
+  n.writeUInt16BE(name.length, 17);
+  n.write(name, 19);
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(n.length);
+  b.write(Buffer.concat([len, n]));
+  const reply = await read(); // 'r', their challenge, their digest
+  const ack = Buffer.concat([Buffer.of(0, 17, 0x61), genDigest(reply.readUInt32BE(3), cookie)]);
+  b.write(Buffer.concat([ack, after]));
+}
+
+t.test('frames sent with the last handshake message reach listeners attached after construction', async (t) => {
+  const peer = `lo${uniq}@127.0.0.1`;
+  const from = new Pid(atom(peer), 1, 0, 7);
+  const enc = new DistEncoder({ flags: DEFAULT_DFLAGS });
+  const frame = (what: string) => {
+    const sig = ctrl.regSend(from, atom('x'), atom(what));
+    return Buffer.concat(enc.encode(sig.control, sig.payload));
+  };
+  const words = (got: ControlMessage[]) => got.map((m) => (m.kind === 'reg_send' ? String(m.message) : m.kind));
+  const until = async (pred: () => boolean) => {
+    for (let i = 0; i < 2000 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  // The connection reads the leftover itself.
+  {
+    const [a, b] = await socketPair(t);
+    const init = initiateHandshake(a, { name: node, cookie: 'c', creation: 5, peer, timeoutMs: 5000 });
+    await scriptedAccept(b, peer, 'c', Buffer.concat([DistEncoder.TICK, frame('first'), frame('second')]));
+    const hs = await init;
+    t.ok(hs.leftover.length > 0, `the handshake left ${hs.leftover.length} bytes`);
+    const conn = new DistConnection(hs);
+    t.teardown(() => conn.close());
+    const got: ControlMessage[] = [];
+    conn.on('message', (m: ControlMessage) => got.push(m));
+    t.equal(got.length, 0, 'nothing is emitted from inside the constructor');
+    t.equal(conn.stats.bytesIn, 0, 'nor read');
+    b.write(frame('live'));
+    await until(() => got.length >= 3);
+    t.same(words(got), ['first', 'second', 'live'], 'the leftover frames first, then the live stream');
+    t.equal(conn.stats.ticksIn, 1, 'the tick in the leftover counted');
+    t.equal(conn.stats.messagesIn, 3);
+  }
+
+  // The node layer's older way: the leftover pushed back into the socket, and
+  // a HandshakeResult with none. It behaves the same.
+  {
+    const [a, b] = await socketPair(t);
+    const init = initiateHandshake(a, { name: node, cookie: 'c', creation: 5, peer, timeoutMs: 5000 });
+    await scriptedAccept(b, peer, 'c', Buffer.concat([frame('first'), DistEncoder.TICK]));
+    const hs = await init;
+    t.ok(hs.leftover.length > 0);
+    a.unshift(hs.leftover);
+    const conn = new DistConnection({ ...hs, leftover: Buffer.alloc(0) });
+    t.teardown(() => conn.close());
+    const got: ControlMessage[] = [];
+    conn.on('message', (m: ControlMessage) => got.push(m));
+    b.write(frame('live'));
+    await until(() => got.length >= 2);
+    t.same(words(got), ['first', 'live'], 'unshifted bytes first, then the live stream');
+    t.equal(conn.stats.ticksIn, 1);
+  }
+
+  // A leftover that is only part of a frame: the rest comes on the socket.
+  {
+    const [a, b] = await socketPair(t);
+    const init = initiateHandshake(a, { name: node, cookie: 'c', creation: 5, peer, timeoutMs: 5000 });
+    const whole = frame('split');
+    await scriptedAccept(b, peer, 'c', whole.subarray(0, 7));
+    const hs = await init;
+    t.equal(hs.leftover.length, 7);
+    const conn = new DistConnection(hs);
+    t.teardown(() => conn.close());
+    const got: ControlMessage[] = [];
+    conn.on('message', (m: ControlMessage) => got.push(m));
+    b.write(whole.subarray(7));
+    await until(() => got.length >= 1);
+    t.same(words(got), ['split'], 'reassembled across the leftover and the socket');
+  }
+});
 
 t.test('a message written one byte at a time arrives once, intact', async (t) => {
   const h = await Harness.start(t, { name: node, cookie: 'c' });

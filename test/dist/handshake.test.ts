@@ -251,6 +251,15 @@ t.test('malformed handshake input drops only that socket', async (t) => {
       n.set([0x61, 0x40, 0xff], 15);
       return Buffer.concat([Buffer.of(0, n.length), n]);
     })()],
+    ['name over 255 characters', (() => {
+      const name = `${'a'.repeat(300)}@h`;
+      const n = Buffer.alloc(15 + name.length);
+      n[0] = 0x4e;
+      n.writeBigUInt64BE(DEFAULT_DFLAGS, 1);
+      n.writeUInt16BE(name.length, 13);
+      n.write(name, 15);
+      return Buffer.concat([Buffer.of(0, n.length), n]);
+    })()],
   ];
   for (const [what, bytes] of cases) {
     const [a, b] = await pair(t);

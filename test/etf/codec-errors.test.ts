@@ -195,6 +195,13 @@ t.test('ERR_DECODE_DUPLICATE_KEY (=:= semantics)', async (t) => {
     const before = all.length + 6;
     fails(t, ext(116, 0, 0, 0, kinds.length + 1, ...all, ...k, 97, 99), 'ERR_DECODE_DUPLICATE_KEY', before, k[0], `repeated key ${i}`);
   }
+  // References whose ids differ only by trailing zero words are =:= (OTP 25:
+  // binary_to_term refuses this map with badarg), so they are duplicate keys.
+  const ref = (...ids: number[]) => [90, 0, ids.length, ...n, 0, 0, 0, 1, ...ids.flatMap((id) => [0, 0, 0, id])];
+  fails(t, ext(116, 0, 0, 0, 2, ...ref(7), 97, 1, ...ref(7, 0, 0), 97, 2), 'ERR_DECODE_DUPLICATE_KEY', 22, 90, 'refs [7] and [7,0,0]');
+  fails(t, ext(116, 0, 0, 0, 2, ...ref(7, 0, 0), 97, 1, ...ref(7), 97, 2), 'ERR_DECODE_DUPLICATE_KEY', 30, 90, 'refs [7,0,0] and [7]');
+  const refs = decode(ext(116, 0, 0, 0, 2, ...ref(7, 0, 0), 97, 1, ...ref(7, 0, 1), 97, 2)) as Map<unknown, unknown>;
+  t.equal(refs.size, 2, 'refs [7,0,0] and [7,0,1] are distinct keys');
   // Many distinct binary keys (bucketed signatures, no quadratic blow-up).
   const many = 20000;
   const parts = [Buffer.from([131, 116, 0, 0, 0, 0])];

@@ -193,7 +193,7 @@ for (const v of otpVariants()) {
           return A('ok');
         },
         whoami() {
-          ctxSeen = this;
+          ctxSeen = { ...this };
           return this.caller;
         },
         unencodable: () => (() => 1) as unknown as Term,

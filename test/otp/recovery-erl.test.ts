@@ -98,7 +98,7 @@ for (const v of otpVariants()) {
         await sleep(20);
       }
       const attempts = events.filter((s) => s.state === 'connecting').length - before;
-      t.ok(attempts >= 2 && attempts <= 8, `${i - 1} sends over 1.2 s made ${attempts} dials (one per backoff delay)`);
+      t.ok(attempts >= 1 && attempts <= 8 && attempts < i - 1, `${i - 1} sends over 1.2 s made ${attempts} dials (at most one per 250 ms backoff delay)`);
       t.ok(events.some((s) => s.state === 'down' && s.retryInMs !== undefined && s.reason.code === 'ERR_NODE_NOT_FOUND'), 'failed dials report pang and the next retry');
       t.ok(node.queued(erlName) >= i - 1, `the ${i - 1} messages wait in order (${node.queued(erlName)} queued)`);
 

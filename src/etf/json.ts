@@ -1,6 +1,7 @@
 /**
- * A lossless JSON form of Erlang terms (`beambridge etf decode --json`, and
- * `etf encode --json` for the way back). Plain JSON where it is unambiguous,
+ * A lossless JSON form of Erlang terms: {@link termToJson} writes it and
+ * {@link jsonToTerm} reads it back (the CLI's `beambridge etf decode --json`
+ * and `etf encode --json` use these). Plain JSON where it is unambiguous,
  * one-key tagged objects elsewhere:
  *
  * | Erlang                     | JSON                                                       |
@@ -27,9 +28,12 @@
  * Writing is iterative, so terms nested a million deep print fine.
  */
 import { BeamBridgeError } from '../errors.js';
-import { Atom, atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, type Term } from '../etf/index.js';
+import { Atom, atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, type Term } from './types.js';
 
-/** Thrown by {@link jsonToTerm} for JSON that is not in the tagged form. */
+/**
+ * Thrown by {@link jsonToTerm} for JSON that is not in the tagged form, and by
+ * {@link termToJson} for a JS value that is not a term (code `ERR_JSON_TERM`).
+ */
 export class JsonTermError extends BeamBridgeError {
   constructor(message: string) {
     super('ERR_JSON_TERM', message);
