@@ -1,7 +1,8 @@
 // Hostile and unauthenticated peers, in process, bounded in count and time:
 // - 2,000 connections that send a name and a wrong digest: each is refused
-//   with ERR_BAD_COOKIE, no atom is interned (counted on the heap through the
-//   inspector), and no handshake stays in progress;
+//   with ERR_BAD_COOKIE, no atom is interned (the atom table's size, and the
+//   Atom objects on the heap counted through the inspector, which also sees
+//   atoms made outside the table), and no handshake stays in progress;
 // - peers that stall at each handshake step are dropped at the deadline;
 // - 1,000 hostile peers against an accepting side and 1,000 hostile servers
 //   against a dialing side (garbage, truncated messages and frames, oversized
@@ -26,7 +27,7 @@ import {
   DEFAULT_DFLAGS,
   type ControlMessage,
 } from '../../src/dist/index.js';
-import { Atom, atom, encode, tuple, Pid } from '../../src/etf/index.js';
+import { Atom, atom, atomCount, encode, tuple, Pid } from '../../src/etf/index.js';
 import { uniq } from './harness.js';
 import type { Teardownable } from '../helpers/procs.js';
 
@@ -187,6 +188,7 @@ t.test('2,000 unauthenticated peers: nothing interned, nothing kept', async (t) 
   const a = await acceptor(t, server, 5000);
   const marker = `zq${uniq}x`;
   const before = await atomCensus(marker);
+  const internedBefore = atomCount();
   const heapBefore = process.memoryUsage().heapUsed;
   const codes = new Map<string, number>();
   const N = 2000;
@@ -210,6 +212,7 @@ t.test('2,000 unauthenticated peers: nothing interned, nothing kept', async (t) 
   const after = await atomCensus(marker);
   t.equal(after.marked, 0, 'no atom made from any unauthenticated peer name');
   t.equal(after.total, before.total, `atom count unchanged (${before.total} -> ${after.total})`);
+  t.equal(atomCount(), internedBefore, `atom table unchanged (${internedBefore} interned)`);
   const heapAfter = process.memoryUsage().heapUsed;
   t.comment(`heap ${(heapBefore / 1e6).toFixed(1)} MB -> ${(heapAfter / 1e6).toFixed(1)} MB after ${N} refused handshakes`);
 });

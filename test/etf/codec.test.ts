@@ -17,6 +17,7 @@ import {
   Reference,
   Tuple,
   atom,
+  atomCount,
   decode,
   decodeWithLength,
   encode,
@@ -109,6 +110,25 @@ t.test('encode: atoms', async (t) => {
   t.throws(() => encode(atom('\ud800x')), EncodeError, 'lone surrogate');
   t.throws(() => encode(atom('x\udc00')), EncodeError, 'lone low surrogate');
   t.same(enc(new Atom('not_interned')), [131, ...sa('not_interned')], 'a stray Atom still encodes');
+  // The encoding is cached on the atom: the second encode (a cache hit) gives the same bytes.
+  const hot = atom(`cached_${Math.random().toString(36).slice(2)}`);
+  const first = enc(tuple(hot, [hot]));
+  t.same(enc(tuple(hot, [hot])), first, 'cached encoding reused');
+  t.same(first, [131, 104, 2, ...sa(hot.name), 108, 0, 0, 0, 1, ...sa(hot.name), 106]);
+  t.throws(() => encode(atom('b'.repeat(256))), EncodeError, 'a refused atom is refused again (nothing cached)');
+  t.throws(() => encode(atom('b'.repeat(256))), EncodeError);
+});
+
+t.test('atomCount: the size of the atom table', async (t) => {
+  const n = atomCount();
+  const name = `count_${Math.random().toString(36).slice(2)}`;
+  atom(name);
+  t.equal(atomCount(), n + 1, 'a new atom is interned once');
+  atom(name);
+  new Atom(`${name}_stray`);
+  t.equal(atomCount(), n + 1, 'interning again, or a stray Atom, adds nothing');
+  decode(ext(...sa(`${name}_decoded`)));
+  t.equal(atomCount(), n + 2, 'decoding a new atom interns it');
 });
 
 t.test('encode: tuples', async (t) => {
