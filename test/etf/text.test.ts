@@ -25,7 +25,7 @@ import {
   type Term,
 } from '../../src/index.js';
 import { formatFloat } from '../../src/etf/text.js';
-import { otpVariants, runErl } from '../helpers/erl.js';
+import { erlWith, otpVariants, runErl } from '../helpers/erl.js';
 
 const m = (...kv: Term[]) => {
   const r = new Map<Term, Term>();
@@ -326,22 +326,6 @@ t.test('deep terms', async (t) => {
 
 // ---------------------------------------------------------------- real Erlang
 
-/** Loads an Erlang module sent on stdin, then evaluates `call` (which may use `Data`). */
-async function erlWith(src: string, call: string, data: string, root: string): Promise<string> {
-  const expr =
-    `io:setopts(standard_io, [{encoding, unicode}]), ` +
-    `RA = fun R(Acc) -> case io:get_line('') of eof -> lists:append(lists:reverse(Acc)); L -> R([L | Acc]) end end, ` +
-    `[Src, Data] = string:split(RA([]), "%%DATA%%\\n"), ` +
-    // Never let erl crash (no erl_crash.dump): report errors on stdout instead.
-    `try {ok, Ts, _} = erl_scan:string(Src), ` +
-    `Sp = fun S([], _, Acc) -> lists:reverse(Acc); S([{dot, _} = D | T], Cur, Acc) -> S(T, [], [lists:reverse([D | Cur]) | Acc]); S([H | T], Cur, Acc) -> S(T, [H | Cur], Acc) end, ` +
-    `Forms = [begin {ok, F} = erl_parse:parse_form(X), F end || X <- Sp(Ts, [], [])], ` +
-    `{ok, Mod, Bin} = compile:forms(Forms, [return_errors]), {module, Mod} = code:load_binary(Mod, "gen.erl", Bin), ` +
-    `${call} catch C:E:St -> io:format("ERLERROR ~p~n", [{C, E, St}]) end`;
-  const out = await runErl(expr, { input: `${src}%%DATA%%\n${data}`, root });
-  if (out.includes('ERLERROR')) throw new Error(out.slice(out.indexOf('ERLERROR')));
-  return out;
-}
 
 const GEN = String.raw`
 -module(bbtext).

@@ -119,3 +119,24 @@ export function runErl(
     if (opts.input !== undefined) child.stdin!.end(opts.input);
   });
 }
+
+/**
+ * Compiles and loads the Erlang module `src` (sent on stdin, never written to
+ * disk, so it works inside an OTP root too), then evaluates `call`, which may use
+ * `Data` (the `data` string). Errors come back as a thrown Error, never a crash dump.
+ */
+export async function erlWith(src: string, call: string, data: string, root: string): Promise<string> {
+  const expr =
+    `io:setopts(standard_io, [{encoding, unicode}]), ` +
+    `RA = fun R(Acc) -> case io:get_line('') of eof -> lists:append(lists:reverse(Acc)); L -> R([L | Acc]) end end, ` +
+    `[Src, Data] = string:split(RA([]), "%%DATA%%\\n"), ` +
+    // Never let erl crash (no erl_crash.dump): report errors on stdout instead.
+    `try {ok, Ts, _} = erl_scan:string(Src), ` +
+    `Sp = fun S([], _, Acc) -> lists:reverse(Acc); S([{dot, _} = D | T], Cur, Acc) -> S(T, [], [lists:reverse([D | Cur]) | Acc]); S([H | T], Cur, Acc) -> S(T, [H | Cur], Acc) end, ` +
+    `Forms = [begin {ok, F} = erl_parse:parse_form(X), F end || X <- Sp(Ts, [], [])], ` +
+    `{ok, Mod, Bin} = compile:forms(Forms, [return_errors]), {module, Mod} = code:load_binary(Mod, "gen.erl", Bin), ` +
+    `${call} catch C:E:St -> io:format("ERLERROR ~p~n", [{C, E, St}]) end`;
+  const out = await runErl(expr, { input: `${src}%%DATA%%\n${data}`, root });
+  if (out.includes('ERLERROR')) throw new Error(out.slice(out.indexOf('ERLERROR')));
+  return out;
+}
