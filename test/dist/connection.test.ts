@@ -2,10 +2,10 @@
 // misbehave: split writes, silence, garbage. Only the offending connection
 // drops; others keep working.
 import t from 'tap';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import NetKeepAlive from 'net-keepalive';
-import type { Teardownable } from '../helpers/procs.js';
+import { socketPair } from '../helpers/procs.js';
 import {
   initiateHandshake,
   genDigest,
@@ -35,23 +35,6 @@ async function fakePeer(h: Harness, name: string): Promise<{ socket: Socket; enc
 
 function closed(c: DistConnection): Promise<DistError | undefined> {
   return new Promise((r) => (c.closed ? r(c.reason) : c.once('close', r)));
-}
-
-/** A connected socket pair over loopback, destroyed in teardown. */
-async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const accepted = once(srv, 'connection');
-  const a = connect({ port: (srv.address() as { port: number }).port, host: '127.0.0.1' });
-  await once(a, 'connect');
-  const [b] = (await accepted) as [Socket];
-  srv.close();
-  t.teardown(() => {
-    a.destroy();
-    b.destroy();
-  });
-  return [a, b];
 }
 
 /**

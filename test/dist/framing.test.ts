@@ -2,9 +2,8 @@
 // cache (including the spec's own example), fragments, the encoder, ticks and
 // the coalescing writer.
 import t from 'tap';
-import type { Teardownable } from '../helpers/procs.js';
-import { createServer, connect, type Socket } from 'node:net';
-import { once } from 'node:events';
+import { socketPair } from '../helpers/procs.js';
+import type { Socket } from 'node:net';
 import {
   AtomCache,
   DistDecoder,
@@ -256,22 +255,6 @@ t.test('tick state machine: OTP window', async (t) => {
   t.equal(s.check(false), 'tick');
   t.throws(() => new TickState(3), RangeError);
 });
-
-async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const acc = once(srv, 'connection');
-  const a = connect({ port: (srv.address() as { port: number }).port, host: '127.0.0.1' });
-  await once(a, 'connect');
-  const [b] = (await acc) as [Socket];
-  srv.close();
-  t.teardown(() => {
-    a.destroy();
-    b.destroy();
-  });
-  return [a, b];
-}
 
 t.test('writer coalesces one event-loop turn into one write', async (t) => {
   const [a, b] = await socketPair(t);

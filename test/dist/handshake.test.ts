@@ -1,8 +1,7 @@
 // The handshake between two in-process endpoints: both directions, digests,
 // NAME_ME, statuses, simultaneous connect, deadlines and malformed input.
 import t from 'tap';
-import type { Teardownable } from '../helpers/procs.js';
-import { createServer, connect, type Socket } from 'node:net';
+import { socketPair } from '../helpers/procs.js';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import {
@@ -22,23 +21,6 @@ import {
   type InitiateOptions,
 } from '../../src/dist/index.js';
 import { Harness, uniq } from './harness.js';
-
-/** A connected socket pair over loopback. */
-async function pair(t: Teardownable): Promise<[Socket, Socket]> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const accepted = once(srv, 'connection');
-  const a = connect({ port: (srv.address() as { port: number }).port, host: '127.0.0.1' });
-  await once(a, 'connect');
-  const [b] = (await accepted) as [Socket];
-  srv.close();
-  t.teardown(() => {
-    a.destroy();
-    b.destroy();
-  });
-  return [a, b];
-}
 
 const A = { name: 'alpha@127.0.0.1', cookie: 'secret', creation: 0x11223344 };
 const B = { name: 'beta@127.0.0.1', cookie: 'secret', creation: 0x55667788 };
@@ -66,7 +48,7 @@ t.test('flags helpers', async (t) => {
 });
 
 t.test('both directions agree, and leftover bytes reach the frame stream', async (t) => {
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   const accept = acceptHandshake(b, { ...B, flags: DEFAULT_DFLAGS | DFLAG.PUBLISHED });
   const init = initiateHandshake(a, { ...A, peer: B.name });
   const [ra, rb] = await Promise.all([init, accept]);
@@ -90,7 +72,7 @@ t.test('both directions agree, and leftover bytes reach the frame stream', async
 
 t.test('the ack and the first frame in one TCP chunk', async (t) => {
   // A scripted acceptor that writes its ack and a tick in one write.
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   const init = initiateHandshake(a, { ...A, peer: B.name });
   const read = async () => {
     const [d] = (await once(b, 'data')) as [Buffer];
@@ -118,7 +100,7 @@ t.test('the ack and the first frame in one TCP chunk', async (t) => {
 
 t.test('bad cookie is refused in both directions', async (t) => {
   {
-    const [a, b] = await pair(t);
+    const [a, b] = await socketPair(t);
     const accept = acceptHandshake(b, { ...B, cookie: 'other' });
     const init = initiateHandshake(a, { ...A, peer: B.name });
     await t.rejects(accept, { code: 'ERR_BAD_COOKIE', peer: A.name }, 'acceptor sees a wrong reply');
@@ -126,7 +108,7 @@ t.test('bad cookie is refused in both directions', async (t) => {
   }
   {
     // An acceptor that knows our cookie-less digest trick: a wrong ack digest.
-    const [a, b] = await pair(t);
+    const [a, b] = await socketPair(t);
     const accept = acceptHandshake(b, { ...B, cookie: (peer) => (peer === A.name ? 'secret' : 'x') });
     const init = initiateHandshake(a, { ...A, peer: B.name });
     await Promise.all([accept, init]);
@@ -135,7 +117,7 @@ t.test('bad cookie is refused in both directions', async (t) => {
 });
 
 t.test('NAME_ME: the acceptor names the initiator', async (t) => {
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   const accept = acceptHandshake(b, { ...B, dynamicName: (host) => ({ name: `dyn1@${host}`, creation: 99 }) });
   const init = initiateHandshake(a, { ...A, name: '127.0.0.1', creation: 0, nameMe: true, peer: B.name });
   const [ra, rb] = await Promise.all([init, accept]);
@@ -146,7 +128,7 @@ t.test('NAME_ME: the acceptor names the initiator', async (t) => {
   t.equal(rb.peerCreation, 99);
   t.equal(ra.flags & DFLAG.NAME_ME, 0n, 'NAME_ME is not a capability');
   // Default dynamic names.
-  const [c, d] = await pair(t);
+  const [c, d] = await socketPair(t);
   const [rc] = await Promise.all([
     initiateHandshake(c, { ...A, name: 'localhost', creation: 0, nameMe: true, peer: B.name }),
     acceptHandshake(d, B),
@@ -156,7 +138,7 @@ t.test('NAME_ME: the acceptor names the initiator', async (t) => {
 
 t.test('statuses: not_allowed, nok, alive', async (t) => {
   const run = async (decision: AcceptOptions['decide'], onAlive?: InitiateOptions['onAlive']) => {
-    const [a, b] = await pair(t);
+    const [a, b] = await socketPair(t);
     const acc = acceptHandshake(b, { ...B, decide: decision });
     const ini = initiateHandshake(a, { ...A, peer: B.name, onAlive });
     return Promise.allSettled([ini, acc]);
@@ -169,7 +151,7 @@ t.test('statuses: not_allowed, nok, alive', async (t) => {
   t.match(a, { status: 'rejected', reason: { code: 'ERR_HANDSHAKE_SIMULTANEOUS' } });
   let replaced = 0;
   {
-    const [x, y] = await pair(t);
+    const [x, y] = await socketPair(t);
     const acc = acceptHandshake(y, { ...B, decide: () => 'alive', beforeAck: () => void replaced++ });
     const ini = initiateHandshake(x, { ...A, peer: B.name });
     const [ri, ra] = await Promise.all([ini, acc]);
@@ -188,40 +170,40 @@ t.test('statuses: not_allowed, nok, alive', async (t) => {
 });
 
 t.test('missing mandatory flags are refused', async (t) => {
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   const acc = acceptHandshake(b, B);
   const ini = initiateHandshake(a, { ...A, peer: B.name, flags: DEFAULT_DFLAGS & ~DFLAG.UNLINK_ID & ~DFLAG.MANDATORY_25_DIGEST });
   const [ri, ra] = await Promise.allSettled([ini, acc]);
   t.match(ra, { status: 'rejected', reason: { code: 'ERR_HANDSHAKE_REFUSED', message: /UNLINK_ID/ } });
   t.match(ri, { status: 'rejected', reason: { code: 'ERR_HANDSHAKE_REFUSED' } }, 'initiator gets not_allowed');
   // And the initiator refuses an acceptor lacking them.
-  const [c, d] = await pair(t);
+  const [c, d] = await socketPair(t);
   const acc2 = acceptHandshake(d, { ...B, flags: DEFAULT_DFLAGS & ~DFLAG.V4_NC, requiredFlags: 0n });
   const ini2 = initiateHandshake(c, { ...A, peer: B.name });
   const [ri2] = await Promise.allSettled([ini2, acc2]);
   t.match(ri2, { status: 'rejected', reason: { code: 'ERR_HANDSHAKE_REFUSED', message: /V4_NC/ } });
   // MANDATORY_25_DIGEST alone stands for the OTP 25 set.
-  const [e, f] = await pair(t);
+  const [e, f] = await socketPair(t);
   const digestOnly = (DEFAULT_DFLAGS & ~MANDATORY_DFLAGS_25) | DFLAG.MANDATORY_25_DIGEST;
   const [r1] = await Promise.all([initiateHandshake(e, { ...A, peer: B.name, flags: digestOnly }), acceptHandshake(f, B)]);
   t.equal(r1.peer, B.name);
 });
 
 t.test('the dialed name must match the challenge', async (t) => {
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   const r = await Promise.allSettled([initiateHandshake(a, { ...A, peer: 'gamma@127.0.0.1' }), acceptHandshake(b, B)]);
   t.match(r[0], { status: 'rejected', reason: { code: 'ERR_HANDSHAKE_NAME' } });
 });
 
 t.test('deadlines and aborts', async (t) => {
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   b.on('data', () => {}); // a silent acceptor
   await t.rejects(initiateHandshake(a, { ...A, peer: B.name, timeoutMs: 200 }), { code: 'ERR_HANDSHAKE_TIMEOUT' });
   t.ok(a.destroyed, 'socket destroyed on failure');
-  const [c, d] = await pair(t);
+  const [c, d] = await socketPair(t);
   c.on('data', () => {});
   await t.rejects(acceptHandshake(d, { ...B, timeoutMs: 200 }), { code: 'ERR_HANDSHAKE_TIMEOUT' }, 'a silent initiator');
-  const [e] = await pair(t);
+  const [e] = await socketPair(t);
   const ac = new AbortController();
   const p = initiateHandshake(e, { ...A, peer: B.name, signal: ac.signal });
   ac.abort();
@@ -262,7 +244,7 @@ t.test('malformed handshake input drops only that socket', async (t) => {
     })()],
   ];
   for (const [what, bytes] of cases) {
-    const [a, b] = await pair(t);
+    const [a, b] = await socketPair(t);
     const acc = acceptHandshake(b, B);
     a.on('error', () => {});
     a.write(bytes);
@@ -272,7 +254,7 @@ t.test('malformed handshake input drops only that socket', async (t) => {
     t.ok(b.destroyed, `${what}: socket dropped`);
   }
   // A peer that closes mid-handshake.
-  const [a, b] = await pair(t);
+  const [a, b] = await socketPair(t);
   const acc = acceptHandshake(b, B);
   a.end(Buffer.of(0, 30, 0x4e));
   await t.rejects(acc, { code: 'ERR_CONNECTION_CLOSED' });

@@ -2,7 +2,7 @@
 // ports, wait for them to be ready, fail fast if they die, and stop them by pid
 // in teardown. Nothing here ever ends a process it did not start.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 
 /** The minimal part of a tap `Test` these helpers need. */
@@ -183,4 +183,21 @@ export async function waitForPort(port: number, timeoutMs = 30_000, dead: () => 
     if (Date.now() > deadline) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A connected pair of TCP sockets over 127.0.0.1, destroyed in teardown. */
+export async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const accepted = once(srv, 'connection');
+  const a = connect({ port: (srv.address() as { port: number }).port, host: '127.0.0.1' });
+  await once(a, 'connect');
+  const [b] = (await accepted) as [Socket];
+  srv.close();
+  t.teardown(() => {
+    a.destroy();
+    b.destroy();
+  });
+  return [a, b];
 }
