@@ -91,17 +91,26 @@ function withLength(body: Buffer): Buffer {
 export function encodeAlive2Req(info: EpmdNodeInfo): Buffer {
   const name = nameBytes(info.name);
   const body = Buffer.allocUnsafe(13 + name.length + info.extra.length);
-  let o = body.writeUInt8(EPMD.ALIVE2_REQ, 0);
-  o = body.writeUInt16BE(info.port, o);
-  o = body.writeUInt8(info.nodeType, o);
-  o = body.writeUInt8(info.protocol, o);
-  o = body.writeUInt16BE(info.highestVersion, o);
-  o = body.writeUInt16BE(info.lowestVersion, o);
-  o = body.writeUInt16BE(name.length, o);
-  o += name.copy(body, o);
-  o = body.writeUInt16BE(info.extra.length, o);
-  info.extra.copy(body, o);
+  writeNodeInfo(body, body.writeUInt8(EPMD.ALIVE2_REQ, 0), info, name);
   return withLength(body);
+}
+
+/**
+ * The node description shared by ALIVE2_REQ and PORT2_RESP (erl_dist_protocol,
+ * "Register a Node in EPMD" and "Get the Distribution Port of Another Node"):
+ * PortNo:16, NodeType:8, Protocol:8, HighestVersion:16, LowestVersion:16,
+ * Nlen:16, NodeName, Elen:16, Extra. Writes it at `o` in `b`.
+ */
+function writeNodeInfo(b: Buffer, o: number, info: EpmdNodeInfo, name: Buffer): void {
+  o = b.writeUInt16BE(info.port, o);
+  o = b.writeUInt8(info.nodeType, o);
+  o = b.writeUInt8(info.protocol, o);
+  o = b.writeUInt16BE(info.highestVersion, o);
+  o = b.writeUInt16BE(info.lowestVersion, o);
+  o = b.writeUInt16BE(name.length, o);
+  o += name.copy(b, o);
+  o = b.writeUInt16BE(info.extra.length, o);
+  info.extra.copy(b, o);
 }
 
 /** PORT_PLEASE2_REQ (122), with its 2-byte length prefix. */
@@ -189,17 +198,8 @@ export function encodePort2Resp(info: EpmdNodeInfo | undefined): Buffer {
   if (info === undefined) return Buffer.of(EPMD.PORT2_RESP, 1);
   const name = Buffer.from(info.name, 'utf8');
   const b = Buffer.allocUnsafe(14 + name.length + info.extra.length);
-  let o = b.writeUInt8(EPMD.PORT2_RESP, 0);
-  o = b.writeUInt8(0, o);
-  o = b.writeUInt16BE(info.port, o);
-  o = b.writeUInt8(info.nodeType, o);
-  o = b.writeUInt8(info.protocol, o);
-  o = b.writeUInt16BE(info.highestVersion, o);
-  o = b.writeUInt16BE(info.lowestVersion, o);
-  o = b.writeUInt16BE(name.length, o);
-  o += name.copy(b, o);
-  o = b.writeUInt16BE(info.extra.length, o);
-  info.extra.copy(b, o);
+  const o = b.writeUInt8(0, b.writeUInt8(EPMD.PORT2_RESP, 0)); // Result 0: found
+  writeNodeInfo(b, o, info, name);
   return b;
 }
 

@@ -219,6 +219,18 @@ function checkSize(trans: unknown, size: number, minElemBytes: number): void {
 const MIN_BYTES_BINARY: Record<number, number> = { 2: 1, 3: 1, 4: 8, 6: 2, 8: 4, 10: 8, 11: 4, 12: 1, 13: 6, 14: 5, 15: 5, 16: 16 };
 const MIN_BYTES_COMPACT: Record<number, number> = { 4: 8, 16: 16 };
 
+/** A map header whose size the remaining bytes can hold (by the element types' minimum sizes in `min`). */
+function checkMap(trans: unknown, h: MapHeader, min: Record<number, number>): MapHeader {
+  if (h.size !== 0) checkSize(trans, h.size, (min[h.ktype] ?? 1) + (min[h.vtype] ?? 1));
+  return h;
+}
+
+/** A list or set header whose size the remaining bytes can hold. */
+function checkList(trans: unknown, h: ListHeader, min: Record<number, number>): ListHeader {
+  checkSize(trans, h.size, min[h.etype] ?? 1);
+  return h;
+}
+
 /**
  * npm thrift's TBinaryProtocol with exact bigint i64 and in-place writes.
  * Give it a {@link WriteBuffer} to write, or a TFramedTransport (see
@@ -332,19 +344,13 @@ export class BinaryProtocol extends NpmBinary implements ThriftProtocol {
     t.readPos += 8;
   }
   override readMapBegin(): MapHeader {
-    const h = super.readMapBegin();
-    if (h.size !== 0) checkSize(this.trans, h.size, (MIN_BYTES_BINARY[h.ktype] ?? 1) + (MIN_BYTES_BINARY[h.vtype] ?? 1));
-    return h;
+    return checkMap(this.trans, super.readMapBegin(), MIN_BYTES_BINARY);
   }
   override readListBegin(): ListHeader {
-    const h = super.readListBegin();
-    checkSize(this.trans, h.size, MIN_BYTES_BINARY[h.etype] ?? 1);
-    return h;
+    return checkList(this.trans, super.readListBegin(), MIN_BYTES_BINARY);
   }
   override readSetBegin(): ListHeader {
-    const h = super.readSetBegin();
-    checkSize(this.trans, h.size, MIN_BYTES_BINARY[h.etype] ?? 1);
-    return h;
+    return checkList(this.trans, super.readSetBegin(), MIN_BYTES_BINARY);
   }
 }
 
@@ -519,14 +525,10 @@ export class CompactProtocol extends NpmCompact implements ThriftProtocol {
     return t.inBuf[t.readPos++] === 1;
   }
   override readMapBegin(): MapHeader {
-    const h = super.readMapBegin();
-    if (h.size !== 0) checkSize(this.trans, h.size, (MIN_BYTES_COMPACT[h.ktype] ?? 1) + (MIN_BYTES_COMPACT[h.vtype] ?? 1));
-    return h;
+    return checkMap(this.trans, super.readMapBegin(), MIN_BYTES_COMPACT);
   }
   override readListBegin(): ListHeader {
-    const h = super.readListBegin();
-    checkSize(this.trans, h.size, MIN_BYTES_COMPACT[h.etype] ?? 1);
-    return h;
+    return checkList(this.trans, super.readListBegin(), MIN_BYTES_COMPACT);
   }
   override readSetBegin(): ListHeader {
     return this.readListBegin();
