@@ -13,7 +13,9 @@ import { startIoServer, type OutputHandler } from './io.js';
 import { startRex } from './rex.js';
 import { rexCall, type RpcOptions } from './rpc.js';
 import { GenServer, type ServeOptions, type ServerHandlers } from './server.js';
+import { CallError } from './errors.js';
 import { serveSpawn, type HandlerErrorReporter } from './spawn.js';
+import { Global, GlobalError, type GlobalName, type GlobalOptions } from './global.js';
 
 const IS_AUTH = atom('is_auth');
 const YES = atom('yes');
@@ -28,6 +30,17 @@ export interface StartOptions extends NodeOptions {
    * erpc calls get theirs.
    */
   onHandlerError?: HandlerErrorReporter;
+  /**
+   * kernel's `global` on a visible node (`hidden: false`): default on, as
+   * on an Erlang node; `false` leaves it out (Erlang's `-connect_all
+   * false`). Hidden nodes never take part. See {@link Node.global}.
+   */
+  global?: boolean | GlobalOptions;
+}
+
+/** A gen_server registered with global (Erlang's `{global, Name}`). */
+export interface GlobalRef {
+  global: GlobalName;
 }
 
 /**
@@ -50,6 +63,8 @@ export class Node extends NodeCore {
   readonly groupLeader: LocalProcess;
   /** This node's own rex server. */
   readonly rex: LocalProcess;
+  /** Global names and locks (kernel's `global`), on a visible node; see {@link Global}. */
+  readonly global: Global;
   private readonly exposedModules = new ExposedModules();
   private readonly report: HandlerErrorReporter | undefined;
 
@@ -58,6 +73,7 @@ export class Node extends NodeCore {
     this.report = o.onHandlerError;
     this.groupLeader = startIoServer(this, o.onOutput);
     this.rex = startRex(this, this.exposedModules, this.report);
+    this.global = new Global(this, this.exposedModules, o.global);
   }
 
   /**
@@ -102,14 +118,17 @@ export class Node extends NodeCore {
 
   /**
    * `gen_server:call(Server, Request, Timeout)`: `server` is a pid, a local
-   * name, or `{ name, node }`. As gen_server: the server is monitored for the
+   * name, `{ name, node }`, or `{ global: name }` (rejects with `ERR_NOPROC`
+   * when nobody has that global name). As gen_server: the server is monitored for the
    * call, a reply arriving after the timeout is dropped (the call's process
    * is gone). Rejects with `CallError` (`ERR_NOPROC`, `ERR_CALL_EXIT` with
    * the server's exit reason, `ERR_NODEDOWN`, `ERR_TIMEOUT`) or NodeError
    * `ERR_ABORTED`. Default timeout 5000 ms.
    */
-  call(server: ServerRef, request: Term, o: GenCallOptions = {}): Promise<Term> {
-    return genCall(this, server, request, o);
+  call(server: ServerRef | GlobalRef, request: Term, o: GenCallOptions = {}): Promise<Term> {
+    if (!isGlobalRef(server)) return genCall(this, server, request, o);
+    const pid = this.global.whereis(server.global);
+    return pid ? genCall(this, pid, request, o) : Promise.reject(new CallError('ERR_NOPROC', atom('noproc'), `no process is registered globally as ${String(server.global)}`));
   }
 
   /**
@@ -117,11 +136,12 @@ export class Node extends NodeCore {
    * returns at once. Like gen_server:cast it never fails for a server that
    * does not exist; only the busy policy (`onBusy: 'error'`) can throw.
    */
-  cast(server: ServerRef, request: Term): void {
+  cast(server: ServerRef | GlobalRef, request: Term): void {
     try {
-      this.systemProcess().send(server, genCastMessage(request));
+      if (isGlobalRef(server)) this.global.send(server.global, genCastMessage(request), { from: this.systemProcess() });
+      else this.systemProcess().send(server, genCastMessage(request));
     } catch (e) {
-      if ((e as NodeError).code !== 'ERR_BAD_TARGET') throw e;
+      if ((e as NodeError).code !== 'ERR_BAD_TARGET' && !(e instanceof GlobalError && e.code === 'ERR_NOT_REGISTERED')) throw e;
     }
   }
 
@@ -191,4 +211,8 @@ export class Node extends NodeCore {
     }
     serveSpawn(this, this.exposedModules, c, m, this.report);
   }
+}
+
+function isGlobalRef(s: ServerRef | GlobalRef): s is GlobalRef {
+  return typeof s === 'object' && s !== null && 'global' in s;
 }
