@@ -228,6 +228,28 @@ for (const v of otpVariants()) {
       await k.stop();
     });
 
+    t.test('a clash over a Node process that Erlang registered: its Erlang fun runs on an Erlang node', async (t) => {
+      // gm registers a process of the Node with global:register_name/2 (the resolve method is an Erlang fun).
+      const q = j.spawn();
+      t.equal(await d.rpc(B, 'global', 'register_name', [atom('ej'), q.pid]), atom('yes'));
+      // A Node named after everyone else joins with its own ej: ga settles it, by rpc to the Node (node(Pid2)),
+      // which cannot run an Erlang fun and has an Erlang node run it.
+      const l = await Node.start({ name: `h${tag}@127.0.0.1`, cookie: COOKIE, epmd: { port: epmdPort }, hidden: false });
+      t.teardown(() => l.stop());
+      const lp = l.spawn();
+      t.ok(await l.global.register('ej', lp));
+      await d.join(A, l.name);
+      await l.global.sync({ timeoutMs: 30_000 });
+      // random_exit_name: the pid on the larger node (h...) is killed, the Node's (gz...) keeps the name.
+      await eventually(() => lp.alive, (x) => !x, "the joining node's process is killed");
+      t.equal(lp.reason, atom('killed'));
+      t.ok(q.alive);
+      t.ok(termEquals((await d.whereis(A, 'ej'))!, q.pid));
+      t.ok(termEquals(l.global.whereis('ej')!, q.pid));
+      await l.stop();
+      await eventually(() => d.nodes(A), (n) => !n.includes(l.name), 'it leaves');
+    });
+
     t.test('prevent_overlapping_partitions: cutting one connection parts all three, as it parts three erl nodes', async (t) => {
       // OTP 25+: a node that loses a peer tells the others (lost_connection), and they drop that peer
       // (asking it with remove_connection); so a cut between two nodes of three leaves all three apart.
