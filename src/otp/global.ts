@@ -54,7 +54,7 @@
 // - Not spoken: global groups (global_group), and C-node external names beyond
 //   treating `register_ext` as a registration.
 import { BeamBridgeError } from '../errors.js';
-import { Atom, Pid, Tuple, atom, type Term } from '../etf/index.js';
+import { Atom, Pid, Tuple, atom, formatTerm, type Term } from '../etf/index.js';
 import { LocalProcess, type WaitOptions } from '../node/index.js';
 import type { Node } from './node.js';
 import type { ExposedModules } from './exposed.js';
@@ -98,7 +98,7 @@ export interface GlobalOptions {
 /** A global name: a string is the atom of that name (as `global:register_name(chat_router, Pid)`); any other term is used as is. */
 export type GlobalName = Term;
 
-/** A lock id: `[ResourceId, LockRequesterId]`, Erlang's `{ResourceId, LockRequesterId}`. */
+/** A lock id: `[ResourceId, LockRequesterId]`, Erlang's `{ResourceId, LockRequesterId}` (a string is an atom, as in names). */
 export type GlobalLockId = [resource: Term, requester: Term];
 
 /** Options of the lock operations. */
@@ -125,6 +125,10 @@ export interface GlobalInfo {
 
 function nameTerm(n: GlobalName): Term {
   return typeof n === 'string' ? atom(n) : n;
+}
+
+function lockTerm(id: GlobalLockId): Tuple {
+  return new Tuple([nameTerm(id[0]), nameTerm(id[1])]);
 }
 
 /**
@@ -237,7 +241,7 @@ export class Global {
    */
   send(name: GlobalName, msg: Term, o: { from?: LocalProcess } = {}): Pid {
     const pid = this.whereis(name);
-    if (!pid) throw new GlobalError('ERR_NOT_REGISTERED', `no process is registered globally as ${String(nameTerm(name))}`);
+    if (!pid) throw new GlobalError('ERR_NOT_REGISTERED', `no process is registered globally as ${formatTerm(nameTerm(name))}`);
     (o.from ?? this.ownProcess('holder')).send(pid, msg);
     return pid;
   }
@@ -276,7 +280,7 @@ export class Global {
    */
   async setLock(id: GlobalLockId, o: GlobalLockOptions = {}): Promise<boolean> {
     const s = this.on();
-    const idTerm = new Tuple(id);
+    const idTerm = lockTerm(id);
     const proc = o.process ?? this.ownProcess('holder');
     const nodes = o.nodes ?? [this.node.name, ...s.knownNodes()];
     for (let times = 1, left = o.retries ?? Infinity; ; times++, left--) {
@@ -289,7 +293,7 @@ export class Global {
   /** `global:del_lock(Id, Nodes)`: releases the lock `o.process` holds. */
   async delLock(id: GlobalLockId, o: Omit<GlobalLockOptions, 'retries' | 'signal'> = {}): Promise<void> {
     const s = this.on();
-    await multiCall(s, o.process ?? this.ownProcess('holder'), o.nodes ?? [this.node.name, ...s.knownNodes()], new Tuple([atom('del_lock'), new Tuple(id)]));
+    await multiCall(s, o.process ?? this.ownProcess('holder'), o.nodes ?? [this.node.name, ...s.knownNodes()], new Tuple([atom('del_lock'), lockTerm(id)]));
   }
 
   /**
@@ -299,7 +303,7 @@ export class Global {
    */
   async trans<T>(id: GlobalLockId, fn: () => T | Promise<T>, o: GlobalLockOptions = {}): Promise<T> {
     const nodes = o.nodes ?? [this.node.name, ...this.on().knownNodes()];
-    if (!(await this.setLock(id, { ...o, nodes }))) throw new GlobalError('ERR_LOCK_NOT_SET', `could not set the global lock ${String(id[0])}`);
+    if (!(await this.setLock(id, { ...o, nodes }))) throw new GlobalError('ERR_LOCK_NOT_SET', `could not set the global lock on ${formatTerm(nameTerm(id[0]))}`);
     try {
       return await fn();
     } finally {

@@ -4,6 +4,7 @@
 // written in JS, functions exposed to Erlang's rpc and erpc (rex and
 // SPAWN_REQUEST), and a group leader for remote output.
 import { Atom, atom, tuple, type Term } from '../etf/types.js';
+import { formatTerm } from '../etf/index.js';
 import type { DistConnection, SpawnRequestSignal } from '../dist/index.js';
 import { NodeCore, NodeError, genCastMessage, type GenFrom, type LocalProcess, type NodeOptions, type WaitOptions } from '../node/index.js';
 import type { NodeSetup } from '../node/setup.js';
@@ -128,7 +129,7 @@ export class Node extends NodeCore {
   call(server: ServerRef | GlobalRef, request: Term, o: GenCallOptions = {}): Promise<Term> {
     if (!isGlobalRef(server)) return genCall(this, server, request, o);
     const pid = this.global.whereis(server.global);
-    return pid ? genCall(this, pid, request, o) : Promise.reject(new CallError('ERR_NOPROC', atom('noproc'), `no process is registered globally as ${String(server.global)}`));
+    return pid ? genCall(this, pid, request, o) : Promise.reject(new CallError('ERR_NOPROC', atom('noproc'), `no process is registered globally as ${typeof server.global === 'string' ? server.global : formatTerm(server.global)}`));
   }
 
   /**
