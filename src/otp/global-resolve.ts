@@ -57,7 +57,7 @@ export interface ResolveContext {
   sender: LocalProcess;
   /** JS resolvers of names registered from this node, by name key. */
   jsResolvers: Map<string, { pid: Pid; fn: GlobalResolver }>;
-  /** Visible peers running OTP's global, for methods only Erlang can run. */
+  /** The nodes global knows: where a method only Erlang can run is tried. */
   erlangPeers(): string[];
 }
 
@@ -103,16 +103,21 @@ export async function resolveIt(ctx: ResolveContext, method: Term, name: Term, p
       return tuple(EXIT, tuple(atom('js_error'), Buffer.from(String((e as Error)?.message ?? e))));
     }
   }
-  // An Erlang fun: run it where its code is (its creator's node), else next to the other pid, else on any Erlang peer.
+  // An Erlang fun: run it where its code is (its creator's node), else next to the other pid, else on any
+  // peer. erlang:apply/2 rather than global:resolve_it/4, so that a beambridge peer answers undef (and the
+  // next is tried) instead of passing it on again.
   const peers = ctx.erlangPeers();
   const prefer = [method instanceof Fun ? method.pid.node.name : undefined, pid1.node.name, pid2.node.name, ...peers];
-  const target = prefer.find((n) => n !== undefined && n !== ctx.node.name && peers.includes(n));
-  if (!target) return tuple(EXIT, atom('no_erlang_node'));
-  try {
-    return await ctx.node.rpc(target, GLOBAL, 'resolve_it', [method, name, pid1, pid2], { timeoutMs: 30_000 });
-  } catch (e) {
-    return tuple(EXIT, e instanceof RpcError ? e.reason : atom('error'));
+  const targets = [...new Set(prefer)].filter((n): n is string => n !== undefined && n !== ctx.node.name && peers.includes(n));
+  for (const target of targets) {
+    try {
+      return await ctx.node.rpc(target, 'erlang', 'apply', [method, [name, pid1, pid2]], { timeoutMs: 30_000 });
+    } catch (e) {
+      const undef = e instanceof RpcError && e.exitReason instanceof Tuple && e.exitReason.elements[0] === atom('undef');
+      if (!undef) return tuple(EXIT, e instanceof RpcError ? (e.exitReason ?? e.reason) : atom('error'));
+    }
   }
+  return tuple(EXIT, atom('no_erlang_node'));
 }
 
 /** rpc:call(Node, global, resolve_it, Args) as the resolver makes it: `{badrpc, Reason}` on failure. */

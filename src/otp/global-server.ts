@@ -66,7 +66,8 @@ function isTuple(m: Term, tag: Atom, size?: number): m is Tuple {
   return m instanceof Tuple && m.elements[0] === tag && (size === undefined || m.elements.length === size);
 }
 
-function nodeName(t: Term): string | undefined {
+/** The node of a known-nodes list entry: `Node` or `{Node, Vsn}`. */
+function knownNode(t: Term): string | undefined {
   if (t instanceof Atom) return t.name;
   if (t instanceof Tuple && t.elements.length === 2 && t.elements[0] instanceof Atom) return t.elements[0].name;
   return undefined;
@@ -104,7 +105,8 @@ export class GlobalServer implements GlobalHost {
   private nextOpId = 1;
   /** Tells this incarnation's lost_connection messages from an earlier one's. */
   private readonly xcreation: bigint;
-  private readonly ctx: ResolveContext;
+  /** What name clashes are settled with. */
+  readonly ctx: ResolveContext;
 
   constructor(
     readonly node: Node,
@@ -195,14 +197,18 @@ export class GlobalServer implements GlobalHost {
     if (isDown(m)) return this.down((m as Tuple).elements[1] as Reference);
     if (!(m instanceof Tuple)) return;
     const e = m.elements;
-    if (isTuple(m, A.initConnectAck, 4)) this.initConnectAck(nodeName(e[1])!, e[2], e[3]);
-    else if (isTuple(m, A.cancelConnect, 3)) this.cancelConnect(nodeName(e[1])!, e[2]);
-    else if (isTuple(m, A.lostConnection, 5)) this.lostConnection(m);
-    else if (isTuple(m, A.removeConnection, 2)) this.removeConnection(nodeName(e[1])!);
-    else if (isTuple(m, A.whereis, 3)) {
+    if (isTuple(m, A.lostConnection, 5)) return this.lostConnection(m);
+    if (isTuple(m, A.whereis, 3)) {
       const from = parseFrom(e[2]);
       if (from) this.node.replyTo(from, this.where(e[1]) ?? A.undefined, this.proc);
+      return;
     }
+    // The others name the sending node second.
+    const peer = e[1] instanceof Atom ? e[1].name : undefined;
+    if (peer === undefined) return;
+    if (isTuple(m, A.initConnectAck, 4)) this.initConnectAck(peer, e[2], e[3]);
+    else if (isTuple(m, A.cancelConnect, 3)) this.cancelConnect(peer, e[2]);
+    else if (isTuple(m, A.removeConnection, 2)) this.removeConnection(peer);
   }
 
   private event(m: Tuple): void {
@@ -256,15 +262,18 @@ export class GlobalServer implements GlobalHost {
   private cast(req: Term): void {
     if (!(req instanceof Tuple)) return;
     const e = req.elements;
-    if (isTuple(req, A.initConnect, 4)) this.initConnect(req);
-    else if (isTuple(req, A.exchange, 5)) this.exchange(nodeName(e[1])!, e[2], e[4]);
-    else if (isTuple(req, A.resolved, 7)) this.resolved(nodeName(e[1])!, e[2], e[3], e[6]);
-    else if (isTuple(req, A.newNodes, 6)) this.newNodes(nodeName(e[1])!, e[2], e[4], e[5]);
-    else if (isTuple(req, A.inSync, 3)) this.inSync(nodeName(e[1])!);
-    else if (isLockSet(req)) {
+    if (isTuple(req, A.initConnect, 4)) return this.initConnect(req);
+    if (isLockSet(req)) {
       const s = this.sessions.get((e[1] as Pid).node.name);
       if (s && termEquals(s.myTag, e[4])) this.locker.forward(req);
+      return;
     }
+    const peer = e[1] instanceof Atom ? e[1].name : undefined;
+    if (peer === undefined) return;
+    if (isTuple(req, A.exchange, 5)) this.exchange(peer, e[2], e[4]);
+    else if (isTuple(req, A.resolved, 7)) this.resolved(peer, e[2], e[3], e[6]);
+    else if (isTuple(req, A.newNodes, 6)) this.newNodes(peer, e[2], e[4], e[5]);
+    else if (isTuple(req, A.inSync, 3)) this.inSync(peer);
     // async_del_name / async_del_lock (pre-R14 nodes) and anything else: ignored.
   }
 
@@ -375,7 +384,7 @@ export class GlobalServer implements GlobalHost {
 
   private initConnect(m: Tuple): void {
     const [, vsnTag, nodeAtom, initMsg] = m.elements;
-    const peer = nodeName(nodeAtom);
+    const peer = nodeAtom instanceof Atom ? nodeAtom.name : undefined;
     if (!peer || !(vsnTag instanceof Tuple) || vsnTag.elements.length < 2 || !isTuple(initMsg, A.locker, 4)) return;
     const hisVsn = Number(vsnTag.elements[0]);
     const hisTag = vsnTag.elements[1];
@@ -501,7 +510,7 @@ export class GlobalServer implements GlobalHost {
   private finishConnect(peer: string, s: Session, hisResolved: Term, hisKnown: Term): void {
     const ops = [...(s.saveOps as { ops: Term[] }).ops, ...(Array.isArray(hisResolved) ? hisResolved : [])];
     const his = Array.isArray(hisKnown) ? hisKnown : [];
-    const hisNodes = his.map(nodeName).filter((n): n is string => n !== undefined);
+    const hisNodes = his.map(knownNode).filter((n): n is string => n !== undefined);
     const newNodes: Term[] = [tuple(atom(peer), this.nodeVsn(peer)), ...his.map((x) => (x instanceof Atom ? tuple(x, 0) : x))];
     this.syncOthers(hisNodes);
     const extra = [tuple(A.vsn, s.vsn ?? GLOBAL_VSN), tuple(A.lock, s.lockId ?? A.undefined)];
@@ -529,7 +538,7 @@ export class GlobalServer implements GlobalHost {
   private addToKnown(list: Term[]): string[] {
     const added: string[] = [];
     for (const x of list) {
-      const n = nodeName(x);
+      const n = knownNode(x);
       if (n === undefined || n === this.node.name || this.known.has(n)) continue;
       const v = x instanceof Tuple ? Number(x.elements[1]) : 0;
       this.known.set(n, Number.isFinite(v) ? v : 0);
@@ -590,8 +599,8 @@ export class GlobalServer implements GlobalHost {
   private lostConnection(m: Tuple): void {
     if (!this.pop) return;
     const [, a, xcre, opId, b] = m.elements;
-    const nodeA = nodeName(a);
-    const nodeB = nodeName(b);
+    const nodeA = a instanceof Atom ? a.name : undefined;
+    const nodeB = b instanceof Atom ? b.name : undefined;
     if (!nodeA || !nodeB) return;
     const key = `${nodeA} ${nodeB}`;
     const seen = this.lost.get(key);

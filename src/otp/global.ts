@@ -161,7 +161,7 @@ export class Global {
     // What Erlang nodes call on ours by rpc.
     exposed.set('global', {
       resolve_it: (method, name, pid1, pid2) =>
-        pid1 instanceof Pid && pid2 instanceof Pid ? resolveIt(this.ctx(), method, name, pid1, pid2) : atom('none'),
+        pid1 instanceof Pid && pid2 instanceof Pid ? resolveIt(server.ctx, method, name, pid1, pid2) : atom('none'),
       whereis_name: (name) => server.where(name) ?? atom('undefined'),
       registered_names: () => this.names(),
     });
@@ -170,11 +170,6 @@ export class Global {
   /** True on a visible node started with global (the default for `hidden: false`). */
   get enabled(): boolean {
     return this.server !== undefined;
-  }
-
-  private ctx() {
-    const s = this.on();
-    return { node: this.node, names: s.names, sender: s.proc, jsResolvers: s.jsResolvers, erlangPeers: () => s.knownNodes() };
   }
 
   private on(): GlobalServer {
@@ -337,7 +332,7 @@ export class Global {
       const proc = this.ownProcess('registrar');
       const id = new Tuple([GLOBAL, proc.pid]);
       for (let times = 1; ; times++) {
-        if (this.node.stopped) throw new GlobalError('ERR_NODE_STOPPED', `node ${this.node.name} stopped`);
+        this.on();
         const known = s.knownNodes();
         const nodes = [this.node.name, ...known];
         const boss = [theBoss(nodes)];
