@@ -4,7 +4,7 @@
 // locks and a node leaving behave as between erl nodes.
 import t from 'tap';
 import { Node, GlobalError } from '../../src/otp/index.js';
-import { Pid, Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
+import { Fun, Pid, Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import { freePort } from '../helpers/procs.js';
 import { eventually } from './global-cluster.js';
 
@@ -137,6 +137,23 @@ t.test('global between beambridge nodes', async (t) => {
     t.ok(termEquals(last.global.whereis('clash2')!, theirs2.pid));
     await first.stop();
     await last.stop();
+  });
+
+  t.test('a clash whose method is an Erlang fun no node here can run: the name is unregistered, no loop', async (t) => {
+    // What an Erlang node's global:register_name/2 stores: a fun of module global, here from a node that left.
+    const erlFun = new Fun(3, Buffer.alloc(16), 0, atom('global'), 0, 0, new Pid(atom('gone@nowhere'), 1, 0, 1), []);
+    const bp = b.spawn();
+    for (const n of [a, b, c]) t.equal(await h.call({ name: 'global_name_server', node: n.name }, tuple(atom('register'), atom('fclash'), bp.pid, erlFun)), atom('yes'));
+    const x = await start('gx');
+    const xp = x.spawn();
+    t.ok(await x.global.register('fclash', xp));
+    // ga (smaller) settles it on gb, the node of the pid; gb cannot run the fun and finds no Erlang node that can.
+    await x.connect(a.name);
+    await x.global.sync({ timeoutMs: 10_000 });
+    await eventually(() => a.global.whereis('fclash'), (p) => p === undefined, 'unregistered on ga');
+    t.equal(x.global.whereis('fclash'), undefined, 'and on the joining node');
+    t.ok(bp.alive && xp.alive, 'nobody killed');
+    await x.stop();
   });
 
   t.test('malformed messages to global_name_server are dropped; it keeps serving', async (t) => {
