@@ -74,19 +74,23 @@ export const ping: Command = {
   args: 'NODE',
   description: [
     'Connects to NODE as a hidden node and asks its net_kernel, as net_adm:ping/1 does.',
-    'Prints pong and exits 0, or pang and exits 1 (unreachable, wrong cookie, no answer',
-    'within --timeout, default 10000 ms).',
+    'Prints pong and exits 0, or pang and exits 1, with the reason when it is known (not',
+    'registered in the EPMD, wrong cookie, TLS on one side only, no answer within --timeout,',
+    'default 10000 ms).',
   ].join('\n'),
   options: nodeOptions,
   examples: ['beambridge ping stub@127.0.0.1 --cookie secret', 'beambridge ping chat1 --timeout 2000'],
   positionals: { min: 1, max: 1 },
   async run(ctx, v, [peer]) {
     const started = Date.now();
-    const ok = await withNode(ctx, v, 'ping', peer, (node) => node.ping(peer, { timeoutMs: int(v, 'timeout', 10_000, 1), signal: ctx.signal }));
+    const r = await withNode(ctx, v, 'ping', peer, (node) => node.pingDetail(peer, { timeoutMs: int(v, 'timeout', 10_000, 1), signal: ctx.signal }));
     const ms = Date.now() - started;
-    if (flag(v, 'json')) ctx.io.stdout.write(JSON.stringify({ node: peer, result: ok ? 'pong' : 'pang', ms }) + '\n');
-    else ctx.io.stdout.write(ok ? `${ctx.out.paint('green', 'pong')}\n` : `${ctx.out.paint('red', 'pang')}\n`);
-    return ok ? 0 : 1;
+    // Why pang, when it is known: the root cause (a wrong cookie, what the EPMD said, TLS on one side...).
+    const why = r.pong ? undefined : { code: r.reason.code, message: r.reason.message };
+    if (flag(v, 'json')) ctx.io.stdout.write(JSON.stringify({ node: peer, result: r.pong ? 'pong' : 'pang', ms, ...(why ? { reason: why } : {}) }) + '\n');
+    else if (r.pong) ctx.io.stdout.write(`${ctx.out.paint('green', 'pong')}\n`);
+    else ctx.io.stdout.write(`${ctx.out.paint('red', 'pang')} (${why!.code}: ${why!.message})\n`);
+    return r.pong ? 0 : 1;
   },
 };
 

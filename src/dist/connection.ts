@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import NetKeepAlive from 'net-keepalive';
 import type { Term } from '../etf/types.js';
+import { deadline } from '../deadline.js';
 import { DistError } from './errors.js';
 import { DFLAG } from './flags.js';
 import { DistDecoder, DistEncoder, FrameSplitter, DEFAULT_MAX_MESSAGE_SIZE, type DistDecoderOptions } from './framing.js';
@@ -313,10 +314,8 @@ export class DistConnection extends EventEmitter {
         return resolve();
       }
       this.wasBusy = true;
-      let timer: NodeJS.Timeout | undefined;
       const cleanup = () => {
-        if (timer) clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
+        d.clear();
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
       };
@@ -335,14 +334,11 @@ export class DistConnection extends EventEmitter {
           reject(e);
         },
       };
-      const onAbort = () => w.fail(new DistError('ERR_ABORTED', 'send aborted', { cause: o.signal?.reason, peer: this.peer }));
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      if (o.timeoutMs !== undefined) {
-        timer = setTimeout(
-          () => w.fail(new DistError('ERR_BUSY', `connection to ${this.peer} stayed busy for ${o.timeoutMs} ms`, { peer: this.peer })),
-          o.timeoutMs,
-        );
-      }
+      const d = deadline(
+        o,
+        () => w.fail(new DistError('ERR_BUSY', `connection to ${this.peer} stayed busy for ${o.timeoutMs} ms`, { peer: this.peer })),
+        (reason) => w.fail(new DistError('ERR_ABORTED', 'send aborted', { cause: reason, peer: this.peer })),
+      );
       this.waiters.push(w);
     });
   }

@@ -3,6 +3,7 @@
 // a DistConnection.
 import { connect, type Socket } from 'node:net';
 import { EpmdClient, EpmdError, type EpmdClientOptions } from '../epmd/index.js';
+import { withDeadline } from '../deadline.js';
 import { DistError } from './errors.js';
 import { initiateHandshake, splitNodeName, type HandshakeResult, type InitiateOptions } from './handshake.js';
 
@@ -18,27 +19,29 @@ export interface DialOptions extends Omit<InitiateOptions, 'peer'> {
 
 /** Opens a TCP connection, with the handshake's deadline and abort signal. */
 export function connectTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new DistError('ERR_ABORTED', 'dial aborted', { cause: signal.reason }));
-    const s = connect({ host, port });
-    const done = (err?: DistError) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      s.removeListener('connect', onConnect);
-      s.removeListener('error', onError);
-      if (err) {
-        s.destroy();
-        reject(err);
-      } else resolve(s);
-    };
-    const onConnect = () => done();
-    const onError = (e: Error) => done(new DistError('ERR_UNREACHABLE', `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
-    const onAbort = () => done(new DistError('ERR_ABORTED', 'dial aborted', { cause: signal?.reason }));
-    const timer = setTimeout(() => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `connecting to ${host}:${port} timed out`)), timeoutMs);
-    s.once('connect', onConnect);
-    s.once('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+  return withDeadline<Socket>(
+    { timeoutMs, signal },
+    {
+      timeout: () => new DistError('ERR_HANDSHAKE_TIMEOUT', `connecting to ${host}:${port} timed out`),
+      abort: (reason) => new DistError('ERR_ABORTED', 'dial aborted', { cause: reason }),
+    },
+    (resolve, reject) => {
+      const s = connect({ host, port });
+      let ok = false;
+      const onConnect = () => {
+        ok = true;
+        resolve(s);
+      };
+      const onError = (e: Error) => reject(new DistError('ERR_UNREACHABLE', `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
+      s.once('connect', onConnect);
+      s.once('error', onError);
+      return () => {
+        s.removeListener('connect', onConnect);
+        s.removeListener('error', onError);
+        if (!ok) s.destroy();
+      };
+    },
+  );
 }
 
 /**
@@ -62,7 +65,13 @@ export async function dial(peer: string, o: DialOptions): Promise<HandshakeResul
       const code = (e as EpmdError).code === 'ERR_ABORTED' ? 'ERR_ABORTED' : 'ERR_UNREACHABLE';
       throw new DistError(code, `EPMD lookup of ${peer} failed: ${(e as Error).message}`, { cause: e, peer });
     }
-    if (!info) throw new DistError('ERR_NODE_NOT_FOUND', `${peer} is not registered in the EPMD at ${address}`, { peer });
+    if (!info) {
+      throw new DistError(
+        'ERR_NODE_NOT_FOUND',
+        `${peer} is not registered in the EPMD at ${epmd.where(address)}; is it running, and registered with that EPMD (\`epmd -names\`)?`,
+        { peer },
+      );
+    }
     if (info.highestVersion < 6) {
       throw new DistError('ERR_HANDSHAKE_REFUSED', `${peer} speaks distribution version ${info.highestVersion} only (OTP 22 or older)`, {
         peer,

@@ -21,6 +21,9 @@ import { BeamBridgeError } from '../errors.js';
  *   version or cipher, or the connection closed during the TLS handshake), or
  *   the peer's certificate does not match the host of its node name when that
  *   check is on. A TLS step that takes too long is `ERR_HANDSHAKE_TIMEOUT`.
+ *   Also: one side speaks TLS distribution and the other does not (a plain
+ *   node that receives a TLS record, or a TLS node that receives plain
+ *   handshake bytes, says so).
  *
  * Dialing:
  * - `ERR_NODE_NOT_FOUND`: the peer's EPMD does not know the node (OTP's pang).

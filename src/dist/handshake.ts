@@ -18,6 +18,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { deadline, type Deadline } from '../deadline.js';
 import { DistError } from './errors.js';
 import { DEFAULT_DFLAGS, DFLAG, REQUIRED_DFLAGS, expandFlags, flagNames } from './flags.js';
 import { checkPeerHost, tlsAccept, tlsConnect, type DistTlsOptions } from './tls.js';
@@ -159,6 +160,9 @@ export function splitNodeName(node: string): { alive: string; host: string } | u
 
 const MAX_HS_MESSAGE = 4096;
 
+/** What to do about ERR_BAD_COOKIE. */
+const COOKIE_HINT = 'check the cookie: both nodes need the same one (erl -setcookie or ~/.erlang.cookie; the `cookie` option here)';
+
 function ignore(): void {}
 
 let live = 0;
@@ -177,7 +181,7 @@ class HandshakeReader {
   private buf: Buffer = Buffer.alloc(0);
   private waiter: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | undefined;
   private failure: DistError | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly deadline: Deadline;
   private readonly onData = (d: Buffer) => {
     this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
     this.pump();
@@ -189,18 +193,18 @@ class HandshakeReader {
         ? new DistError('ERR_TLS', `TLS error during the handshake (the peer may have refused our certificate): ${e.message}`, { cause: e })
         : new DistError('ERR_CONNECTION_CLOSED', `socket error during the handshake: ${e.message}`, { cause: e }),
     );
-  private readonly onAbort = () => this.fail(new DistError('ERR_ABORTED', 'handshake aborted', { cause: this.signal?.reason }));
 
   constructor(
     readonly socket: Socket,
-    private readonly timeoutMs: number,
-    private readonly signal: AbortSignal | undefined,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
     /** Length prefix of each message: 2 over TCP, 4 over TLS. */
     private readonly lenBytes: 2 | 4,
   ) {
-    this.timer = setTimeout(
+    this.deadline = deadline(
+      { timeoutMs, signal },
       () => this.fail(new DistError('ERR_HANDSHAKE_TIMEOUT', `handshake step took over ${timeoutMs} ms`)),
-      timeoutMs,
+      (reason) => this.fail(new DistError('ERR_ABORTED', 'handshake aborted', { cause: reason })),
     );
     // A permanent guard: an error after detach (before the connection takes
     // the socket, or while a refused socket drains) must not crash the process.
@@ -209,13 +213,11 @@ class HandshakeReader {
     socket.on('close', this.onClose);
     socket.on('end', this.onClose);
     socket.on('error', this.onError);
-    if (signal?.aborted) this.onAbort();
-    else signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   /** The next message body (without its length); restarts the step deadline. */
   next(): Promise<Buffer> {
-    this.timer.refresh();
+    this.deadline.refresh();
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
       this.pump();
@@ -233,7 +235,13 @@ class HandshakeReader {
     if (this.buf.length < h) return;
     const len = h === 2 ? this.buf.readUInt16BE(0) : this.buf.readUInt32BE(0);
     if (len === 0 || len > MAX_HS_MESSAGE) {
-      this.fail(new DistError('ERR_HANDSHAKE_PROTOCOL', `handshake message length ${len}`));
+      // A TLS record (content type 20-23, version 3.x) where a 2-byte length was due: the peer speaks TLS.
+      const tls = h === 2 && this.buf[0] >= 0x14 && this.buf[0] <= 0x17 && this.buf[1] === 0x03;
+      this.fail(
+        tls
+          ? new DistError('ERR_TLS', `the peer speaks TLS distribution and this node does not: give this node the \`tls\` option, or start the peer without -proto_dist inet_tls`)
+          : new DistError('ERR_HANDSHAKE_PROTOCOL', `handshake message length ${len}`),
+      );
       return;
     }
     if (!this.waiter) {
@@ -258,13 +266,12 @@ class HandshakeReader {
 
   /** Stops reading: the socket is paused and the unread bytes returned. */
   detach(): Buffer {
-    clearTimeout(this.timer);
+    this.deadline.clear();
     this.socket.pause();
     this.socket.removeListener('data', this.onData);
     this.socket.removeListener('close', this.onClose);
     this.socket.removeListener('end', this.onClose);
     this.socket.removeListener('error', this.onError);
-    this.signal?.removeEventListener('abort', this.onAbort);
     return this.buf;
   }
 
@@ -467,7 +474,7 @@ export function initiateHandshake(tcp: Socket, o: InitiateOptions): Promise<Hand
     } catch (e) {
       // OTP refuses a wrong digest by closing the socket without a word.
       if ((e as DistError).code === 'ERR_CONNECTION_CLOSED') {
-        throw new DistError('ERR_BAD_COOKIE', `${peer} closed the connection after our challenge reply: the cookies differ`, {
+        throw new DistError('ERR_BAD_COOKIE', `${peer} closed the connection after our challenge reply: the cookies differ; ${COOKIE_HINT}`, {
           peer,
           cause: e,
         });
@@ -476,7 +483,7 @@ export function initiateHandshake(tcp: Socket, o: InitiateOptions): Promise<Hand
     }
     if (ack.length !== 17 || ack[0] !== 0x61) throw new DistError('ERR_HANDSHAKE_PROTOCOL', 'malformed challenge ack', { peer });
     if (!ack.subarray(1).equals(genDigest(ourChallenge, cookie))) {
-      throw new DistError('ERR_BAD_COOKIE', `${peer} answered our challenge with a wrong digest: the cookies differ`, { peer });
+      throw new DistError('ERR_BAD_COOKIE', `${peer} answered our challenge with a wrong digest: the cookies differ; ${COOKIE_HINT}`, { peer });
     }
     const leftover = r.detach();
     return {
@@ -574,7 +581,7 @@ export function acceptHandshake(tcp: Socket, o: AcceptOptions): Promise<Handshak
     if (reply.length !== 21 || reply[0] !== 0x72) throw new DistError('ERR_HANDSHAKE_PROTOCOL', 'malformed challenge reply', { peer });
     const cookie = cookieFor(o, peer);
     if (!reply.subarray(5).equals(genDigest(ourChallenge, cookie))) {
-      throw new DistError('ERR_BAD_COOKIE', `connection attempt from ${peer} rejected: invalid challenge reply (the cookies differ)`, {
+      throw new DistError('ERR_BAD_COOKIE', `connection attempt from ${peer} rejected: invalid challenge reply (the cookies differ); ${COOKIE_HINT}`, {
         peer,
       });
     }

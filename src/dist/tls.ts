@@ -8,6 +8,7 @@
 // call these helpers when given a `tls` option.
 import { isIP, type Socket } from 'node:net';
 import tls from 'node:tls';
+import { deadline } from '../deadline.js';
 import { DistError } from './errors.js';
 
 /**
@@ -87,6 +88,13 @@ function describe(e: Error & { code?: string; reason?: string }): string {
   return e.reason && !e.message.includes(e.reason) ? `${e.message} (${e.reason})` : e.message;
 }
 
+/** OpenSSL's codes for bytes that are not a TLS record at all: the peer speaks plain distribution. */
+const NOT_TLS = /WRONG_VERSION_NUMBER|UNKNOWN_PROTOCOL|HTTP_REQUEST|PACKET_LENGTH_TOO_LONG|RECORD_LENGTH_MISMATCH/;
+
+/** The hint for a node that dialed us or that we dialed and that does not seem to speak TLS. */
+export const PLAIN_PEER_HINT =
+  'the peer does not speak TLS distribution: give both nodes TLS (erl: -proto_dist inet_tls) or neither';
+
 /**
  * Dialing side: starts TLS as a client on a connected TCP socket and resolves
  * with the TLS socket once the server's certificate checked out (see
@@ -112,8 +120,7 @@ export function tlsConnect(raw: Socket, host: string, o: DistTlsOptions, step: T
   }
   return new Promise((resolve, reject) => {
     const done = (err?: DistError) => {
-      clearTimeout(timer);
-      step.signal?.removeEventListener('abort', onAbort);
+      d.clear();
       sock.removeListener('secureConnect', onSecure);
       sock.removeListener('close', onClose);
       sock.removeListener('error', onError);
@@ -124,19 +131,24 @@ export function tlsConnect(raw: Socket, host: string, o: DistTlsOptions, step: T
       } else resolve(sock);
     };
     const onSecure = () => done();
-    const onError = (e: Error) => done(new DistError('ERR_TLS', `TLS handshake with the server failed: ${describe(e)}`, { cause: e }));
-    const onClose = () => done(new DistError('ERR_TLS', 'connection closed during the TLS handshake with the server'));
-    const onAbort = () => done(new DistError('ERR_ABORTED', 'TLS handshake aborted', { cause: step.signal?.reason }));
-    const timer = setTimeout(
-      () => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `TLS handshake with the server took over ${step.timeoutMs} ms`)),
-      step.timeoutMs,
-    );
+    const onError = (e: Error & { code?: string }) => {
+      const code = e.code ?? '';
+      // A plain node closes (or resets) the connection on our ClientHello.
+      const hint = NOT_TLS.test(code) ? `; ${PLAIN_PEER_HINT}` : code === 'ECONNRESET' ? `; it refused our certificate, or ${PLAIN_PEER_HINT}` : '';
+      done(new DistError('ERR_TLS', `TLS handshake with the server failed: ${describe(e)}${hint}`, { cause: e }));
+    };
+    const onClose = () =>
+      done(new DistError('ERR_TLS', `connection closed during the TLS handshake with the server: it refused our certificate, or ${PLAIN_PEER_HINT}`));
     sock.on('error', ignore); // permanent: errors after the step belong to the connection
     sock.once('error', onError);
     sock.once('close', onClose);
     sock.once('secureConnect', onSecure);
-    if (step.signal?.aborted) onAbort();
-    else step.signal?.addEventListener('abort', onAbort, { once: true });
+    const d = deadline(
+      step,
+      // A plain OTP node reads our ClientHello as the length of a handshake message and waits for the rest.
+      () => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `TLS handshake with the server took over ${step.timeoutMs} ms; perhaps ${PLAIN_PEER_HINT}`)),
+      (reason) => done(new DistError('ERR_ABORTED', 'TLS handshake aborted', { cause: reason })),
+    );
   });
 }
 
@@ -174,8 +186,7 @@ export function tlsAccept(raw: Socket, o: DistTlsOptions, step: TlsStepOptions):
     const done = (err: DistError | undefined, sock?: tls.TLSSocket) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      step.signal?.removeEventListener('abort', onAbort);
+      d.clear();
       raw.removeListener('close', onRawClose);
       server.removeAllListeners('secureConnection');
       server.removeAllListeners('tlsClientError');
@@ -189,24 +200,29 @@ export function tlsAccept(raw: Socket, o: DistTlsOptions, step: TlsStepOptions):
       }
     };
     const onRawClose = () => done(new DistError('ERR_TLS', 'connection closed during the TLS handshake with the client'));
-    const onAbort = () => done(new DistError('ERR_ABORTED', 'TLS handshake aborted', { cause: step.signal?.reason }));
-    const timer = setTimeout(
-      () => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `TLS handshake with the client took over ${step.timeoutMs} ms`)),
-      step.timeoutMs,
-    );
     server.on('secureConnection', (sock: tls.TLSSocket) => {
       if (requestCert && rejectUnauthorized && !sock.authorized) {
         const why = sock.authorizationError === undefined ? 'none presented' : String(sock.authorizationError);
         done(new DistError('ERR_TLS', `client certificate refused: ${why}`), sock);
       } else done(undefined, sock);
     });
-    server.on('tlsClientError', (e: Error, sock: tls.TLSSocket) =>
-      done(new DistError('ERR_TLS', `TLS handshake with the client failed: ${describe(e)}`, { cause: e }), sock),
+    server.on('tlsClientError', (e: Error & { code?: string }, sock: tls.TLSSocket) =>
+      done(
+        new DistError(
+          'ERR_TLS',
+          `TLS handshake with the client failed: ${describe(e)}${NOT_TLS.test(e.code ?? '') ? `; ${PLAIN_PEER_HINT}` : ''}`,
+          { cause: e },
+        ),
+        sock,
+      ),
     );
     raw.once('close', onRawClose);
-    if (step.signal?.aborted) return onAbort();
-    step.signal?.addEventListener('abort', onAbort, { once: true });
-    server.emit('connection', raw);
+    const d = deadline(
+      step,
+      () => done(new DistError('ERR_HANDSHAKE_TIMEOUT', `TLS handshake with the client took over ${step.timeoutMs} ms`)),
+      (reason) => done(new DistError('ERR_ABORTED', 'TLS handshake aborted', { cause: reason })),
+    );
+    if (!settled) server.emit('connection', raw);
   });
 }
 

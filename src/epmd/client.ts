@@ -1,9 +1,12 @@
 // EPMD client: ALIVE2 registration kept for the node's lifetime (re-registered
-// with jittered, capped backoff when the EPMD goes away), PORT_PLEASE2 and
+// with the library's backoff policy when the EPMD goes away), PORT_PLEASE2 and
 // NAMES. Spec: erl_dist_protocol, "EPMD Protocol". Replies may arrive split
 // over any number of reads; each request buffers until its reply is complete.
+// Every error names the EPMD (host:port) it was about.
 import { connect, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
+import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../backoff.js';
+import { withDeadline } from '../deadline.js';
 import { EpmdError } from './errors.js';
 import {
   EPMD_DEFAULT_PORT,
@@ -51,18 +54,21 @@ export interface EpmdRegisterOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   /**
-   * Delay before re-registration attempt `attempt` (1, 2, ...) after the EPMD
-   * connection is lost. Default: 100 ms doubling up to 5 s, with full jitter
-   * in [50%, 100%].
+   * How re-registration is retried after the EPMD connection is lost (the
+   * library's one backoff policy): default `baseDelayMs` 100, `maxDelayMs`
+   * 5000, `jitter` 0.5, and `maxRetries` unlimited (it retries until it
+   * succeeds or the registration is closed).
    */
-  backoff?: (attempt: number) => number;
+  reconnect?: BackoffOptions;
 }
 
-/** Default re-registration delay: exponential, capped at 5 s, jittered. */
-export function defaultBackoff(attempt: number): number {
-  const base = Math.min(5000, 100 * 2 ** Math.min(attempt - 1, 16));
-  return Math.round(base * (0.5 + Math.random() * 0.5));
+/** The re-registration policy of `o` (see {@link EpmdRegisterOptions.reconnect}). */
+export function registrationBackoff(o: BackoffOptions = {}): BackoffPolicy {
+  return backoffPolicy(o, { baseDelayMs: 100, maxRetries: Infinity });
 }
+
+/** Why a connection to the EPMD failed, with what to do about it. */
+const UNREACHABLE_HINT = 'is epmd running there? Start it (`epmd -daemon`), or give the node `epmd: { embedded: true }`';
 
 function envPort(): number {
   const p = Number(process.env.ERL_EPMD_PORT);
@@ -116,33 +122,37 @@ export class EpmdClient {
     return reg;
   }
 
+  /** `host:port` of the EPMD a request to `host` goes to (for messages). */
+  where(host: string = this.host): string {
+    return `${host}:${this.port}`;
+  }
+
   /** @internal Opens a socket to the EPMD, with deadline and abort. */
   openSocket(host: string, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError(signal));
-      const s = connect({ host, port: this.port });
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        s.removeListener('error', onError);
-        s.removeListener('connect', onConnect);
-        if (err) {
-          s.destroy();
-          reject(err);
-        } else resolve(s);
-      };
-      const onConnect = () => done();
-      const onError = (e: Error) =>
-        done(new EpmdError('ERR_EPMD_UNREACHABLE', `cannot reach EPMD at ${host}:${this.port}: ${e.message}`, { cause: e }));
-      const onAbort = () => done(abortError(signal!));
-      const timer = setTimeout(
-        () => done(new EpmdError('ERR_EPMD_TIMEOUT', `connecting to EPMD at ${host}:${this.port} timed out`)),
-        timeoutMs,
-      );
-      s.once('connect', onConnect);
-      s.once('error', onError);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const at = this.where(host);
+    return withDeadline<Socket>(
+      { timeoutMs, signal },
+      {
+        timeout: () => new EpmdError('ERR_EPMD_TIMEOUT', `connecting to EPMD at ${at} timed out after ${timeoutMs} ms; ${UNREACHABLE_HINT}`),
+        abort: (reason) => abortError(reason),
+      },
+      (resolve, reject) => {
+        const s = connect({ host, port: this.port });
+        let ok = false;
+        const onConnect = () => {
+          ok = true;
+          resolve(s);
+        };
+        const onError = (e: Error) => reject(new EpmdError('ERR_EPMD_UNREACHABLE', `cannot reach EPMD at ${at}: ${e.message}; ${UNREACHABLE_HINT}`, { cause: e }));
+        s.once('connect', onConnect);
+        s.once('error', onError);
+        return () => {
+          s.removeListener('error', onError);
+          s.removeListener('connect', onConnect);
+          if (!ok) s.destroy();
+        };
+      },
+    );
   }
 
   /**
@@ -157,53 +167,56 @@ export class EpmdClient {
   ): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     const host = opts.host ?? this.host;
-    const deadline = Date.now() + timeoutMs;
+    const at = this.where(host);
+    const started = Date.now();
     const s = await this.openSocket(host, timeoutMs, opts.signal);
-    return new Promise<T>((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let settled = false;
-      const finish = (err: Error | undefined, v?: T) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        s.destroy();
-        if (err) reject(err);
-        else resolve(v as T);
-      };
-      const step = (ended: boolean) => {
-        try {
-          const v = parse(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), ended);
-          if (v !== undefined) finish(undefined, v);
-        } catch (e) {
-          finish(e as Error);
-        }
-      };
-      const onAbort = () => finish(abortError(opts.signal!));
-      const timer = setTimeout(
-        () => finish(new EpmdError('ERR_EPMD_TIMEOUT', `EPMD at ${host}:${this.port} did not answer in ${timeoutMs} ms`)),
-        Math.max(0, deadline - Date.now()),
-      );
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      s.on('data', (d: Buffer) => {
-        chunks.push(d);
-        size += d.length;
-        step(false);
-      });
-      s.on('end', () => step(true));
-      s.on('close', () => {
-        if (!settled) step(true);
-        if (!settled) finish(new EpmdError('ERR_EPMD_CLOSED', 'EPMD closed the connection'));
-      });
-      s.on('error', (e) => finish(new EpmdError('ERR_EPMD_CLOSED', `EPMD connection failed: ${e.message}`, { cause: e })));
-      s.write(req);
-    });
+    return withDeadline<T>(
+      { timeoutMs: Math.max(0, timeoutMs - (Date.now() - started)), signal: opts.signal },
+      {
+        timeout: () => new EpmdError('ERR_EPMD_TIMEOUT', `EPMD at ${at} did not answer in ${timeoutMs} ms`),
+        abort: (reason) => abortError(reason),
+      },
+      (resolve, reject) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        let settled = false;
+        const finish = (err: Error | undefined, v?: T) => {
+          if (settled) return;
+          settled = true;
+          if (err) reject(err);
+          else resolve(v as T);
+        };
+        const step = (ended: boolean) => {
+          try {
+            const v = parse(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), ended);
+            if (v !== undefined) finish(undefined, v);
+          } catch (e) {
+            finish(e as Error);
+          }
+        };
+        s.on('data', (d: Buffer) => {
+          chunks.push(d);
+          size += d.length;
+          step(false);
+        });
+        s.on('end', () => step(true));
+        s.on('close', () => {
+          if (!settled) step(true);
+          finish(new EpmdError('ERR_EPMD_CLOSED', `EPMD at ${at} closed the connection`));
+        });
+        s.on('error', (e) => finish(new EpmdError('ERR_EPMD_CLOSED', `EPMD connection to ${at} failed: ${e.message}`, { cause: e })));
+        s.write(req);
+        return () => {
+          settled = true;
+          s.destroy();
+        };
+      },
+    );
   }
 }
 
-function abortError(signal: AbortSignal): EpmdError {
-  return new EpmdError('ERR_ABORTED', 'aborted', { cause: signal.reason });
+function abortError(reason: unknown): EpmdError {
+  return new EpmdError('ERR_ABORTED', 'aborted', { cause: reason });
 }
 
 /** The state of an {@link EpmdRegistration}. */
@@ -212,8 +225,10 @@ export type EpmdRegistrationState = 'registered' | 'reconnecting' | 'closed';
 /**
  * A live ALIVE2 registration: the TCP connection to the EPMD that keeps the
  * name registered (closing it unregisters). When the EPMD closes the socket
- * (for instance it restarted), the registration is retried with backoff until
- * it succeeds or {@link close} is called.
+ * (for instance it restarted), the registration is retried with the backoff
+ * policy of {@link EpmdRegisterOptions.reconnect} until it succeeds, the
+ * retries are spent (the registration is then closed), or {@link close} is
+ * called.
  *
  * Events: `'registered'` (creation: number) after every successful ALIVE2,
  * including re-registrations; `'lost'` (error: EpmdError) when the EPMD
@@ -232,6 +247,7 @@ export class EpmdRegistration extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private readonly info: EpmdNodeInfo;
+  private readonly policy: BackoffPolicy;
 
   /** @internal Use {@link EpmdClient.register}. */
   constructor(
@@ -240,6 +256,7 @@ export class EpmdRegistration extends EventEmitter {
   ) {
     super();
     this.name = opts.name;
+    this.policy = registrationBackoff(opts.reconnect);
     this.info = nodeInfo({
       name: opts.name,
       port: opts.port,
@@ -261,46 +278,51 @@ export class EpmdRegistration extends EventEmitter {
 
   private async attemptOnce(signal?: AbortSignal): Promise<void> {
     const timeoutMs = this.opts.timeoutMs ?? this.client.timeoutMs;
+    const at = this.client.where();
     const s = await this.client.openSocket(this.client.host, timeoutMs, signal);
-    const creation = await new Promise<number>((resolve, reject) => {
-      let buf: Buffer = Buffer.alloc(0);
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        s.removeListener('data', onData);
-        s.removeListener('close', onClose);
-        s.removeListener('error', onError);
-      };
-      const fail = (e: Error) => {
-        cleanup();
-        s.destroy();
-        reject(e);
-      };
-      const onData = (d: Buffer) => {
-        buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
-        let r;
-        try {
-          r = parseAlive2Resp(buf);
-        } catch (e) {
-          return fail(e as Error);
-        }
-        if (r === undefined) return;
-        if (r.result !== 0) {
-          return fail(new EpmdError('ERR_EPMD_NAME_TAKEN', `EPMD refused to register ${this.name} (result ${r.result})`));
-        }
-        cleanup();
-        resolve(r.creation);
-      };
-      const onClose = () => fail(new EpmdError('ERR_EPMD_CLOSED', 'EPMD closed the connection during ALIVE2'));
-      const onError = (e: Error) => fail(new EpmdError('ERR_EPMD_CLOSED', `EPMD connection failed: ${e.message}`, { cause: e }));
-      const onAbort = () => fail(abortError(signal!));
-      const timer = setTimeout(() => fail(new EpmdError('ERR_EPMD_TIMEOUT', `no ALIVE2 reply within ${timeoutMs} ms`)), timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      s.on('data', onData);
-      s.on('close', onClose);
-      s.on('error', onError);
-      s.write(encodeAlive2Req(this.info));
-    });
+    let buf: Buffer = Buffer.alloc(0);
+    const creation = await withDeadline<number>(
+      { timeoutMs, signal },
+      {
+        timeout: () => new EpmdError('ERR_EPMD_TIMEOUT', `no ALIVE2 reply from EPMD at ${at} within ${timeoutMs} ms`),
+        abort: (reason) => abortError(reason),
+      },
+      (resolve, reject) => {
+        let ok = false;
+        const onData = (d: Buffer) => {
+          buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+          let r;
+          try {
+            r = parseAlive2Resp(buf);
+          } catch (e) {
+            return reject(e as Error);
+          }
+          if (r === undefined) return;
+          if (r.result !== 0) {
+            return reject(
+              new EpmdError(
+                'ERR_EPMD_NAME_TAKEN',
+                `EPMD at ${at} refused to register ${this.name} (result ${r.result}): a node of that name is running; pick another name or stop that node`,
+              ),
+            );
+          }
+          ok = true;
+          resolve(r.creation);
+        };
+        const onClose = () => reject(new EpmdError('ERR_EPMD_CLOSED', `EPMD at ${at} closed the connection during ALIVE2`));
+        const onError = (e: Error) => reject(new EpmdError('ERR_EPMD_CLOSED', `EPMD connection to ${at} failed: ${e.message}`, { cause: e }));
+        s.on('data', onData);
+        s.on('close', onClose);
+        s.on('error', onError);
+        s.write(encodeAlive2Req(this.info));
+        return () => {
+          s.removeListener('data', onData);
+          s.removeListener('close', onClose);
+          s.removeListener('error', onError);
+          if (!ok) s.destroy();
+        };
+      },
+    );
     if (this.closed) {
       s.destroy();
       return;
@@ -328,7 +350,12 @@ export class EpmdRegistration extends EventEmitter {
   private scheduleRetry(): void {
     if (this.closed) return;
     this.attempt++;
-    const delay = (this.opts.backoff ?? defaultBackoff)(this.attempt);
+    if (this.attempt > this.policy.maxRetries) {
+      // Out of retries: the registration is given up (closed).
+      this.closed = true;
+      return;
+    }
+    const delay = this.policy.delayMs(this.attempt, this.name);
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.attemptOnce().catch((e: unknown) => {

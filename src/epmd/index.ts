@@ -15,7 +15,7 @@ export {
 export {
   EpmdClient,
   EpmdRegistration,
-  defaultBackoff,
+  registrationBackoff,
   type EpmdClientOptions,
   type EpmdCallOptions,
   type EpmdRegisterOptions,

@@ -9,13 +9,29 @@
 // answers SPAWN_REPLY notsup; src/otp's Node runs exposed functions), an
 // orphan SPAWN_REPLY -> EXIT2 abandoned. Messages to unknown pids, names and
 // aliases are dropped, which is OTP's answer too. Links follow the new link
-// protocol (erl_dist_protocol, "New Link Protocol"): a LINK for an existing
-// link is ignored, an UNLINK_ID removes only an active link, an
-// UNLINK_ID_ACK only the inactive link whose id it carries.
+// protocol (erl_dist_protocol, "New Link Protocol"); the link and monitor
+// tables are changed by signals.ts, their one owner. This module depends on
+// the tables it is given, not on the node.
 import { Atom, Pid, atom } from '../etf/types.js';
-import { DFLAG, ctrl, hasFlag, type ControlMessage, type DistConnection, type OutgoingSignal } from '../dist/index.js';
-import { pidKey, refKey } from './process.js';
-import type { NodeCore } from './node.js';
+import {
+  DFLAG,
+  ctrl,
+  hasFlag,
+  type ControlMessage,
+  type DistConnection,
+  type OutgoingSignal,
+  type SpawnRequestSignal,
+} from '../dist/index.js';
+import type { Registry } from './registry.js';
+import type { Signals } from './signals.js';
+
+/** What incoming control messages act on: the node's process tables, its signals and its spawn handler. */
+export interface DispatchTables {
+  readonly registry: Registry;
+  readonly signals: Signals;
+  /** A SPAWN_REQUEST arrived (the node answers it). */
+  onSpawnRequest(c: DistConnection, m: SpawnRequestSignal): void;
+}
 
 const NOPROC = atom('noproc');
 const ABANDONED = atom('abandoned');
@@ -27,84 +43,67 @@ function sendOn(c: DistConnection, s: OutgoingSignal): void {
 }
 
 /** Acts on one control message that arrived on `c`. */
-export function dispatchControl(node: NodeCore, c: DistConnection, m: ControlMessage): void {
+export function dispatchControl(t: DispatchTables, c: DistConnection, m: ControlMessage): void {
+  const reg = t.registry;
   switch (m.kind) {
     case 'send':
-      node.process(m.to)?.deliver(m.message);
+      reg.process(m.to)?.deliver(m.message);
       return;
     case 'reg_send':
-      node.byName(m.to.name)?.deliver(m.message);
+      reg.byName(m.to.name)?.deliver(m.message);
       return;
     case 'alias_send':
-      node.byAlias(m.alias)?.deliver(m.message);
+      reg.byAlias(m.alias)?.deliver(m.message);
       return;
     case 'altact_sig_send': {
       // OTP 28's form of alias/name/pid sends (we do not advertise it, but take it).
       const exit = (m.flags & ALTACT_EXIT) !== 0;
-      const target =
-        m.to instanceof Pid ? node.process(m.to) : m.to instanceof Atom ? node.byName(m.to.name) : node.byAlias(m.to);
-      if (exit) target?.exitSignal(m.from, m.message, false);
-      else target?.deliver(m.message);
+      const target = m.to instanceof Pid ? reg.process(m.to) : m.to instanceof Atom ? reg.byName(m.to.name) : reg.byAlias(m.to);
+      if (exit) {
+        if (target) t.signals.exitSignal(target, m.from, m.message, false);
+      } else target?.deliver(m.message);
       return;
     }
-    case 'link': {
-      const t = node.process(m.to);
-      if (t?.alive) {
-        const k = pidKey(m.from);
-        if (!t.links.has(k)) t.links.set(k, { pid: m.from, unlinking: undefined });
-        node.watch(c.peer, t);
-      } else {
-        sendOn(c, ctrl.exit(m.to, m.from, NOPROC));
-      }
+    case 'link':
+      if (!t.signals.incomingLink(c.peer, reg.process(m.to), m.from)) sendOn(c, ctrl.exit(m.to, m.from, NOPROC));
       return;
-    }
     case 'unlink':
-    case 'unlink_id': {
-      const t = node.process(m.to);
-      const k = pidKey(m.from);
-      if (t && t.links.get(k)?.unlinking === undefined) t.links.delete(k);
+    case 'unlink_id':
+      t.signals.incomingUnlink(reg.process(m.to), m.from);
       // UNLINK_ID is always acknowledged, even for a dead process (before anything else to that pid).
       if (m.kind === 'unlink_id') sendOn(c, ctrl.unlinkIdAck(m.id, m.to, m.from));
       return;
-    }
-    case 'unlink_id_ack': {
-      const t = node.process(m.to);
-      const k = pidKey(m.from);
-      if (t && t.links.get(k)?.unlinking === m.id) t.links.delete(k);
+    case 'unlink_id_ack':
+      t.signals.incomingUnlinkAck(reg.process(m.to), m.from, m.id);
       return;
-    }
     case 'exit':
-      node.process(m.to)?.exitSignal(m.from, m.reason, true);
+    case 'exit2': {
+      const p = reg.process(m.to);
+      if (p) t.signals.exitSignal(p, m.from, m.reason, m.kind === 'exit');
       return;
-    case 'exit2':
-      node.process(m.to)?.exitSignal(m.from, m.reason, false);
-      return;
+    }
     case 'monitor': {
-      const t = m.to instanceof Pid ? node.process(m.to) : node.byName(m.to.name);
-      if (t?.alive) {
-        t.monitoredBy.set(refKey(m.ref), { ref: m.ref, watcher: m.from, name: m.to instanceof Atom ? m.to : undefined });
-        node.watch(c.peer, t);
-      } else {
-        const ex = hasFlag(c.flags, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadMonitorExit(m.to, m.from, m.ref, NOPROC) : ctrl.monitorExit(m.to, m.from, m.ref, NOPROC);
-        sendOn(c, ex);
+      const target = m.to instanceof Pid ? reg.process(m.to) : reg.byName(m.to.name);
+      if (!t.signals.incomingMonitor(c.peer, target, m.from, m.ref, m.to instanceof Atom ? m.to : undefined)) {
+        sendOn(c, hasFlag(c.flags, DFLAG.EXIT_PAYLOAD) ? ctrl.payloadMonitorExit(m.to, m.from, m.ref, NOPROC) : ctrl.monitorExit(m.to, m.from, m.ref, NOPROC));
       }
       return;
     }
-    case 'demonitor': {
-      const t = m.to instanceof Pid ? node.process(m.to) : node.byName(m.to.name);
-      t?.monitoredBy.delete(refKey(m.ref));
+    case 'demonitor':
+      t.signals.incomingDemonitor(m.to instanceof Pid ? reg.process(m.to) : reg.byName(m.to.name), m.ref);
+      return;
+    case 'monitor_exit': {
+      const p = reg.process(m.to);
+      if (p) t.signals.down(p, m.ref, m.reason);
       return;
     }
-    case 'monitor_exit':
-      node.process(m.to)?.down(m.ref, m.reason);
-      return;
     case 'group_leader': {
-      const t = node.process(m.to);
-      if (t) t.groupLeader = m.from;
+      const p = reg.process(m.to);
+      if (p) p.groupLeader = m.from;
       return;
     }
     case 'spawn_request':
-      node.onSpawnRequest(c, m);
+      t.onSpawnRequest(c, m);
       return;
     case 'spawn_reply':
       // We never send SPAWN_REQUEST: a process spawned for nobody is abandoned, as OTP does.

@@ -19,6 +19,9 @@ import type { Term } from '../etf/types.js';
  * - `ERR_BUSY`: a message send found the peer's connection over its busy
  *   limit under the `onBusy: 'error'` policy (nothing was queued), or a
  *   `sendAsync` waited longer than its `timeoutMs` for room.
+ * - `ERR_OVERLOADED`: the memory guard refuses new work (spawn, and so call,
+ *   rpc, ping and serve): the heap is near V8's limit (see
+ *   `NodeOptions.memoryGuard`). Retry later.
  */
 export type NodeErrorCode =
   | 'ERR_TIMEOUT'
@@ -31,7 +34,8 @@ export type NodeErrorCode =
   | 'ERR_NODE_STOPPED'
   | 'ERR_NO_COOKIE'
   | 'ERR_LISTEN'
-  | 'ERR_BUSY';
+  | 'ERR_BUSY'
+  | 'ERR_OVERLOADED';
 
 /** Failures of the node layer: processes, mailboxes, names, waits. */
 export class NodeError extends BeamBridgeError {

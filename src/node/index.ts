@@ -21,6 +21,20 @@ export {
   type LinkEntry,
 } from './process.js';
 export { NodeCore, type NodeEvents, type WaitOptions } from './node.js';
+export {
+  channels,
+  traced,
+  silentLogger,
+  type Logger,
+  type ConnectionUpEvent,
+  type ConnectionDownEvent,
+  type HandshakeErrorEvent,
+  type SendEvent,
+  type CallStartEvent,
+  type CallEndEvent,
+} from './diagnostics.js';
+export { heapRatio, type MemoryGuardOptions } from './guard.js';
+export { MAILBOX_OVERFLOW } from './process.js';
 export { reconnectPolicy, type ReconnectOptions, type ReconnectPolicy, type PeerStatus, type StatusOptions } from './reconnect.js';
 export { nodeFlags, type NodeOptions, type EpmdOption } from './setup.js';
 export { parseNodeName, shortHostname, type NodeName } from './names.js';

@@ -3,6 +3,7 @@
 // iterator in the manner of nats.js). Delivery never blocks: a message goes to
 // the oldest pending receive whose `match` accepts it, else to the queue.
 import type { Term } from '../etf/types.js';
+import { deadline } from '../deadline.js';
 import { NodeError, abortError } from './errors.js';
 
 /** Options of a receive. */
@@ -132,19 +133,14 @@ export class Mailbox implements AsyncIterable<Term> {
       return Promise.reject(new NodeError('ERR_TIMEOUT', 'receive: no matching message'));
     }
     return new Promise<Term>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = () => {
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
       const w: Waiter = {
         match,
         resolve: (m) => {
-          done();
+          d.clear();
           resolve(m);
         },
         reject: (e) => {
-          done();
+          d.clear();
           reject(e);
         },
       };
@@ -153,11 +149,11 @@ export class Mailbox implements AsyncIterable<Term> {
         if (i >= 0) this.waiters.splice(i, 1);
         w.reject(e);
       };
-      const onAbort = () => drop(abortError(signal!, 'receive'));
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => drop(new NodeError('ERR_TIMEOUT', `receive: nothing matched within ${timeoutMs} ms`)), timeoutMs);
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const d = deadline(
+        { timeoutMs, signal },
+        () => drop(new NodeError('ERR_TIMEOUT', `receive: nothing matched within ${timeoutMs} ms`)),
+        () => drop(abortError(signal!, 'receive')),
+      );
       this.waiters.push(w);
     });
   }

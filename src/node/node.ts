@@ -1,50 +1,41 @@
 // The node: a name, a creation, a listen socket registered with EPMD, the
-// connection table (peers.ts), the process tables (registry.ts), the
-// outgoing side of links, monitors and exit signals, nodedown handling, the
-// peer status stream, and the built-in net_kernel. Incoming control messages
-// are handled in dispatch.ts.
+// connection table (peers.ts), the process tables (registry.ts), links,
+// monitors and exit signals (signals.ts, their one owner), the busy policy
+// (busy.ts), nodedown handling, the peer status stream, the memory guard,
+// observability (diagnostics.ts) and the built-in net_kernel. Incoming
+// control messages are handled in dispatch.ts, which is given the tables
+// and does not know this class.
 //
-// Every LocalProcess keeps its own links (with the UNLINK_ID in flight), the
-// monitors it holds, the monitors on it and its aliases; the registry keeps,
-// per peer, the processes with links or monitors across it, so that losing a
-// connection fires exactly those with `noconnection`, at once, as OTP does.
+// The path of a message to a remote pid, each step a plain call that never
+// calls back into the node (8 functions up to the socket's writer):
+//   LocalProcess.send -> NodeCore.sendFrom -> NodeCore.route (local delivery
+//   ends here) -> Peers.send (queued here while dialing) -> toWire (picks
+//   SEND_SENDER or SEND; ctrl.* builds the tuple) -> DistConnection.send ->
+//   DistConnection.queue (the encoder makes the frame) -> SocketWriter.write,
+//   whose flush writes the turn's frames to the socket in one writev.
 import { EventEmitter } from 'node:events';
 import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
-import {
-  DFLAG,
-  DistError,
-  ctrl,
-  hasFlag,
-  type ControlMessage,
-  type DistConnection,
-  type SpawnRequestSignal,
-} from '../dist/index.js';
-import { NodeError, abortError } from './errors.js';
-import { Peers, type SignalBuilder } from './peers.js';
+import { DistError, ctrl, type ControlMessage, type DistConnection, type SpawnRequestSignal } from '../dist/index.js';
+import { deadline, type WaitOptions } from '../deadline.js';
+import { NodeError } from './errors.js';
+import { Peers } from './peers.js';
 import { Registry, checkName } from './registry.js';
 import { Signals } from './signals.js';
 import { StatusStream, reconnectPolicy, type PeerStatus, type StatusOptions } from './reconnect.js';
-import { dispatchControl } from './dispatch.js';
+import { dispatchControl, type DispatchTables } from './dispatch.js';
+import { BusyPolicy } from './busy.js';
+import { channels, type Logger } from './diagnostics.js';
+import { MemoryGuard } from './guard.js';
 import { genReply, parseGenCall, isAtom, type GenFrom } from './gencall.js';
-import {
-  LocalProcess,
-  type MonitorTarget,
-  type OutgoingMonitor,
-  type ProcessHost,
-  type SendTarget,
-  type SpawnOptions,
-} from './process.js';
+import { peerOf, toWire, type MessageOut } from './wire.js';
+import { LocalProcess, MAILBOX_OVERFLOW, type MonitorTarget, type ProcessHost, type SendTarget, type SpawnOptions } from './process.js';
 import { prepareNode, type NodeOptions, type NodeSetup } from './setup.js';
+
+export type { WaitOptions } from '../deadline.js';
 
 const NOTSUP = atom('notsup');
 const SHUTDOWN = atom('shutdown');
 const YES = atom('yes');
-
-/** Options of waits on the node: a deadline and a cancellation signal. */
-export interface WaitOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
 
 /**
  * The typed events of a node:
@@ -83,10 +74,15 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   readonly flags: bigint;
   /** The send policy for messages to a connection over its busy limit (see `NodeOptions.onBusy`). */
   readonly onBusy: 'wait' | 'error';
+  /** Where the node logs (the `logger` option). */
+  readonly logger: Logger;
   protected readonly peers: Peers;
   private readonly setup: NodeSetup;
   private readonly registry: Registry;
   private readonly signals: Signals;
+  private readonly busyPolicy: BusyPolicy;
+  private readonly tables: DispatchTables;
+  private readonly guard: MemoryGuard | undefined;
   private readonly streams = new Set<StatusStream>();
   private signaller: LocalProcess | undefined;
   private stopping: Promise<void> | undefined;
@@ -103,6 +99,8 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     this.port = s.listenPort;
     this.flags = s.flags;
     this.onBusy = s.onBusy;
+    this.logger = s.logger;
+    this.busyPolicy = new BusyPolicy(s.onBusy);
     this.registry = new Registry(this.nodeAtom, this.creation);
     this.peers = new Peers(
       {
@@ -115,16 +113,30 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
         connection: s.connection,
         tls: s.tls,
         reconnect: reconnectPolicy(s.reconnect),
+        maxPendingHandshakes: s.maxPendingHandshakes,
       },
       {
         up: (c) => this.onUp(c),
         down: (c, err) => this.onDown(c, err),
         failed: (peer, err) => this.peerGone(peer, err),
-        handshakeError: (err, peer) => this.emit('handshakeError', err, peer),
+        handshakeError: (err, peer) => this.onHandshakeError(err, peer),
+        refused: () => this.logger.debug('incoming connection refused: maxPendingHandshakes handshakes in progress', { limit: s.maxPendingHandshakes }),
         status: (st) => this.emit('status', st),
       },
     );
     this.signals = new Signals(this.name, this.nodeAtom, this.registry, this.peers);
+    this.tables = { registry: this.registry, signals: this.signals, onSpawnRequest: (c, m) => this.onSpawnRequest(c, m) };
+    if (s.memoryGuard !== false) {
+      this.guard = new MemoryGuard(
+        s.memoryGuard,
+        (over, ratio) => {
+          const heap = `${Math.round(ratio * 100)}% of the heap limit`;
+          if (over) this.logger.error(`memory guard: ${heap} in use; new work is refused (ERR_OVERLOADED)`, { node: this.name });
+          else this.logger.warn(`memory guard: ${heap} in use; taking work again`, { node: this.name });
+        },
+        (min) => this.relieve(min),
+      );
+    }
     s.server.removeAllListeners('connection');
     // Accept errors (e.g. EMFILE) are transient; the server keeps listening.
     s.server.on('error', () => {});
@@ -132,6 +144,8 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     for (const sock of s.early.splice(0)) this.peers.accept(sock);
     // Keep the EPMD registration's events from becoming unhandled errors; it re-registers by itself.
     s.registration.on('error', () => {});
+    s.registration.on('lost', (e: Error) => this.logger.warn(`EPMD registration lost: ${e.message}; re-registering`, { node: this.name }));
+    s.registration.on('retryFailed', (e: Error) => this.logger.debug(`EPMD re-registration failed: ${e.message}`, { node: this.name }));
     this.bootNetKernel();
   }
 
@@ -176,6 +190,23 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   }
 
   /**
+   * Counters of the node's defences: `pendingHandshakes` (incoming
+   * handshakes in progress), `refusedHandshakes` (connections closed at once
+   * because `maxPendingHandshakes` were in progress), `droppedMessages`
+   * (messages to peers that could not be reached), `overloaded` (the memory
+   * guard refuses new work) and `shed` (processes the guard ended).
+   */
+  get health(): { pendingHandshakes: number; refusedHandshakes: number; droppedMessages: number; overloaded: boolean; shed: number } {
+    return {
+      pendingHandshakes: this.peers.handshakes,
+      refusedHandshakes: this.peers.refusedHandshakes,
+      droppedMessages: this.peers.droppedMessages,
+      overloaded: this.guard?.overloaded ?? false,
+      shed: this.guard?.shed ?? 0,
+    };
+  }
+
+  /**
    * The peers' state changes as an async iterable, from now on:
    * `{ peer, state: 'connecting' | 'up' | 'down', ... }` (see
    * {@link PeerStatus}). Ends when the node stops, when `signal` fires, or
@@ -187,26 +218,32 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
    */
   status(o: StatusOptions = {}): AsyncIterableIterator<PeerStatus> {
     const onStatus = (st: PeerStatus) => stream.push(st);
-    const onAbort = () => stream.end();
     const stream: StatusStream = new StatusStream(() => {
       this.off('status', onStatus);
       this.streams.delete(stream);
-      o.signal?.removeEventListener('abort', onAbort);
+      d.clear();
     }, o.maxQueued);
     this.on('status', onStatus);
     this.streams.add(stream);
-    if (this.stopping || o.signal?.aborted) stream.end();
-    else o.signal?.addEventListener('abort', onAbort, { once: true });
+    const d = deadline({ signal: o.signal }, () => {}, () => stream.end());
+    if (this.stopping) stream.end();
     return stream;
   }
 
   // ---------------------------------------------------------------- processes
 
-  /** Creates a process (a pid with a mailbox), optionally registered under `name`. */
+  /**
+   * Creates a process (a pid with a mailbox), optionally registered under
+   * `name`. Throws `ERR_NODE_STOPPED`, `ERR_OVERLOADED` (the memory guard is
+   * refusing new work), `ERR_NAME_TAKEN` or `ERR_BAD_NAME`.
+   */
   spawn(o: SpawnOptions = {}): LocalProcess {
     this.checkRunning();
+    if (this.guard?.overloaded) {
+      throw new NodeError('ERR_OVERLOADED', `node ${this.name} is overloaded: the heap is over the memory guard; new work is refused`);
+    }
     if (o.name !== undefined) checkName(o.name);
-    const p = new LocalProcess(this, this.registry.newPid(), o);
+    const p = new LocalProcess(this as ProcessHost, this.registry.newPid(), { ...o, mailboxLimit: o.mailboxLimit ?? this.setup.mailboxLimit });
     this.registry.add(p);
     if (o.name !== undefined) this.registry.register(o.name, p);
     return p;
@@ -288,28 +325,11 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /**
    * Resolves when the connection to `peer` is below its busy limit (at once
    * when it is, or when there is no connection). Use it to pace large sends.
+   * Rejects with `ERR_TIMEOUT` after `timeoutMs`, or `ERR_ABORTED`.
    */
-  waitWritable(peer: string, o: WaitOptions = {}): Promise<void> {
+  async waitWritable(peer: string, o: WaitOptions = {}): Promise<void> {
     const c = this.peers.live(peer);
-    if (!c || !c.busy) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const done = (e?: Error) => {
-        c.off('drain', ok);
-        c.off('close', ok);
-        o.signal?.removeEventListener('abort', onAbort);
-        if (timer) clearTimeout(timer);
-        if (e) reject(e);
-        else resolve();
-      };
-      const ok = () => done();
-      const onAbort = () => done(abortError(o.signal!, 'waitWritable'));
-      if (o.signal?.aborted) return onAbort();
-      if (o.timeoutMs !== undefined) timer = setTimeout(() => done(new NodeError('ERR_TIMEOUT', `${peer} stayed busy`)), o.timeoutMs);
-      c.on('drain', ok);
-      c.on('close', ok);
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    if (c?.busy) await this.busyPolicy.whenRoom(c, peer, o, undefined, 'ERR_TIMEOUT');
   }
 
   /**
@@ -325,6 +345,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   }
 
   private async doStop(): Promise<void> {
+    this.guard?.stop();
     this.peers.stop();
     for (const p of this.registry.all()) p.exit(SHUTDOWN);
     for (const st of [...this.streams]) st.end();
@@ -338,13 +359,12 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
 
   /** @internal */
   sendFrom(from: LocalProcess, to: SendTarget, msg: Term): boolean {
-    const r = this.route(from, to, msg);
-    if (r === undefined) return true;
-    if (this.onBusy === 'error') {
-      const c = this.peers.live(r.peer);
-      if (c?.busy) throw new NodeError('ERR_BUSY', `connection to ${r.peer} is busy: ${c.bufferedBytes} bytes buffered, limit ${c.busyLimitBytes}`);
-    }
-    return this.peers.send(r.peer, r.build, true);
+    const o = this.route(from, to, msg);
+    if (channels.send.hasSubscribers) channels.send.publish({ node: this.name, from: from.pid, to, peer: o && peerOf(o), message: msg });
+    if (o === undefined) return true;
+    const peer = peerOf(o);
+    this.busyPolicy.admit(this.peers.live(peer), peer);
+    return this.peers.send(peer, o);
   }
 
   /**
@@ -354,49 +374,39 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
    */
   post(from: LocalProcess, to: Pid, msg: Term): void {
     if (!from.alive) return;
-    const r = this.route(from, to, msg);
-    if (r !== undefined) this.peers.send(r.peer, r.build, true);
+    const o = this.route(from, to, msg);
+    if (o !== undefined) this.peers.send(peerOf(o), o);
   }
 
   /** @internal */
   async sendFromAsync(from: LocalProcess, to: SendTarget, msg: Term, o: WaitOptions): Promise<void> {
-    const r = this.route(from, to, msg);
-    if (r === undefined) return;
-    const c = this.peers.live(r.peer);
+    const out = this.route(from, to, msg);
+    if (out === undefined) return;
+    const peer = peerOf(out);
+    const c = this.peers.live(peer);
     if (!c) {
-      this.peers.send(r.peer, r.build, true);
+      this.peers.send(peer, out);
       return;
     }
-    const sig = r.build(c.flags);
-    if (!sig) return;
-    try {
-      await c.sendSignalAsync(sig, o);
-    } catch (e) {
-      const code = (e as DistError).code;
-      if (code === 'ERR_BUSY') throw new NodeError('ERR_BUSY', `connection to ${r.peer} stayed busy for ${o.timeoutMs} ms`, { cause: e });
-      if (code === 'ERR_ABORTED') throw abortError(o.signal!, 'sendAsync');
-      // A connection lost before the message was queued: dropped, as OTP drops it.
-      if (code !== 'ERR_CONNECTION_CLOSED') throw e;
-    }
+    const sig = toWire(out, c.flags);
+    if (sig) await this.busyPolicy.whenRoom(c, peer, o, sig, 'ERR_BUSY');
   }
 
-  /** Delivers a local send; for a remote one, returns the peer and the signal to build. */
-  private route(from: LocalProcess, to: SendTarget, msg: Term): { peer: string; build: SignalBuilder } | undefined {
-    const self = from.pid;
+  /** Delivers a local send; for a remote one, returns the signal to send. */
+  private route(from: LocalProcess, to: SendTarget, msg: Term): MessageOut | undefined {
     if (to instanceof Pid) {
       if (to.node === this.nodeAtom) {
         this.registry.process(to)?.deliver(msg);
         return undefined;
       }
-      return { peer: to.node.name, build: (f) => (hasFlag(f, DFLAG.SEND_SENDER) ? ctrl.sendSender(self, to, msg) : ctrl.send(to, msg)) };
+      return { kind: 'send', from: from.pid, to, msg };
     }
     if (to instanceof Reference) {
       if (to.node === this.nodeAtom) {
         this.registry.byAlias(to)?.deliver(msg);
         return undefined;
       }
-      // Without DFLAG_ALIAS the peer cannot take an alias message: dropped, as OTP does.
-      return { peer: to.node.name, build: (f) => (hasFlag(f, DFLAG.ALIAS) ? ctrl.aliasSend(self, to, msg) : undefined) };
+      return { kind: 'alias_send', from: from.pid, to, msg };
     }
     if (typeof to === 'string' || to instanceof Atom) {
       this.sendLocalName(nameOf(to), msg);
@@ -409,7 +419,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
         this.sendLocalName(name.name, msg);
         return undefined;
       }
-      return { peer: node, build: () => ctrl.regSend(self, name, msg) };
+      return { kind: 'reg_send', from: from.pid, to: name, node, msg };
     }
     throw new NodeError('ERR_BAD_TARGET', 'send target must be a Pid, a Reference, a name or { name, node }');
   }
@@ -433,15 +443,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
       else this.registry.process(to)?.deliver(message);
       return;
     }
-    const self = sender.pid;
-    this.peers.send(
-      from.pid.node.name,
-      (f) => {
-        if (to instanceof Reference && hasFlag(f, DFLAG.ALIAS)) return ctrl.aliasSend(self, to, message);
-        return hasFlag(f, DFLAG.SEND_SENDER) ? ctrl.sendSender(self, from.pid, message) : ctrl.send(from.pid, message);
-      },
-      true,
-    );
+    this.peers.send(from.pid.node.name, { kind: 'reply', from: sender.pid, to: from.pid, alias: from.alias, msg: message });
   }
 
   // ------------------------------------------- ProcessHost (links, monitors)
@@ -452,8 +454,8 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   }
 
   /** @internal */
-  demonitorFrom(from: LocalProcess, m: OutgoingMonitor): void {
-    this.signals.demonitor(from, m);
+  demonitorFrom(from: LocalProcess, ref: Reference): boolean {
+    return this.signals.demonitor(from, ref);
   }
 
   /** @internal */
@@ -462,8 +464,8 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   }
 
   /** @internal */
-  unlinkFrom(from: LocalProcess, to: Pid, id: bigint): void {
-    this.signals.unlink(from, to, id);
+  unlinkFrom(from: LocalProcess, to: Pid): void {
+    this.signals.unlink(from, to);
   }
 
   /** @internal */
@@ -487,18 +489,40 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     this.signals.exited(p, reason);
   }
 
+  /** @internal A mailbox overflowed its bound (the process exits with `mailbox_overflow`). */
+  onOverflow(p: LocalProcess): void {
+    this.logger.warn(`process ${p.pid}${p.name ? ` (${p.name})` : ''} exits with mailbox_overflow: ${p.mailbox.size} messages queued`, {
+      pid: String(p.pid),
+      limit: p.mailboxLimit,
+    });
+  }
+
+  /** The memory guard's relief: the longest mailbox (of at least `min` messages) exits with `mailbox_overflow`. */
+  private relieve(min: number): boolean {
+    let worst: LocalProcess | undefined;
+    for (const p of this.registry.all()) if (p.mailbox.size >= min && (!worst || p.mailbox.size > worst.mailbox.size)) worst = p;
+    if (!worst) return false;
+    this.logger.error(`memory guard: process ${worst.pid} exits with mailbox_overflow to free ${worst.mailbox.size} queued messages`, {
+      pid: String(worst.pid),
+    });
+    worst.exit(MAILBOX_OVERFLOW);
+    return true;
+  }
+
   // ----------------------------------------------------------- incoming side
 
   private onUp(c: DistConnection): void {
     c.on('message', (m: ControlMessage) => {
       try {
-        dispatchControl(this, c, m);
+        dispatchControl(this.tables, c, m);
       } catch (e) {
         // A message we cannot act on (e.g. a term that cannot be re-encoded in a reply) drops only this connection.
         c.close(new DistError('ERR_DIST_PROTOCOL', `${c.peer}: cannot handle ${m.kind}: ${(e as Error).message}`, { cause: e, peer: c.peer }));
       }
     });
     this.failures.delete(c.peer);
+    this.logger.info(`nodeup ${c.peer}`, { peer: c.peer, initiator: c.initiator });
+    if (channels.connectionUp.hasSubscribers) channels.connectionUp.publish({ node: this.name, peer: c.peer, initiator: c.initiator, flags: c.flags });
     this.emit('nodeup', c.peer);
   }
 
@@ -506,28 +530,21 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     const reason = err ?? new DistError('ERR_CONNECTION_CLOSED', `disconnected from ${c.peer}`, { peer: c.peer });
     // Whatever replaces this connection starts with no links or monitors: everything across this one fires now.
     this.peerGone(c.peer, reason);
+    this.logger.info(`nodedown ${c.peer}: ${reason.message}`, { peer: c.peer, code: reason.code });
+    if (channels.connectionDown.hasSubscribers) channels.connectionDown.publish({ node: this.name, peer: c.peer, error: reason });
     this.emit('nodedown', c.peer, reason);
+  }
+
+  private onHandshakeError(err: DistError, peer: string | undefined): void {
+    this.logger.warn(`handshake${peer ? ` with ${peer}` : ''} failed: ${err.message}`, { peer, code: err.code });
+    if (channels.handshakeError.hasSubscribers) channels.handshakeError.publish({ node: this.name, peer, error: err });
+    this.emit('handshakeError', err, peer);
   }
 
   /** The peer is unreachable: every link and monitor across it fires with noconnection, as OTP does. */
   private peerGone(peer: string, err: DistError): void {
     this.failures.set(peer, err);
     this.signals.peerGone(peer);
-  }
-
-  /** @internal Records that `p` has links or monitors across `peer` (for nodedown). */
-  watch(peer: string, p: LocalProcess): void {
-    this.registry.watch(peer, p);
-  }
-
-  /** @internal The live process registered as `name`. */
-  byName(name: string): LocalProcess | undefined {
-    return this.registry.byName(name);
-  }
-
-  /** @internal The live process an alias of this incarnation points to. */
-  byAlias(alias: Reference): LocalProcess | undefined {
-    return this.registry.byAlias(alias);
   }
 
   /**
@@ -542,6 +559,11 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
   /** @internal Answers a SPAWN_REQUEST with an error atom (`notsup`, `badopt`, `system_limit`...). */
   refuseSpawn(c: DistConnection, m: SpawnRequestSignal, reason: Atom): void {
     if (!c.closed) c.sendSignal(ctrl.spawnReply(m.reqId, m.from, 0, reason));
+  }
+
+  /** @internal True while the memory guard refuses new work. */
+  get overloaded(): boolean {
+    return this.guard?.overloaded ?? false;
   }
 
   /**

@@ -1,11 +1,25 @@
 // The connection table of a node: one live DistConnection per peer, the
-// handshakes in progress in both directions, auto-connect with a queue that
-// keeps per-pair order, and OTP's simultaneous-connect rule (see the header
-// of src/dist/index.ts), TLS in both directions when configured, and the
-// reconnect backoff (reconnect.ts): after a failed dial the next one to that
-// peer waits, and the messages sent meanwhile wait in order. Nothing is kept
-// for a peer that has not passed the cookie check except a transient
-// "incoming handshake in progress" mark.
+// handshakes in progress in both directions (incoming ones capped by
+// `maxPendingHandshakes`), auto-connect with a queue that keeps per-pair
+// order, OTP's simultaneous-connect rule (see the header of
+// src/dist/index.ts), and TLS in both directions when configured.
+//
+// Dialing a peer that is not connected (what each new piece of work does):
+// - Any new work (a send, a link, a monitor, and so call, rpc and ping, or
+//   `connect`) tries one connection at once, as OTP does, joining the attempt
+//   in flight if there is one. A peer that is down therefore fails fast (its
+//   EPMD says it is not registered, in about a millisecond), and a peer that
+//   is back is reached by the next piece of work, without waiting out a timer.
+// - Within RECHECK_MS of a failed attempt the peer counts as known down and
+//   no new attempt is made: a link or monitor fires `noconnection` at once,
+//   a message waits (or, with `maxRetries: 0`, is dropped at once, as OTP
+//   drops it). This keeps a tight loop from dialing a dead peer thousands of
+//   times a second.
+// - Messages that were waiting when an attempt failed are retried on the
+//   reconnect backoff (reconnect.ts) and dropped once `maxRetries` backoff
+//   retries have failed; new work dials in between without counting.
+// Nothing is kept for a peer that has not passed the cookie check except a
+// transient "incoming handshake in progress" mark.
 import type { Socket } from 'node:net';
 import {
   DistConnection,
@@ -16,16 +30,20 @@ import {
   type AcceptDecision,
   type DistConnectionOptions,
   type HandshakeResult,
-  type OutgoingSignal,
   type PeerHello,
   type DistTlsOptions,
 } from '../dist/index.js';
 import type { EpmdClient } from '../epmd/index.js';
-import { NodeError, abortError } from './errors.js';
+import { withDeadline, type WaitOptions } from '../deadline.js';
+import { NodeError } from './errors.js';
 import type { PeerStatus, ReconnectPolicy } from './reconnect.js';
+import { isMessage, toWire, type Outgoing } from './wire.js';
 
-/** Builds the wire form of a signal once the connection (and its flags) is known; undefined to drop it. */
-export type SignalBuilder = (flags: bigint) => OutgoingSignal | undefined;
+/** How long after a failed attempt a peer counts as known down (no new attempt; see the header). */
+export const RECHECK_MS = 50;
+
+/** Default cap of incoming handshakes in progress (NodeOptions.maxPendingHandshakes). */
+export const DEFAULT_MAX_PENDING_HANDSHAKES = 256;
 
 /** Settings the table needs from its node. */
 export interface PeersConfig {
@@ -40,6 +58,8 @@ export interface PeersConfig {
   /** Distribution over TLS, both directions. */
   tls: DistTlsOptions | undefined;
   reconnect: ReconnectPolicy;
+  /** Incoming handshakes in progress beyond which new connections are closed at once. */
+  maxPendingHandshakes: number;
 }
 
 /** What the node is told about the table's life. */
@@ -52,6 +72,8 @@ export interface PeersEvents {
   failed(peer: string, err: DistError): void;
   /** A handshake failed (either direction), for logs. */
   handshakeError(err: DistError, peer: string | undefined): void;
+  /** An incoming connection was closed at once: `maxPendingHandshakes` handshakes were in progress. */
+  refused(): void;
   /** A peer's connection state changed. */
   status(s: PeerStatus): void;
 }
@@ -61,16 +83,10 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
-/** A signal waiting for the connection; `message` for sends (kept across retries), false for other signals. */
-interface Queued {
-  build: SignalBuilder;
-  message: boolean;
-}
-
-/** A peer with handshakes in progress, or waiting for its next dial. */
+/** A peer with handshakes in progress, or messages waiting for its next dial. */
 interface Pending {
   peer: string;
-  queue: Queued[];
+  queue: Outgoing[];
   waiters: Set<Waiter>;
   /** Our dial in progress. */
   dial: AbortController | undefined;
@@ -81,16 +97,19 @@ interface Pending {
   lastError: DistError | undefined;
   /** Our dials started for this pending entry (an incoming attempt that fails makes us try ours once more). */
   dials: number;
-  /** Our next dial, scheduled after the backoff delay. */
-  retry: NodeJS.Timeout | undefined;
-  /** Failed attempts while messages waited (they are dropped past the policy's maxRetries). */
+  /** The next dial: a backoff retry of the waiting messages (`counts`), or the end of the known-down window. */
+  retry: { timer: NodeJS.Timeout; at: number; counts: boolean } | undefined;
+  /** Backoff retries made for the waiting messages (they are dropped past the policy's maxRetries). */
   retries: number;
 }
 
-/** Consecutive failed dials to a peer and when the next may start. */
-interface Backoff {
+/** A peer whose last attempt failed, until it is up again. */
+interface Down {
+  /** When the attempt failed (Date.now()). */
+  at: number;
+  error: DistError;
+  /** Failed attempts in a row. */
   failures: number;
-  nextAt: number;
 }
 
 /** Most signals queued for a peer that is being dialed; beyond, new ones are dropped (as OTP drops on a dead connection). */
@@ -102,16 +121,20 @@ export class Peers {
   private readonly pending = new Map<string, Pending>();
   /** Accepted sockets still in the handshake. */
   private readonly handshaking = new Set<Socket>();
-  /** Peers whose last dial failed, until they are up again. */
-  private readonly backoff = new Map<string, Backoff>();
+  /** Peers whose last attempt failed, until they are up again. */
+  private readonly down = new Map<string, Down>();
   private stopped = false;
+  /** Incoming connections closed at once because the handshake cap was full. */
+  refusedHandshakes = 0;
+  /** Messages dropped because their peer could not be reached. */
+  droppedMessages = 0;
 
   constructor(
     private readonly cfg: PeersConfig,
     private readonly ev: PeersEvents,
   ) {}
 
-  /** True while a handshake with `peer` is in progress (signals to it are queued). */
+  /** True while a handshake with `peer` is in progress or messages wait for it (signals to it are queued). */
   isPending(peer: string): boolean {
     return this.pending.has(peer);
   }
@@ -121,22 +144,44 @@ export class Peers {
     return this.conns.get(peer);
   }
 
+  /** Incoming handshakes in progress. */
+  get handshakes(): number {
+    return this.handshaking.size;
+  }
+
   /**
-   * Sends a signal to `peer`, dialing it first when needed (after the
-   * backoff delay if the last dial failed). `message` marks a message send,
-   * which stays queued across failed attempts (other signals are dropped at
-   * the first failure, when their links and monitors fire). Returns false
-   * when the connection is over its busy limit.
+   * Sends a signal to `peer`, dialing it when needed (see the header of this
+   * file). Returns false when the connection is over its busy limit.
    */
-  send(peer: string, build: SignalBuilder, message = false): boolean {
+  send(peer: string, o: Outgoing): boolean {
     const c = this.conns.get(peer);
     if (c) {
-      const s = build(c.flags);
-      return s === undefined ? true : c.sendSignal(s);
+      const s = toWire(o, c.flags);
+      return s === undefined ? true : c.send(s.control, s.payload);
     }
     if (this.stopped) return true;
-    const p = this.pendingFor(peer);
-    if (p.queue.length < MAX_QUEUE) p.queue.push({ build, message });
+    let p = this.pending.get(peer);
+    const d = this.down.get(peer);
+    if (d && !(p && attempting(p)) && Date.now() - d.at < RECHECK_MS) {
+      // Known down a moment ago: no new attempt.
+      if (!isMessage(o)) {
+        // The link or monitor this signal set up fires now (its watcher is registered already).
+        this.ev.failed(peer, d.error);
+        return true;
+      }
+      if (this.cfg.reconnect.maxRetries === 0) {
+        this.droppedMessages++;
+        return true;
+      }
+      p ??= this.pendingFor(peer);
+      if (p.queue.length < MAX_QUEUE) p.queue.push(o);
+      else this.droppedMessages++;
+      if (!p.retry) this.schedule(p, d.at + RECHECK_MS - Date.now(), false);
+      return true;
+    }
+    p ??= this.pendingFor(peer);
+    if (p.queue.length < MAX_QUEUE) p.queue.push(o);
+    else this.droppedMessages++;
     this.ensureDial(p);
     return true;
   }
@@ -146,45 +191,39 @@ export class Peers {
     return this.pending.get(peer)?.queue.length ?? 0;
   }
 
-  /** Resolves with the connection to `peer`, dialing when needed. */
-  connect(peer: string, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<DistConnection> {
+  /** Resolves with the connection to `peer`, dialing at once when needed (whatever the backoff). */
+  connect(peer: string, o: WaitOptions = {}): Promise<DistConnection> {
     const c = this.conns.get(peer);
     if (c) return Promise.resolve(c);
     if (this.stopped) return Promise.reject(new NodeError('ERR_NODE_STOPPED', 'the node is stopped'));
-    if (o.signal?.aborted) return Promise.reject(abortError(o.signal, `connect to ${peer}`));
-    const p = this.pendingFor(peer);
-    return new Promise<DistConnection>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
-        p.waiters.delete(w);
-        if (timer) clearTimeout(timer);
-        o.signal?.removeEventListener('abort', onAbort);
-      };
-      const w: Waiter = {
-        resolve: (conn) => {
-          finish();
-          resolve(conn);
-        },
-        reject: (e) => {
-          finish();
-          reject(e);
-        },
-      };
-      const onAbort = () => w.reject(abortError(o.signal!, `connect to ${peer}`));
-      if (o.timeoutMs !== undefined) {
-        timer = setTimeout(() => w.reject(new NodeError('ERR_TIMEOUT', `connecting to ${peer} took over ${o.timeoutMs} ms`)), o.timeoutMs);
-      }
-      o.signal?.addEventListener('abort', onAbort, { once: true });
-      p.waiters.add(w);
-      // An explicit connect does not wait for the backoff delay.
-      this.ensureDial(p, true);
-    });
+    return withDeadline<DistConnection>(
+      o,
+      {
+        timeout: () => new NodeError('ERR_TIMEOUT', `connecting to ${peer} took over ${o.timeoutMs} ms`),
+        abort: (reason) => new NodeError('ERR_ABORTED', `connect to ${peer} aborted`, { cause: reason }),
+      },
+      (resolve, reject) => {
+        const p = this.pendingFor(peer);
+        const w: Waiter = { resolve, reject };
+        p.waiters.add(w);
+        this.ensureDial(p);
+        return () => p.waiters.delete(w);
+      },
+    );
   }
 
   /** Runs the acceptor handshake on a socket from the node's listener. */
   accept(socket: Socket): void {
     if (this.stopped) {
       socket.destroy();
+      return;
+    }
+    if (this.handshaking.size >= this.cfg.maxPendingHandshakes) {
+      // Refused at once: nothing is read from it and nothing is kept.
+      socket.on('error', () => {});
+      socket.destroy();
+      this.refusedHandshakes++;
+      this.ev.refused();
       return;
     }
     socket.on('error', () => {});
@@ -243,10 +282,10 @@ export class Peers {
         // Someone claiming the name failed; if we have work for that node and have
         // not dialed it ourselves twice yet, dial it rather than drop the work.
         const work = p.queue.length > 0 || p.waiters.size > 0;
-        const idle = p.incoming === 0 && !p.dial && !p.grace && !p.retry && this.pending.get(p.peer) === p;
+        const idle = p.incoming === 0 && !p.dial && !p.grace && this.pending.get(p.peer) === p;
         if (work && idle && p.dials < 2) this.ensureDial(p);
         // Nobody waits for that name: forget the mark, and keep nothing about the attempt.
-        else if (!work && idle) this.pending.delete(p.peer);
+        else if (!work && idle) this.forget(p);
         else this.settleFailure(p, err);
       },
     );
@@ -262,7 +301,7 @@ export class Peers {
       p.incoming = 0;
       this.fail(p, err);
     }
-    this.backoff.clear();
+    this.down.clear();
     for (const c of [...this.conns.values()]) c.close();
     for (const s of this.handshaking) s.destroy();
     this.handshaking.clear();
@@ -296,28 +335,31 @@ export class Peers {
     return p;
   }
 
-  /**
-   * Starts our dial unless one is running or an incoming handshake will do;
-   * after a failed dial, only once the backoff delay has passed (`now`
-   * skips the delay).
-   */
-  private ensureDial(p: Pending, now = false): void {
-    if (p.dial || p.incoming > 0 || p.grace || this.stopped) return;
-    if (p.retry) {
-      if (!now) return;
-      clearTimeout(p.retry);
+  /** Drops a pending entry and its timers. */
+  private forget(p: Pending): void {
+    if (p.grace) clearTimeout(p.grace);
+    p.grace = undefined;
+    if (p.retry) clearTimeout(p.retry.timer);
+    p.retry = undefined;
+    if (this.pending.get(p.peer) === p) this.pending.delete(p.peer);
+  }
+
+  /** Dials `p` in `ms`; a `counts` dial is a backoff retry of the waiting messages. */
+  private schedule(p: Pending, ms: number, counts: boolean): void {
+    const timer = setTimeout(() => {
       p.retry = undefined;
-    }
-    const b = this.backoff.get(p.peer);
-    const wait = b && !now ? b.nextAt - Date.now() : 0;
-    if (wait > 0) {
-      p.retry = setTimeout(() => {
-        p.retry = undefined;
-        if (this.pending.get(p.peer) === p) this.ensureDial(p, true);
-      }, wait);
-      p.retry.unref();
-      return;
-    }
+      if (this.pending.get(p.peer) !== p) return;
+      if (counts) p.retries++;
+      this.ensureDial(p);
+    }, Math.max(0, ms));
+    timer.unref();
+    p.retry = { timer, at: Date.now() + ms, counts };
+  }
+
+  /** Starts our dial unless one is running or an incoming handshake will do. */
+  private ensureDial(p: Pending): void {
+    if (attempting(p) || this.stopped) return;
+    const b = this.down.get(p.peer);
     const ac = new AbortController();
     p.dial = ac;
     p.dials++;
@@ -365,47 +407,51 @@ export class Peers {
   private settleFailure(p: Pending, err: DistError): void {
     if (this.pending.get(p.peer) !== p) return;
     p.lastError = err;
-    if (p.dial || p.incoming > 0 || p.retry || this.conns.has(p.peer)) return;
+    if (p.dial || p.incoming > 0 || this.conns.has(p.peer)) return;
     if (p.grace && err.code !== 'ERR_HANDSHAKE_SIMULTANEOUS') return;
     this.fail(p, err);
   }
 
   /**
-   * Every attempt for `p` failed: waiters reject, links and monitors across
-   * the peer fire (through `failed`), queued signals other than messages are
-   * dropped, and the messages wait for another dial after the backoff delay
-   * unless the policy's retries are spent.
+   * Every attempt for `p` failed: the peer is known down, waiters reject,
+   * links and monitors across the peer fire (through `failed`), queued
+   * signals other than messages are dropped, and the messages wait for a
+   * backoff retry unless the policy's retries are spent (or it has none).
    */
   private fail(p: Pending, err: DistError): void {
     if (p.grace) clearTimeout(p.grace);
     p.grace = undefined;
-    if (p.retry) clearTimeout(p.retry);
-    p.retry = undefined;
     const hadWork = p.queue.length > 0 || p.waiters.size > 0;
-    const messages = p.queue.filter((q) => q.message);
+    const messages = p.queue.filter(isMessage);
     p.queue = [];
     if (this.stopped) {
-      this.pending.delete(p.peer);
+      this.forget(p);
       for (const w of [...p.waiters]) w.reject(err);
       return;
     }
-    const b = this.backoff.get(p.peer) ?? { failures: 0, nextAt: 0 };
-    b.failures++;
-    const delay = this.cfg.reconnect.delayMs(b.failures, p.peer);
-    b.nextAt = Date.now() + delay;
-    this.backoff.set(p.peer, b);
-    const retry = messages.length > 0 && p.retries < this.cfg.reconnect.maxRetries;
-    if (!retry) this.pending.delete(p.peer);
+    const d = this.down.get(p.peer);
+    this.down.set(p.peer, { at: Date.now(), error: err, failures: (d?.failures ?? 0) + 1 });
+    const { maxRetries } = this.cfg.reconnect;
+    const keep = messages.length > 0 && p.retries < maxRetries;
+    if (!keep) {
+      this.droppedMessages += messages.length;
+      this.forget(p);
+    }
     for (const w of [...p.waiters]) w.reject(err);
     if (hadWork) this.ev.failed(p.peer, err);
-    this.ev.status(retry ? { peer: p.peer, state: 'down', reason: err, retryInMs: delay } : { peer: p.peer, state: 'down', reason: err });
-    if (!retry || this.pending.get(p.peer) !== p) return;
+    if (!keep || this.pending.get(p.peer) !== p) {
+      this.ev.status({ peer: p.peer, state: 'down', reason: err });
+      return;
+    }
     // The messages go first, before whatever was queued while the links and monitors fired.
-    p.retries++;
     p.lastError = err;
     p.dials = 0;
-    p.queue = [...messages, ...p.queue.filter((q) => q.message)];
-    this.ensureDial(p);
+    p.queue = [...messages, ...p.queue.filter(isMessage)];
+    if (!p.retry?.counts) {
+      if (p.retry) clearTimeout(p.retry.timer);
+      this.schedule(p, this.cfg.reconnect.delayMs(p.retries + 1, p.peer), true);
+    }
+    this.ev.status({ peer: p.peer, state: 'down', reason: err, retryInMs: Math.max(0, p.retry!.at - Date.now()) });
   }
 
   private install(hs: HandshakeResult): void {
@@ -425,12 +471,10 @@ export class Peers {
       const reason = err ?? new DistError('ERR_CONNECTION_CLOSED', `disconnected from ${conn.peer}`, { peer: conn.peer });
       this.ev.status({ peer: conn.peer, state: 'down', reason });
     });
-    this.backoff.delete(conn.peer);
+    this.down.delete(conn.peer);
     const p = this.pending.get(conn.peer);
     if (p) {
-      this.pending.delete(conn.peer);
-      if (p.grace) clearTimeout(p.grace);
-      if (p.retry) clearTimeout(p.retry);
+      this.forget(p);
       p.dial?.abort();
     }
     this.ev.up(conn);
@@ -438,11 +482,16 @@ export class Peers {
     if (p) {
       for (const q of p.queue) {
         if (conn.closed) break;
-        const s = q.build(conn.flags);
+        const s = toWire(q, conn.flags);
         if (s) conn.sendSignal(s);
       }
       p.queue = [];
       for (const w of [...p.waiters]) w.resolve(conn);
     }
   }
+}
+
+/** True while an attempt for `p` is in flight (ours, an incoming one, or the wait for the peer's after `nok`). */
+function attempting(p: Pending): boolean {
+  return p.dial !== undefined || p.incoming > 0 || p.grace !== undefined;
 }

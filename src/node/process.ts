@@ -1,9 +1,9 @@
-// A beambridge process: a pid on this node with a mailbox, its links, its
-// monitors (both directions), its aliases and its exit handling. Everything
-// that crosses the network goes through the node (the ProcessHost below); a
-// process only keeps its own tables, so that nodedown, exits and issue-5
-// features (trap_exit, unlink acks, aliases) each touch one place.
-import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
+// A beambridge process: a pid on this node with a mailbox (optionally
+// bounded), its aliases, and the tables of its links and monitors, which only
+// signals.ts changes (the process asks the node, the ProcessHost below, for
+// every link, unlink, monitor, demonitor and exit signal). Everything that
+// crosses the network goes through the node.
+import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
 import { NodeError } from './errors.js';
 import { Mailbox, type ReceiveOptions } from './mailbox.js';
 
@@ -34,13 +34,16 @@ export interface ProcessHost {
   /** An exit signal from `from` to `to` (EXIT2). */
   exit2From(from: LocalProcess, to: Pid, reason: Term): void;
   monitorFrom(from: LocalProcess, target: MonitorTarget, ref: Reference): void;
-  demonitorFrom(from: LocalProcess, m: OutgoingMonitor): void;
+  /** Removes a monitor `from` holds; true if it was active. */
+  demonitorFrom(from: LocalProcess, ref: Reference): boolean;
   linkFrom(from: LocalProcess, to: Pid): void;
-  unlinkFrom(from: LocalProcess, to: Pid, id: bigint): void;
+  unlinkFrom(from: LocalProcess, to: Pid): void;
   addAlias(p: LocalProcess, ref: Reference): void;
   removeAlias(ref: Reference): void;
   /** The process died: unregister it and send its exit to links and monitors. */
   onExit(p: LocalProcess, reason: Term): void;
+  /** The process's mailbox overflowed its bound (the process then exits with `mailbox_overflow`). */
+  onOverflow(p: LocalProcess): void;
 }
 
 /** A monitor this process holds on another process. */
@@ -69,11 +72,9 @@ export interface LinkEntry {
 }
 
 const NORMAL = atom('normal');
-const KILL = atom('kill');
-const KILLED = atom('killed');
-const EXIT = atom('EXIT');
 const DOWN = atom('DOWN');
-const PROCESS = atom('process');
+/** The exit reason of a process whose mailbox overflowed its bound. */
+export const MAILBOX_OVERFLOW = atom('mailbox_overflow');
 
 /** A stable string key for a pid (any node). */
 export function pidKey(p: Pid): string {
@@ -91,6 +92,14 @@ export interface SpawnOptions {
   name?: string;
   /** Exit signals become `{'EXIT', From, Reason}` messages (Erlang's trap_exit); default false. */
   trapExit?: boolean;
+  /**
+   * Most messages the mailbox may hold; default the node's `mailboxLimit`
+   * (none unless set). A message that arrives when the mailbox is full makes
+   * the process exit with reason `mailbox_overflow` (it cannot be trapped):
+   * its links get that exit signal and its monitors a DOWN with that reason,
+   * and the queued messages are dropped. `Infinity` lifts the node's bound.
+   */
+  mailboxLimit?: number;
 }
 
 /**
@@ -121,17 +130,18 @@ export class LocalProcess implements AsyncIterable<Term> {
   groupLeader: Pid | undefined;
   /** @internal The registered name, maintained by the node. */
   registeredName: string | undefined;
-  /** @internal Links, by pid key. */
+  /** The mailbox bound (see {@link SpawnOptions.mailboxLimit}); `Infinity` for none. */
+  readonly mailboxLimit: number;
+  /** @internal Links, by pid key (changed only by signals.ts). */
   readonly links = new Map<string, LinkEntry>();
-  /** @internal Monitors this process holds, by ref key. */
+  /** @internal Monitors this process holds, by ref key (changed only by signals.ts). */
   readonly monitors = new Map<string, OutgoingMonitor>();
-  /** @internal Monitors on this process, by ref key. */
+  /** @internal Monitors on this process, by ref key (changed only by signals.ts). */
   readonly monitoredBy = new Map<string, IncomingMonitor>();
   /** @internal Active aliases, by ref key. */
   readonly aliases = new Map<string, Reference>();
   private exitReason: Term | undefined;
   private dead = false;
-  private unlinkIds = 0n;
 
   /** @internal Use `node.spawn`. */
   constructor(
@@ -141,6 +151,7 @@ export class LocalProcess implements AsyncIterable<Term> {
   ) {
     this.pid = pid;
     this.trapExit = o.trapExit ?? false;
+    this.mailboxLimit = o.mailboxLimit ?? Infinity;
   }
 
   /** The name this process is registered under, if any. */
@@ -229,34 +240,19 @@ export class LocalProcess implements AsyncIterable<Term> {
    * already in the mailbox is removed too. Returns true if the monitor was active.
    */
   demonitor(ref: Reference, o: { flush?: boolean } = {}): boolean {
-    const k = refKey(ref);
-    const m = this.monitors.get(k);
-    if (m) {
-      this.monitors.delete(k);
-      if (!this.dead) this.host.demonitorFrom(this, m);
-    }
+    const active = this.host.demonitorFrom(this, ref);
     if (o.flush) this.mailbox.take((x) => isDown(x, ref));
-    return m !== undefined;
+    return active;
   }
 
   /** Links to another process (Erlang's `link/1`): when one exits, the other gets the exit signal. */
   link(to: Pid): void {
-    if (this.dead || pidKey(to) === pidKey(this.pid)) return;
-    const k = pidKey(to);
-    const e = this.links.get(k);
-    if (e && e.unlinking === undefined) return;
-    this.links.set(k, { pid: to, unlinking: undefined });
     this.host.linkFrom(this, to);
   }
 
   /** Removes a link (Erlang's `unlink/1`, the UNLINK_ID protocol with the peer). */
   unlink(to: Pid): void {
-    const k = pidKey(to);
-    const e = this.links.get(k);
-    if (this.dead || !e || e.unlinking !== undefined) return;
-    const id = ++this.unlinkIds;
-    e.unlinking = id;
-    this.host.unlinkFrom(this, to, id);
+    this.host.unlinkFrom(this, to);
   }
 
   /**
@@ -288,47 +284,14 @@ export class LocalProcess implements AsyncIterable<Term> {
     this.die(typeof reason === 'string' ? atom(reason) : reason);
   }
 
-  /** @internal Delivers a message; false when dead. */
+  /** @internal Delivers a message; false when dead (or when it overflowed the bound, which ends the process). */
   deliver(msg: Term): boolean {
+    if (this.mailbox.size >= this.mailboxLimit && !this.dead) {
+      this.host.onOverflow(this);
+      this.die(MAILBOX_OVERFLOW);
+      return false;
+    }
     return this.mailbox.push(msg);
-  }
-
-  /**
-   * @internal An exit signal from `from`. `viaLink` for a broken link (EXIT),
-   * false for `exit/2` (EXIT2). Applies Erlang's rules: a link exit needs the
-   * link; `kill` by exit/2 cannot be trapped; with trapExit the signal
-   * becomes a message; otherwise a non-normal reason kills the process.
-   */
-  exitSignal(from: Pid, reason: Term, viaLink: boolean): void {
-    if (this.dead) return;
-    if (viaLink) {
-      const k = pidKey(from);
-      const e = this.links.get(k);
-      if (!e) return;
-      // The link information goes either way; an inactive link (our UNLINK_ID is in flight) ignores the
-      // signal (erl_dist_protocol, "New Link Protocol").
-      this.links.delete(k);
-      if (e.unlinking !== undefined) return;
-    }
-    if (!viaLink && reason === KILL) {
-      this.die(KILLED);
-      return;
-    }
-    if (this.trapExit) {
-      this.deliver(tuple(EXIT, from, reason));
-      return;
-    }
-    if (reason === NORMAL && pidKey(from) !== pidKey(this.pid)) return;
-    this.die(reason);
-  }
-
-  /** @internal A DOWN for a monitor this process holds (from its peer or a local process). */
-  down(ref: Reference, reason: Term): void {
-    const k = refKey(ref);
-    const m = this.monitors.get(k);
-    if (!m) return;
-    this.monitors.delete(k);
-    this.deliver(tuple(DOWN, ref, PROCESS, m.object, reason));
   }
 
   private die(reason: Term): void {

@@ -1,7 +1,6 @@
 // The process tables of a node: pid -> process, registered name -> process,
-// alias -> process, and per peer the processes with links or monitors across
-// it (so that a nodedown fires exactly those). Also makes this node's pids
-// and references. No I/O: the node (node.ts) owns the connections.
+// alias -> process. Also makes this node's pids and references. No I/O: the
+// node (node.ts) owns the connections, signals.ts the links and monitors.
 import { randomBytes } from 'node:crypto';
 import { Atom, Pid, Reference } from '../etf/types.js';
 import { NodeError } from './errors.js';
@@ -12,8 +11,6 @@ export class Registry {
   private readonly procs = new Map<number, LocalProcess>();
   private readonly names = new Map<string, LocalProcess>();
   private readonly aliasTable = new Map<string, LocalProcess>();
-  /** Processes with links or monitors across each peer (for nodedown). */
-  private readonly watchers = new Map<string, Set<LocalProcess>>();
   private nextId = 0;
   private nextSerial = 0;
   private refCount = 0;
@@ -108,20 +105,6 @@ export class Registry {
     return this.aliasTable.get(refKey(alias));
   }
 
-  /** Records that `p` has links or monitors across `peer`. */
-  watch(peer: string, p: LocalProcess): void {
-    let s = this.watchers.get(peer);
-    if (!s) this.watchers.set(peer, (s = new Set()));
-    s.add(p);
-  }
-
-  /** Removes and returns the processes watching `peer`. */
-  takeWatchers(peer: string): Set<LocalProcess> | undefined {
-    const s = this.watchers.get(peer);
-    this.watchers.delete(peer);
-    return s;
-  }
-
   /** Drops a dead process from every table. */
   remove(p: LocalProcess): void {
     const key = p.pid.id * 8192 + p.pid.serial;
@@ -130,9 +113,6 @@ export class Registry {
     p.registeredName = undefined;
     for (const k of p.aliases.keys()) this.aliasTable.delete(k);
     p.aliases.clear();
-    for (const [peer, set] of this.watchers) {
-      if (set.delete(p) && set.size === 0) this.watchers.delete(peer);
-    }
   }
 }
 

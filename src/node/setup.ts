@@ -7,9 +7,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_DFLAGS, DFLAG, type DistConnectionOptions, type DistTlsOptions } from '../dist/index.js';
 import { EpmdClient, EpmdError, EpmdServer, type EpmdRegistration } from '../epmd/index.js';
+import type { BackoffOptions } from '../backoff.js';
 import { NodeError } from './errors.js';
 import { defaultListenHost, parseNodeName, type NodeName } from './names.js';
 import type { ReconnectOptions } from './reconnect.js';
+import { DEFAULT_MAX_PENDING_HANDSHAKES } from './peers.js';
+import { silentLogger, type Logger } from './diagnostics.js';
+import type { MemoryGuardOptions } from './guard.js';
 
 /** Where the node's EPMD is. */
 export type EpmdOption =
@@ -20,6 +24,8 @@ export type EpmdOption =
       port?: number;
       /** Deadline of one EPMD request; default 10 000 ms. */
       timeoutMs?: number;
+      /** How the registration is retried when the EPMD goes away (default: 100 ms doubling to 5 s, forever). */
+      reconnect?: BackoffOptions;
     }
   | {
       /**
@@ -30,6 +36,7 @@ export type EpmdOption =
       embedded: true;
       port?: number;
       timeoutMs?: number;
+      reconnect?: BackoffOptions;
     };
 
 /** Options of `Node.start`. */
@@ -76,8 +83,25 @@ export interface NodeOptions {
    * are never refused; they are small.
    */
   onBusy?: 'wait' | 'error';
-  /** How a peer that could not be reached is re-dialed (see `ReconnectOptions`). */
+  /** How messages waiting for a peer that could not be reached are retried (see `ReconnectOptions`). */
   reconnect?: ReconnectOptions;
+  /**
+   * Incoming handshakes in progress (peers that connected and have not yet
+   * passed the cookie check) at most; a connection beyond is closed at once,
+   * before anything is read from it. Established connections are not
+   * affected. Default 256.
+   */
+  maxPendingHandshakes?: number;
+  /** The default mailbox bound of this node's processes (see `SpawnOptions.mailboxLimit`); default none. */
+  mailboxLimit?: number;
+  /**
+   * Refuse new work (`ERR_OVERLOADED`) and end the longest mailbox before
+   * V8's heap is exhausted (see `MemoryGuardOptions` for the policy and the
+   * defaults), or `false` to turn the guard off. On by default.
+   */
+  memoryGuard?: MemoryGuardOptions | false;
+  /** Where the node logs (connections, handshake failures, crashes, overloads): any object with debug/info/warn/error. Default: silent. */
+  logger?: Logger;
   /** More settings of every connection (fragment size, keepalive, tick intensity...). */
   connection?: Omit<DistConnectionOptions, 'tickTimeMs' | 'onBusy'>;
   /** Aborts the start (EPMD registration). */
@@ -104,6 +128,10 @@ export interface NodeSetup {
   tls: DistTlsOptions | undefined;
   onBusy: 'wait' | 'error';
   reconnect: ReconnectOptions | undefined;
+  maxPendingHandshakes: number;
+  mailboxLimit: number;
+  memoryGuard: MemoryGuardOptions | false;
+  logger: Logger;
 }
 
 /**
@@ -149,7 +177,7 @@ async function register(
   const embedded = 'embedded' in eo && eo.embedded;
   const epmd = new EpmdClient({ host: 'host' in eo ? eo.host : undefined, port: eo.port, timeoutMs: eo.timeoutMs });
   // OTP registers every node, hidden or not, as a normal node (type 77).
-  const reg = () => epmd.register({ name: alive, port, signal: o.signal });
+  const reg = () => epmd.register({ name: alive, port, signal: o.signal, reconnect: eo.reconnect });
   try {
     return { epmd, registration: await reg(), embedded: undefined };
   } catch (e) {
@@ -211,6 +239,10 @@ export async function prepareNode(o: NodeOptions, spawn = false): Promise<NodeSe
     tls: o.tls,
     onBusy: o.onBusy ?? 'wait',
     reconnect: o.reconnect,
+    maxPendingHandshakes: o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES,
+    mailboxLimit: o.mailboxLimit ?? Infinity,
+    memoryGuard: o.memoryGuard ?? {},
+    logger: o.logger ?? silentLogger,
     connection: {
       ...o.connection,
       busyLimitBytes: o.busyLimitBytes ?? o.connection?.busyLimitBytes,

@@ -5,8 +5,8 @@
 // over the process is gone, so a late reply is dropped by the node (as an
 // OTP 24+ alias would drop it) and never reaches anyone's mailbox.
 import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { NodeError, genCallMessage, isDown, refKey, type MonitorTarget, type NodeCore } from '../node/index.js';
-import { CallError } from './errors.js';
+import { NodeError, genCallMessage, isDown, refKey, traced, type MonitorTarget, type NodeCore } from '../node/index.js';
+import { CallError, unreachableCode } from './errors.js';
 
 const NOPROC = atom('noproc');
 const NOCONNECTION = atom('noconnection');
@@ -49,9 +49,15 @@ export function describeServer(s: ServerRef): string {
 /**
  * `gen_server:call(Server, Request, Timeout)`. Resolves with the reply;
  * rejects with {@link CallError} (`ERR_NOPROC`, `ERR_CALL_EXIT`,
- * `ERR_NODEDOWN`, `ERR_TIMEOUT`) or NodeError `ERR_ABORTED`.
+ * `ERR_NODEDOWN` or its root cause `ERR_BAD_COOKIE` / `ERR_TLS`,
+ * `ERR_TIMEOUT`) or NodeError `ERR_ABORTED`. Seen by the `beambridge:call:*`
+ * diagnostics channels as `kind` (default `call`).
  */
-export async function genCall(node: NodeCore, server: ServerRef, request: Term, o: GenCallOptions = {}): Promise<Term> {
+export function genCall(node: NodeCore, server: ServerRef, request: Term, o: GenCallOptions = {}, kind: 'call' | 'ping' = 'call'): Promise<Term> {
+  return traced({ node: node.name, kind, peer: serverNode(node, server), target: describeServer(server), request }, () => callOnce(node, server, request, o));
+}
+
+async function callOnce(node: NodeCore, server: ServerRef, request: Term, o: GenCallOptions): Promise<Term> {
   const timeoutMs = o.timeoutMs ?? 5000;
   const p = node.spawn();
   try {
@@ -82,7 +88,8 @@ export async function genCall(node: NodeCore, server: ServerRef, request: Term, 
     const reason = t.elements[4];
     if (reason === NOCONNECTION) {
       const peer = serverNode(node, server);
-      throw new CallError('ERR_NODEDOWN', tuple(NODEDOWN, atom(peer)), `call to ${describeServer(server)} failed`, { cause: node.lastError(peer) });
+      const cause = node.lastError(peer);
+      throw new CallError(unreachableCode(cause), tuple(NODEDOWN, atom(peer)), `call to ${describeServer(server)} failed`, { cause, detail: cause?.message });
     }
     if (reason === NOPROC) throw new CallError('ERR_NOPROC', NOPROC, `call to ${describeServer(server)} failed`);
     throw new CallError('ERR_CALL_EXIT', reason, `${describeServer(server)} exited during the call`);

@@ -1,6 +1,19 @@
 import { BeamBridgeError } from '../errors.js';
 import { formatTerm } from '../etf/index.js';
 import type { Term } from '../etf/types.js';
+import type { DistError } from '../dist/index.js';
+
+/**
+ * The code of a call or rpc whose peer could not be reached: the root cause
+ * when it is one the user must fix (`ERR_BAD_COOKIE`: the cookies differ;
+ * `ERR_TLS`: one side speaks TLS distribution and the other does not, or a
+ * certificate was refused), else `ERR_NODEDOWN`.
+ */
+export function unreachableCode(cause: DistError | undefined): 'ERR_BAD_COOKIE' | 'ERR_TLS' | 'ERR_NODEDOWN' {
+  const code = cause?.code;
+  return code === 'ERR_BAD_COOKIE' || code === 'ERR_TLS' ? code : 'ERR_NODEDOWN';
+}
+
 
 /**
  * Stable codes carried by {@link CallError}, one per way `gen_server:call`
@@ -9,9 +22,13 @@ import type { Term } from '../etf/types.js';
  * - `ERR_CALL_EXIT`: the server exited during the call; `reason` is its exit reason.
  * - `ERR_NODEDOWN`: the server's node could not be reached or went down;
  *   `reason` is `{nodedown, Node}`; `cause` is the connection's DistError when known.
+ * - `ERR_BAD_COOKIE`, `ERR_TLS`: the node could not be reached for a reason
+ *   to fix (the cookies differ; TLS on one side only or a refused
+ *   certificate); `reason` is `{nodedown, Node}` as for `ERR_NODEDOWN`, and
+ *   `cause` is the DistError.
  * - `ERR_TIMEOUT`: no reply in time; `reason` is `timeout`.
  */
-export type CallErrorCode = 'ERR_NOPROC' | 'ERR_CALL_EXIT' | 'ERR_NODEDOWN' | 'ERR_TIMEOUT';
+export type CallErrorCode = 'ERR_NOPROC' | 'ERR_CALL_EXIT' | 'ERR_NODEDOWN' | 'ERR_BAD_COOKIE' | 'ERR_TLS' | 'ERR_TIMEOUT';
 
 /** A failed gen_server-style call. */
 export class CallError extends BeamBridgeError {
@@ -19,8 +36,9 @@ export class CallError extends BeamBridgeError {
   /** The reason `gen_server:call` would exit with (`noproc`, `{nodedown, Node}`, `timeout`, the server's exit reason). */
   readonly reason: Term;
 
-  constructor(code: CallErrorCode, reason: Term, message: string, options?: { cause?: unknown }) {
-    super(code, `${message}: ${safeFormat(reason)}`, options);
+  /** `options.detail` ends the message (e.g. why the node is down, with a hint). */
+  constructor(code: CallErrorCode, reason: Term, message: string, options?: { cause?: unknown; detail?: string }) {
+    super(code, withDetail(`${message}: ${safeFormat(reason)}`, options?.detail), options);
     this.reason = reason;
   }
 }
@@ -35,13 +53,15 @@ export class CallError extends BeamBridgeError {
  *   remote rpc, or `noproc` when the peer runs no `rex`); `reason` is Reason.
  * - `ERR_NODEDOWN`: the peer could not be reached or the connection was lost
  *   during the call (rpc's `{badrpc, nodedown}`); `cause` is the DistError when known.
+ * - `ERR_BAD_COOKIE`, `ERR_TLS`: the peer could not be reached for a reason
+ *   to fix (see {@link CallErrorCode}); `reason` is `nodedown`, `cause` the DistError.
  * - `ERR_TIMEOUT`: no answer within `timeoutMs` (rpc's `{badrpc, timeout}`).
  *
  * A `throw` in the called function is a normal return in rpc (as in OTP):
  * its value is the result. `reason` always holds what OTP's `rpc:call` would
  * return inside `{badrpc, Reason}`.
  */
-export type RpcErrorCode = 'ERR_RPC_EXCEPTION' | 'ERR_BADRPC' | 'ERR_NODEDOWN' | 'ERR_TIMEOUT';
+export type RpcErrorCode = 'ERR_RPC_EXCEPTION' | 'ERR_BADRPC' | 'ERR_NODEDOWN' | 'ERR_BAD_COOKIE' | 'ERR_TLS' | 'ERR_TIMEOUT';
 
 /** A failed rpc. */
 export class RpcError extends BeamBridgeError {
@@ -57,13 +77,17 @@ export class RpcError extends BeamBridgeError {
     code: RpcErrorCode,
     reason: Term,
     message: string,
-    options?: { cause?: unknown; exitReason?: Term; stack?: Term[] },
+    options?: { cause?: unknown; exitReason?: Term; stack?: Term[]; detail?: string },
   ) {
-    super(code, `${message}: ${safeFormat(reason)}`, options);
+    super(code, withDetail(`${message}: ${safeFormat(reason)}`, options?.detail), options);
     this.reason = reason;
     this.exitReason = options?.exitReason;
     this.erlangStack = options?.stack;
   }
+}
+
+function withDetail(message: string, detail: string | undefined): string {
+  return detail ? `${message} (${detail})` : message;
 }
 
 function safeFormat(t: Term): string {

@@ -52,6 +52,9 @@ export type Outcome =
 export class ExposedModules {
   private readonly modules = new Map<string, ExposedModule>();
 
+  /** `filePaths`: stack locations sent to Erlang carry full file paths (default: the file's name only). */
+  constructor(private readonly o: { filePaths?: boolean } = {}) {}
+
   /** Exposes (or replaces) `module`. */
   set(module: string, functions: ExposedModule): void {
     this.modules.set(module, { ...functions });
@@ -91,28 +94,28 @@ export class ExposedModules {
       try {
         encode(value);
       } catch (e) {
-        return jsError(e, m, f, argv.length, `${mod}:${fun} returned a value that has no Erlang term`);
+        return jsError(e, m, f, argv.length, this.o.filePaths ?? false, `${mod}:${fun} returned a value that has no Erlang term`);
       }
       return { kind: 'return', value };
     } catch (e) {
-      return outcomeOf(e, m, f, argv.length);
+      return outcomeOf(e, m, f, argv.length, this.o.filePaths ?? false);
     }
   }
 }
 
-/** The outcome of a thrown JS value. */
-export function outcomeOf(e: unknown, m: Term, f: Term, arity: number): Outcome {
+/** The outcome of a thrown JS value (`filePaths`: keep the full path of the file in the stack location). */
+export function outcomeOf(e: unknown, m: Term, f: Term, arity: number, filePaths = false): Outcome {
   if (e instanceof ErlangException) {
     if (e.errorClass === 'throw') return { kind: 'throw', value: e.reason };
     if (e.errorClass === 'exit') return { kind: 'exit', reason: e.reason };
     return { kind: 'error', reason: e.reason, stack: e.erlangStack ?? [tuple(m, f, arity, [])] };
   }
-  return jsError(e, m, f, arity);
+  return jsError(e, m, f, arity, filePaths);
 }
 
-function jsError(e: unknown, m: Term, f: Term, arity: number, prefix?: string): Outcome {
+function jsError(e: unknown, m: Term, f: Term, arity: number, filePaths: boolean, prefix?: string): Outcome {
   const msg = e instanceof Error ? e.message : String(e);
-  return { kind: 'error', reason: jsErrorReason(prefix ? `${prefix}: ${msg}` : msg), stack: [tuple(m, f, arity, jsLocation(e))] };
+  return { kind: 'error', reason: jsErrorReason(prefix ? `${prefix}: ${msg}` : msg), stack: [tuple(m, f, arity, jsLocation(e, filePaths))] };
 }
 
 /** `{js_error, <<"message">>}`: the Erlang reason of a JS error. */
@@ -130,12 +133,17 @@ export function exitReasonOf(e: unknown): Term {
   return jsErrorReason(e instanceof Error ? e.message : String(e));
 }
 
-/** `[{file, "x.js"}, {line, N}]` from the top frame of a JS stack, as Erlang stack locations read. */
-function jsLocation(e: unknown): Term[] {
+/**
+ * `[{file, "x.js"}, {line, N}]` from the top frame of a JS stack, as Erlang
+ * stack locations read. Only the file's name unless `fullPath`: a stack sent
+ * to another node must not tell it where this service lives on disk.
+ */
+function jsLocation(e: unknown, fullPath: boolean): Term[] {
   const stack = e instanceof Error && typeof e.stack === 'string' ? e.stack : '';
   const m = /\n\s+at (?:.*?\()?(.+?):(\d+):\d+\)?/.exec(stack);
   if (!m) return [];
-  const file = m[1].replace(/^file:\/\//, '');
+  const path = m[1].replace(/^file:\/\//, '');
+  const file = fullPath ? path : path.slice(Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\')) + 1);
   // Erlang's file location is a string: a list of code points.
   return [tuple(FILE, [...file].map((c) => c.codePointAt(0)!)), tuple(LINE, Number(m[2]))];
 }

@@ -2,7 +2,7 @@
 // calls and casts, gen_servers in JS, functions exposed to rpc and erpc), the
 // rex client and server, SPAWN_REQUEST for erpc, a group-leader io server,
 // and their errors. Depends on src/node and below.
-export { Node, type StartOptions, type GlobalRef } from './node.js';
+export { Node, type StartOptions, type GlobalRef, type PingResult } from './node.js';
 export {
   Global,
   GlobalError,
@@ -15,8 +15,8 @@ export {
   type GlobalResolve,
   type GlobalResolver,
 } from './global.js';
-export { CallError, RpcError, ErlangException, type CallErrorCode, type RpcErrorCode, type ErlangClass } from './errors.js';
-export { GenServer, CallFrom, noReply, type ServerHandlers, type ServeOptions } from './server.js';
+export { CallError, RpcError, ErlangException, unreachableCode, type CallErrorCode, type RpcErrorCode, type ErlangClass } from './errors.js';
+export { GenServer, CallFrom, noReply, type ServerHandlers, type ServeOptions, type RestartType } from './server.js';
 export {
   ExposedModules,
   jsErrorReason,

@@ -5,7 +5,8 @@
 // SPAWN_REQUEST), and a group leader for remote output.
 import { Atom, atom, tuple, type Term } from '../etf/types.js';
 import { formatTerm } from '../etf/index.js';
-import type { DistConnection, SpawnRequestSignal } from '../dist/index.js';
+import type { BeamBridgeError } from '../errors.js';
+import { DistError, type DistConnection, type SpawnRequestSignal } from '../dist/index.js';
 import { NodeCore, NodeError, genCastMessage, type GenFrom, type LocalProcess, type NodeOptions, type WaitOptions } from '../node/index.js';
 import type { NodeSetup } from '../node/setup.js';
 import { genCall, type GenCallOptions, type ServerRef } from './call.js';
@@ -20,6 +21,11 @@ import { Global, GlobalError, type GlobalName, type GlobalOptions } from './glob
 
 const IS_AUTH = atom('is_auth');
 const YES = atom('yes');
+const NOTSUP = atom('notsup');
+const SYSTEM_LIMIT = atom('system_limit');
+
+/** What {@link Node.pingDetail} found: pong, or pang and why. */
+export type PingResult = { pong: true; ms: number } | { pong: false; ms: number; reason: BeamBridgeError };
 
 /** Options of {@link Node.start}: the node's options plus the OTP layer's. */
 export interface StartOptions extends NodeOptions {
@@ -31,6 +37,12 @@ export interface StartOptions extends NodeOptions {
    * erpc calls get theirs.
    */
   onHandlerError?: HandlerErrorReporter;
+  /**
+   * Stack locations sent to Erlang with a JS error (`{file, F}, {line, N}` in
+   * rpc and erpc exceptions) carry the file's full path; by default only its
+   * name, so that peers do not learn this service's layout on disk.
+   */
+  stackFilePaths?: boolean;
   /**
    * kernel's `global` on a visible node (`hidden: false`): default on, as
    * on an Erlang node; `false` leaves it out (Erlang's `-connect_all
@@ -66,12 +78,20 @@ export class Node extends NodeCore {
   readonly rex: LocalProcess;
   /** Global names and locks (kernel's `global`), on a visible node; see {@link Global}. */
   readonly global: Global;
-  private readonly exposedModules = new ExposedModules();
+  private readonly exposedModules: ExposedModules;
   private readonly report: HandlerErrorReporter | undefined;
 
   protected constructor(s: NodeSetup, o: StartOptions) {
     super(s);
-    this.report = o.onHandlerError;
+    this.exposedModules = new ExposedModules({ filePaths: o.stackFilePaths });
+    const log = this.logger;
+    this.report = (err) => {
+      log.error(`${String(err.module)}:${String(err.function)} failed and nobody waits for its outcome (${err.outcome.kind})`, {
+        module: String(err.module),
+        function: String(err.function),
+      });
+      o.onHandlerError?.(err);
+    };
     this.groupLeader = startIoServer(this, o.onOutput);
     this.rex = startRex(this, this.exposedModules, this.report);
     this.global = new Global(this, this.exposedModules, o.global);
@@ -88,21 +108,37 @@ export class Node extends NodeCore {
   /**
    * `net_adm:ping(Peer)`: connects if needed and asks the peer's net_kernel
    * `{is_auth, Us}`. Resolves true (pong) or false (pang: unreachable,
-   * bad cookie, no answer within `timeoutMs`, default 10 s). Only an abort
-   * rejects (NodeError `ERR_ABORTED`).
+   * bad cookie, no answer within `timeoutMs`, default 10 s; see
+   * {@link pingDetail} for why). Only an abort rejects (NodeError
+   * `ERR_ABORTED`). A peer known to be down a moment ago answers pang at once.
    */
   async ping(peer: string, o: WaitOptions = {}): Promise<boolean> {
-    if (peer === this.name) return true;
+    return (await this.pingDetail(peer, o)).pong;
+  }
+
+  /**
+   * {@link ping}, with the time it took and, for pang, why: the root cause
+   * when the connection failed (the DistError: `ERR_NODE_NOT_FOUND` naming
+   * the EPMD asked, `ERR_BAD_COOKIE`, `ERR_UNREACHABLE`, `ERR_TLS`...), else
+   * the CallError (`ERR_TIMEOUT`, `ERR_NODEDOWN` for a connection lost
+   * during the ping).
+   */
+  async pingDetail(peer: string, o: WaitOptions = {}): Promise<PingResult> {
+    const t0 = performance.now();
+    if (peer === this.name) return { pong: true, ms: 0 };
     const timeoutMs = o.timeoutMs ?? 10_000;
     try {
-      const r = await genCall(this, { name: 'net_kernel', node: peer }, tuple(IS_AUTH, this.nodeAtom), { timeoutMs, signal: o.signal });
-      return r === YES;
+      const r = await genCall(this, { name: 'net_kernel', node: peer }, tuple(IS_AUTH, this.nodeAtom), { timeoutMs, signal: o.signal }, 'ping');
+      const ms = performance.now() - t0;
+      if (r === YES) return { pong: true, ms };
+      return { pong: false, ms, reason: new NodeError('ERR_NODEDOWN', `${peer} answered is_auth with ${String(r)}`) };
     } catch (e) {
       if ((e as NodeError).code === 'ERR_ABORTED') throw e;
       if ((e as NodeError).code === 'ERR_NODE_STOPPED') throw e;
       // As net_adm:ping: a failed ping drops whatever connection there is.
       this.disconnect(peer);
-      return false;
+      const cause = (e as Error).cause;
+      return { pong: false, ms: performance.now() - t0, reason: cause instanceof DistError ? cause : (e as BeamBridgeError) };
     }
   }
 
@@ -165,8 +201,11 @@ export class Node extends NodeCore {
    * awaited). OTP 24+ callers' `[alias | Ref]` tags are answered through the
    * alias. A handler that throws ends the server (exit reason
    * `{js_error, <<"message">>}`, or what an `ErlangException` carries), and
-   * the callers waiting in gen_server:call exit with that reason. Throws
-   * `ERR_NAME_TAKEN` / `ERR_BAD_NAME` for the name.
+   * the callers waiting in gen_server:call exit with that reason; with
+   * `{ restart: 'permanent' }` (or `'transient'`) it is then restarted under
+   * the same name, within `intensity` restarts per `periodMs`, as a
+   * supervisor would. Throws `ERR_NAME_TAKEN` / `ERR_BAD_NAME` for the name,
+   * `ERR_OVERLOADED` while the memory guard refuses new work.
    */
   serve(name: string | undefined, handlers: ServerHandlers, o: ServeOptions = {}): GenServer {
     return new GenServer(this, name, handlers, o);
@@ -207,7 +246,11 @@ export class Node extends NodeCore {
   /** @internal erpc and spawns of exposed functions. */
   override onSpawnRequest(c: DistConnection, m: SpawnRequestSignal): void {
     if (this.stopped) {
-      this.refuseSpawn(c, m, atom('notsup'));
+      this.refuseSpawn(c, m, NOTSUP);
+      return;
+    }
+    if (this.overloaded) {
+      this.refuseSpawn(c, m, SYSTEM_LIMIT);
       return;
     }
     serveSpawn(this, this.exposedModules, c, m, this.report);

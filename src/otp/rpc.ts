@@ -5,8 +5,8 @@
 // a temporary process that monitors rex, so a lost connection ends the wait
 // at once and a late answer is dropped with the process.
 import { Atom, Pid, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { NodeError, isDown, type NodeCore } from '../node/index.js';
-import { RpcError } from './errors.js';
+import { NodeError, isDown, traced, type NodeCore } from '../node/index.js';
+import { RpcError, unreachableCode } from './errors.js';
 
 const REX = atom('rex');
 const CALL = atom('call');
@@ -27,9 +27,23 @@ export interface RpcOptions {
 /**
  * `rpc:call(Peer, M, F, Args)` through the peer's rex server. Resolves with
  * the function's value (or a thrown value, as rpc does); rejects with
- * {@link RpcError} (see its codes) or NodeError `ERR_ABORTED`.
+ * {@link RpcError} (see its codes) or NodeError `ERR_ABORTED`. Seen by the
+ * `beambridge:call:*` diagnostics channels as `kind: 'rpc'`.
  */
-export async function rexCall(
+export function rexCall(
+  node: NodeCore,
+  groupLeader: Pid,
+  peer: string,
+  m: string | Atom,
+  f: string | Atom,
+  args: Term[],
+  o: RpcOptions = {},
+): Promise<Term> {
+  const target = `${typeof m === 'string' ? m : m.name}:${typeof f === 'string' ? f : f.name}/${args.length}`;
+  return traced({ node: node.name, kind: 'rpc', peer, target, request: args }, () => rexOnce(node, groupLeader, peer, m, f, args, o));
+}
+
+async function rexOnce(
   node: NodeCore,
   groupLeader: Pid,
   peer: string,
@@ -57,7 +71,10 @@ export async function rexCall(
     const t = msg as Tuple;
     if (t.elements.length === 5) {
       const reason = t.elements[4];
-      if (reason === NOCONNECTION) throw new RpcError('ERR_NODEDOWN', NODEDOWN, `rpc ${where} failed`, { cause: node.lastError(peer) });
+      if (reason === NOCONNECTION) {
+        const cause = node.lastError(peer);
+        throw new RpcError(unreachableCode(cause), NODEDOWN, `rpc ${where} failed`, { cause, detail: cause?.message });
+      }
       throw new RpcError('ERR_BADRPC', reason, `rpc ${where}: rex is down`);
     }
     p.demonitor(ref, { flush: true });

@@ -11,6 +11,8 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../backoff.js';
+import { deadline, type Deadline } from '../deadline.js';
 import { ClientConnection, type PendingCall } from './connection.js';
 import { DEFAULT_MAX_FRAME_BYTES, type ProtocolName } from './protocol.js';
 import {
@@ -22,18 +24,25 @@ import {
 } from './errors.js';
 import type { CallOptions, MethodDescriptor } from './service.js';
 
-/** Reconnect policy. The delay before attempt `n` (1-based) is `delay(n)` if given, else jittered exponential. */
-export interface ThriftReconnectOptions {
-  /** First delay, in ms (default 100). */
+/**
+ * Reconnect policy: the library's one backoff policy (the same options as a
+ * node's `reconnect` and an EPMD registration's). Defaults: `baseDelayMs`
+ * 100, `maxDelayMs` 5000, `jitter` 0.5, `maxRetries` unlimited (after that
+ * many failed attempts in a row the slot gives up). `delay(attempt, target)`
+ * gets `host:port` as its target.
+ */
+export interface ThriftReconnectOptions extends BackoffOptions {
+  /** @deprecated Use `baseDelayMs`. */
   initialDelayMs?: number;
-  /** Cap on the delay, in ms (default 5000). */
-  maxDelayMs?: number;
-  /** Fraction of each delay that is random, 0..1 (default 0.5: a delay d becomes d/2 + random(d/2)). */
-  jitter?: number;
-  /** Give up after this many failed attempts in a row (default Infinity). */
+  /** @deprecated Use `maxRetries`. */
   maxAttempts?: number;
-  /** Overrides the computed delay: return the ms to wait before attempt `attempt`. */
-  delay?: (attempt: number) => number;
+}
+
+function reconnectBackoff(o: ThriftReconnectOptions): BackoffPolicy {
+  return backoffPolicy(
+    { ...o, baseDelayMs: o.baseDelayMs ?? o.initialDelayMs, maxRetries: o.maxRetries ?? o.maxAttempts },
+    { baseDelayMs: 100, maxRetries: Infinity },
+  );
 }
 
 /** TCP keepalive and user timeout, set through `net-keepalive`. */
@@ -85,14 +94,9 @@ export interface ThriftClientEvents {
   reconnecting: [info: { slot: number; attempt: number; delayMs: number; cause?: Error }];
 }
 
-/** The default delay before reconnect attempt `attempt` (1-based): capped exponential with jitter. */
-export function backoffDelay(attempt: number, o: ThriftReconnectOptions = {}): number {
-  if (o.delay) return Math.max(0, o.delay(attempt));
-  const initial = o.initialDelayMs ?? 100;
-  const max = o.maxDelayMs ?? 5000;
-  const jitter = Math.min(1, Math.max(0, o.jitter ?? 0.5));
-  const base = Math.min(max, initial * 2 ** Math.min(30, attempt - 1));
-  return Math.round(base * (1 - jitter) + Math.random() * base * jitter);
+/** The delay before reconnect attempt `attempt` (1-based) under `o` (see {@link ThriftReconnectOptions}). */
+export function backoffDelay(attempt: number, o: ThriftReconnectOptions = {}, target?: string): number {
+  return reconnectBackoff(o).delayMs(attempt, target);
 }
 
 type KeepAliveModule = {
@@ -139,14 +143,12 @@ interface Slot {
 
 interface Waiter {
   call: PendingCall;
-  timer: NodeJS.Timeout;
+  wait: Deadline;
 }
 
 /** Call bookkeeping the client keeps around a PendingCall. */
 interface CallState extends PendingCall {
-  timer?: NodeJS.Timeout;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+  deadline?: Deadline;
   settled: boolean;
 }
 
@@ -163,10 +165,13 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
   private readonly slots: Slot[] = [];
   private waiters: Waiter[] = [];
   private closed = false;
+  /** The reconnect policy; undefined for `reconnect: false`. */
+  private readonly backoff: BackoffPolicy | undefined;
 
   private constructor(o: ThriftClientOptions) {
     super();
     this.o = o;
+    this.backoff = o.reconnect === false ? undefined : reconnectBackoff(o.reconnect ?? {});
     this.host = o.host ?? '127.0.0.1';
     this.port = o.port;
     this.protocol = o.protocol ?? 'binary';
@@ -215,9 +220,13 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
       slot.socket = socket;
       socket.setNoDelay(true);
       const ms = this.connectTimeoutMs;
-      const timer = setTimeout(() => socket.destroy(new Error(`connect timed out after ${ms} ms`)), ms);
+      const timer = deadline(
+        { timeoutMs: ms },
+        () => socket.destroy(new Error(`connect timed out after ${ms} ms`)),
+        () => {},
+      );
       const fail = (e: Error) => {
-        clearTimeout(timer);
+        timer.clear();
         socket.destroy();
         const err = new ThriftConnectError(this.host, this.port, e);
         slot.lastError = err;
@@ -226,7 +235,7 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
       };
       socket.once('error', fail);
       socket.once('connect', () => {
-        clearTimeout(timer);
+        timer.clear();
         socket.removeListener('error', fail);
         if (this.closed) {
           socket.destroy();
@@ -265,9 +274,9 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
       slot.state = 'closed';
       return;
     }
-    const policy = this.o.reconnect;
+    const policy = this.backoff;
     slot.attempt++;
-    if (policy === false || slot.attempt > (policy?.maxAttempts ?? Infinity)) {
+    if (policy === undefined || slot.attempt > policy.maxRetries) {
       slot.state = 'failed';
       if (this.slots.every((s) => s.state === 'failed' || s.state === 'closed')) {
         this.failWaiters(new ThriftNotConnectedError(`no connection to ${this.host}:${this.port} (reconnect gave up)`, { cause }));
@@ -275,7 +284,7 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
       return;
     }
     slot.state = 'backoff';
-    const delayMs = backoffDelay(slot.attempt, policy || {});
+    const delayMs = policy.delayMs(slot.attempt, `${this.host}:${this.port}`);
     this.emit('reconnecting', { slot: slot.index, attempt: slot.attempt, delayMs, ...(cause ? { cause } : {}) });
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
@@ -301,10 +310,6 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
         return;
       }
       const signal = opts?.signal;
-      if (signal?.aborted) {
-        reject(new ThriftAbortError(method.name, signal.reason));
-        return;
-      }
       const st: CallState = {
         method,
         args,
@@ -320,24 +325,24 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
           reject(e);
         },
       };
+      if (signal?.aborted) {
+        reject(new ThriftAbortError(method.name, signal.reason));
+        return;
+      }
       const timeoutMs = opts?.timeoutMs ?? this.o.timeoutMs ?? 30_000;
-      if (Number.isFinite(timeoutMs)) {
-        // Not unref'd: a pending call is work the process is waiting for.
-        st.timer = setTimeout(() => this.cancel(st, new ThriftTimeoutError(method.name, timeoutMs)), Math.max(0, timeoutMs));
-      }
-      if (signal) {
-        st.signal = signal;
-        st.onAbort = () => this.cancel(st, new ThriftAbortError(method.name, signal.reason));
-        signal.addEventListener('abort', st.onAbort, { once: true });
-      }
+      // Not unref'd: a pending call is work the process is waiting for.
+      st.deadline = deadline(
+        { timeoutMs, signal },
+        () => this.cancel(st, new ThriftTimeoutError(method.name, timeoutMs)),
+        (reason) => this.cancel(st, new ThriftAbortError(method.name, reason)),
+      );
       this.dispatch(st);
     });
   }
 
   private settle(st: CallState): void {
     st.settled = true;
-    if (st.timer) clearTimeout(st.timer);
-    if (st.signal && st.onAbort) st.signal.removeEventListener('abort', st.onAbort);
+    st.deadline?.clear();
   }
 
   // Timeout or abort: forget the call wherever it is, then fail it.
@@ -346,7 +351,7 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
     st.conn?.forget(st);
     const i = this.waiters.findIndex((w) => w.call === st);
     if (i >= 0) {
-      clearTimeout(this.waiters[i]!.timer);
+      this.waiters[i]!.wait.clear();
       this.waiters.splice(i, 1);
     }
     st.reject(err);
@@ -377,15 +382,19 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
       return;
     }
     const waitMs = this.o.maxDisconnectedWaitMs ?? 5000;
-    const timer = setTimeout(() => {
-      this.waiters = this.waiters.filter((w) => w.call !== st);
-      st.reject(
-        new ThriftNotConnectedError(`no connection to ${this.host}:${this.port} within ${waitMs} ms`, {
-          cause: this.lastError(),
-        }),
-      );
-    }, waitMs);
-    this.waiters.push({ call: st, timer });
+    const wait = deadline(
+      { timeoutMs: waitMs },
+      () => {
+        this.waiters = this.waiters.filter((w) => w.call !== st);
+        st.reject(
+          new ThriftNotConnectedError(`no connection to ${this.host}:${this.port} within ${waitMs} ms`, {
+            cause: this.lastError(),
+          }),
+        );
+      },
+      () => {},
+    );
+    this.waiters.push({ call: st, wait });
   }
 
   private lastError(): Error | undefined {
@@ -396,7 +405,7 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) {
-      clearTimeout(w.timer);
+      w.wait.clear();
       this.dispatch(w.call as CallState);
     }
   }
@@ -405,7 +414,7 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) {
-      clearTimeout(w.timer);
+      w.wait.clear();
       w.call.reject(err);
     }
   }

@@ -26,13 +26,19 @@ t.test('against a real erl node', async (t) => {
     t.equal(pong.stdout, 'pong\n');
     t.equal(pong.code, 0, pong.stderr);
     const bad = await run(['ping', PEER, '--cookie', 'wrong', '--timeout', '5000']);
-    t.equal(bad.stdout, 'pang\n', 'a wrong cookie is pang');
+    t.match(bad.stdout, /^pang \(ERR_BAD_COOKIE: .*check the cookie.*\)\n$/, `a wrong cookie is pang, and says so: ${bad.stdout.trim()}`);
     t.equal(bad.code, 1);
     const nobody = await run(['ping', 'nobody@127.0.0.1', '--cookie', COOKIE]);
-    t.equal(nobody.stdout, 'pang\n', 'an unknown node is pang');
+    t.match(
+      nobody.stdout,
+      new RegExp(`^pang \\(ERR_NODE_NOT_FOUND: nobody@127\\.0\\.0\\.1 is not registered in the EPMD at 127\\.0\\.0\\.1:${epmdPort};.*\\)\\n$`),
+      `an unknown node is pang, naming the EPMD asked: ${nobody.stdout.trim()}`,
+    );
     t.equal(nobody.code, 1);
     const json = await run(['ping', PEER, '--cookie', COOKIE, '--json']);
     t.match(JSON.parse(json.stdout), { node: PEER, result: 'pong' });
+    const jsonPang = await run(['ping', 'nobody@127.0.0.1', '--cookie', COOKIE, '--json']);
+    t.match(JSON.parse(jsonPang.stdout), { node: 'nobody@127.0.0.1', result: 'pang', reason: { code: 'ERR_NODE_NOT_FOUND' } }, 'the reason in JSON');
     // Without --cookie, ~/.erlang.cookie as erl reads it.
     const home = mkdtempSync(join(tmpdir(), 'bb-home-'));
     t.teardown(() => rmSync(home, { recursive: true, force: true }));

@@ -43,7 +43,7 @@ t.test('re-registration after epmd restarts', async (t) => {
   let epmd = await start();
   const c = new EpmdClient({ port });
   const name = `phoenix${tag}`;
-  const reg = await c.register({ name, port: 40003, backoff: (n) => Math.min(50 * n, 300) });
+  const reg = await c.register({ name, port: 40003, reconnect: { delay: (n) => Math.min(50 * n, 300) } });
   t.teardown(() => reg.close());
   const lost = once(reg, 'lost');
   await epmd.stop();
