@@ -2,18 +2,22 @@
 // whole process and every connection with it), the node refuses new work and
 // relieves the pressure. Sampled on a timer (`v8.getHeapStatistics()`, a few
 // microseconds), never on the message path. Policy (NodeOptions.memoryGuard):
-// - while the used heap is over `maxHeapRatio` of the heap limit, `spawn` and
-//   everything built on it (call, rpc, ping, serve, incoming erpc) fails with
-//   NodeError `ERR_OVERLOADED`;
-// - when it stays over for two samples in a row, the process with the longest
-//   mailbox (at least `shedMinMessages`) exits with `mailbox_overflow`, which
-//   its links and monitors see, and its queued messages are freed;
+// - while the old generation is over `maxHeapRatio` of its limit, `spawn`
+//   and everything built on it (call, rpc, ping, serve, incoming erpc)
+//   fails with NodeError `ERR_OVERLOADED`;
+// - at once, the process with the longest mailbox (at least
+//   `shedMinMessages`) exits with `mailbox_overflow`, which its links and
+//   monitors see, and its queued messages are freed; then at most one more
+//   every 10 samples while it stays over, the time for V8 to collect what
+//   was freed;
 // - under `maxHeapRatio - 0.05` the node takes work again.
-import { getHeapStatistics } from 'node:v8';
+// The margin matters: near its limit V8 spends its time in full collections
+// and timers (this one included) stop running, so the guard acts well before.
+import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 
 /** Settings of the memory guard (see `NodeOptions.memoryGuard`). */
 export interface MemoryGuardOptions {
-  /** Used heap / heap limit at which the node is overloaded; default 0.85. */
+  /** Old generation in use / its limit at which the node is overloaded; default 0.75. */
   maxHeapRatio?: number;
   /** Sampling period; default 100 ms. */
   intervalMs?: number;
@@ -21,10 +25,30 @@ export interface MemoryGuardOptions {
   shedMinMessages?: number;
 }
 
-/** The heap in use as a fraction of V8's limit. */
+/**
+ * The young generation's share of V8's `heap_size_limit`: three semi-spaces
+ * of `--max-semi-space-size` MB (16 by default on 64-bit Node 20). The old
+ * generation, where queued messages end up and where V8 runs out, gets the
+ * rest: `--max-old-space-size=64` gives a `heap_size_limit` of 112 MB.
+ */
+function youngReserve(): number {
+  const flags = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS ?? ''}`;
+  const m = /--max-semi-space-size[= ](\d+)/.exec(flags);
+  return 3 * (m ? Number(m[1]) : 16) * 1048576;
+}
+
+let oldLimit: number | undefined;
+
+/**
+ * The old generation in use as a fraction of what V8 allows it before it
+ * aborts. The young generation is left out: its garbage swings by many
+ * megabytes between scavenges, and what a flood keeps alive is promoted.
+ */
 export function heapRatio(): number {
-  const h = getHeapStatistics();
-  return h.used_heap_size / h.heap_size_limit;
+  oldLimit ??= Math.max(getHeapStatistics().heap_size_limit / 2, getHeapStatistics().heap_size_limit - youngReserve());
+  let used = 0;
+  for (const s of getHeapSpaceStatistics()) if (!s.space_name.startsWith('new_')) used += s.space_used_size;
+  return used / oldLimit;
 }
 
 export class MemoryGuard {
@@ -43,7 +67,7 @@ export class MemoryGuard {
     private readonly relieve: (minMessages: number) => boolean,
     private readonly sample: () => number = heapRatio,
   ) {
-    this.maxRatio = o.maxHeapRatio ?? 0.85;
+    this.maxRatio = o.maxHeapRatio ?? 0.75;
     this.shedMin = o.shedMinMessages ?? 10_000;
     this.timer = setInterval(() => this.check(), o.intervalMs ?? 100);
     this.timer.unref();
@@ -52,22 +76,20 @@ export class MemoryGuard {
   /** One sample (the timer calls it; tests may too). */
   check(): void {
     const r = this.sample();
-    if (r >= this.maxRatio) {
-      this.over++;
-      if (!this.overloaded) {
-        this.overloaded = true;
-        this.onChange(true, r);
-      }
-      if (this.over >= 2 && this.relieve(this.shedMin)) {
-        this.shed++;
-        this.over = 0;
-      }
-    } else {
+    if (!this.overloaded) {
+      if (r < this.maxRatio) return;
+      this.overloaded = true;
       this.over = 0;
-      if (this.overloaded && r < this.maxRatio - 0.05) {
-        this.overloaded = false;
-        this.onChange(false, r);
-      }
+      this.onChange(true, r);
+    } else if (r < this.maxRatio - 0.05) {
+      this.overloaded = false;
+      this.onChange(false, r);
+      return;
+    }
+    // Overloaded (the hysteresis band counts too): relieve now, then every 10 samples at most.
+    if (this.over++ >= 0 && this.relieve(this.shedMin)) {
+      this.shed++;
+      this.over = -9;
     }
   }
 
