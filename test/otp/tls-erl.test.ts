@@ -83,6 +83,21 @@ for (const v of otpVariants()) {
       const plain = await Node.start({ name: `jsplain${vtag}@127.0.0.1`, cookie: 'cookie', epmd: { port: epmdPort } });
       t.teardown(() => plain.stop());
       t.equal(await plain.ping(erlName), false, 'a node without TLS cannot talk to a TLS erl');
+      // Issue 15: it says why (the TLS erl's alert read as a handshake length used to read "handshake message length 5379").
+      const pang = await plain.pingDetail(erlName);
+      t.match(pang, { pong: false, reason: { code: 'ERR_TLS', message: /peer speaks TLS distribution and this node does not/ } }, 'pang: the peer speaks TLS');
+      await t.rejects(plain.rpc(erlName, 'erlang', 'node', [], { timeoutMs: 5000 }), { code: 'ERR_TLS', message: /peer speaks TLS/ }, 'rpc fails with ERR_TLS, the root cause');
+      t.comment(`plain -> TLS erl: ${pang.pong ? '' : pang.reason.message}`);
+    });
+
+    t.test('a TLS node dialing a plain erl says the peer may not speak TLS', async (t) => {
+      const plainErl = `tlsplain${vtag}@127.0.0.1`;
+      await startErlNode(t, { name: plainErl, cookie: 'cookie', epmdPort, root: v.root });
+      const quick = await Node.start({ name: `jsq${vtag}@127.0.0.1`, cookie: 'cookie', epmd: { port: epmdPort }, tls: good, setupTimeoutMs: 1500 });
+      t.teardown(() => quick.stop());
+      const r = await quick.pingDetail(plainErl);
+      t.match(r, { pong: false, reason: { message: /does not speak TLS/ } }, 'pang, and why');
+      t.comment(`TLS -> plain erl: ${r.pong ? '' : `${r.reason.code} ${r.reason.message}`}`);
     });
   });
 }
