@@ -4,6 +4,7 @@
 // user gives as HEX, base64, an Erlang byte list, @file or stdin.
 import { readFile } from 'node:fs/promises';
 import { BeamBridgeError } from '../errors.js';
+import { deadline } from '../deadline.js';
 
 /** The process streams a command uses; tests and `main` pass the real ones. */
 export interface Io {
@@ -209,6 +210,5 @@ export function clock(d: Date = new Date()): string {
 
 /** Resolves when `signal` aborts (at once if it already has). */
 export function untilAborted(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  return new Promise((resolve) => void deadline({ signal }, () => {}, () => resolve()));
 }

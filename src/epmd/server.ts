@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { EventEmitter, once } from 'node:events';
 import { randomInt } from 'node:crypto';
+import { deadline } from '../deadline.js';
 import { EpmdError } from './errors.js';
 import {
   EPMD,
@@ -121,11 +122,10 @@ export class EpmdServer extends EventEmitter {
     s.setNoDelay(true);
     let buf: Buffer = Buffer.alloc(0);
     let registered: string | undefined;
-    const timer = setTimeout(() => s.destroy(), this.opts.requestTimeoutMs ?? 10_000);
-    timer.unref();
+    const timer = deadline({ timeoutMs: this.opts.requestTimeoutMs ?? 10_000 }, () => s.destroy(), () => {}, true);
     s.on('error', () => {});
     s.on('close', () => {
-      clearTimeout(timer);
+      timer.clear();
       this.sockets.delete(s);
       if (registered !== undefined) {
         const n = this.nodes.get(registered);
@@ -143,7 +143,7 @@ export class EpmdServer extends EventEmitter {
       if (len === 0 || len > MAX_REQUEST) return this.reject(s, `bad request length ${len}`);
       if (buf.length < 2 + len) return;
       if (buf.length > 2 + len) return this.reject(s, 'bytes after the request');
-      clearTimeout(timer);
+      timer.clear();
       const body = buf.subarray(2, 2 + len);
       buf = Buffer.alloc(0);
       try {

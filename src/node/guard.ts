@@ -14,6 +14,8 @@
 // The margin matters: near its limit V8 spends its time in full collections
 // and timers (this one included) stop running, so the guard acts well before.
 import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
+import type { Logger } from './diagnostics.js';
+import { MAILBOX_OVERFLOW, type LocalProcess } from './process.js';
 
 /** Settings of the memory guard (see `NodeOptions.memoryGuard`). */
 export interface MemoryGuardOptions {
@@ -61,10 +63,14 @@ export class MemoryGuard {
   readonly maxRatio: number;
   readonly shedMin: number;
 
+  /**
+   * `processes` lists the node's live processes (the candidates for relief);
+   * `sample` measures the heap (tests give a fake one).
+   */
   constructor(
     o: MemoryGuardOptions,
-    private readonly onChange: (overloaded: boolean, ratio: number) => void,
-    private readonly relieve: (minMessages: number) => boolean,
+    private readonly logger: Logger,
+    private readonly processes: () => Iterable<LocalProcess>,
     private readonly sample: () => number = heapRatio,
   ) {
     this.maxRatio = o.maxHeapRatio ?? 0.75;
@@ -80,17 +86,29 @@ export class MemoryGuard {
       if (r < this.maxRatio) return;
       this.overloaded = true;
       this.over = 0;
-      this.onChange(true, r);
+      this.logger.error(`memory guard: ${Math.round(r * 100)}% of the heap limit in use; new work is refused (ERR_OVERLOADED)`);
     } else if (r < this.maxRatio - 0.05) {
       this.overloaded = false;
-      this.onChange(false, r);
+      this.logger.warn(`memory guard: ${Math.round(r * 100)}% of the heap limit in use; taking work again`);
       return;
     }
     // Overloaded (the hysteresis band counts too): relieve now, then every 10 samples at most.
-    if (this.over++ >= 0 && this.relieve(this.shedMin)) {
+    if (this.over++ >= 0 && this.relieve()) {
       this.shed++;
       this.over = -9;
     }
+  }
+
+  /** The longest mailbox (of at least `shedMin` messages) exits with `mailbox_overflow`; false when there is none. */
+  private relieve(): boolean {
+    let worst: LocalProcess | undefined;
+    for (const p of this.processes()) if (p.mailbox.size >= this.shedMin && (!worst || p.mailbox.size > worst.mailbox.size)) worst = p;
+    if (!worst) return false;
+    this.logger.error(`memory guard: process ${worst.pid} exits with mailbox_overflow to free ${worst.mailbox.size} queued messages`, {
+      pid: String(worst.pid),
+    });
+    worst.exit(MAILBOX_OVERFLOW);
+    return true;
   }
 
   stop(): void {

@@ -28,7 +28,7 @@ import { channels, type Logger } from './diagnostics.js';
 import { MemoryGuard } from './guard.js';
 import { genReply, parseGenCall, isAtom, type GenFrom } from './gencall.js';
 import { peerOf, toWire, type MessageOut } from './wire.js';
-import { LocalProcess, MAILBOX_OVERFLOW, type MonitorTarget, type ProcessHost, type SendTarget, type SpawnOptions } from './process.js';
+import { LocalProcess, type MonitorTarget, type ProcessHost, type SendTarget, type SpawnOptions } from './process.js';
 import { prepareNode, type NodeOptions, type NodeSetup } from './setup.js';
 
 export type { WaitOptions } from '../deadline.js';
@@ -126,17 +126,7 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
     );
     this.signals = new Signals(this.name, this.nodeAtom, this.registry, this.peers);
     this.tables = { registry: this.registry, signals: this.signals, onSpawnRequest: (c, m) => this.onSpawnRequest(c, m) };
-    if (s.memoryGuard !== false) {
-      this.guard = new MemoryGuard(
-        s.memoryGuard,
-        (over, ratio) => {
-          const heap = `${Math.round(ratio * 100)}% of the heap limit`;
-          if (over) this.logger.error(`memory guard: ${heap} in use; new work is refused (ERR_OVERLOADED)`, { node: this.name });
-          else this.logger.warn(`memory guard: ${heap} in use; taking work again`, { node: this.name });
-        },
-        (min) => this.relieve(min),
-      );
-    }
+    if (s.memoryGuard !== false) this.guard = new MemoryGuard(s.memoryGuard, this.logger, () => this.registry.all());
     s.server.removeAllListeners('connection');
     // Accept errors (e.g. EMFILE) are transient; the server keeps listening.
     s.server.on('error', () => {});
@@ -495,18 +485,6 @@ export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
       pid: String(p.pid),
       limit: p.mailboxLimit,
     });
-  }
-
-  /** The memory guard's relief: the longest mailbox (of at least `min` messages) exits with `mailbox_overflow`. */
-  private relieve(min: number): boolean {
-    let worst: LocalProcess | undefined;
-    for (const p of this.registry.all()) if (p.mailbox.size >= min && (!worst || p.mailbox.size > worst.mailbox.size)) worst = p;
-    if (!worst) return false;
-    this.logger.error(`memory guard: process ${worst.pid} exits with mailbox_overflow to free ${worst.mailbox.size} queued messages`, {
-      pid: String(worst.pid),
-    });
-    worst.exit(MAILBOX_OVERFLOW);
-    return true;
   }
 
   // ----------------------------------------------------------- incoming side

@@ -1,54 +1,31 @@
-// The reconnect policy of a node (jittered, capped exponential backoff) and
-// the peer status stream (an async iterable of status changes, in the manner
-// of nats.js's `status()`).
+// The reconnect policy of a node (the library's one backoff policy, see
+// src/backoff.ts) and the peer status stream (an async iterable of status
+// changes, in the manner of nats.js's `status()`).
 import type { DistError } from '../dist/index.js';
+import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../backoff.js';
 
 /**
- * How a node re-dials a peer it could not reach. Sending to a peer that is
- * not connected dials it (Erlang's auto-connect). After a failed dial, the
- * next dial to that peer waits `delay(failures)` (by default
- * `min(maxDelayMs, baseDelayMs * 2^(failures-1))`, minus up to `jitter` of
- * it at random), so a peer that is down is not hammered. Messages sent in the
- * meantime wait in order and go out on the next attempt; after `maxRetries`
- * failed attempts in a row they are dropped, as OTP drops messages to an
- * unreachable node. Links and monitors across the peer fire with
- * `noconnection` at the first failed attempt, as in OTP, and the link and
- * monitor signals still queued are dropped with them.
+ * How a node retries the messages waiting for a peer it could not reach (the
+ * library's one backoff policy: the same options as an EPMD registration's
+ * and a Thrift client's `reconnect`). New work for the peer (a send, a call,
+ * a monitor...) dials at once whatever the backoff, as OTP does (see
+ * `NodeOptions.reconnect`); the backoff spaces the retries of messages that
+ * wait with nothing new arriving: retry `n` comes `delay(n, peer)` after the
+ * failure (by default `min(maxDelayMs, baseDelayMs * 2^(n-1))`, minus up to
+ * `jitter` of it at random). After `maxRetries` failed retries the waiting
+ * messages are dropped, as OTP drops messages to an unreachable node;
+ * `maxRetries: 0` drops them at once, as OTP does. Links and monitors across
+ * the peer fire with `noconnection` at the first failed attempt, as in OTP.
+ * Defaults: `baseDelayMs` 200, `maxDelayMs` 5000, `jitter` 0.5, `maxRetries` 5.
  */
-export interface ReconnectOptions {
-  /** Delay after the first failure; default 200 ms. */
-  baseDelayMs?: number;
-  /** Cap of the delay; default 5000 ms. */
-  maxDelayMs?: number;
-  /** Fraction of the delay removed at random (0 to 1); default 0.5. */
-  jitter?: number;
-  /** Failed attempts in a row after which queued messages are dropped; default 5. `0`: dropped at the first failure (OTP's behaviour). */
-  maxRetries?: number;
-  /** Replaces the computed delay: `failures` counts failed dials in a row (1 after the first). */
-  delay?: (failures: number, peer: string) => number;
-}
+export type ReconnectOptions = BackoffOptions;
 
 /** The resolved policy. */
-export interface ReconnectPolicy {
-  maxRetries: number;
-  delayMs(failures: number, peer: string): number;
-}
+export type ReconnectPolicy = BackoffPolicy;
 
 /** Builds the policy from the options (see {@link ReconnectOptions} for the defaults). */
 export function reconnectPolicy(o: ReconnectOptions = {}): ReconnectPolicy {
-  const base = o.baseDelayMs ?? 200;
-  const cap = o.maxDelayMs ?? 5000;
-  const jitter = Math.min(1, Math.max(0, o.jitter ?? 0.5));
-  const custom = o.delay;
-  return {
-    maxRetries: Math.max(0, o.maxRetries ?? 5),
-    delayMs(failures, peer) {
-      if (failures <= 0) return 0;
-      if (custom) return Math.max(0, custom(failures, peer));
-      const d = Math.min(cap, base * 2 ** Math.min(failures - 1, 30));
-      return Math.round(d * (1 - jitter * Math.random()));
-    },
-  };
+  return backoffPolicy(o, { baseDelayMs: 200, maxRetries: 5 });
 }
 
 /**

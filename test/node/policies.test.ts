@@ -8,7 +8,7 @@ import { deadline, withDeadline } from '../../src/deadline.js';
 import { backoffPolicy } from '../../src/backoff.js';
 import { registrationBackoff } from '../../src/epmd/index.js';
 import { backoffDelay } from '../../src/thrift/index.js';
-import { reconnectPolicy, isDown, NodeCore } from '../../src/node/index.js';
+import { reconnectPolicy, isDown, NodeCore, type PeerStatus } from '../../src/node/index.js';
 import { MemoryGuard } from '../../src/node/guard.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom } from '../../src/etf/index.js';
@@ -16,6 +16,10 @@ import { freePort } from '../helpers/procs.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(f: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (f()) return true;
+  return f();
+}
 
 t.test('deadline: a timer and a signal, one outcome, cleaned up', async (t) => {
   const got: string[] = [];
@@ -40,14 +44,15 @@ t.test('deadline: a timer and a signal, one outcome, cleaned up', async (t) => {
   await sleep(15);
   t.notOk(got.includes('never'), 'clear() stops both');
   let fired = 0;
-  const step = deadline({ timeoutMs: 30 }, () => fired++, () => {});
+  // Wide margins: the machine may be slow; each refresh comes well before the 1 s deadline.
+  const start = Date.now();
+  const step = deadline({ timeoutMs: 1000 }, () => fired++, () => {});
   for (let i = 0; i < 4; i++) {
-    await sleep(15);
+    await sleep(300);
     step.refresh();
   }
-  t.equal(fired, 0, 'refresh() restarts the timer (a per-step deadline)');
-  await sleep(45);
-  t.equal(fired, 1);
+  t.equal(fired, 0, `refresh() restarts the timer (a per-step deadline): nothing fired after ${Date.now() - start} ms`);
+  t.ok(await until(() => fired === 1, 5000), 'then it fires');
   t.equal(typeof deadline({}, () => {}, () => {}).clear, 'function', 'no deadline at all is a no-op');
 });
 
@@ -93,28 +98,40 @@ t.test('one backoff policy, the same options everywhere', async (t) => {
 
 t.test('memory guard: refuses, relieves once per 10 samples, recovers with hysteresis', async (t) => {
   let ratio = 0.5;
-  const changes: boolean[] = [];
-  let relieved = 0;
-  const g = new MemoryGuard({ maxHeapRatio: 0.8, intervalMs: 60_000 }, (over) => changes.push(over), () => (relieved++, true), () => ratio);
+  const logged: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (m: string) => void logged.push(`warn ${m}`), error: (m: string) => void logged.push(`error ${m}`) };
+  const node = await NodeCore.start({ name: `jsgd${uniq}@127.0.0.1`, cookie: 'k', epmd: { embedded: true, port: await freePort() }, memoryGuard: false });
+  t.teardown(() => node.stop());
+  const small = node.spawn();
+  const big = node.spawn();
+  const bigger = node.spawn();
+  for (let i = 0; i < 5; i++) small.deliver(i);
+  for (let i = 0; i < 20; i++) big.deliver(i);
+  for (let i = 0; i < 30; i++) bigger.deliver(i);
+  const procs = [small, big, bigger];
+  const g = new MemoryGuard({ maxHeapRatio: 0.8, intervalMs: 60_000, shedMinMessages: 10 }, logger, () => procs, () => ratio);
   t.teardown(() => g.stop());
   g.check();
   t.equal(g.overloaded, false);
   ratio = 0.81;
   g.check();
   t.equal(g.overloaded, true);
-  t.equal(relieved, 1, 'relieved at once');
+  t.equal(bigger.reason, atom('mailbox_overflow'), 'relieved at once: the longest mailbox exits with mailbox_overflow');
+  t.equal(big.alive, true);
   for (let i = 0; i < 9; i++) g.check();
-  t.equal(relieved, 1, 'then waits 9 samples');
+  t.equal(big.alive, true, 'then waits 9 samples');
   g.check();
-  t.equal(relieved, 2);
+  t.equal(big.reason, atom('mailbox_overflow'), 'the next longest');
+  for (let i = 0; i < 12; i++) g.check();
+  t.equal(small.alive, true, 'a mailbox under shedMinMessages is left alone');
   ratio = 0.77;
   g.check();
   t.equal(g.overloaded, true, 'still overloaded inside the 5% band');
   ratio = 0.74;
   g.check();
   t.equal(g.overloaded, false, 'takes work again under the band');
-  t.same(changes, [true, false]);
   t.equal(g.shed, 2);
+  t.match(logged, [/^error memory guard: 81% .*ERR_OVERLOADED/, /^error memory guard: process .* exits with mailbox_overflow to free 30/, /^error .*free 20/, /^warn memory guard: 74% .*taking work again/]);
 });
 
 t.test('a node: mailbox bound, memory guard refusal, known-down peers', async (t) => {
@@ -148,13 +165,23 @@ t.test('a node: mailbox bound, memory guard refusal, known-down peers', async (t
 
   t.test('while a peer is known down, monitors and links fire at once and ping is pang', async (t) => {
     const dead = `nobody${uniq}@127.0.0.1`;
+    const statuses: PeerStatus[] = [];
+    node.on('status', (st) => st.peer === dead && statuses.push(st));
     const p = node.spawn();
     const r1 = p.monitor({ name: 'x', node: dead });
     t.match(await p.receive({ timeoutMs: 2000, match: (m) => isDown(m, r1) }), { elements: [atom('DOWN'), r1, atom('process'), {}, atom('noconnection')] }, 'the first attempt fails (not registered)');
-    const t0 = performance.now();
+    const failedAt = Date.now();
+    const dials = () => statuses.filter((s) => s.state === 'connecting').length;
+    const before = dials();
     const r2 = p.monitor({ name: 'x', node: dead });
-    const second = (await p.receive({ timeoutMs: 0, match: (m) => isDown(m, r2) })) as Tuple;
-    t.equal(second.at(4), atom('noconnection'), `within ${RECHECK_MS} ms of a failure: DOWN at once, no new dial (${(performance.now() - t0).toFixed(2)} ms)`);
+    if (Date.now() - failedAt < RECHECK_MS) {
+      const second = (await p.receive({ timeoutMs: 0, match: (m) => isDown(m, r2) })) as Tuple;
+      t.equal(second.at(4), atom('noconnection'), `within ${RECHECK_MS} ms of a failure: DOWN at once`);
+      t.equal(dials(), before, 'and no new dial');
+    } else {
+      t.comment('the machine stalled past the known-down window; that check is skipped this time');
+      await p.receive({ timeoutMs: 2000, match: (m) => isDown(m, r2) });
+    }
     await sleep(RECHECK_MS + 10);
     const r3 = p.monitor({ name: 'x', node: dead });
     t.equal(((await p.receive({ timeoutMs: 2000, match: (m) => isDown(m, r3) })) as Tuple).at(4), atom('noconnection'), 'later: one new attempt, which fails');
