@@ -4,6 +4,7 @@
 // timer and the abort listener are always removed together when the wait
 // ends, and at most one of "timed out" and "aborted" is ever reported.
 // No dependencies (like errors.ts): every layer may use it.
+import { connect, type Socket } from 'node:net';
 
 /** A deadline and a cancellation signal, as every wait of the library takes them. */
 export interface WaitOptions {
@@ -113,5 +114,34 @@ export function withDeadline<T>(
     } catch (e) {
       finish(e as Error);
     }
+  });
+}
+
+/**
+ * A TCP connection to `host:port` within `o`'s deadline: resolves with the
+ * connected socket; rejects with `errors.failed(e)` when the connect fails,
+ * or the deadline's errors (the socket is then destroyed).
+ */
+export function connectWithDeadline(
+  host: string,
+  port: number,
+  o: WaitOptions,
+  errors: DeadlineErrors & { failed(e: Error): Error },
+): Promise<Socket> {
+  return withDeadline<Socket>(o, errors, (resolve, reject) => {
+    const s = connect({ host, port });
+    let ok = false;
+    const onConnect = () => {
+      ok = true;
+      resolve(s);
+    };
+    const onError = (e: Error) => reject(errors.failed(e));
+    s.once('connect', onConnect);
+    s.once('error', onError);
+    return () => {
+      s.removeListener('connect', onConnect);
+      s.removeListener('error', onError);
+      if (!ok) s.destroy();
+    };
   });
 }

@@ -1,9 +1,9 @@
 // Dialing a node by name: PORT_PLEASE2 at the peer host's EPMD, a TCP
 // connection, and the initiator handshake. The node layer wraps the result in
 // a DistConnection.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { EpmdClient, EpmdError, type EpmdClientOptions } from '../epmd/index.js';
-import { withDeadline } from '../deadline.js';
+import { connectWithDeadline } from '../deadline.js';
 import { DistError } from './errors.js';
 import { initiateHandshake, splitNodeName, type HandshakeResult, type InitiateOptions } from './handshake.js';
 
@@ -19,29 +19,11 @@ export interface DialOptions extends Omit<InitiateOptions, 'peer'> {
 
 /** Opens a TCP connection, with the handshake's deadline and abort signal. */
 export function connectTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
-  return withDeadline<Socket>(
-    { timeoutMs, signal },
-    {
-      timeout: () => new DistError('ERR_HANDSHAKE_TIMEOUT', `connecting to ${host}:${port} timed out`),
-      abort: (reason) => new DistError('ERR_ABORTED', 'dial aborted', { cause: reason }),
-    },
-    (resolve, reject) => {
-      const s = connect({ host, port });
-      let ok = false;
-      const onConnect = () => {
-        ok = true;
-        resolve(s);
-      };
-      const onError = (e: Error) => reject(new DistError('ERR_UNREACHABLE', `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
-      s.once('connect', onConnect);
-      s.once('error', onError);
-      return () => {
-        s.removeListener('connect', onConnect);
-        s.removeListener('error', onError);
-        if (!ok) s.destroy();
-      };
-    },
-  );
+  return connectWithDeadline(host, port, { timeoutMs, signal }, {
+    timeout: () => new DistError('ERR_HANDSHAKE_TIMEOUT', `connecting to ${host}:${port} timed out`),
+    abort: (reason) => new DistError('ERR_ABORTED', 'dial aborted', { cause: reason }),
+    failed: (e) => new DistError('ERR_UNREACHABLE', `cannot connect to ${host}:${port}: ${e.message}`, { cause: e }),
+  });
 }
 
 /**

@@ -3,10 +3,10 @@
 // NAMES. Spec: erl_dist_protocol, "EPMD Protocol". Replies may arrive split
 // over any number of reads; each request buffers until its reply is complete.
 // Every error names the EPMD (host:port) it was about.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../backoff.js';
-import { withDeadline } from '../deadline.js';
+import { connectWithDeadline, withDeadline } from '../deadline.js';
 import { EpmdError } from './errors.js';
 import {
   EPMD_DEFAULT_PORT,
@@ -130,29 +130,11 @@ export class EpmdClient {
   /** @internal Opens a socket to the EPMD, with deadline and abort. */
   openSocket(host: string, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
     const at = this.where(host);
-    return withDeadline<Socket>(
-      { timeoutMs, signal },
-      {
-        timeout: () => new EpmdError('ERR_EPMD_TIMEOUT', `connecting to EPMD at ${at} timed out after ${timeoutMs} ms; ${UNREACHABLE_HINT}`),
-        abort: (reason) => abortError(reason),
-      },
-      (resolve, reject) => {
-        const s = connect({ host, port: this.port });
-        let ok = false;
-        const onConnect = () => {
-          ok = true;
-          resolve(s);
-        };
-        const onError = (e: Error) => reject(new EpmdError('ERR_EPMD_UNREACHABLE', `cannot reach EPMD at ${at}: ${e.message}; ${UNREACHABLE_HINT}`, { cause: e }));
-        s.once('connect', onConnect);
-        s.once('error', onError);
-        return () => {
-          s.removeListener('error', onError);
-          s.removeListener('connect', onConnect);
-          if (!ok) s.destroy();
-        };
-      },
-    );
+    return connectWithDeadline(host, this.port, { timeoutMs, signal }, {
+      timeout: () => new EpmdError('ERR_EPMD_TIMEOUT', `connecting to EPMD at ${at} timed out after ${timeoutMs} ms; ${UNREACHABLE_HINT}`),
+      abort: (reason) => abortError(reason),
+      failed: (e) => new EpmdError('ERR_EPMD_UNREACHABLE', `cannot reach EPMD at ${at}: ${e.message}; ${UNREACHABLE_HINT}`, { cause: e }),
+    });
   }
 
   /**

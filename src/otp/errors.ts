@@ -90,10 +90,11 @@ function withDetail(message: string, detail: string | undefined): string {
   return detail ? `${message} (${detail})` : message;
 }
 
-function safeFormat(t: Term): string {
+/** A term in Erlang syntax for a message, cut after `max` characters; never throws. */
+export function safeFormat(t: Term, max = 500): string {
   try {
     const s = formatTerm(t);
-    return s.length > 500 ? `${s.slice(0, 500)}...` : s;
+    return s.length > max ? `${s.slice(0, max)}...` : s;
   } catch {
     return String(t);
   }

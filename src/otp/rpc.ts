@@ -39,49 +39,38 @@ export function rexCall(
   args: Term[],
   o: RpcOptions = {},
 ): Promise<Term> {
-  const target = `${typeof m === 'string' ? m : m.name}:${typeof f === 'string' ? f : f.name}/${args.length}`;
-  return traced({ node: node.name, kind: 'rpc', peer, target, request: args }, () => rexOnce(node, groupLeader, peer, m, f, args, o));
-}
-
-async function rexOnce(
-  node: NodeCore,
-  groupLeader: Pid,
-  peer: string,
-  m: string | Atom,
-  f: string | Atom,
-  args: Term[],
-  o: RpcOptions = {},
-): Promise<Term> {
   const mod = typeof m === 'string' ? atom(m) : m;
   const fun = typeof f === 'string' ? atom(f) : f;
   const where = `${peer}: ${mod.name}:${fun.name}/${args.length}`;
-  const p = node.spawn();
-  try {
-    const rex = { name: REX, node: peer };
-    const ref = p.monitor(rex);
-    p.send(rex, tuple(p.pid, tuple(CALL, mod, fun, args, groupLeader)));
-    const isAnswer = (x: Term) => x instanceof Tuple && x.elements.length === 2 && x.elements[0] === REX;
-    let msg: Term;
+  return traced({ node: node.name, kind: 'rpc', peer, target: `${mod.name}:${fun.name}/${args.length}`, request: args }, async () => {
+    const p = node.spawn();
     try {
-      msg = await p.receive({ match: (x) => isAnswer(x) || isDown(x, ref), timeoutMs: o.timeoutMs, signal: o.signal });
-    } catch (e) {
-      if ((e as NodeError).code === 'ERR_TIMEOUT') throw new RpcError('ERR_TIMEOUT', TIMEOUT, `rpc ${where} timed out after ${o.timeoutMs} ms`);
-      throw e;
-    }
-    const t = msg as Tuple;
-    if (t.elements.length === 5) {
-      const reason = t.elements[4];
-      if (reason === NOCONNECTION) {
-        const cause = node.lastError(peer);
-        throw new RpcError(unreachableCode(cause), NODEDOWN, `rpc ${where} failed`, { cause, detail: cause?.message });
+      const rex = { name: REX, node: peer };
+      const ref = p.monitor(rex);
+      p.send(rex, tuple(p.pid, tuple(CALL, mod, fun, args, groupLeader)));
+      const isAnswer = (x: Term) => x instanceof Tuple && x.elements.length === 2 && x.elements[0] === REX;
+      let msg: Term;
+      try {
+        msg = await p.receive({ match: (x) => isAnswer(x) || isDown(x, ref), timeoutMs: o.timeoutMs, signal: o.signal });
+      } catch (e) {
+        if ((e as NodeError).code === 'ERR_TIMEOUT') throw new RpcError('ERR_TIMEOUT', TIMEOUT, `rpc ${where} timed out after ${o.timeoutMs} ms`);
+        throw e;
       }
-      throw new RpcError('ERR_BADRPC', reason, `rpc ${where}: rex is down`);
+      const t = msg as Tuple;
+      if (t.elements.length === 5) {
+        const reason = t.elements[4];
+        if (reason === NOCONNECTION) {
+          const cause = node.lastError(peer);
+          throw new RpcError(unreachableCode(cause), NODEDOWN, `rpc ${where} failed`, { cause, detail: cause?.message });
+        }
+        throw new RpcError('ERR_BADRPC', reason, `rpc ${where}: rex is down`);
+      }
+      p.demonitor(ref, { flush: true });
+      return rpcResult(t.elements[1], where);
+    } finally {
+      p.exit();
     }
-    p.demonitor(ref, { flush: true });
-    return rpcResult(t.elements[1], where);
-  } finally {
-    p.exit();
-  }
+  });
 }
 
 /** Turns rex's answer into the value or an {@link RpcError}. */

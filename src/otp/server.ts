@@ -10,9 +10,9 @@
 // server is then started again under the same name, as a supervisor would
 // restart it (restart type and intensity as in OTP's supervisor).
 import { Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { formatTerm } from '../etf/index.js';
 import { isAtom, parseFrom, parseGenCall, parseGenCast, refKey, type GenFrom, type LocalProcess, type NodeCore } from '../node/index.js';
 import { exitReasonOf } from './exposed.js';
+import { safeFormat } from './errors.js';
 
 const NORMAL = atom('normal');
 const SHUTDOWN = atom('shutdown');
@@ -175,7 +175,7 @@ export class GenServer {
       const reason = await loop(this.node, this.current, this.handlers, this.stopRef);
       if (this.stopping || this.node.stopped) return reason;
       const normal = isNormalExit(reason);
-      if (!normal) log.error(`${who()} terminated: ${safeText(reason)}`, { pid: String(this.current.pid), name: this.regName });
+      if (!normal) log.error(`${who()} terminated: ${safeFormat(reason, 300)}`, { pid: String(this.current.pid), name: this.regName });
       const type = this.o.restart ?? 'temporary';
       if (type === 'temporary' || (type === 'transient' && normal)) return reason;
       const now = Date.now();
@@ -201,15 +201,6 @@ export class GenServer {
 /** `normal`, `shutdown` or `{shutdown, _}`: an exit a transient server is not restarted for. */
 function isNormalExit(r: Term): boolean {
   return r === NORMAL || r === SHUTDOWN || (r instanceof Tuple && r.elements.length === 2 && r.elements[0] === SHUTDOWN);
-}
-
-function safeText(t: Term): string {
-  try {
-    const s = formatTerm(t);
-    return s.length > 300 ? `${s.slice(0, 300)}...` : s;
-  } catch {
-    return String(t);
-  }
 }
 
 function isStop(m: Term, ref: Reference): m is Tuple {
