@@ -97,8 +97,8 @@ interface Pending {
   lastError: DistError | undefined;
   /** Our dials started for this pending entry (an incoming attempt that fails makes us try ours once more). */
   dials: number;
-  /** The next dial: a backoff retry of the waiting messages (`counts`), or the end of the known-down window. */
-  retry: { timer: NodeJS.Timeout; at: number; counts: boolean } | undefined;
+  /** The next dial: a backoff retry of the waiting messages. */
+  retry: { timer: NodeJS.Timeout; at: number } | undefined;
   /** Backoff retries made for the waiting messages (they are dropped past the policy's maxRetries). */
   retries: number;
 }
@@ -176,7 +176,8 @@ export class Peers {
       p ??= this.pendingFor(peer);
       if (p.queue.length < MAX_QUEUE) p.queue.push(o);
       else this.droppedMessages++;
-      if (!p.retry) this.schedule(p, d.at + RECHECK_MS - Date.now(), false);
+      // It waits for the next piece of work, or for a backoff retry.
+      if (!p.retry) this.schedule(p, this.cfg.reconnect.delayMs(p.retries + 1, peer));
       return true;
     }
     p ??= this.pendingFor(peer);
@@ -344,16 +345,16 @@ export class Peers {
     if (this.pending.get(p.peer) === p) this.pending.delete(p.peer);
   }
 
-  /** Dials `p` in `ms`; a `counts` dial is a backoff retry of the waiting messages. */
-  private schedule(p: Pending, ms: number, counts: boolean): void {
+  /** A backoff retry of the waiting messages of `p` in `ms`. */
+  private schedule(p: Pending, ms: number): void {
     const timer = setTimeout(() => {
       p.retry = undefined;
       if (this.pending.get(p.peer) !== p) return;
-      if (counts) p.retries++;
+      p.retries++;
       this.ensureDial(p);
     }, Math.max(0, ms));
     timer.unref();
-    p.retry = { timer, at: Date.now() + ms, counts };
+    p.retry = { timer, at: Date.now() + ms };
   }
 
   /** Starts our dial unless one is running or an incoming handshake will do. */
@@ -447,10 +448,7 @@ export class Peers {
     p.lastError = err;
     p.dials = 0;
     p.queue = [...messages, ...p.queue.filter(isMessage)];
-    if (!p.retry?.counts) {
-      if (p.retry) clearTimeout(p.retry.timer);
-      this.schedule(p, this.cfg.reconnect.delayMs(p.retries + 1, p.peer), true);
-    }
+    if (!p.retry) this.schedule(p, this.cfg.reconnect.delayMs(p.retries + 1, p.peer));
     this.ev.status({ peer: p.peer, state: 'down', reason: err, retryInMs: Math.max(0, p.retry!.at - Date.now()) });
   }
 
