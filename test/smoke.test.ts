@@ -1,7 +1,6 @@
 import t from 'tap';
 import { atom, tuple, Tuple } from '../src/index.js';
-import { freePort } from './helpers/procs.js';
-import { startEpmd, startErlNode, runErl } from './helpers/erl.js';
+import { freePort, startEpmd, startErlNode, runErl } from '../src/testing/index.js';
 
 t.test('atoms are interned and tuples hold elements', async (t) => {
   t.equal(atom('ok'), atom('ok'));

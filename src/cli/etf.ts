@@ -1,6 +1,7 @@
 // `beambridge etf decode | encode | explain`: thin layers over the ETF codec,
 // the term text syntax, the MessagePack bridge and explain().
-import { decode, encode, formatTerm, jsonToTerm, parseTerm, termToJson, toMsgpack, type Term } from '../etf/index.js';
+import { decode, encode, formatTerm, jsonToTerm, parseTerm, termToJson, type Term } from '../etf/index.js';
+import { toMsgpack } from '../etf/msgpack.js';
 import { explain } from '../etf/explain.js';
 import { choice, flag, int, type Command } from './command.js';
 import { CommandFailed, INPUT_FORMATS, OUTPUT_FORMATS, readAll, readBytesArg, UsageError, writeBytes, type InputFormat, type OutputFormat } from './io.js';

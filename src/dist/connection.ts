@@ -6,9 +6,9 @@
 // the TLS one). Spec: erl_dist_protocol "Protocol between Connected Nodes".
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import NetKeepAlive from 'net-keepalive';
 import type { Term } from '../etf/types.js';
 import { deadline } from '../deadline.js';
+import { applyKeepAlive, type KeepAliveOptions } from '../keepalive.js';
 import { DistError } from './errors.js';
 import { DFLAG } from './flags.js';
 import { DistDecoder, DistEncoder, FrameSplitter, DEFAULT_MAX_MESSAGE_SIZE, type DistDecoderOptions } from './framing.js';
@@ -17,17 +17,7 @@ import { TickState } from './ticker.js';
 import { SocketWriter } from './writer.js';
 import type { HandshakeResult } from './handshake.js';
 
-/** TCP keepalive and user-timeout settings (applied with `net-keepalive`). */
-export interface KeepAliveOptions {
-  /** Idle time before the first keepalive probe; default the ticktime. */
-  idleMs?: number;
-  /** Between probes; default 1000 ms. */
-  intervalMs?: number;
-  /** Unanswered probes before the kernel drops the connection; default 4. */
-  probes?: number;
-  /** TCP_USER_TIMEOUT: how long written data may stay unacknowledged; default the ticktime. */
-  userTimeoutMs?: number;
-}
+export type { KeepAliveOptions } from '../keepalive.js';
 
 /** Options of {@link DistConnection}. */
 export interface DistConnectionOptions {
@@ -61,7 +51,10 @@ export interface DistConnectionOptions {
    * `sendAsync` waits for room under both policies.
    */
   onBusy?: 'wait' | 'error';
-  /** TCP keepalive settings, or false to leave the socket's defaults. */
+  /**
+   * TCP keepalive settings, or false to leave the socket's defaults. Defaults:
+   * idle and TCP_USER_TIMEOUT the ticktime, probes every 1000 ms, 4 probes.
+   */
   keepAlive?: KeepAliveOptions | false;
 }
 
@@ -169,7 +162,9 @@ export class DistConnection extends EventEmitter {
     const s = this.socket;
     const tcp = this.tcpSocket;
     tcp.setNoDelay(true);
-    if (o.keepAlive !== false) applyKeepAlive(tcp, o.keepAlive ?? {}, tickTimeMs);
+    if (o.keepAlive !== false) {
+      applyKeepAlive(tcp, o.keepAlive ?? {}, { idleMs: tickTimeMs, intervalMs: 1000, probes: 4, userTimeoutMs: tickTimeMs });
+    }
     if (tcp !== s) tcp.on('error', () => {}); // reported through the TLS socket
     s.on('data', (d: Buffer) => this.onData(d));
     s.on('drain', () => this.checkDrain());
@@ -454,17 +449,5 @@ export class DistConnection extends EventEmitter {
       this.wasBusy = false;
       this.emit('drain');
     }
-  }
-}
-
-/** Turns on TCP keepalive and sets TCP_USER_TIMEOUT; failures (e.g. unsupported platforms) are ignored. */
-function applyKeepAlive(s: Socket, k: KeepAliveOptions, tickTimeMs: number): void {
-  try {
-    s.setKeepAlive(true, k.idleMs ?? tickTimeMs);
-    NetKeepAlive.setKeepAliveInterval(s, k.intervalMs ?? 1000);
-    NetKeepAlive.setKeepAliveProbes(s, k.probes ?? 4);
-    NetKeepAlive.setUserTimeout(s, k.userTimeoutMs ?? tickTimeMs);
-  } catch {
-    /* the socket options are best effort */
   }
 }

@@ -12,7 +12,7 @@
  */
 import { compareCodePoints, compareMapKeys } from './compare.js';
 import { EncodeError } from './errors.js';
-import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, type Term } from './types.js';
+import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, setTermPrinter, type Term } from './types.js';
 
 /** Options for {@link formatTerm}. */
 export interface FormatOptions {
@@ -251,6 +251,8 @@ export function formatTerm(term: Term, opts: FormatOptions = {}): string {
   }
   return out.join('');
 }
+
+setTermPrinter((t) => formatTerm(t, { nodes: true }));
 
 /** Pushes `end` items then `xs` with separators so that they pop in order. */
 function pushSeq(todo: (Term | Lit)[], xs: Term[], ...end: (Term | Lit)[]): void {

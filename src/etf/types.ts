@@ -72,10 +72,6 @@ export class Atom {
   constructor(name: string) {
     this.name = name;
   }
-
-  toString(): string {
-    return this.name;
-  }
 }
 
 /**
@@ -152,10 +148,6 @@ export class Pid {
     readonly serial: number,
     readonly creation: number,
   ) {}
-
-  toString(): string {
-    return `<${this.node.name}.${this.id}.${this.serial}>`;
-  }
 }
 
 /**
@@ -168,10 +160,6 @@ export class Port {
     readonly id: number | bigint,
     readonly creation: number,
   ) {}
-
-  toString(): string {
-    return `#Port<${this.node.name}.${this.id}>`;
-  }
 }
 
 /**
@@ -184,10 +172,6 @@ export class Reference {
     readonly creation: number,
     readonly ids: readonly number[],
   ) {}
-
-  toString(): string {
-    return `#Ref<${this.node.name}.${[...this.ids].reverse().join('.')}>`;
-  }
 }
 
 /**
@@ -244,10 +228,6 @@ export class ExportFun {
     this.function = fn;
     this.arity = arity;
   }
-
-  toString(): string {
-    return `fun ${this.module.name}:${this.function.name}/${this.arity}`;
-  }
 }
 
 /**
@@ -256,4 +236,41 @@ export class ExportFun {
  */
 export class LocalExt {
   constructor(readonly bytes: Buffer) {}
+}
+
+// ---------------------------------------------------------------- printing
+
+/**
+ * Every term class prints in Erlang syntax: `String(t)`, `${t}` and
+ * `util.inspect` / `console.log` show `{ok, 42}`, `'hello world'`,
+ * `<'web1@127.0.0.1'.4.0>` (pids, ports and references with their node), not
+ * the class internals. The printer is formatTerm (text-format.ts), which
+ * installs itself here when it loads, so this module imports nothing.
+ */
+let printer: (t: Term) => string = (t) => Object.prototype.toString.call(t);
+
+/** @internal Called once by text-format.ts. */
+export function setTermPrinter(p: (t: Term) => string): void {
+  printer = p;
+}
+
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+for (const C of [Atom, Tuple, Float, Pid, Port, Reference, BitBinary, ImproperList, Fun, ExportFun, LocalExt]) {
+  Object.defineProperty(C.prototype, 'toString', {
+    value(this: Term): string {
+      return printer(this);
+    },
+    writable: true,
+    configurable: true,
+  });
+  Object.defineProperty(C.prototype, INSPECT, {
+    // util.inspect(value, { maxStringLength }) bounds what a console.log prints.
+    value(this: Term, _depth: number, o: { maxStringLength?: number | null } = {}): string {
+      const s = printer(this);
+      const max = o.maxStringLength ?? Infinity;
+      return s.length > max ? `${s.slice(0, max)}... ${s.length - max} more characters` : s;
+    },
+    writable: true,
+    configurable: true,
+  });
 }

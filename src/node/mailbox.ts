@@ -13,7 +13,11 @@ export interface ReceiveOptions {
    * what is queued already (Erlang's `after 0`). Default: wait forever.
    */
   timeoutMs?: number;
-  /** Selective receive: the first queued (or later arriving) message for which this returns true. */
+  /**
+   * Selective receive: the first queued (or later arriving) message for which
+   * this returns true. `process.receive` also takes an Erlang pattern here (a
+   * string or `pattern`), and then resolves with the pattern's variables.
+   */
   match?: (message: Term) => boolean;
   /** Rejects with `ERR_ABORTED` when it fires. */
   signal?: AbortSignal;

@@ -59,7 +59,9 @@ export interface NodeEvents {
  * distribution and process machinery; `Node` (src/otp) adds rpc, ping,
  * gen_server calls and servers. Start one with `Node.start(...)`.
  */
-export class NodeCore extends EventEmitter<NodeEvents> implements ProcessHost {
+// NodeCore is a ProcessHost (process.ts) structurally; the interface is internal,
+// so it is not named here (stripInternal would leave a dangling reference).
+export class NodeCore extends EventEmitter<NodeEvents> {
   /** The full node name, e.g. `web1@127.0.0.1`. */
   readonly name: string;
   /** The node name as an atom (what pids carry). */

@@ -3,7 +3,8 @@
 // signals.ts changes (the process asks the node, the ProcessHost below, for
 // every link, unlink, monitor, demonitor and exit signal). Everything that
 // crosses the network goes through the node.
-import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
+import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
+import { isPattern, pattern as compilePattern, type Bindings, type Pattern } from '../etf/pattern.js';
 import { NodeError } from './errors.js';
 import { Mailbox, type ReceiveOptions } from './mailbox.js';
 
@@ -211,9 +212,26 @@ export class LocalProcess implements AsyncIterable<Term> {
     this.host.exit2From(this, to, typeof reason === 'string' ? atom(reason) : reason);
   }
 
-  /** Waits for a message; see {@link ReceiveOptions}. Rejects with `ERR_TIMEOUT`, `ERR_ABORTED` or `ERR_PROCESS_EXITED`. */
-  receive(o?: ReceiveOptions): Promise<Term> {
-    return this.mailbox.receive(o);
+  /**
+   * Waits for a message; see {@link ReceiveOptions}. Rejects with `ERR_TIMEOUT`,
+   * `ERR_ABORTED` or `ERR_PROCESS_EXITED`. `match` is a predicate (resolves
+   * with the message), or an Erlang pattern, as a string or from `pattern`
+   * (resolves with its variables, like Erlang's `receive`):
+   *
+   * ```ts
+   * const { User, Seq } = await p.receive({ match: '{chat_event, User, #{seq := Seq}}', timeoutMs: 5000 });
+   * const { Reply } = await p.receive({ match: pattern`{reply, ${ref}, Reply}` });
+   * const whole = await p.receive({ match: 'M = {ok, _}' });   // { M: the message }
+   * ```
+   */
+  receive(o?: ReceiveOptions): Promise<Term>;
+  receive<const S extends string>(o: Omit<ReceiveOptions, 'match'> & { match: S }): Promise<Bindings<S>>;
+  receive<B>(o: Omit<ReceiveOptions, 'match'> & { match: Pattern<B> }): Promise<B>;
+  receive(o?: Omit<ReceiveOptions, 'match'> & { match?: ReceiveOptions['match'] | string | Pattern<unknown> }): Promise<unknown> {
+    const m = o?.match;
+    if (typeof m !== 'string' && !isPattern(m)) return this.mailbox.receive(o as ReceiveOptions);
+    const pat = typeof m === 'string' ? compilePattern(m) : m;
+    return this.mailbox.receive({ ...o, match: (x) => pat.test(x) }).then((x) => pat.match(x));
   }
 
   /** Messages as they arrive; ends when the process exits normally, throws when it is killed. */

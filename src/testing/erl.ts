@@ -2,11 +2,19 @@
 //
 // BEAMBRIDGE_OTP_ROOT=/opt/otp-sid runs erl inside that debootstrap'd root
 // (see scripts/otp-roots.sh) so the same suite runs against OTP 27 or 29.
-// BEAMBRIDGE_EPMD_PORT, when set (by .ci/run), names an epmd that is already
-// running; otherwise each test file starts its own.
+// BEAMBRIDGE_EPMD_PORT, when set (this repository's CI sets it), names an epmd
+// that is already running; otherwise each test file starts its own.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { freePort, startProcess, type Started, type Teardownable } from './procs.js';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { freePort, startProcess, type Started, type TestContext } from './procs.js';
+
+/** True for a tap or node:test test (something a helper can tie a process to). */
+export function isTestContext(x: unknown): x is TestContext {
+  const o = x as TestContext | null | undefined;
+  return typeof o?.teardown === 'function' || typeof o?.after === 'function';
+}
 
 /** The OTP root to run erl in by default, or '' for the system erl. */
 export function otpRoot(): string {
@@ -47,8 +55,11 @@ export function erlCommand(args: string[], root: string = otpRoot()): { cmd: str
   return root ? { cmd: 'chroot', args: [root, 'erl', ...args] } : { cmd: 'erl', args };
 }
 
-/** Starts epmd on a free port (or reuses BEAMBRIDGE_EPMD_PORT) and returns the port. */
-export async function startEpmd(t: Teardownable): Promise<number> {
+/**
+ * Starts epmd on a free port (or reuses BEAMBRIDGE_EPMD_PORT) and returns the
+ * port. It is stopped when the test `t` ends, or when this process exits.
+ */
+export async function startEpmd(t?: TestContext): Promise<number> {
   const shared = process.env.BEAMBRIDGE_EPMD_PORT;
   if (shared) return Number(shared);
   const port = await freePort();
@@ -73,17 +84,29 @@ export interface ErlNodeOptions {
   eval?: string;
   /** OTP root (see {@link otpVariants}); default {@link otpRoot}. */
   root?: string;
+  /** Erlang source files (`.erl`) to compile with that OTP's erlc and put on the code path (`-pa`). */
+  modules?: string[];
 }
 
-/** Starts a distributed erl node and waits until it prints its ready line. */
-export async function startErlNode(t: Teardownable, o: ErlNodeOptions): Promise<Started> {
+/**
+ * Starts a distributed erl node (`-start_epmd false`, registering with the
+ * epmd at `epmdPort`) and waits until it prints its ready line. It is stopped
+ * by pid on `stop()`, when the test `t` ends, and when this process exits.
+ * `startErlNode(options)` without a test works too (no runner).
+ */
+export async function startErlNode(t: TestContext | undefined, o: ErlNodeOptions): Promise<Started>;
+export async function startErlNode(o: ErlNodeOptions): Promise<Started>;
+export async function startErlNode(a: TestContext | ErlNodeOptions | undefined, b?: ErlNodeOptions): Promise<Started> {
+  const [t, o] = b === undefined && !isTestContext(a) ? [undefined, a as ErlNodeOptions] : [a as TestContext | undefined, b!];
   const ready = `BEAMBRIDGE_READY ${o.name}`;
+  const codePath = o.modules?.length ? ['-pa', await compileErl(o.modules, o.root ?? otpRoot())] : [];
   const evalExpr = `${o.eval ? o.eval + ', ' : ''}io:format("~s~n", ["${ready}"]).`;
   const { cmd, args } = erlCommand([
     '-noshell',
     '-start_epmd', 'false',
     o.shortNames ? '-sname' : '-name', o.name,
     '-setcookie', o.cookie,
+    ...codePath,
     ...(o.args ?? []),
     '-eval', evalExpr,
   ], o.root);
@@ -96,16 +119,50 @@ export async function startErlNode(t: Teardownable, o: ErlNodeOptions): Promise<
   });
 }
 
+const compiled = new Map<string, Promise<string>>();
+const compiledDirs: string[] = [];
+
+/**
+ * Compiles Erlang source files with the erlc of `root` (default the system
+ * OTP) into a fresh directory and resolves with that directory as erl in
+ * `root` sees it (for `-pa`). Compiled once per process for the same files
+ * and root; the directories are removed when this process exits.
+ */
+export function compileErl(files: string[], root: string = otpRoot()): Promise<string> {
+  const abs = files.map((f) => resolve(f)).sort();
+  const key = `${root}\0${abs.map((f) => `${f}@${statSync(f).mtimeMs}`).join('\0')}`;
+  let p = compiled.get(key);
+  if (p === undefined) {
+    p = new Promise<string>((ok, fail) => {
+      const dir = mkdtempSync(join(root ? join(root, 'tmp') : tmpdir(), 'beambridge-erl-'));
+      if (compiledDirs.length === 0) process.on('exit', () => compiledDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+      compiledDirs.push(dir);
+      for (const f of abs) copyFileSync(f, join(dir, basename(f)));
+      const seen = root ? dir.slice(root.length) : dir;
+      const erlc = root ? { cmd: 'chroot', args: [root, 'erlc'] } : { cmd: 'erlc', args: [] };
+      execFile(erlc.cmd, [...erlc.args, '-o', seen, ...abs.map((f) => join(seen, basename(f)))], { timeout: 120_000 }, (err, stdout, stderr) => {
+        if (err) fail(new Error(`erlc failed for ${abs.join(', ')}: ${err.message}\n${stdout}${stderr}`));
+        else ok(seen);
+      });
+    });
+    compiled.set(key, p);
+    p.catch(() => compiled.delete(key));
+  }
+  return p;
+}
+
 /**
  * Runs a non-distributed `erl -noshell` that evaluates `expr` and halts, and
  * resolves with its stdout. `expr` is a sequence of Erlang expressions without
- * the final dot; `halt()` is appended.
+ * the final dot; `halt()` is appended. `modules` are compiled (see
+ * {@link compileErl}) and put on the code path.
  */
-export function runErl(
+export async function runErl(
   expr: string,
-  opts: { args?: string[]; timeoutMs?: number; input?: string; root?: string } = {},
+  opts: { args?: string[]; timeoutMs?: number; input?: string; root?: string; modules?: string[] } = {},
 ): Promise<string> {
-  const { cmd, args } = erlCommand(['-noshell', '-start_epmd', 'false', ...(opts.args ?? []), '-eval', `${expr}, halt().`], opts.root);
+  const codePath = opts.modules?.length ? ['-pa', await compileErl(opts.modules, opts.root ?? otpRoot())] : [];
+  const { cmd, args } = erlCommand(['-noshell', '-start_epmd', 'false', ...codePath, ...(opts.args ?? []), '-eval', `${expr}, halt().`], opts.root);
   return new Promise((resolve, reject) => {
     const child = execFile(
       cmd,
@@ -121,11 +178,14 @@ export function runErl(
 }
 
 /**
- * Compiles and loads the Erlang module `src` (sent on stdin, never written to
- * disk, so it works inside an OTP root too), then evaluates `call`, which may use
- * `Data` (the `data` string). Errors come back as a thrown Error, never a crash dump.
+ * Compiles and loads an Erlang module in memory (its source is sent on stdin,
+ * so it works inside an OTP root too), then evaluates `call`, which may use
+ * `Data` (the `data` string). `src` is the path of a `.erl` file, or the
+ * module's source itself (no preprocessor: no macros or includes). Errors come
+ * back as a thrown Error, never a crash dump.
  */
-export async function erlWith(src: string, call: string, data: string, root: string): Promise<string> {
+export async function erlWith(src: string, call: string, data: string, root: string = otpRoot()): Promise<string> {
+  if (/\.erl$/.test(src) && !src.includes('\n')) src = readFileSync(src, 'utf8');
   const expr =
     `io:setopts(standard_io, [{encoding, unicode}]), ` +
     `RA = fun R(Acc) -> case io:get_line('') of eof -> lists:append(lists:reverse(Acc)); L -> R([L | Acc]) end end, ` +

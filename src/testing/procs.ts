@@ -1,13 +1,32 @@
-// Test helpers that start real servers (epmd, erl nodes, the chat stub) on free
-// ports, wait for them to be ready, fail fast if they die, and stop them by pid
-// in teardown. Nothing here ever ends a process it did not start.
+// Processes for tests: start real servers (epmd, erl nodes, the chat stub) on
+// free ports, wait for them to be ready, fail fast if they die, and stop them
+// by pid: on `stop()`, in the test's teardown, and when this process exits or
+// is ended by SIGINT, SIGTERM or SIGHUP. Nothing here ever ends a process it
+// did not start.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 
-/** The minimal part of a tap `Test` these helpers need. */
+/**
+ * The test a helper ties a process's life to, from any runner: tap's `t`
+ * (`t.teardown`), node:test's `t` (`t.after`), or anything with one of those.
+ * Pass `undefined` (no runner) and call `stop()` yourself; every process is
+ * stopped when this process exits anyway.
+ */
+export interface TestContext {
+  teardown?(fn: () => unknown): void;
+  after?(fn: () => unknown): void;
+}
+
+/** A tap-style test with `teardown` (what the repository's own test utilities take). */
 export interface Teardownable {
   teardown(fn: () => unknown): void;
+}
+
+/** Runs `fn` when the test `t` ends (tap's teardown or node:test's after); nothing without a test. */
+export function onTestEnd(t: TestContext | undefined, fn: () => unknown): void {
+  if (typeof t?.teardown === 'function') t.teardown(fn);
+  else if (typeof t?.after === 'function') t.after(fn);
 }
 
 /** Asks the kernel for a free TCP port on 127.0.0.1. */
@@ -45,12 +64,15 @@ export interface StartOptions {
   /** Or wait until this TCP port on 127.0.0.1 accepts a connection. */
   readyPort?: number;
   timeoutMs?: number;
-  /** Registers `stop()` as a teardown on this test. */
-  t?: Teardownable;
+  /** Stops the process when this test ends (see {@link TestContext}). */
+  t?: TestContext;
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+let guarded = false;
+
+/** SIGKILLs every process still running that a helper started. */
+function killLive(): void {
   for (const c of live) {
     if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
       try {
@@ -60,7 +82,26 @@ process.on('exit', () => {
       }
     }
   }
-});
+}
+
+/**
+ * Stops started processes when this process ends: on exit, and on SIGINT,
+ * SIGTERM and SIGHUP, after which the signal is raised again (so the process
+ * still ends as it would have) unless someone else handles it.
+ */
+function guardExit(): void {
+  if (guarded) return;
+  guarded = true;
+  process.on('exit', killLive);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      killLive();
+      process.removeListener(sig, onSignal);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, onSignal);
+  }
+}
 
 /** Starts a process, waits until it is ready, and arranges to stop it by pid. */
 export async function startProcess(o: StartOptions): Promise<Started> {
@@ -69,6 +110,7 @@ export async function startProcess(o: StartOptions): Promise<Started> {
     cwd: o.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  guardExit();
   live.add(child);
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
@@ -150,7 +192,7 @@ export async function startProcess(o: StartOptions): Promise<Started> {
       clearTimeout(timer);
     },
   };
-  o.t?.teardown(() => started.stop());
+  onTestEnd(o.t, () => started.stop());
 
   const timeoutMs = o.timeoutMs ?? 60_000;
   try {
@@ -185,8 +227,8 @@ export async function waitForPort(port: number, timeoutMs = 30_000, dead: () => 
   }
 }
 
-/** A connected pair of TCP sockets over 127.0.0.1, destroyed in teardown. */
-export async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
+/** A connected pair of TCP sockets over 127.0.0.1, destroyed when the test ends. */
+export async function socketPair(t?: TestContext): Promise<[Socket, Socket]> {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
@@ -195,7 +237,7 @@ export async function socketPair(t: Teardownable): Promise<[Socket, Socket]> {
   await once(a, 'connect');
   const [b] = (await accepted) as [Socket];
   srv.close();
-  t.teardown(() => {
+  onTestEnd(t, () => {
     a.destroy();
     b.destroy();
   });

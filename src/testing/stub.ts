@@ -1,6 +1,11 @@
-// The Erlang chat stub (erlang-stub/) for tests: builds it, starts one node
-// or a cluster on free ports, waits for the JSON ready line, and stops every
-// node by pid in teardown, even when the test fails.
+// The Erlang chat stub (erlang-stub/, shipped in the package) for tests:
+// builds it, starts one node or a cluster on free ports, waits for the JSON
+// ready line, and stops every node by pid when the test ends (even when it
+// fails) or when this process exits.
+//
+// The stub builds with erlc into erlang-stub/ebin, or, when the package
+// directory is not writable (a read-only node_modules), into a directory
+// under the OS temp dir; CHAT_STUB_EBIN chooses another place.
 //
 //   const stub = await startStub(t, { users: 100, friends: 10 });
 //   stub.thriftPort, stub.node, stub.cookie, stub.epmdPort   // connect here
@@ -14,11 +19,13 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProcess, type Started, type Teardownable } from './procs.js';
-import { startEpmd } from './erl.js';
+import { startProcess, type Started, type TestContext } from './procs.js';
+import { isTestContext, startEpmd } from './erl.js';
 
 /** The stub's directory (erlang-stub/). */
 export const STUB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'erlang-stub');
@@ -108,13 +115,30 @@ export interface StubNode {
   };
 }
 
+/**
+ * Where the stub's compiled code goes: `CHAT_STUB_EBIN`, else erlang-stub/ebin
+ * when the package directory is writable, else a directory per user and
+ * package location under the OS temp dir.
+ */
+export function stubEbinDir(): string {
+  if (process.env.CHAT_STUB_EBIN) return process.env.CHAT_STUB_EBIN;
+  try {
+    accessSync(STUB_DIR, constants.W_OK);
+    return join(STUB_DIR, 'ebin');
+  } catch {
+    const id = createHash('sha256').update(STUB_DIR).digest('hex').slice(0, 12);
+    return join(tmpdir(), `beambridge-chat-stub-${process.getuid?.() ?? 'u'}-${id}`, 'ebin');
+  }
+}
+
 let built: Promise<void> | undefined;
 
-/** Builds erlang-stub/ebin once per process (under the same lock as bin/chat-stub). */
+/** Builds the stub once per process (under the same lock as bin/chat-stub), into {@link stubEbinDir}. */
 export function buildStub(): Promise<void> {
   built ??= new Promise<void>((resolve, reject) => {
-    mkdirSync(join(STUB_DIR, 'ebin'), { recursive: true });
-    execFile('flock', [join(STUB_DIR, 'ebin', '.build.lock'), 'make', '-s', '-C', STUB_DIR],
+    const ebin = stubEbinDir();
+    mkdirSync(ebin, { recursive: true });
+    execFile('flock', [join(ebin, '.build.lock'), 'make', '-s', '-C', STUB_DIR, `EBIN=${ebin}`],
       { timeout: 300_000 }, (err, _stdout, stderr) => {
         if (err) reject(new Error(`building erlang-stub failed: ${err.message}\n${stderr}`));
         else resolve();
@@ -206,11 +230,12 @@ async function checked(port: number, line: string): Promise<ControlReply> {
   return r;
 }
 
-async function launch(t: Teardownable, name: string, cookie: string, epmdPort: number, o: StubOptions): Promise<StubNode> {
+async function launch(t: TestContext | undefined, name: string, cookie: string, epmdPort: number, o: StubOptions): Promise<StubNode> {
   await buildStub();
   const proc = await startProcess({
     cmd: STUB_BIN,
     args: stubArgs(name, cookie, epmdPort, o),
+    env: { CHAT_STUB_EBIN: stubEbinDir() },
     ready: /^\{.*"thrift_port":/,
     timeoutMs: o.timeoutMs ?? 90_000,
     t,
@@ -250,8 +275,15 @@ async function launch(t: Teardownable, name: string, cookie: string, epmdPort: n
   };
 }
 
-/** Builds (once) and starts one stub node; it is stopped in `t`'s teardown. */
-export async function startStub(t: Teardownable, opts: StubOptions = {}): Promise<StubNode> {
+/**
+ * Builds (once) and starts one stub node, with its own epmd on a free port
+ * unless `epmdPort` is given. It is stopped on `stop()`, when the test `t`
+ * ends, and when this process exits. `startStub(opts)` works without a test.
+ */
+export async function startStub(t?: TestContext, opts?: StubOptions): Promise<StubNode>;
+export async function startStub(opts: StubOptions): Promise<StubNode>;
+export async function startStub(a?: TestContext | StubOptions, b?: StubOptions): Promise<StubNode> {
+  const [t, opts] = b === undefined && !isTestContext(a) ? [undefined, (a ?? {}) as StubOptions] : [a as TestContext | undefined, b ?? {}];
   const epmdPort = opts.epmdPort ?? (await startEpmd(t));
   return launch(t, opts.name ?? uniqueName(), opts.cookie ?? randomCookie(), epmdPort, opts);
 }
@@ -261,9 +293,13 @@ export async function startStub(t: Teardownable, opts: StubOptions = {}): Promis
  * split evenly (node i owns splitSlots(n)[i]), each node seeded with all the
  * others. Resolves once every node printed its ready line, which each does
  * after it has heard from all its seeds. `opts` applies to every node
- * (`name`, `slots` and `cluster` are chosen here).
+ * (`name`, `slots` and `cluster` are chosen here). Stopped like {@link startStub}'s;
+ * `startStubCluster(n, opts)` works without a test.
  */
-export async function startStubCluster(t: Teardownable, n: number, opts: StubOptions = {}): Promise<StubNode[]> {
+export async function startStubCluster(t: TestContext | undefined, n: number, opts?: StubOptions): Promise<StubNode[]>;
+export async function startStubCluster(n: number, opts?: StubOptions): Promise<StubNode[]>;
+export async function startStubCluster(a: TestContext | number | undefined, b?: number | StubOptions, c?: StubOptions): Promise<StubNode[]> {
+  const [t, n, opts] = typeof a === 'number' ? [undefined, a, (b ?? {}) as StubOptions] : [a, b as number, c ?? {}];
   const epmdPort = opts.epmdPort ?? (await startEpmd(t));
   const cookie = opts.cookie ?? randomCookie();
   const names = Array.from({ length: n }, () => uniqueName());

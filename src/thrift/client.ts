@@ -10,9 +10,9 @@
 // slot it waits (bounded) for one, or fails at once, as configured.
 import { connect as netConnect, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
 import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../backoff.js';
 import { deadline, type Deadline } from '../deadline.js';
+import { applyKeepAlive, type KeepAliveOptions } from '../keepalive.js';
 import { ClientConnection, type PendingCall } from './connection.js';
 import { DEFAULT_MAX_FRAME_BYTES, type ProtocolName } from './protocol.js';
 import {
@@ -45,17 +45,11 @@ function reconnectBackoff(o: ThriftReconnectOptions): BackoffPolicy {
   );
 }
 
-/** TCP keepalive and user timeout, set through `net-keepalive`. */
-export interface ThriftKeepAliveOptions {
-  /** Idle time before the first probe, ms (default 10000). */
-  idleMs?: number;
-  /** Time between probes, ms (default 5000). */
-  intervalMs?: number;
-  /** Unanswered probes before the kernel drops the connection (default 3). */
-  probes?: number;
-  /** TCP_USER_TIMEOUT: drop the connection when sent data stays unacknowledged this long, ms (default 30000). */
-  userTimeoutMs?: number;
-}
+/** TCP keepalive and user timeout of a Thrift client socket (the one keepalive helper's options). */
+export type ThriftKeepAliveOptions = KeepAliveOptions;
+
+/** The Thrift client's keepalive defaults. */
+const KEEPALIVE_DEFAULTS = { idleMs: 10_000, intervalMs: 5000, probes: 3, userTimeoutMs: 30_000 };
 
 /** Options of {@link ThriftClient.connect} and of every generated client's `connect`. */
 export interface ThriftClientOptions {
@@ -76,7 +70,10 @@ export interface ThriftClientOptions {
   maxDisconnectedWaitMs?: number;
   /** Reconnect policy, or `false` to never reconnect a dropped connection. */
   reconnect?: ThriftReconnectOptions | false;
-  /** TCP keepalive settings, or `false` to leave the OS defaults. */
+  /**
+   * TCP keepalive settings, or `false` to leave the OS defaults. Defaults: idle
+   * 10 s, probes every 5 s, 3 probes, TCP_USER_TIMEOUT 30 s.
+   */
   keepAlive?: ThriftKeepAliveOptions | false;
   /** Largest reply frame accepted, bytes (default 16 MB). A larger one closes the connection. */
   maxFrameBytes?: number;
@@ -97,38 +94,6 @@ export interface ThriftClientEvents {
 /** The delay before reconnect attempt `attempt` (1-based) under `o` (see {@link ThriftReconnectOptions}). */
 export function backoffDelay(attempt: number, o: ThriftReconnectOptions = {}, target?: string): number {
   return reconnectBackoff(o).delayMs(attempt, target);
-}
-
-type KeepAliveModule = {
-  setKeepAliveInterval(s: Socket, ms: number): boolean;
-  setKeepAliveProbes(s: Socket, n: number): boolean;
-  setUserTimeout(s: Socket, ms: number): boolean;
-};
-let keepAliveModule: KeepAliveModule | null | undefined;
-function loadKeepAlive(): KeepAliveModule | null {
-  if (keepAliveModule === undefined) {
-    try {
-      keepAliveModule = createRequire(import.meta.url)('net-keepalive') as KeepAliveModule;
-    } catch {
-      keepAliveModule = null; // platform without the native binding: OS defaults apply
-    }
-  }
-  return keepAliveModule;
-}
-
-/** Applies keepalive and user timeout to a connected socket. Returns false if the platform refused. */
-export function applyKeepAlive(socket: Socket, o: ThriftKeepAliveOptions = {}): boolean {
-  socket.setKeepAlive(true, o.idleMs ?? 10_000);
-  const k = loadKeepAlive();
-  if (!k) return false;
-  try {
-    k.setKeepAliveInterval(socket, o.intervalMs ?? 5000);
-    k.setKeepAliveProbes(socket, o.probes ?? 3);
-    k.setUserTimeout(socket, o.userTimeoutMs ?? 30_000);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 interface Slot {
@@ -242,7 +207,7 @@ export class ThriftClient extends EventEmitter<ThriftClientEvents> {
           reject(new ThriftClientClosedError());
           return;
         }
-        if (this.o.keepAlive !== false) applyKeepAlive(socket, this.o.keepAlive);
+        if (this.o.keepAlive !== false) applyKeepAlive(socket, this.o.keepAlive ?? {}, KEEPALIVE_DEFAULTS);
         slot.conn = new ClientConnection(socket, {
           protocol: this.protocol,
           maxFrameBytes: this.o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,

@@ -1,11 +1,13 @@
-// The Thrift layer: typed Promise client and server for the chat IDL (and any
-// IDL through the codegen), the partition-aware cluster client, the IDL
-// parser and code generator, and a generic message dissector.
+// `beambridge/thrift`: the Thrift layer. The typed Promise client and server
+// runtime under every generated client, the wire protocols, the IDL parser and
+// TypeScript generator, and a generic message dissector. The chat IDL's
+// generated types and clients are `beambridge/chat`; what generated code
+// imports is also `beambridge/thrift/runtime`.
 export * from './errors.js';
 export * from './protocol.js';
 export { asProtocolError, readApplicationException, writeApplicationException } from './codec.js';
 export * from './runtime.js';
-export { backoffDelay, applyKeepAlive } from './client.js';
+export { backoffDelay } from './client.js';
 export type { ThriftReconnectOptions, ThriftKeepAliveOptions, ThriftClientEvents } from './client.js';
 export { parseThriftIdl, resolveTypedefs } from './idl.js';
 export type {
@@ -23,6 +25,3 @@ export { generateTypeScript } from './codegen/generate.js';
 export type { GenerateOptions } from './codegen/generate.js';
 export { dissectThriftMessage, formatThriftDissection } from './dissect.js';
 export type { DissectOptions, DissectedMessage, DissectedField, DissectedValue, Span } from './dissect.js';
-export { ChatChannelCluster, slotOf, CHAT_SLOTS } from './cluster.js';
-export type { ChatChannelClusterOptions, ClusterEndpoint } from './cluster.js';
-export * from './gen/chat.js';

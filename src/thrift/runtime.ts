@@ -1,6 +1,7 @@
-// Everything generated Thrift code imports, in one module. Generated code for
-// your own IDL imports it from 'beambridge' (the package re-exports it); the
-// in-repo chat code imports this file directly.
+// `beambridge/thrift/runtime`: everything generated Thrift code imports, in one
+// module. Generated code for your own IDL imports it from
+// 'beambridge/thrift/runtime' (the codegen's default); the in-repo chat code
+// imports this file directly.
 import { ThriftProtocolError } from './errors.js';
 import { typeName, type ProtocolName, type ThriftProtocol } from './protocol.js';
 

@@ -4,7 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { startProcess, type Started, type Teardownable } from '../helpers/procs.js';
+import { startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
 
 /** The built entry point. */
 export const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));

@@ -2,8 +2,7 @@
 // and by the real `epmd -names`.
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import { startEpmd, startErlNode } from '../helpers/erl.js';
-import { freePort } from '../helpers/procs.js';
+import { startEpmd, startErlNode, freePort } from '../../src/testing/index.js';
 import { cli, cliTty, startCli } from './cli.js';
 
 function epmdNames(port: number): Promise<string> {

@@ -4,8 +4,9 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decode, fromMsgpack, termEquals } from '../../src/index.js';
-import { runErl } from '../helpers/erl.js';
+import { decode, termEquals } from '../../src/etf/index.js';
+import { fromMsgpack } from '../../src/etf/msgpack.js';
+import { runErl } from '../../src/testing/index.js';
 import { cli, cliTty, plainEnv } from './cli.js';
 
 // Terms Erlang writes, encodes, and later reads back from our text output.

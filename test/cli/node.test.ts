@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atom, encode, Pid } from '../../src/index.js';
-import { startEpmd, startErlNode } from '../helpers/erl.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { cli, plainEnv, startCli } from './cli.js';
 
 const COOKIE = 'nodecookie';

@@ -8,7 +8,7 @@ import { EpmdClient, EpmdServer } from '../../src/epmd/index.js';
 import { DistObserver, parseHandshakeMessage, controlOpName, type ObservedSide, type ObserverEvent } from '../../src/dist/observer.js';
 import { termToJson } from '../../src/etf/index.js';
 import type { Term } from '../../src/index.js';
-import { startEpmd, startErlNode } from '../helpers/erl.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 
 const COOKIE = 'obscookie';
 type Chunk = [ObservedSide, Buffer];

@@ -2,7 +2,7 @@
 // through the tap's EPMD, its connection passes through the relay, and the
 // tap prints the handshake and every control message with its payload.
 import t from 'tap';
-import { startEpmd, startErlNode } from '../helpers/erl.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { startCli } from './cli.js';
 
 const COOKIE = 'tapcookie';

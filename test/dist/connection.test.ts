@@ -5,7 +5,7 @@ import t from 'tap';
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import NetKeepAlive from 'net-keepalive';
-import { socketPair } from '../helpers/procs.js';
+import { socketPair } from '../../src/testing/index.js';
 import {
   initiateHandshake,
   genDigest,

@@ -8,8 +8,7 @@ import { once } from 'node:events';
 import { Harness, uniq } from './harness.js';
 import { ctrl, resolveSimultaneous, DFLAG } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
-import { erlCommand, otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
-import { startProcess } from '../helpers/procs.js';
+import { erlCommand, otpVariants, startEpmd, startErlNode, startProcess } from '../../src/testing/index.js';
 
 // The erl side: `echo` answers {From, Msg} with {echo, Msg}; {From, blob, N}
 // with a binary of N bytes and its MD5; {From, size, Bin} with Bin's size and

@@ -2,7 +2,7 @@
 // cache (including the spec's own example), fragments, the encoder, ticks and
 // the coalescing writer.
 import t from 'tap';
-import { socketPair } from '../helpers/procs.js';
+import { socketPair } from '../../src/testing/index.js';
 import type { Socket } from 'node:net';
 import {
   AtomCache,

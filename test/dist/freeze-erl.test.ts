@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { Harness, uniq } from './harness.js';
 import { ctrl, type DistConnection, type DistError } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 
 const TICK_S = 4;
 const TICK_MS = TICK_S * 1000;

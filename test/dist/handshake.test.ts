@@ -1,7 +1,7 @@
 // The handshake between two in-process endpoints: both directions, digests,
 // NAME_ME, statuses, simultaneous connect, deadlines and malformed input.
 import t from 'tap';
-import { socketPair } from '../helpers/procs.js';
+import { socketPair } from '../../src/testing/index.js';
 import { once } from 'node:events';
 import { createHash } from 'node:crypto';
 import {

@@ -17,7 +17,7 @@ import {
   type PeerHello,
 } from '../../src/dist/index.js';
 import { EpmdClient, type EpmdRegistration } from '../../src/epmd/index.js';
-import type { Teardownable } from '../helpers/procs.js';
+import type { Teardownable } from '../../src/testing/index.js';
 
 export const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 

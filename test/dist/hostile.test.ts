@@ -29,7 +29,7 @@ import {
 } from '../../src/dist/index.js';
 import { Atom, atom, atomCount, encode, tuple, Pid } from '../../src/etf/index.js';
 import { uniq } from './harness.js';
-import type { Teardownable } from '../helpers/procs.js';
+import type { Teardownable } from '../../src/testing/index.js';
 
 // ------------------------------------------------------------------ helpers
 

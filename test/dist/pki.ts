@@ -7,7 +7,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join, basename } from 'node:path';
 import { promisify } from 'node:util';
-import type { Teardownable } from '../helpers/procs.js';
+import type { Teardownable } from '../../src/testing/index.js';
 
 const run = promisify(execFile);
 

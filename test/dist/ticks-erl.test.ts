@@ -4,7 +4,7 @@
 import t from 'tap';
 import { Harness, uniq } from './harness.js';
 import type { DistError } from '../../src/dist/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 
 const MONITOR =
   'spawn(fun() -> net_kernel:monitor_nodes(true, [{node_type, all}]), (fun L() -> receive M -> io:format("EV ~p~n", [M]), L() end end)() end)';

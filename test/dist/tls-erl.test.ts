@@ -9,7 +9,7 @@ import { Harness, uniq } from './harness.js';
 import { Pki, type Ca, type CertFiles } from './pki.js';
 import { ctrl, liveHandshakes, type ControlMessage, type DistConnection, type DistError, type DistTlsOptions } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 
 // `echo`: {From, Msg} -> From ! {echo, Msg}; {From, connect, Node} -> From !
 // {connected, Node, net_kernel:connect_node(Node)}; {_, to_name, Name, Node, Msg}

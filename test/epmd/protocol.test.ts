@@ -1,7 +1,7 @@
 // EPMD wire format: builders and parsers, fed one byte at a time; and the
 // client against a fake EPMD that answers one byte per write.
 import t from 'tap';
-import type { Teardownable } from '../helpers/procs.js';
+import type { Teardownable } from '../../src/testing/index.js';
 import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import {

@@ -4,8 +4,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { EpmdClient, EpmdServer, type EpmdRegistrationInfo } from '../../src/epmd/index.js';
-import { freePort, startProcess } from '../helpers/procs.js';
-import { startEpmd, startErlNode } from '../helpers/erl.js';
+import { freePort, startProcess, startEpmd, startErlNode } from '../../src/testing/index.js';
 
 const tag = `${process.pid}x${Math.floor(Math.random() * 1e6)}`;
 

@@ -5,7 +5,7 @@
 // term_to_binary(T, [{minor_version, 2}]) byte for byte.
 import t from 'tap';
 import { BitBinary, ExportFun, Float, ImproperList, Pid, atom, decode, encode, tuple, type Term } from '../../src/index.js';
-import { otpVariants, runErl } from '../helpers/erl.js';
+import { otpVariants, runErl } from '../../src/testing/index.js';
 
 interface Case {
   erl: string;

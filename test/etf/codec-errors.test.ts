@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { createDeflate, deflateSync } from 'node:zlib';
 import t, { type Test } from 'tap';
-import { DecodeError, atom, decode, decodeWithLength, type DecodeOptions } from '../../src/index.js';
+import { DecodeError, atom, decode, decodeWithLength, type DecodeOptions } from '../../src/etf/index.js';
 
 
 const ext = (...b: number[]) => Buffer.from([131, ...b]);

@@ -2,7 +2,7 @@
 // compressed levels) and the TermWriter builder used by the distribution layer.
 import { inflateSync } from 'node:zlib';
 import t from 'tap';
-import { DecodeError, EncodeError, Float, ImproperList, TermWriter, atom, decode, decodeWithLength, encode, tuple, type Term } from '../../src/index.js';
+import { DecodeError, EncodeError, Float, ImproperList, TermWriter, atom, decode, decodeWithLength, encode, tuple, type Term } from '../../src/etf/index.js';
 
 const ext = (...b: number[]) => Buffer.from([131, ...b]);
 

@@ -23,7 +23,7 @@ import {
   encode,
   tuple,
   type Term,
-} from '../../src/index.js';
+} from '../../src/etf/index.js';
 
 const bytes = (...b: number[]) => Buffer.from(b);
 const ext = (...b: number[]) => Buffer.from([131, ...b]);

@@ -24,7 +24,7 @@ import {
   type Term,
 } from '../../src/index.js';
 import { compareCodePoints, compareMapKeys } from '../../src/etf/compare.js';
-import { erlWith, otpVariants } from '../helpers/erl.js';
+import { erlWith, otpVariants } from '../../src/testing/index.js';
 
 const a = atom('a@h');
 const b = atom('b@h');

@@ -3,9 +3,9 @@
 // every malformed variant, the options, and bounds on huge or deep input.
 import t, { type Test } from 'tap';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { atom, BitBinary, decode, decodeWithLength, DecodeError, encode, formatTerm, type Term } from '../../src/index.js';
+import { atom, BitBinary, decode, decodeWithLength, DecodeError, encode, formatTerm, type Term } from '../../src/etf/index.js';
 import { explain, type ExplainNode, type Explanation } from '../../src/etf/explain.js';
-import { runErl } from '../helpers/erl.js';
+import { runErl } from '../../src/testing/index.js';
 
 // One of every tag term_to_binary produces on OTP 25, plus edge values.
 const VECTORS = [

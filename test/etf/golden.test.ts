@@ -7,8 +7,8 @@
 //    ERLANG (and floats bit-identical), checked by the oracle;
 //  - decodeWithLength and decode agree on trailing bytes and offsets.
 import t from 'tap';
-import { DecodeError, decode, decodeWithLength, encode, type Term } from '../../src/index.js';
-import { otpVariants } from '../helpers/erl.js';
+import { DecodeError, decode, decodeWithLength, encode, type Term } from '../../src/etf/index.js';
+import { otpVariants } from '../../src/testing/index.js';
 import { EtfOracle, diffTerm, hexPreview, withoutFloats, type Expected } from '../helpers/etf-oracle.js';
 import { ALL_TAGS, goldenVectors, type GoldenVector } from '../fixtures/etf/golden-vectors.js';
 

@@ -18,7 +18,7 @@ import {
   termToJson,
   tuple,
   type Term,
-} from '../../src/index.js';
+} from '../../src/etf/index.js';
 
 const pid = new Pid(atom('a@h'), 85, 2, 7);
 const EVERY: Term[] = [

@@ -16,7 +16,6 @@ import {
   ExportFun,
   Float,
   formatTerm,
-  fromMsgpack,
   Fun,
   ImproperList,
   LocalExt,
@@ -24,13 +23,12 @@ import {
   Port,
   Reference,
   termEquals,
-  toMsgpack,
   Tuple,
   tuple,
   type Term,
-} from '../../src/index.js';
-import { erlangExtensionCodec, EXT_FUN, EXT_TUPLE } from '../../src/etf/msgpack.js';
-import { erlWith, otpVariants } from '../helpers/erl.js';
+} from '../../src/etf/index.js';
+import { erlangExtensionCodec, EXT_FUN, EXT_TUPLE, fromMsgpack, toMsgpack } from '../../src/etf/msgpack.js';
+import { erlWith, otpVariants } from '../../src/testing/index.js';
 
 const node = atom('chat@host');
 const pid = new Pid(node, 0x7fff, 0x1fff, 0xfffffffe);

@@ -16,7 +16,7 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { decode, encode, type Term } from '../../src/index.js';
-import { otpVariants } from '../helpers/erl.js';
+import { otpVariants } from '../../src/testing/index.js';
 import { EtfOracle, hexPreview, type CheckResult } from '../helpers/etf-oracle.js';
 
 const seed = process.env.BEAMBRIDGE_PROP_SEED ? BigInt(process.env.BEAMBRIDGE_PROP_SEED) : randomBytes(6).readUIntBE(0, 6);

@@ -25,7 +25,7 @@ import {
   type Term,
 } from '../../src/index.js';
 import { formatFloat } from '../../src/etf/text.js';
-import { erlWith, otpVariants, runErl } from '../helpers/erl.js';
+import { erlWith, otpVariants, runErl } from '../../src/testing/index.js';
 
 const m = (...kv: Term[]) => {
   const r = new Map<Term, Term>();

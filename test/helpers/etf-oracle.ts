@@ -29,8 +29,7 @@ import {
   Tuple,
   type Term,
 } from '../../src/index.js';
-import { erlCommand } from './erl.js';
-import type { Teardownable } from './procs.js';
+import { erlCommand, type Teardownable } from '../../src/testing/index.js';
 
 const SOURCE = fileURLToPath(new URL('../erl/etf_oracle.erl', import.meta.url));
 

@@ -13,7 +13,7 @@ import { Node } from '../../src/otp/index.js';
 import { NodeCore } from '../../src/node/index.js';
 import { DEFAULT_DFLAGS, DFLAG, DistConnection, ctrl, dial, hasFlag, CTRL, type ControlMessage } from '../../src/dist/index.js';
 import { ImproperList, Pid, Reference, Tuple, atom, formatTerm, tuple, termEquals, type Term } from '../../src/etf/index.js';
-import { freePort } from '../helpers/procs.js';
+import { freePort } from '../../src/testing/index.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 

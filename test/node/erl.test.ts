@@ -25,7 +25,7 @@ import {
   tuple,
   type Term,
 } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, evalErl, isTuple } from './peer.js';
 import { until } from '../otp/puppet.js';
 

@@ -8,7 +8,7 @@ import { Node, CallError } from '../../src/otp/index.js';
 import { NodeError, isDown, type LocalProcess } from '../../src/node/index.js';
 import { EpmdClient } from '../../src/epmd/index.js';
 import { Pid, Reference, Tuple, atom, tuple, termEquals, type Term } from '../../src/etf/index.js';
-import { freePort } from '../helpers/procs.js';
+import { freePort } from '../../src/testing/index.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const EXIT = atom('EXIT');

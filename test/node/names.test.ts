@@ -7,8 +7,7 @@ import { execFile } from 'node:child_process';
 import { Node } from '../../src/otp/index.js';
 import { parseNodeName, shortHostname } from '../../src/node/index.js';
 import { atom } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
-import { freePort } from '../helpers/procs.js';
+import { otpVariants, startEpmd, startErlNode, freePort } from '../../src/testing/index.js';
 import { PEER_EVAL, evalErl } from './peer.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;

@@ -7,7 +7,7 @@ import t from 'tap';
 import { ErlangException, Node, RpcError, noReply, type CallFrom } from '../../src/otp/index.js';
 import { isDown, reconnectPolicy, type PeerStatus } from '../../src/node/index.js';
 import { Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { freePort } from '../helpers/procs.js';
+import { freePort } from '../../src/testing/index.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const A = atom;

@@ -13,8 +13,7 @@ import t from 'tap';
 import { Node } from '../../src/otp/index.js';
 import { NodeError } from '../../src/node/index.js';
 import { Tuple, atom, tuple } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
-import type { Started } from '../helpers/procs.js';
+import { otpVariants, startEpmd, startErlNode, type Started } from '../../src/testing/index.js';
 import { PEER_EVAL, isTuple } from '../node/peer.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;

@@ -8,7 +8,7 @@
 import t from 'tap';
 import { CallError, ErlangException, Node, noReply, type CallFrom, type RpcContext } from '../../src/otp/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, evalErl, isTuple } from '../node/peer.js';
 import { loadModule, until } from './puppet.js';
 

@@ -14,8 +14,7 @@ import { Node } from '../../src/otp/index.js';
 import type { PeerStatus } from '../../src/node/index.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom, formatTerm, tuple, type Term } from '../../src/etf/index.js';
-import { erlCommand, otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
-import { startProcess, type Started, type Teardownable } from '../helpers/procs.js';
+import { erlCommand, otpVariants, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
 import { PEER_EVAL, evalErl, isTuple } from '../node/peer.js';
 import { until } from './puppet.js';
 

@@ -8,7 +8,7 @@ import { Node } from '../../src/otp/index.js';
 import { CTRL, type ControlMessage } from '../../src/dist/index.js';
 import { NONE, isDown, type LocalProcess } from '../../src/node/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, isTuple } from '../node/peer.js';
 import { Puppet, isExit, until } from './puppet.js';
 

@@ -9,7 +9,7 @@ import { TLSSocket } from 'node:tls';
 import { Node } from '../../src/otp/index.js';
 import type { DistTlsOptions } from '../../src/dist/index.js';
 import { atom, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { Pki, type Ca, type CertFiles } from '../dist/pki.js';
 import { PEER_EVAL, evalErl, isTuple } from '../node/peer.js';
 

@@ -5,8 +5,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STUB_DIR, buildStub } from '../helpers/stub.js';
-import { otpVariants } from '../helpers/erl.js';
+import { STUB_DIR, buildStub, otpVariants } from '../../src/testing/index.js';
 
 interface Ran {
   code: number;

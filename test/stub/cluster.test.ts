@@ -6,8 +6,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STUB_DIR, startStubCluster, type StubNode } from '../helpers/stub.js';
-import { erlCommand } from '../helpers/erl.js';
+import { STUB_DIR, startStubCluster, type StubNode, erlCommand } from '../../src/testing/index.js';
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

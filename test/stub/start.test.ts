@@ -6,9 +6,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { STUB_BIN, buildStub, startStub, controlCommand } from '../helpers/stub.js';
-import { startEpmd } from '../helpers/erl.js';
-import { startProcess } from '../helpers/procs.js';
+import { STUB_BIN, buildStub, startStub, controlCommand, startEpmd, startProcess } from '../../src/testing/index.js';
 
 /** A framed, strict-binary Thrift call with an empty argument struct. */
 function emptyCall(name: string, seq: number): Buffer {

@@ -6,7 +6,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STUB_DIR, startStub } from '../helpers/stub.js';
+import { STUB_DIR, startStub } from '../../src/testing/index.js';
 
 function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -24,9 +24,9 @@ import {
   ThriftNotConnectedError,
   ThriftTimeoutError,
 } from '../../src/thrift/errors.js';
-import { ThriftClient, applyKeepAlive, backoffDelay } from '../../src/thrift/client.js';
+import { ThriftClient, backoffDelay } from '../../src/thrift/client.js';
 import type { MethodDescriptor } from '../../src/thrift/service.js';
-import { freePort } from '../helpers/procs.js';
+import { freePort } from '../../src/testing/index.js';
 import { refHandler } from './ref.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -297,8 +297,13 @@ t.test('keepalive and user timeout are set through net-keepalive', async (t) => 
   t.equal(nk.getKeepAliveInterval(sock), 2000);
   t.equal(nk.getKeepAliveProbes(sock), 4);
   t.equal(nk.getUserTimeout(sock), 7000);
-  t.equal(applyKeepAlive(sock), true, 'defaults apply too');
-  t.equal(nk.getUserTimeout(sock), 30_000);
+  const plain = await ThriftClient.connect({ port: srv.port, poolSize: 1 });
+  t.teardown(() => plain.close());
+  t.equal(await new ChatChannelClient(plain).login(2), 2n);
+  const plainSock = (plain as unknown as { slots: { conn?: { socket: Socket } }[] }).slots[0]!.conn!.socket;
+  t.equal(nk.getKeepAliveInterval(plainSock), 5000, 'default probe interval of a Thrift client socket');
+  t.equal(nk.getKeepAliveProbes(plainSock), 3, 'default probe count of a Thrift client socket');
+  t.equal(nk.getUserTimeout(plainSock), 30_000, 'default TCP_USER_TIMEOUT of a Thrift client socket');
 });
 
 t.test('backoff is capped, exponential and jittered', async (t) => {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ChatChannelClient, serveChatChannel } from '../../src/thrift/gen/chat.js';
-import { freePort, startProcess } from '../helpers/procs.js';
+import { freePort, startProcess } from '../../src/testing/index.js';
 import { CALLS, canon, canonError, expected, refHandler } from './ref.js';
 
 const run = promisify(execFile);

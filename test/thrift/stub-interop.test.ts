@@ -15,7 +15,7 @@ import {
 } from '../../src/thrift/gen/chat.js';
 import { ChatChannelCluster, slotOf } from '../../src/thrift/cluster.js';
 import { ThriftConnectionLostError, ThriftTimeoutError } from '../../src/thrift/errors.js';
-import { startStub, startStubCluster } from '../helpers/stub.js';
+import { startStub, startStubCluster } from '../../src/testing/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

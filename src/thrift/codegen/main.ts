@@ -22,12 +22,12 @@ function main(argv: string[]): number {
     },
   });
   if (values.help || positionals.length !== 1 || !values.out) {
-    console.error('usage: thrift-codegen IDL -o OUT.ts [--runtime beambridge] [--check]');
+    console.error('usage: thrift-codegen IDL -o OUT.ts [--runtime beambridge/thrift/runtime] [--check]');
     return values.help ? 0 : 2;
   }
   const idlPath = positionals[0]!;
   const code = generateTypeScript(parseThriftIdl(readFileSync(idlPath, 'utf8')), {
-    runtimeImport: values.runtime ?? 'beambridge',
+    runtimeImport: values.runtime ?? 'beambridge/thrift/runtime',
     sourceName: `idl/${basename(idlPath)}`,
   });
   if (values.check) {
