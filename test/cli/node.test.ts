@@ -5,19 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { atom, encode, Pid } from '../../src/index.js';
 import { startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 import { cli, plainEnv, startCli } from './cli.js';
 
 const COOKIE = 'nodecookie';
 const PEER = 'clipeer@127.0.0.1';
-// A process that prints what it gets, and one that answers {From, M} with {echo, M}.
-const PEER_EVAL = [
-  'register(sink, spawn(fun L() -> receive M -> io:format("GOT ~p~n", [M]), L() end end))',
-  'register(echo, spawn(fun L() -> receive {From, M} -> From ! {echo, M}, L() end end))',
-].join(', ');
+// A process that prints what it gets, and one that answers {From, M} with {echo, M} (test/erl/bb_cli.erl).
+const PEER_EVAL = 'bb_cli:peer()';
 
 t.test('against a real erl node', async (t) => {
   const epmdPort = await startEpmd(t);
-  const peer = await startErlNode(t, { name: PEER, cookie: COOKIE, epmdPort, eval: PEER_EVAL });
+  const peer = await startErlNode(t, { name: PEER, cookie: COOKIE, epmdPort, eval: PEER_EVAL, modules: [erlModule('bb_cli')] });
   const env = plainEnv({ ERL_EPMD_PORT: String(epmdPort) });
   const run = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => cli(args, { env: { ...env, ...extraEnv } });
 

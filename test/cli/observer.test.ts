@@ -9,6 +9,7 @@ import { DistObserver, parseHandshakeMessage, controlOpName, type ObservedSide, 
 import { termToJson } from '../../src/etf/index.js';
 import type { Term } from '../../src/index.js';
 import { startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 const COOKIE = 'obscookie';
 type Chunk = [ObservedSide, Buffer];
@@ -16,7 +17,7 @@ type Chunk = [ObservedSide, Buffer];
 /** Records a real link: node obsa dials obsb through a relay that keeps every chunk. */
 async function record(t: Test): Promise<Chunk[]> {
   const epmdPort = await startEpmd(t);
-  await startErlNode(t, { name: 'obsb@127.0.0.1', cookie: COOKIE, epmdPort, eval: 'register(obsreg, spawn(fun L() -> receive {ping, F} -> F ! {pong, lists:seq(1, 300), binary:copy(<<1>>, 200000)}, L() end end))' });
+  await startErlNode(t, { name: 'obsb@127.0.0.1', cookie: COOKIE, epmdPort, eval: 'bb_cli:observed()', modules: [erlModule('bb_cli')] });
   const target = (await new EpmdClient({ port: epmdPort }).portPlease('obsb'))!.port;
   const chunks: Chunk[] = [];
   const sockets = new Set<Socket>();

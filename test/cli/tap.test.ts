@@ -3,32 +3,26 @@
 // tap prints the handshake and every control message with its payload.
 import t from 'tap';
 import { startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 import { startCli } from './cli.js';
 
 const COOKIE = 'tapcookie';
 const B = 'tapb@127.0.0.1';
 
-// Node B: a registered process that answers {hello, From, N} with {reply, N + 1}.
-const B_EVAL = 'register(tapreg, spawn(fun L() -> receive {hello, From, N} -> From ! {reply, N + 1}, L() end end))';
+// test/erl/bb_cli.erl. Node B: a registered process that answers {hello, From, N} with {reply, N + 1}.
+const B_EVAL = 'bb_cli:tap_b()';
+const MODULES = [erlModule('bb_cli')];
 
 // Node A: a REG_SEND to B's process and its SEND back, an rpc, a gen_server call to rex,
 // and a 300 KB binary (fragmented on the wire).
-const A_EVAL = [
-  'P = self()',
-  `{tapreg, '${B}'} ! {hello, P, 42}`,
-  'R = receive {reply, X} -> X after 10000 -> timeout end',
-  `R2 = rpc:call('${B}', lists, reverse, [[1, 2, 3]])`,
-  `R3 = gen_server:call({rex, '${B}'}, {call, erlang, atom_to_list, [tapped], group_leader()})`,
-  `{tapreg, '${B}'} ! {big, binary:copy(<<7>>, 300000)}`,
-  'io:format("A_DONE ~p ~p ~p~n", [R, R2, R3])',
-].join(', ');
+const A_EVAL = `bb_cli:tap_a('${B}')`;
 
 t.test('tap decodes a link between two erl nodes', async (t) => {
   const epmdPort = await startEpmd(t);
-  await startErlNode(t, { name: B, cookie: COOKIE, epmdPort, eval: B_EVAL });
+  await startErlNode(t, { name: B, cookie: COOKIE, epmdPort, eval: B_EVAL, modules: MODULES });
   const tap = await startCli(t, ['tap', B, '--cookie', COOKIE, '--node-epmd-port', String(epmdPort)], { ready: /start the other node with ERL_EPMD_PORT=\d+/ });
   const tapEpmd = Number(/ERL_EPMD_PORT=(\d+)/.exec(tap.lines.join('\n'))![1]);
-  const a = await startErlNode(t, { name: 'tapa@127.0.0.1', cookie: COOKIE, epmdPort: tapEpmd, eval: A_EVAL });
+  const a = await startErlNode(t, { name: 'tapa@127.0.0.1', cookie: COOKIE, epmdPort: tapEpmd, eval: A_EVAL, modules: MODULES });
   t.match(a.lines.join('\n'), /A_DONE 43 \[3,2,1\] "tapped"/, 'A talked to B through the tap');
 
   await tap.waitForLine(/ALIAS_SEND/);
@@ -59,7 +53,7 @@ t.test('tap decodes a link between two erl nodes', async (t) => {
 
 t.test('tap --json: one object per event', async (t) => {
   const epmdPort = await startEpmd(t);
-  await startErlNode(t, { name: 'tapjb@127.0.0.1', cookie: COOKIE, epmdPort, eval: B_EVAL });
+  await startErlNode(t, { name: 'tapjb@127.0.0.1', cookie: COOKIE, epmdPort, eval: B_EVAL, modules: MODULES });
   const tap = await startCli(t, ['tap', 'tapjb', '--json', '--node-epmd-port', String(epmdPort)], { ready: /"event":"listening"/ });
   const tapEpmd = (JSON.parse(tap.lines[0]) as { epmdPort: number }).epmdPort;
   const a = await startErlNode(t, {

@@ -18,6 +18,7 @@ import {
 } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 const MSG = 16 * 1024;
 
@@ -157,24 +158,15 @@ t.test("'wait' policy: sendAsync waits for room, drained() honours timeout, abor
   await t.rejects(c.sendAsync(tuple(2, atom(''), to), 'after close'), { code: 'ERR_CONNECTION_CLOSED' });
 });
 
-// The erl side: `sink` counts {seq, I, Bin} messages and checks their order;
-// {From, count} answers {count, N, LastOrBad}.
-const SINK = [
-  [
-    'Sink = fun L(N, Last) -> receive',
-    '{seq, I, _} -> L(N + 1, case Last of bad -> bad; _ when I =:= Last + 1 -> I; _ -> bad end);',
-    '{From, count} -> From ! {count, N, Last}, L(N, Last)',
-    'end end',
-  ].join(' '),
-  'register(sink, spawn(fun() -> Sink(0, -1) end))',
-].join(', ');
+// The erl side: `sink` (test/erl/bb_sink.erl) counts {seq, I, Bin} messages and
+// checks their order; {From, count} answers {count, N, LastOrBad}.
 
 for (const v of otpVariants()) {
   t.test(`${v.label}: a SIGSTOPped erl does not make our buffer grow`, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
     const erlName = `sink${vtag}@127.0.0.1`;
-    const erl = await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, root: v.root, eval: SINK });
+    const erl = await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, root: v.root, eval: 'bb_sink:sink()', modules: [erlModule('bb_sink')] });
     t.teardown(() => {
       if (!erl.exited) process.kill(erl.pid, 'SIGCONT');
     });

@@ -9,23 +9,14 @@ import { Harness, uniq } from './harness.js';
 import { ctrl, resolveSimultaneous, DFLAG } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
 import { erlCommand, otpVariants, startEpmd, startErlNode, startProcess } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 // The erl side: `echo` answers {From, Msg} with {echo, Msg}; {From, blob, N}
 // with a binary of N bytes and its MD5; {From, size, Bin} with Bin's size and
 // MD5; {_, to_name, Name, Node, Msg} sends {from_erl, Msg} to {Name, Node}.
 // Node events are printed as "EV ...".
-const ECHO = [
-  [
-    'Echo = fun Loop() -> receive',
-    '{From, size, Bin} when is_binary(Bin) -> From ! {size, byte_size(Bin), erlang:md5(Bin)}, Loop();',
-    '{From, blob, N} -> B = binary:copy(rand:bytes(4096), N div 4096), From ! {blob, B, erlang:md5(B)}, Loop();',
-    '{_, to_name, Name, Node, Msg} -> {Name, Node} ! {from_erl, Msg}, Loop();',
-    '{From, Msg} -> io:format("GOT ~p~n", [Msg]), From ! {echo, Msg}, Loop()',
-    'end end',
-  ].join(' '),
-  'register(echo, spawn(Echo))',
-  'spawn(fun() -> net_kernel:monitor_nodes(true, [{node_type, all}]), (fun L() -> receive M -> io:format("EV ~p~n", [M]), L() end end)() end)',
-].join(', ');
+const ECHO = 'bb_dist_peer:start()';
+const ECHO_MODULES = [erlModule('bb_dist_peer')];
 
 const isTuple = (m: Term, tag: string): m is Tuple => m instanceof Tuple && m.at(0) === atom(tag);
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
@@ -35,7 +26,7 @@ for (const v of otpVariants()) {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
     const erlName = `mmm${vtag}@127.0.0.1`;
-    const erl = await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: ECHO, root: v.root });
+    const erl = await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: ECHO, modules: ECHO_MODULES, root: v.root });
 
     t.test('Node dials erl; messages both ways; NAME_ME; alive', async (t) => {
       const h = await Harness.start(t, { name: `jsd${vtag}@127.0.0.1`, cookie: 'cookie', epmdPort });
@@ -203,6 +194,7 @@ for (const v of otpVariants()) {
           epmdPort,
           root: v.root,
           eval: `${ECHO}, io:format("CONNECT ~p~n", [net_kernel:connect_node('${ours}')])`,
+          modules: ECHO_MODULES,
         });
         await simNode.waitForLine(/^CONNECT true$/);
         await h.until(() => dialOutcome !== undefined && h.accepted.length + h.acceptErrors.length >= 1);

@@ -12,22 +12,14 @@ import { Harness, uniq } from './harness.js';
 import { ctrl, type DistConnection, type DistError } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 const TICK_S = 4;
 const TICK_MS = TICK_S * 1000;
 
-// `echo`: {From, connect, Node} -> {connected, Node, Bool}; {From, Msg} -> {echo, Msg}.
+// `echo` (test/erl/bb_dist_peer.erl): {From, connect, Node} -> {connected, Node, Bool}; {From, Msg} -> {echo, Msg}.
 // Node events are printed as "EV ...".
-const ERL = [
-  [
-    'Echo = fun Loop() -> receive',
-    '{From, connect, Node} -> From ! {connected, Node, net_kernel:connect_node(Node)}, Loop();',
-    '{From, Msg} -> From ! {echo, Msg}, Loop()',
-    'end end',
-  ].join(' '),
-  'register(echo, spawn(Echo))',
-  'spawn(fun() -> net_kernel:monitor_nodes(true, [{node_type, all}]), (fun L() -> receive M -> io:format("EV ~p~n", [M]), L() end end)() end)',
-].join(', ');
+const ERL = 'bb_dist_peer:start()';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const closed = (c: DistConnection) => new Promise<DistError | undefined>((r) => (c.closed ? r(c.reason) : c.once('close', r)));
@@ -57,6 +49,7 @@ for (const v of otpVariants()) {
       root: v.root,
       args: ['-kernel', 'net_ticktime', String(TICK_S)],
       eval: ERL,
+      modules: [erlModule('bb_dist_peer')],
     });
     t.teardown(() => {
       if (!erl.exited) process.kill(erl.pid, 'SIGCONT');

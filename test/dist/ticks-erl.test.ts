@@ -5,9 +5,10 @@ import t from 'tap';
 import { Harness, uniq } from './harness.js';
 import type { DistError } from '../../src/dist/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
-const MONITOR =
-  'spawn(fun() -> net_kernel:monitor_nodes(true, [{node_type, all}]), (fun L() -> receive M -> io:format("EV ~p~n", [M]), L() end end)() end)';
+// Prints every node event as "EV ..." (test/erl/bb_dist_peer.erl).
+const MONITOR = 'bb_dist_peer:monitor_nodes()';
 
 for (const v of otpVariants()) {
   t.test(`${v.label}: ticks at net_ticktime 2`, async (t) => {
@@ -21,6 +22,7 @@ for (const v of otpVariants()) {
       root: v.root,
       args: ['-kernel', 'net_ticktime', '2'],
       eval: MONITOR,
+      modules: [erlModule('bb_dist_peer')],
     });
     t.teardown(() => {
       if (!erl.exited) process.kill(erl.pid, 'SIGCONT');

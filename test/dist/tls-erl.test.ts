@@ -10,20 +10,12 @@ import { Pki, type Ca, type CertFiles } from './pki.js';
 import { ctrl, liveHandshakes, type ControlMessage, type DistConnection, type DistError, type DistTlsOptions } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
-// `echo`: {From, Msg} -> From ! {echo, Msg}; {From, connect, Node} -> From !
-// {connected, Node, net_kernel:connect_node(Node)}; {_, to_name, Name, Node, Msg}
-// -> {Name, Node} ! {from_erl, Msg}.
-const ECHO = [
-  [
-    'Echo = fun Loop() -> receive',
-    '{From, connect, Node} -> From ! {connected, Node, net_kernel:connect_node(Node)}, Loop();',
-    '{_, to_name, Name, Node, Msg} -> {Name, Node} ! {from_erl, Msg}, Loop();',
-    '{From, Msg} -> From ! {echo, Msg}, Loop()',
-    'end end',
-  ].join(' '),
-  'register(echo, spawn(Echo))',
-].join(', ');
+// `echo` (test/erl/bb_dist_peer.erl): {From, Msg} -> From ! {echo, Msg};
+// {From, connect, Node} -> From ! {connected, Node, net_kernel:connect_node(Node)};
+// {_, to_name, Name, Node, Msg} -> {Name, Node} ! {from_erl, Msg}.
+const ECHO = 'bb_dist_peer:start()';
 
 const isTuple = (m: Term, tag: string): m is Tuple => m instanceof Tuple && m.at(0) === atom(tag);
 const message = (m: ControlMessage): Term => (m as { message: Term }).message;
@@ -43,7 +35,7 @@ for (const v of otpVariants()) {
 
     const erlName = `tls${vtag}@127.0.0.1`;
     const erlTls = await pki.erlArgs(t, vtag, erlCert, ca, v.root);
-    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, args: erlTls, eval: ECHO });
+    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, args: erlTls, eval: ECHO, modules: [erlModule('bb_dist_peer')] });
 
     // Our control connection to erl, over TLS: we dial it and exchange a message.
     const h1 = await Harness.start(t, { name: `tlsa${vtag}@127.0.0.1`, cookie: 'cookie', epmdPort, tls: good });

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { BitBinary, ExportFun, Float, ImproperList, Pid, atom, decode, encode, tuple, type Term } from '../../src/index.js';
 import { otpVariants, runErl } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 interface Case {
   erl: string;
@@ -79,32 +80,12 @@ const encodeOnly: { erl: string; js: Term }[] = [
   { erl: '[1, 2]', js: new ImproperList([1], [2]) },
 ];
 
-// The cases go to erl on stdin, one `HEX<TAB>EXPR` line each (an -eval
-// argument would be too long for the 65536-element list).
-const PROGRAM = `
-  io:setopts(standard_io, [{encoding, unicode}]),
-  Read = fun R(Acc) ->
-      case io:get_line('') of
-        eof -> lists:reverse(Acc);
-        Line ->
-          [Hex, Src] = string:split(string:trim(Line, trailing, "\n"), "\t"),
-          {ok, Toks, _} = erl_scan:string(unicode:characters_to_list(Src) ++ "."),
-          {ok, Exprs} = erl_parse:parse_exprs(Toks),
-          {value, E, _} = erl_eval:exprs(Exprs, []),
-          R([{binary:decode_hex(unicode:characters_to_binary(Hex)), E} | Acc])
-      end
-    end,
-  lists:foreach(fun({Ours, E}) ->
-      Back = try binary_to_term(Ours) catch _:_ -> bad end,
-      io:format("~s ~s ~s~n", [binary:encode_hex(term_to_binary(E)),
-                               binary:encode_hex(term_to_binary(E, [{minor_version, 2}])),
-                               Back =:= E])
-    end, Read([]))`;
+// The cases go to erl on stdin, one `HEX<TAB>EXPR` line each, for test/erl/bb_codec.erl.
 
 for (const variant of otpVariants()) {
   t.test(`codec against ${variant.label}`, async (t) => {
     const input = [...cases, ...encodeOnly].map((c) => `${encode(c.js).toString('hex')}\t${c.erl}\n`).join('');
-    const out = (await runErl(PROGRAM, { root: variant.root, input })).trim().split('\n');
+    const out = (await runErl('bb_codec:run()', { root: variant.root, input, modules: [erlModule('bb_codec')] })).trim().split('\n');
     t.equal(out.length, cases.length + encodeOnly.length, 'one line per case');
     cases.forEach((c, i) => {
       const [theirs, theirs2, same] = out[i].split(' ');

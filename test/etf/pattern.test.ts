@@ -138,7 +138,7 @@ t.test('bindings are typed from the pattern text', async (t) => {
     const k: Term = m._Skip;
     // @ts-expect-error Quoted, Atom, X and FF are not variables
     void m.Quoted;
-    // @ts-expect-error
+    // @ts-expect-error 16#FF is an integer, not a variable
     void m.FF;
     void [u, s, k];
   }

@@ -26,7 +26,7 @@ import {
   type Term,
 } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
-import { PEER_EVAL, evalErl, isTuple } from './peer.js';
+import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from './peer.js';
 import { until } from '../otp/puppet.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
@@ -72,7 +72,7 @@ for (const v of otpVariants()) {
     t.teardown(() => node.stop());
     const ups: string[] = [];
     node.on('nodeup', (p) => ups.push(p));
-    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: PEER_EVAL, root: v.root });
+    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: PEER_EVAL, modules: PEER_MODULES, root: v.root });
     const me = node.spawn({ name: 'me' });
     const ev = (src: string, bs: Record<string, Term> = {}) => evalErl(node, me, erlName, src, bs);
 
@@ -257,7 +257,7 @@ for (const v of otpVariants()) {
 
     t.test('nodedown when the erl node is killed', async (t) => {
       const name = `victim${vtag}@127.0.0.1`;
-      const victim = await startErlNode(t, { name, cookie: 'cookie', epmdPort, eval: PEER_EVAL, root: v.root });
+      const victim = await startErlNode(t, { name, cookie: 'cookie', epmdPort, eval: PEER_EVAL, modules: PEER_MODULES, root: v.root });
       t.equal(await node.ping(name), true);
       const w = node.spawn({ trapExit: true });
       const ref = w.monitor({ name: 'peer', node: name });

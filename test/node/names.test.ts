@@ -8,7 +8,7 @@ import { Node } from '../../src/otp/index.js';
 import { parseNodeName, shortHostname } from '../../src/node/index.js';
 import { atom } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode, freePort } from '../../src/testing/index.js';
-import { PEER_EVAL, evalErl } from './peer.js';
+import { PEER_EVAL, PEER_MODULES, evalErl } from './peer.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 
@@ -34,7 +34,7 @@ for (const v of otpVariants()) {
       shortNames: true,
       cookie: 'c',
       epmdPort,
-      eval: `${PEER_EVAL}, io:format("PING ~p~n", [net_adm:ping('${node.name}')])`,
+      eval: `${PEER_EVAL}, io:format("PING ~p~n", [net_adm:ping('${node.name}')])`, modules: PEER_MODULES,
     });
     t.equal(await erl.waitForLine(/^PING /), 'PING pong', 'erl -sname dials the short-named Node');
     const full = `${erlName}@${shortHostname()}`;

@@ -14,7 +14,8 @@ import { Node } from '../../src/otp/index.js';
 import { NodeError } from '../../src/node/index.js';
 import { Tuple, atom, tuple } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode, type Started } from '../../src/testing/index.js';
-import { PEER_EVAL, isTuple } from '../node/peer.js';
+import { PEER_EVAL, PEER_MODULES, isTuple } from '../node/peer.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const MSG = 16 * 1024;
@@ -23,9 +24,7 @@ const LIMIT = 256 * 1024;
 const SLACK = MSG + 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** `counter`: counts `{seq, I, Bin}` and checks that I runs 1, 2, 3...; `{get, F}` -> `{count, N, InOrder}`; `{reset, F}`. */
-const COUNTER =
-  'Counter = fun C(N, Ok) -> receive {get, F} -> F ! {count, N, Ok}, C(N, Ok); {reset, F} -> F ! reset_done, C(0, true); {seq, I, _} -> C(N + 1, Ok andalso I =:= N + 1) end end, register(counter, spawn(fun() -> Counter(0, true) end))';
+/** `counter` (test/erl/bb_sink.erl): counts `{seq, I, Bin}` and checks that I runs 1, 2, 3...; `{get, F}` -> `{count, N, InOrder}`; `{reset, F}`. */
 
 function resume(p: Started): void {
   try {
@@ -40,7 +39,7 @@ for (const v of otpVariants()) {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
     const erlName = `bp${vtag}@127.0.0.1`;
-    const erl = await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, eval: `${PEER_EVAL}, ${COUNTER}` });
+    const erl = await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, eval: `${PEER_EVAL}, bb_sink:counter()`, modules: [...PEER_MODULES, erlModule('bb_sink')] });
     t.teardown(() => resume(erl));
     const payload = Buffer.alloc(MSG, 7);
     const counter = { name: 'counter', node: erlName };

@@ -9,28 +9,12 @@ import t from 'tap';
 import { CallError, ErlangException, Node, noReply, type CallFrom, type RpcContext } from '../../src/otp/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
-import { PEER_EVAL, evalErl, isTuple } from '../node/peer.js';
-import { loadModule, until } from './puppet.js';
+import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
+import { until } from './puppet.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const A = atom;
-
-/** An Erlang gen_server for the client tests. */
-const BB_SRV = `
--module(bb_srv).
--behaviour(gen_server).
--export([start/1, init/1, handle_call/3, handle_cast/2, handle_info/2]).
-start(Name) -> {ok, P} = gen_server:start({local, Name}, bb_srv, [], []), unlink(P), P.
-init([]) -> {ok, #{casts => []}}.
-handle_call({echo, X}, _From, S) -> {reply, {echo, X}, S};
-handle_call({sleep, Ms}, _From, S) -> timer:sleep(Ms), {reply, {slept, Ms}, S};
-handle_call({later, Ms}, From, S) -> erlang:send_after(Ms, self(), {later, From}), {noreply, S};
-handle_call({stop, R}, _From, S) -> {stop, R, S};
-handle_call(casts, _From, #{casts := C} = S) -> {reply, lists:reverse(C), S}.
-handle_cast(C, #{casts := Cs} = S) -> {noreply, S#{casts := [C | Cs]}}.
-handle_info({later, From}, S) -> gen_server:reply(From, later), {noreply, S};
-handle_info(_, S) -> {noreply, S}.
-`;
 
 for (const v of otpVariants()) {
   t.test(v.label, async (t) => {
@@ -45,13 +29,13 @@ for (const v of otpVariants()) {
       onHandlerError: (e) => failures.push(`${formatTerm(e.module)}:${formatTerm(e.function)} ${e.outcome.kind}`),
     });
     t.teardown(() => node.stop());
-    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: PEER_EVAL, root: v.root });
+    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: PEER_EVAL, modules: [...PEER_MODULES, erlModule('bb_srv')], root: v.root });
     const me = node.spawn();
     const ev = (src: string, bs: Record<string, Term> = {}) => evalErl(node, me, erlName, src, bs);
     const N = node.nodeAtom;
 
     t.test('node.call and node.cast against an Erlang gen_server', async (t) => {
-      t.equal(await loadModule(node, me, erlName, BB_SRV), A('bb_srv'));
+      t.ok(termEquals(await ev('code:ensure_loaded(bb_srv).'), tuple(A('module'), A('bb_srv'))), 'test/erl/bb_srv.erl is on the code path');
       const pid = (await ev('bb_srv:start(bb_srv).')) as Pid;
       const srv = { name: 'bb_srv', node: erlName };
       t.ok(termEquals(await node.call(srv, tuple(A('echo'), 1)), tuple(A('echo'), 1)), 'by { name, node }');

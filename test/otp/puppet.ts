@@ -1,12 +1,12 @@
 // Erlang processes driven from the tests. A puppet is an Erlang process on
-// an erl node started with PEER_EVAL (test/node/peer.ts): it evaluates the
+// an erl node started with PEER_EVAL (test/node/peer.ts, test/erl/bb_peer.erl): it evaluates the
 // source it is sent in itself (`Self` is bound to its pid), so the links,
 // monitors, exits and sends in that source are its own, and it logs every
 // other message it receives ({'EXIT', ...}, {'DOWN', ...}, plain messages)
 // for the test to read.
 import { Pid, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import type { LocalProcess, NodeCore } from '../../src/node/index.js';
-import { evalErl, isTuple } from '../node/peer.js';
+import { isTuple } from '../node/peer.js';
 
 export class Puppet {
   /** Messages read from the puppet's log so far and not taken by `waitFor`. */
@@ -89,24 +89,4 @@ export async function until(pred: () => boolean, timeoutMs = 10_000): Promise<bo
 /** `{'EXIT', From, Reason}` from `from` (any reason when omitted). */
 export function isExit(m: Term, from?: Pid, reason?: Term): boolean {
   return isTuple(m, 'EXIT', 3) && (from === undefined || termEquals(m.at(1), from)) && (reason === undefined || termEquals(m.at(2), reason));
-}
-
-/**
- * Compiles and loads an Erlang module on `erl` from its source (no
- * preprocessor: no macros or includes), through the erl node's `peer`.
- */
-export async function loadModule(node: NodeCore, me: LocalProcess, erl: string, src: string): Promise<Term> {
-  return evalErl(
-    node,
-    me,
-    erl,
-    [
-      '{ok, Toks, _} = erl_scan:string(binary_to_list(Src)),',
-      'Split = fun S([], _, Out) -> lists:reverse(Out); S([{dot, _} = D | T], Acc, Out) -> S(T, [], [lists:reverse([D | Acc]) | Out]); S([H | T], Acc, Out) -> S(T, [H | Acc], Out) end,',
-      'Forms = [begin {ok, F} = erl_parse:parse_form(Ts), F end || Ts <- Split(Toks, [], [])],',
-      '{ok, Mod, Bin} = compile:forms(Forms, [binary]),',
-      '{module, Mod} = code:load_binary(Mod, "bb_test.erl", Bin), Mod.',
-    ].join(' '),
-    { Src: Buffer.from(src) },
-  );
 }

@@ -14,8 +14,9 @@ import { Node } from '../../src/otp/index.js';
 import type { PeerStatus } from '../../src/node/index.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom, formatTerm, tuple, type Term } from '../../src/etf/index.js';
-import { erlCommand, otpVariants, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
-import { PEER_EVAL, evalErl, isTuple } from '../node/peer.js';
+import { compileErl, erlCommand, otpVariants, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
+import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
 import { until } from './puppet.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
@@ -23,8 +24,8 @@ const TICK_S = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const measured: string[] = [];
 
-/** `sink` keeps every message and hands them over on `{get, From}` as `{sink, Msgs}`. */
-const SINK = 'Sink = fun S(L) -> receive {get, F} -> F ! {sink, lists:reverse(L)}, S([]); M -> S([M | L]) end end, register(sink, spawn(fun() -> Sink([]) end))';
+/** `sink` (test/erl/bb_sink.erl) keeps every message and hands them over on `{get, From}` as `{sink, Msgs}`. */
+const SINK = 'bb_sink:collector()';
 
 /**
  * An erl node that registers `sink` before it starts distribution, so that
@@ -34,7 +35,7 @@ const SINK = 'Sink = fun S(L) -> receive {get, F} -> F ! {sink, lists:reverse(L)
 async function startSinkErl(t: Teardownable, name: string, epmdPort: number, root: string): Promise<Started> {
   const ready = `SINK_READY ${name}`;
   const { cmd, args } = erlCommand(
-    ['-noshell', '-start_epmd', 'false', '-setcookie', 'cookie', '-eval', `${SINK}, {ok, _} = net_kernel:start(['${name}', longnames]), io:format("~s~n", ["${ready}"]).`],
+    ['-noshell', '-start_epmd', 'false', '-setcookie', 'cookie', '-pa', await compileErl([erlModule('bb_sink')], root), '-eval', `${SINK}, {ok, _} = net_kernel:start(['${name}', longnames]), io:format("~s~n", ["${ready}"]).`],
     root,
   );
   return startProcess({ cmd, args, env: { ERL_EPMD_PORT: String(epmdPort) }, ready: new RegExp(`^${ready.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`), t });
@@ -126,7 +127,7 @@ for (const v of otpVariants()) {
       t.teardown(() => node.stop());
       const erlName = `fz${vtag}@127.0.0.1`;
       const start = (then = '') =>
-        startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, eval: PEER_EVAL + then, args: ['-kernel', 'net_ticktime', String(TICK_S)] });
+        startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, eval: PEER_EVAL + then, modules: PEER_MODULES, args: ['-kernel', 'net_ticktime', String(TICK_S)] });
       let erl = await start();
       t.teardown(() => resume(erl));
       const me = node.spawn();

@@ -9,7 +9,7 @@ import { CTRL, type ControlMessage } from '../../src/dist/index.js';
 import { NONE, isDown, type LocalProcess } from '../../src/node/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
-import { PEER_EVAL, isTuple } from '../node/peer.js';
+import { PEER_EVAL, PEER_MODULES, isTuple } from '../node/peer.js';
 import { Puppet, isExit, until } from './puppet.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
@@ -29,7 +29,7 @@ for (const v of otpVariants()) {
     // Every control message the node receives, by wire tag.
     const ops = new Set<number>();
     node.on('nodeup', (peer) => node.connection(peer)?.on('message', (m: ControlMessage) => ops.add(m.op)));
-    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: PEER_EVAL, root: v.root });
+    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, eval: PEER_EVAL, modules: PEER_MODULES, root: v.root });
     const me = node.spawn();
     const puppet = (trapExit = false) => Puppet.spawn(node, me, erlName, { trapExit });
     const links = async (e: Puppet) => (await e.do('{links, L} = process_info(Self, links), L.')) as Term[];

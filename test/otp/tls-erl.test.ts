@@ -11,7 +11,7 @@ import type { DistTlsOptions } from '../../src/dist/index.js';
 import { atom, tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { Pki, type Ca, type CertFiles } from '../dist/pki.js';
-import { PEER_EVAL, evalErl, isTuple } from '../node/peer.js';
+import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 
@@ -26,7 +26,7 @@ for (const v of otpVariants()) {
     const good = tlsOf(await pki.leaf('js', ca), ca);
     const erlName = `tlsn${vtag}@127.0.0.1`;
     const erlTls = await pki.erlArgs(t, `n${vtag}`, await pki.leaf('erl', ca), ca, v.root);
-    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, args: erlTls, eval: PEER_EVAL });
+    await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root: v.root, args: erlTls, eval: PEER_EVAL, modules: PEER_MODULES });
 
     const node = await Node.start({ name: `jstls${vtag}@127.0.0.1`, cookie: 'cookie', epmd: { port: epmdPort }, tls: good });
     t.teardown(() => node.stop());
