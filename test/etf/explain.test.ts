@@ -178,10 +178,13 @@ t.test('options: version, offset, trailing bytes, atom cache, LOCAL_EXT', async 
     ['ATOM_CACHE_REF', 'atom cache reference #1', 'world'],
   ]);
 
+  // {LOCAL_EXT(hash 0, 7), []}: LOCAL_EXT is 121, a 32-bit hash, then one term.
   const local = Buffer.from([131, 104, 2, 121, 0, 0, 0, 0, 97, 7, 106]);
   const lx = explain(local);
-  if (lx.error) t.comment(`LOCAL_EXT: ${lx.error.message}`);
-  else t.match(lx.nodes[1].children[0], { tagName: 'LOCAL_EXT', length: decodeWithLength(local, { offset: 3, version: false }).length });
+  t.equal(lx.error, undefined, 'explain reads a tuple holding a LOCAL_EXT term without error');
+  t.match(lx.nodes[1].children[0], { tagName: 'LOCAL_EXT', offset: 3, length: 7 }, 'the LOCAL_EXT node spans its tag, hash and inner term (7 bytes at offset 3)');
+  t.equal(lx.nodes[1].children[0].length, decodeWithLength(local, { offset: 3, version: false }).length, 'the same length the decoder reads');
+  t.match(lx.nodes[1].children[1], { tagName: 'NIL_EXT', offset: 10 }, 'the next element starts after it');
 
   t.match(explain(Buffer.from([131, 117, 0])).error, { code: 'ERR_DECODE_UNKNOWN_TAG', offset: 1, tag: 117 });
   t.match(explain(Buffer.from([130, 106])).error, { code: 'ERR_DECODE_BAD_VERSION', offset: 0 });
