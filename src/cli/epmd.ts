@@ -13,19 +13,21 @@ export const epmdNames: Command = {
   args: '',
   description: [
     'Asks an EPMD (NAMES_REQ) which nodes are registered there and where they listen, like',
-    '`epmd -names`. The port defaults to $ERL_EPMD_PORT, then 4369. Exits 1 when no EPMD',
-    'answers.',
+    '`epmd -names`. --epmd-port (as for every command; --port is the same) defaults to',
+    '$ERL_EPMD_PORT, then 4369. Exits 1 when no EPMD answers.',
   ].join('\n'),
   options: {
     host: hostOption,
-    port: { type: 'string', short: 'p', arg: 'PORT', description: 'EPMD port (default $ERL_EPMD_PORT or 4369)' },
+    'epmd-port': { type: 'string', arg: 'PORT', description: 'EPMD port (default $ERL_EPMD_PORT or 4369)' },
+    port: { type: 'string', short: 'p', arg: 'PORT', description: 'the same as --epmd-port' },
     json: { type: 'boolean', description: 'print a JSON array of {name, port}' },
     timeout: { type: 'string', arg: 'MS', description: 'give up after MS milliseconds (default 5000)' },
   },
-  examples: ['beambridge epmd names', 'beambridge epmd names --host 127.0.0.1 --port 4369 --json'],
+  examples: ['beambridge epmd names', 'beambridge epmd names --host 127.0.0.1 --epmd-port 4369 --json'],
   positionals: { min: 0, max: 0 },
   async run(ctx, v) {
-    const client = new EpmdClient({ host: str(v, 'host'), port: int(v, 'port', undefined, 1, 65535), timeoutMs: int(v, 'timeout', 5000, 1) });
+    const port = int(v, 'epmd-port', undefined, 1, 65535) ?? int(v, 'port', undefined, 1, 65535);
+    const client = new EpmdClient({ host: str(v, 'host'), port, timeoutMs: int(v, 'timeout', 5000, 1) });
     const nodes = await client.names({ signal: ctx.signal });
     if (flag(v, 'json')) {
       ctx.io.stdout.write(JSON.stringify(nodes) + '\n');
@@ -44,11 +46,12 @@ export const epmdServe: Command = {
     "Runs beambridge's embedded EPMD until interrupted, printing each node that registers",
     'or goes away. Erlang nodes use it with ERL_EPMD_PORT=PORT (and -start_epmd false);',
     '`epmd -names` and `beambridge epmd names` list them. --port 0 picks a free port; the',
-    'first line says which.',
+    'first line says which. A port already in use fails with ERR_PORT_IN_USE.',
   ].join('\n'),
   options: {
     host: { type: 'string', arg: 'HOST', description: 'address to listen on (default 127.0.0.1)' },
     port: { type: 'string', short: 'p', arg: 'PORT', description: 'port to listen on (default 4369; 0 picks one)' },
+    'epmd-port': { type: 'string', arg: 'PORT', description: 'the same as --port' },
     'relaxed-command-check': { type: 'boolean', description: 'honour kill and stop requests, like epmd -relaxed_command_check' },
     json: { type: 'boolean', description: 'print one JSON object per event' },
   },
@@ -58,7 +61,7 @@ export const epmdServe: Command = {
     const json = flag(v, 'json');
     const server = await EpmdServer.start({
       host: str(v, 'host'),
-      port: int(v, 'port', 4369, 0, 65535),
+      port: int(v, 'epmd-port', undefined, 0, 65535) ?? int(v, 'port', 4369, 0, 65535),
       relaxedCommandCheck: flag(v, 'relaxed-command-check'),
     });
     const host = str(v, 'host') ?? '127.0.0.1';

@@ -31,6 +31,30 @@ export class CommandFailed extends BeamBridgeError {
   }
 }
 
+/** A port the command must listen on is taken. Code `ERR_PORT_IN_USE`, exit status 1. */
+export class PortInUse extends BeamBridgeError {
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    options?: { cause?: unknown },
+  ) {
+    super('ERR_PORT_IN_USE', `${address}:${port} is already in use: choose another port, or stop what listens there`, options);
+  }
+}
+
+/**
+ * The EADDRINUSE under `e` (itself or along its `cause` chain), as a
+ * {@link PortInUse}; `e` when it is already one with a stable code of its own.
+ */
+export function portInUse(e: unknown): BeamBridgeError | undefined {
+  for (let x = e, depth = 0; x instanceof Error && depth < 8; x = x.cause, depth++) {
+    if (x instanceof BeamBridgeError && x.code === 'ERR_PORT_IN_USE') return x;
+    const n = x as NodeJS.ErrnoException & { address?: string; port?: number };
+    if (n.code === 'EADDRINUSE') return new PortInUse(n.address ?? '127.0.0.1', n.port ?? 0, { cause: e });
+  }
+  return undefined;
+}
+
 const CODES = { bold: [1, 22], dim: [2, 22], red: [31, 39], green: [32, 39], yellow: [33, 39], blue: [34, 39], magenta: [35, 39], cyan: [36, 39], gray: [90, 39] } as const;
 
 /** A colour name {@link Style} knows. */

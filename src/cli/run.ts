@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { BeamBridgeError } from '../errors.js';
 import { commandHelp, GLOBAL_OPTIONS, type Command, type Context, type Values } from './command.js';
-import { CommandFailed, Progress, Style, UsageError, wantColour, type Io } from './io.js';
+import { CommandFailed, Progress, Style, UsageError, portInUse, wantColour, type Io } from './io.js';
 import { etfCommands } from './etf.js';
 import { epmdCommands } from './epmd.js';
 import { tap } from './tap.js';
@@ -84,6 +84,8 @@ export async function run(argv: string[], io: Io, signal: AbortSignal = new Abor
       io.stderr.write(`${err.paint('red', `${prefix}: ${e.message}`)}\n(see ${prefix} --help)\n`);
       return EXIT_USAGE;
     }
+    // A taken port reads the same whichever layer hit it (EPMD, node, relay).
+    e = portInUse(e) ?? e;
     const msg = e instanceof BeamBridgeError && !(e instanceof CommandFailed) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
     io.stderr.write(err.paint('red', `${prefix}: ${msg}`) + '\n');
     if (debug && e instanceof Error && e.stack) io.stderr.write(e.stack + '\n');

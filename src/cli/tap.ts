@@ -10,7 +10,7 @@ import { EpmdClient, EpmdServer } from '../epmd/index.js';
 import { DistObserver, type HandshakeMessage, type ObservedSide, type ObserverEvent } from '../dist/observer.js';
 import { flagNames, MANDATORY_DFLAGS_25, MANDATORY_DFLAGS_26 } from '../dist/flags.js';
 import { flag, int, str, type Command } from './command.js';
-import { CommandFailed, untilAborted } from './io.js';
+import { CommandFailed, portInUse, untilAborted } from './io.js';
 import { EventLog } from './events.js';
 import { showTerm } from './terms.js';
 
@@ -50,8 +50,9 @@ export const tap: Command = {
     '(--epmd-port, default: a free port, printed) that answers lookups of NODE with the',
     "tap's own listening port, and relays each connection to NODE's real port (found in",
     'the EPMD at --node-epmd-port, default $ERL_EPMD_PORT or 4369). Start the other node',
-    'with ERL_EPMD_PORT=<the tap EPMD port>: its connection to NODE then passes through the',
-    'tap, unchanged, so cookies and names still match. The tap prints the handshake steps,',
+    'with ERL_EPMD_PORT=<the tap EPMD port> and -start_epmd false (else erl starts an epmd',
+    'daemon of its own on that port, which outlives it): its connection to NODE then passes',
+    'through the tap, unchanged, so cookies and names still match. The tap prints the handshake steps,',
     'then every control message and its payload, decoded, with direction and time;',
     'fragments are reassembled and atom-cache references resolved. Ctrl-C stops it.',
   ].join('\n'),
@@ -67,7 +68,7 @@ export const tap: Command = {
   },
   examples: [
     'beambridge tap b@127.0.0.1 --epmd-port 4370',
-    "ERL_EPMD_PORT=4370 erl -name a@127.0.0.1 -eval \"net_adm:ping('b@127.0.0.1').\"",
+    "ERL_EPMD_PORT=4370 erl -start_epmd false -name a@127.0.0.1 -eval \"net_adm:ping('b@127.0.0.1').\"",
   ],
   positionals: { min: 1, max: 1 },
   async run(ctx, v, pos) {
@@ -84,7 +85,10 @@ export const tap: Command = {
 
     const relay: Server = createServer((client) => void relayConnection(client));
     relay.listen(int(v, 'listen-port', 0, 0, 65535), '127.0.0.1');
-    await Promise.race([once(relay, 'listening'), once(relay, 'error').then(([e]) => Promise.reject(new CommandFailed(`relay cannot listen: ${(e as Error).message}`)))]);
+    await Promise.race([
+      once(relay, 'listening'),
+      once(relay, 'error').then(([e]) => Promise.reject(portInUse(e) ?? new CommandFailed(`relay cannot listen: ${(e as Error).message}`))),
+    ]);
     const relayPort = (relay.address() as { port: number }).port;
     let epmd: EpmdServer;
     try {
@@ -195,7 +199,7 @@ export const tap: Command = {
       node,
       nodeEpmd: `${upstream.host}:${upstream.port}`,
     });
-    if (!json) emit(undefined, 'hint', `start the other node with ERL_EPMD_PORT=${epmd.port}`);
+    if (!json) emit(undefined, 'hint', `start the other node with ERL_EPMD_PORT=${epmd.port} and -start_epmd false`);
     await untilAborted(ctx.signal);
     relay.close();
     for (const s of sockets) s.destroy();

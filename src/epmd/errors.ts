@@ -11,6 +11,8 @@ import { BeamBridgeError } from '../errors.js';
  * - `ERR_EPMD_CLOSED`: the EPMD closed the connection before a full answer.
  * - `ERR_EPMD_BAD_NAME`: a node name that cannot be registered or looked up
  *   (empty, over 255 characters, or not UTF-8 encodable).
+ * - `ERR_PORT_IN_USE`: the embedded EPMD cannot listen because its port is
+ *   taken (by another epmd, most often).
  * - `ERR_ABORTED`: the caller's `AbortSignal` fired.
  */
 export type EpmdErrorCode =
@@ -20,6 +22,7 @@ export type EpmdErrorCode =
   | 'ERR_EPMD_PROTOCOL'
   | 'ERR_EPMD_CLOSED'
   | 'ERR_EPMD_BAD_NAME'
+  | 'ERR_PORT_IN_USE'
   | 'ERR_ABORTED';
 
 /** Every failure of the EPMD client or server. */

@@ -86,7 +86,11 @@ export class EpmdServer extends EventEmitter {
         once(srv.server, 'error').then(([e]) => Promise.reject(e)),
       ]);
     } catch (e) {
-      throw new EpmdError('ERR_EPMD_UNREACHABLE', `embedded EPMD cannot listen: ${(e as Error).message}`, { cause: e });
+      const where = `${opts.host ?? '127.0.0.1'}:${opts.port ?? EPMD_DEFAULT_PORT}`;
+      if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new EpmdError('ERR_PORT_IN_USE', `embedded EPMD cannot listen on ${where}: the port is already in use (another epmd?)`, { cause: e });
+      }
+      throw new EpmdError('ERR_EPMD_UNREACHABLE', `embedded EPMD cannot listen on ${where}: ${(e as Error).message}`, { cause: e });
     }
     const a = srv.server.address();
     srv.listenPort = typeof a === 'object' && a !== null ? a.port : 0;

@@ -17,10 +17,11 @@ t.test('epmd names lists the nodes registered with a real epmd', async (t) => {
   const real = await epmdNames(port);
   const erlPort = /name cliname1 at port (\d+)/.exec(real)?.[1];
   t.ok(erlPort, `epmd -names: ${real}`);
-  const r = await cli(['epmd', 'names', '--port', String(port)]);
-  t.equal(r.code, 0, r.stderr);
+  const r = await cli(['epmd', 'names', '--epmd-port', String(port)]);
+  t.equal(r.code, 0, `--epmd-port, like every other command: ${r.stderr}`);
   t.match(r.stdout, new RegExp(`^epmd at 127\\.0\\.0\\.1:${port}: \\d+ nodes?\\n`));
   t.match(r.stdout, new RegExp(`\\nname cliname1 at port ${erlPort}\\n`));
+  t.equal((await cli(['epmd', 'names', '--port', String(port)])).stdout, r.stdout, '--port is the same as --epmd-port');
   const j = await cli(['epmd', 'names', '--port', String(port), '--json']);
   t.same((JSON.parse(j.stdout) as { name: string; port: number }[]).find((n) => n.name === 'cliname1'), { name: 'cliname1', port: Number(erlPort) });
   const env = await cli(['epmd', 'names'], { env: { ...process.env, ERL_EPMD_PORT: String(port), NO_COLOR: '1' } });
@@ -32,6 +33,18 @@ t.test('epmd names: no epmd is a reported failure', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, /^beambridge epmd names: ERR_EPMD_UNREACHABLE: cannot reach EPMD at 127\.0\.0\.1:\d+/);
   t.equal((await cli(['epmd', 'names', '--port', 'many'])).code, 2);
+});
+
+t.test('a port already in use is reported as such', async (t) => {
+  const port = await startEpmd(t);
+  const serve = await cli(['epmd', 'serve', '--port', String(port)]);
+  t.equal(serve.code, 1, 'epmd serve on a taken port fails with status 1');
+  t.match(serve.stderr, new RegExp(`^beambridge epmd serve: ERR_PORT_IN_USE: embedded EPMD cannot listen on 127\\.0\\.0\\.1:${port}: the port is already in use`), 'with the stable code and the address');
+  const tap = await cli(['tap', 'x@127.0.0.1', '--epmd-port', String(port)]);
+  t.equal(tap.code, 1, 'tap with a taken EPMD port fails with status 1');
+  t.match(tap.stderr, /ERR_PORT_IN_USE/, 'and the same code');
+  const relay = await cli(['tap', 'x@127.0.0.1', '--listen-port', String(port)]);
+  t.match(relay.stderr, new RegExp(`^beambridge tap: ERR_PORT_IN_USE: 127\\.0\\.0\\.1:${port} is already in use`), 'a taken relay port too');
 });
 
 t.test('epmd serve: real erl nodes register, epmd -names and epmd names list them', async (t) => {
@@ -72,6 +85,6 @@ t.test('epmd serve --json, and a port in use is a reported failure', async (t) =
   const line = await srv.waitForLine(/"event":"register"/);
   t.match(JSON.parse(line), { event: 'register', name: 'cliservej', hidden: false });
   const busy = await cli(['epmd', 'serve', '--port', String(port)]);
-  t.equal(busy.code, 1);
-  t.match(busy.stderr, /ERR_EPMD_UNREACHABLE: embedded EPMD cannot listen/);
+  t.equal(busy.code, 1, 'a second epmd serve on the same port fails with status 1');
+  t.match(busy.stderr, /ERR_PORT_IN_USE: embedded EPMD cannot listen on 127\.0\.0\.1:\d+: the port is already in use/, 'and says the port is in use');
 });
