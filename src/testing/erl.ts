@@ -60,16 +60,21 @@ export function erlCommand(args: string[], root: string = otpRoot()): { cmd: str
  * port. It is stopped when the test `t` ends, or when this process exits.
  */
 export async function startEpmd(t?: TestContext): Promise<number> {
+  return (await startEpmdProcess(t)).port;
+}
+
+/** @internal {@link startEpmd}, with the process to stop (undefined for a shared epmd). */
+export async function startEpmdProcess(t?: TestContext): Promise<{ port: number; process?: Started }> {
   const shared = process.env.BEAMBRIDGE_EPMD_PORT;
-  if (shared) return Number(shared);
+  if (shared) return { port: Number(shared) };
   const port = await freePort();
-  await startProcess({
+  const started = await startProcess({
     cmd: 'epmd',
     args: ['-port', String(port), '-relaxed_command_check'],
     readyPort: port,
     t,
   });
-  return port;
+  return { port, process: started };
 }
 
 export interface ErlNodeOptions {

@@ -112,6 +112,12 @@ export async function startProcess(o: StartOptions): Promise<Started> {
   });
   guardExit();
   live.add(child);
+  // A started process never keeps this one alive by itself: without a test
+  // runner, the script ends when its own work does, and the exit handler
+  // above stops what is still running.
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   let err = '';

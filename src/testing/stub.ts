@@ -25,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type Started, type TestContext } from './procs.js';
-import { isTestContext, startEpmd } from './erl.js';
+import { isTestContext, startEpmdProcess } from './erl.js';
 
 /** The stub's directory (erlang-stub/). */
 export const STUB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'erlang-stub');
@@ -98,7 +98,10 @@ export interface StubNode {
   slots: [number, number][];
   ready: StubReady;
   process: Started;
-  /** SIGTERM, then SIGKILL; resolves when the node has exited. Idempotent. */
+  /**
+   * SIGTERM, then SIGKILL; resolves when the node has exited (and the epmd
+   * {@link startStub} started for it, if it did). Idempotent.
+   */
   stop(): Promise<void>;
   /** Sends one control command line and resolves with its reply. */
   control(line: string): Promise<ControlReply>;
@@ -284,8 +287,16 @@ export async function startStub(t?: TestContext, opts?: StubOptions): Promise<St
 export async function startStub(opts: StubOptions): Promise<StubNode>;
 export async function startStub(a?: TestContext | StubOptions, b?: StubOptions): Promise<StubNode> {
   const [t, opts] = b === undefined && !isTestContext(a) ? [undefined, (a ?? {}) as StubOptions] : [a as TestContext | undefined, b ?? {}];
-  const epmdPort = opts.epmdPort ?? (await startEpmd(t));
-  return launch(t, opts.name ?? uniqueName(), opts.cookie ?? randomCookie(), epmdPort, opts);
+  const epmd = opts.epmdPort === undefined ? await startEpmdProcess(t) : undefined;
+  const node = await launch(t, opts.name ?? uniqueName(), opts.cookie ?? randomCookie(), opts.epmdPort ?? epmd!.port, opts);
+  if (epmd?.process === undefined) return node;
+  // The epmd started for this node stops with it.
+  const stopNode = node.stop;
+  node.stop = async () => {
+    await stopNode();
+    await epmd.process!.stop();
+  };
+  return node;
 }
 
 /**
@@ -300,7 +311,7 @@ export async function startStubCluster(t: TestContext | undefined, n: number, op
 export async function startStubCluster(n: number, opts?: StubOptions): Promise<StubNode[]>;
 export async function startStubCluster(a: TestContext | number | undefined, b?: number | StubOptions, c?: StubOptions): Promise<StubNode[]> {
   const [t, n, opts] = typeof a === 'number' ? [undefined, a, (b ?? {}) as StubOptions] : [a, b as number, c ?? {}];
-  const epmdPort = opts.epmdPort ?? (await startEpmd(t));
+  const epmdPort = opts.epmdPort ?? (await startEpmdProcess(t)).port;
   const cookie = opts.cookie ?? randomCookie();
   const names = Array.from({ length: n }, () => uniqueName());
   const ranges = splitSlots(n);
