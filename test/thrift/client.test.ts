@@ -299,7 +299,7 @@ t.test('keepalive and user timeout are set through net-keepalive', async (t) => 
   t.equal(nk.getUserTimeout(sock), 7000);
   const plain = await ThriftClient.connect({ port: srv.port, poolSize: 1 });
   t.teardown(() => plain.close());
-  t.equal(await new ChatChannelClient(plain).login(2), 2n);
+  t.equal(await new ChatChannelClient(plain).login(2), 3n, 'a client with default keepalive works');
   const plainSock = (plain as unknown as { slots: { conn?: { socket: Socket } }[] }).slots[0]!.conn!.socket;
   t.equal(nk.getKeepAliveInterval(plainSock), 5000, 'default probe interval of a Thrift client socket');
   t.equal(nk.getKeepAliveProbes(plainSock), 3, 'default probe count of a Thrift client socket');
