@@ -1,7 +1,7 @@
 // The server both clients of bench/thrift.mjs call: beambridge's Node Thrift
 // server (framed binary) in its own process, so client and server do not share
 // an event loop. Prints "PORT <n>" when listening; exits when stdin closes.
-import { serveChatChannel, PollStatus } from '../dist/thrift/index.js';
+import { serveChatChannel, PollStatus } from '../dist/chat/index.js';
 
 const msg = (fromId, toId, text, clientMsgId) => ({ id: 1n, fromId, toId, text, sentAtMs: 1700000000000n, clientMsgId });
 const srv = await serveChatChannel(

@@ -13,14 +13,8 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import {
-  ChatMessage,
-  ChatChannel_presence,
-  ChatChannelClient,
-  encodeWith,
-  decodeWith,
-  I64Map,
-} from '../dist/thrift/index.js';
+import { ChatMessage, ChatChannel_presence, ChatChannelClient } from '../dist/chat/index.js';
+import { encodeWith, decodeWith, I64Map } from '../dist/thrift/index.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(repo, 'package.json'));

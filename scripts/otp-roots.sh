@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares extra Erlang/OTP installations for the interop tests: Debian roots
-# made with debootstrap, run with `chroot ROOT erl ...` (test/helpers/erl.ts,
+# made with debootstrap, run with `chroot ROOT erl ...` (src/testing/erl.ts,
 # otpVariants()).
 #
 #   /opt/otp-trixie   Debian trixie  (OTP 27)
