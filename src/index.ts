@@ -56,3 +56,4 @@ export { NodeError, type NodeErrorCode } from './node/errors.js';
 export { CallError, RpcError, ErlangException, type CallErrorCode, type RpcErrorCode } from './otp/errors.js';
 export { DistError, type DistErrorCode } from './dist/errors.js';
 export { EpmdError, type EpmdErrorCode } from './epmd/errors.js';
+export { GlobalError, type GlobalErrorCode } from './otp/global.js';

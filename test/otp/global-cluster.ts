@@ -1,27 +1,21 @@
 // A cluster for the global tests: erl nodes with test/erl/global_peer.erl
 // loaded, driven by rpc from a hidden beambridge node (hidden connections
 // take no part in global, so the driver never disturbs what is measured).
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Node } from '../../src/otp/index.js';
 import { Atom, Pid, Tuple, atom, formatTerm, type Term } from '../../src/etf/index.js';
-import { startErlNode } from '../helpers/erl.js';
-import type { Teardownable } from '../helpers/procs.js';
+import { startErlNode, type Teardownable } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
-const SOURCE = fileURLToPath(new URL('../erl/global_peer.erl', import.meta.url));
-
-/** Starts an erl node with global_peer compiled and loaded (inside the OTP root when there is one). */
+/** Starts an erl node with test/erl/global_peer.erl compiled (by that OTP's erlc) and loaded. */
 export async function startGlobalErl(t: Teardownable, o: { name: string; cookie: string; epmdPort: number; root: string }): Promise<void> {
-  let path = SOURCE;
-  if (o.root) {
-    const dir = mkdtempSync(join(o.root, 'tmp', 'beambridge-global-'));
-    copyFileSync(SOURCE, join(dir, 'global_peer.erl'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    path = join(dir.slice(o.root.replace(/\/+$/, '').length), 'global_peer.erl');
-  }
-  const load = `{ok, global_peer, Bin} = compile:file("${path}", [binary, report_errors]), {module, global_peer} = code:load_binary(global_peer, "${path}", Bin)`;
-  await startErlNode(t, { name: o.name, cookie: o.cookie, epmdPort: o.epmdPort, root: o.root, eval: load });
+  await startErlNode(t, {
+    name: o.name,
+    cookie: o.cookie,
+    epmdPort: o.epmdPort,
+    root: o.root,
+    modules: [erlModule('global_peer')],
+    eval: '{module, global_peer} = code:ensure_loaded(global_peer)',
+  });
 }
 
 /** rpc from the hidden driver to an erl node. */

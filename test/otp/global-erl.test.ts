@@ -9,7 +9,7 @@
 import t from 'tap';
 import { Node } from '../../src/otp/index.js';
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd } from '../helpers/erl.js';
+import { otpVariants, startEpmd } from '../../src/testing/index.js';
 import { Driver, eventually, median, startGlobalErl } from './global-cluster.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;

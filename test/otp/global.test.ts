@@ -5,7 +5,7 @@
 import t from 'tap';
 import { Node, GlobalError } from '../../src/otp/index.js';
 import { Fun, Pid, Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { freePort } from '../helpers/procs.js';
+import { freePort } from '../../src/testing/index.js';
 import { eventually } from './global-cluster.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
