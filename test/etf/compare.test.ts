@@ -312,7 +312,8 @@ for (const v of otpVariants()) {
 }
 
 async function agree(t: Test, root: string, bin: boolean): Promise<void> {
-    const seed = Number(process.env.BB_SEED) || randomInt(1, 2 ** 31);
+    // BEAMBRIDGE_COMPARE_SEED=<seed> replays a run (the seed is in every assertion message).
+    const seed = Number(process.env.BEAMBRIDGE_COMPARE_SEED) || randomInt(1, 2 ** 31);
     const n = 400;
     const out = await erlWith(erlModule('bbcmp'), `bbcmp:${bin ? 'runbin' : 'run'}(${seed}, ${n})`, '', root);
     const texts: string[] = [];
