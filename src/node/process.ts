@@ -3,7 +3,7 @@
 // signals.ts changes (the process asks the node, the ProcessHost below, for
 // every link, unlink, monitor, demonitor and exit signal). Everything that
 // crosses the network goes through the node.
-import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
+import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
 import { isPattern, pattern as compilePattern, type Bindings, type Pattern } from '../etf/pattern.js';
 import { NodeError } from './errors.js';
 import { Mailbox, type ReceiveOptions } from './mailbox.js';

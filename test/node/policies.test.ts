@@ -12,7 +12,7 @@ import { reconnectPolicy, isDown, NodeCore, type PeerStatus } from '../../src/no
 import { MemoryGuard } from '../../src/node/guard.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom } from '../../src/etf/index.js';
-import { freePort } from '../helpers/procs.js';
+import { freePort } from '../../src/testing/index.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

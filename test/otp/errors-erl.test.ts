@@ -14,9 +14,8 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Node, RpcError, type CallError } from '../../src/otp/index.js';
 import { Tuple, atom, formatTerm, tuple } from '../../src/etf/index.js';
 import type { CallEndEvent, ConnectionDownEvent, ConnectionUpEvent, HandshakeErrorEvent, Logger, SendEvent } from '../../src/node/index.js';
-import { freePort } from '../helpers/procs.js';
-import { otpRoot, startEpmd, startErlNode } from '../helpers/erl.js';
-import { PEER_EVAL, evalErl } from '../node/peer.js';
+import { freePort, otpRoot, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { PEER_EVAL, PEER_MODULES, evalErl } from '../node/peer.js';
 import { until } from './puppet.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
@@ -32,7 +31,7 @@ function memoryLogger(): Logger & { lines: string[] } {
 t.test(`errors that say what to do (${root || 'system OTP'})`, async (t) => {
   const epmdPort = await startEpmd(t);
   const erlName = `errl${uniq}@127.0.0.1`;
-  await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root, eval: PEER_EVAL });
+  await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root, eval: PEER_EVAL, modules: PEER_MODULES });
   const log = memoryLogger();
   const node = await Node.start({ name: `jserr${uniq}@127.0.0.1`, cookie: 'cookie', epmd: { port: epmdPort }, logger: log });
   t.teardown(() => node.stop());

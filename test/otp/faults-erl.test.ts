@@ -14,10 +14,9 @@ import t from 'tap';
 import { Node, type CallError, type RpcError } from '../../src/otp/index.js';
 import { Tuple, atom, formatTerm, tuple, type Term } from '../../src/etf/index.js';
 import { isDown } from '../../src/node/index.js';
-import { erlCommand, otpRoot, startEpmd, startErlNode } from '../helpers/erl.js';
-import { startProcess, type Started, type Teardownable } from '../helpers/procs.js';
+import { compileErl, erlCommand, otpRoot, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 import { isTuple } from '../node/peer.js';
-import { compileErl } from './erlmod.js';
 import { until } from './puppet.js';
 
 const FULL = process.env.BEAMBRIDGE_FULL_FAULTS === '1';
@@ -45,7 +44,7 @@ const fmt = (xs: number[]) => `${xs.map((x) => x.toFixed(1)).join(', ')} ms (med
 
 t.test(`faults against erl (${root || 'system OTP'})`, async (t) => {
   const epmdPort = await startEpmd(t);
-  const pa = await compileErl(t, 'bb_faults', root);
+  const pa = await compileErl([erlModule('bb_faults')], root);
   const peerName = `fsink${uniq}@127.0.0.1`;
   const otpName = `fotp${uniq}@127.0.0.1`;
   await startErlNode(t, { name: otpName, cookie: 'cookie', epmdPort, root, args: ['-pa', pa] });

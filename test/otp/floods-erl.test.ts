@@ -19,9 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { Node } from '../../src/otp/index.js';
 import { Pid, Tuple, atom, formatTerm, type Term } from '../../src/etf/index.js';
 import { isDown } from '../../src/node/index.js';
-import { otpRoot, startEpmd, startErlNode } from '../helpers/erl.js';
-import { startProcess } from '../helpers/procs.js';
-import { compileErl } from './erlmod.js';
+import { compileErl, otpRoot, startEpmd, startErlNode, startProcess } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 import { until } from './puppet.js';
 
 const FULL = process.env.BEAMBRIDGE_FULL_FAULTS === '1';
@@ -38,7 +37,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 t.test(`floods against erl (${root || 'system OTP'})`, async (t) => {
   const epmdPort = await startEpmd(t);
-  const pa = await compileErl(t, 'bb_faults', root);
+  const pa = await compileErl([erlModule('bb_faults')], root);
   const erlName = `flerl${uniq}@127.0.0.1`;
   await startErlNode(t, { name: erlName, cookie: 'cookie', epmdPort, root, args: ['-pa', pa] });
 
