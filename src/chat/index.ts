@@ -1,4 +1,9 @@
-// `beambridge/chat`: the chat tier. Today: the chat IDL's (idl/chat.thrift)
-// generated types and Thrift clients, and the partition-aware cluster client.
+// `beambridge/chat`: the chat tier. One typed client contract, `ChatBackend`,
+// for the Erlang chat channel servers, over Erlang distribution or Thrift;
+// slot routing; typed errors; subscriptions. Also the chat IDL's
+// (idl/chat.thrift) generated types, codecs and Thrift client and server.
+// Depends on src/otp and src/thrift (and below).
 export * from '../thrift/gen/chat.js';
-export { ChatChannelCluster, slotOf, CHAT_SLOTS, type ChatChannelClusterOptions, type ClusterEndpoint } from '../thrift/cluster.js';
+export * from './types.js';
+export * from './errors.js';
+export { CHAT_SLOTS, slotOf, toUserId } from './slot.js';
