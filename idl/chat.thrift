@@ -1,6 +1,6 @@
 // The contract between beambridge and the Erlang chat channel servers.
 // Field ids and names are fixed: the Erlang stub (erlang-stub/) and the
-// TypeScript client (src/thrift/) are both built against this file.
+// TypeScript clients (src/thrift/gen, src/chat/) are built against this file.
 namespace py chat
 namespace js chat
 
@@ -43,4 +43,6 @@ service ChatChannel {
   map<i64, PresenceState> presence(1: list<i64> userIds)
   list<ChatMessage> history(1: i64 userId, 2: i64 peerId, 3: i32 limit) throws (1: WrongPartition wp)
   list<SlotRange> partitionMap()
+  // The user's whole friend list, ascending, online or not (any node answers).
+  list<i64> friends(1: i64 userId)
 }

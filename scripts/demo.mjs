@@ -3,16 +3,16 @@
 //
 // 1. Installs what is missing (npm ci when node_modules is absent, Erlang via
 //    scripts/ensure-erlang.sh) and builds.
-// 2. Starts epmd on a free port, the Erlang chat stub (erlang-stub/bin/chat-stub)
-//    and a beambridge node.
-// 3. Over Erlang distribution only (gen_server calls to the stub's
-//    `chat_channel`, and messages the stub pushes into a Node mailbox): logs
-//    two users in, holds a long-poll, exchanges chat messages, shows typing,
-//    queries presence and history, logs out.
+// 2. Starts epmd on a free port, two Erlang chat stub nodes forming one cluster
+//    (erlang-stub/bin/chat-stub) and a beambridge node.
+// 3. With the chat client (beambridge/chat's ChatCluster, over Erlang
+//    distribution: calls routed by slot to the owning stub node, events
+//    pushed to a subscription): logs two users in, holds a long-poll,
+//    exchanges chat messages, shows typing, queries presence and history,
+//    shows typed errors, logs out.
 // 4. Stops everything it started, by pid, and exits 0 (1 on any failure).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -38,214 +38,137 @@ say('building (tsc)');
 run('npm', ['run', '--silent', 'build'], 'the build');
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
-const { atom, tuple, Tuple, formatTerm } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
+const { ChatCluster, PollStatus, PresenceState } = await import(new URL('../dist/chat/index.js', import.meta.url).href);
 
 // --------------------------------------------------------- 2. processes
-const children = new Set();
-function killAll() {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-}
-process.on('exit', killAll);
+const { start: startIn, startEpmd } = await import(new URL('./procs.mjs', import.meta.url).href);
+const start = (cmd, args) => startIn(cmd, args, { cwd: root });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
 
-function start(cmd, args, env = {}) {
-  const c = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(c);
-  let out = '';
-  let err = '';
-  c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-  c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-  const exited = new Promise((resolve) => c.once('exit', () => (children.delete(c), resolve())));
-  return {
-    pid: c.pid,
-    async line(re, ms) {
-      const end = Date.now() + ms;
-      for (;;) {
-        const m = out.split('\n').find((l) => re.test(l));
-        if (m !== undefined) return m;
-        if (c.exitCode !== null) throw new Error(`${cmd} exited: ${err.trim()}`);
-        if (Date.now() > end) throw new Error(`${cmd} not ready after ${ms} ms: ${err.trim()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      process.kill(c.pid, 'SIGTERM');
-      const t = setTimeout(() => c.exitCode === null && process.kill(c.pid, 'SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-async function waitPort(port, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`epmd did not open port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 // ------------------------------------------------------------ helpers
-const A = (s) => atom(s);
-const get = (m, k) => m.get(A(k));
-const ok = (reply, what) => {
-  if (reply === A('ok')) return undefined;
-  if (reply instanceof Tuple && reply.at(0) === A('ok')) return reply.at(1);
-  throw new Error(`${what}: ${formatTerm(reply)}`);
-};
-const text = (b) => (Buffer.isBuffer(b) ? b.toString('utf8') : String(b));
+const STATUS = Object.fromEntries(Object.entries(PollStatus).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+const STATE = Object.fromEntries(Object.entries(PresenceState).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
 
 let epmd;
-let stub;
+const stubs = [];
 let node;
+let chat;
 let failed = false;
 try {
-  step('starting epmd, the Erlang chat stub and a beambridge node');
-  const epmdPort = await freePort();
-  epmd = start('epmd', ['-port', String(epmdPort)]);
-  await waitPort(epmdPort, 10_000);
+  step('starting epmd, two Erlang chat stub nodes and a beambridge node');
+  const e = await startEpmd();
+  epmd = e.proc;
+  const epmdPort = e.port;
   say(`epmd on port ${epmdPort} (pid ${epmd.pid})`);
   const cookie = `demo_${process.pid}`;
-  const stubName = `chatstub_${process.pid}@127.0.0.1`;
-  stub = start(join(root, 'erlang-stub', 'bin', 'chat-stub'), [
-    '--name', stubName, '--cookie', cookie, '--epmd-port', String(epmdPort),
-    '--thrift-port', '0', '--users', '100', '--friends', '6', '--log-level', 'error',
-  ]);
-  const ready = JSON.parse(await stub.line(/^\{.*"node"/, 120_000));
-  say(`chat stub ${ready.node} is up (OTP ${ready.otp_release}, pid ${stub.pid}, ${ready.users} users)`);
+  const names = [1, 2].map((i) => `chatstub${i}_${process.pid}@127.0.0.1`);
+  const slots = ['0-511', '512-1023'];
+  for (const [i, name] of names.entries()) {
+    stubs.push(start(join(root, 'erlang-stub', 'bin', 'chat-stub'), [
+      '--name', name, '--cookie', cookie, '--epmd-port', String(epmdPort), '--thrift-port', '0',
+      '--slots', slots[i], '--cluster', names.filter((n) => n !== name).join(','),
+      '--users', '1000', '--friends', '6', '--log-level', 'error',
+    ]));
+  }
+  for (const s of stubs) {
+    const ready = JSON.parse(await s.line(/^\{.*"node"/, 120_000));
+    say(`chat stub ${ready.node} is up (OTP ${ready.otp_release}, pid ${s.pid}, slots ${ready.slots.map((r) => r.join('-')).join(',')})`);
+  }
 
   node = await Node.start({ name: `web_${process.pid}@127.0.0.1`, cookie, epmd: { port: epmdPort } });
-  node.on('nodeup', (peer) => say(`  [nodeup] ${peer}`));
   node.on('nodedown', (peer, reason) => say(`  [nodedown] ${peer} (${reason.code})`));
-  say(`beambridge node ${node.name} (hidden, creation ${node.creation}, listening on ${node.port})`);
-  say(`net_adm:ping from Node: ${(await node.ping(stubName)) ? 'pong' : 'pang'}`);
-  const otp = await node.rpc(stubName, 'erlang', 'system_info', [A('otp_release')], { timeoutMs: 5000 });
-  say(`rpc erlang:system_info(otp_release) -> ${formatTerm(otp, { strings: true })}`);
+  say(`beambridge node ${node.name} (hidden, creation ${node.creation})`);
 
-  const chat = { name: 'chat_channel', node: stubName };
-  const call = (req, timeoutMs = 5000) => node.call(chat, req, { timeoutMs });
+  step('the chat client: ChatCluster over Erlang distribution');
+  chat = await ChatCluster.connect({ node, seeds: [names[0]] });
+  for (const r of chat.partitions) say(`  slots ${r.first}-${r.last} -> ${r.node}`);
 
-  step('two users log in');
-  const alice = 1;
-  const friends = ok(await call(tuple(A('friends'), alice)), 'friends');
-  const bob = friends[0];
-  const names = new Map([[alice, 'alice'], [bob, 'bob']]);
-  const who = (id) => `${names.get(Number(id)) ?? 'user'} (${id})`;
-  say(`alice is user ${alice}; her friends: ${friends.join(', ')}; bob is user ${bob}`);
-  for (const u of [alice, bob]) say(`login ${who(u)} -> seq ${ok(await call(tuple(A('login'), u)), 'login')}`);
+  step('two users log in (each call goes to the node that owns the user)');
+  const alice = 1n;
+  const friends = await chat.friends(alice);
+  const bob = friends.find((f) => chat.ownerOf(f) !== chat.ownerOf(alice)) ?? friends[0];
+  const names2 = new Map([[alice, 'alice'], [bob, 'bob']]);
+  const who = (id) => `${names2.get(id) ?? 'user'} (${id})`;
+  say(`alice is user ${alice}; her friends: ${friends.join(', ')}`);
+  say(`bob is user ${bob}; alice lives on ${chat.ownerOf(alice)}, bob on ${chat.ownerOf(bob)}`);
+  for (const u of [alice, bob]) say(`login ${who(u)} -> seq ${await chat.login(u)}`);
 
-  // A Node process subscribes to both users' channels: the stub pushes events into its mailbox.
-  const watcher = node.spawn({ name: 'demo_watcher' });
-  for (const u of [alice, bob]) ok(await call(tuple(A('subscribe'), u, watcher.pid)), 'subscribe');
-  say(`Node process ${watcher.pid} subscribed to both channels`);
+  // Bob's events, pushed by his channel server to one process of this client.
+  const sub = await chat.subscribe(bob);
   const pushed = [];
   const watching = (async () => {
-    for await (const m of watcher) {
-      if (!(m instanceof Tuple)) continue;
-      const kind = m.at(0).name;
-      if (kind === 'chat_event') {
-        const ev = m.at(2);
-        const type = get(ev, 'type').name;
-        const line = type === 'message'
-          ? `message "${text(get(get(ev, 'message'), 'text'))}"`
-          : `typing active=${get(get(ev, 'typing'), 'active')}`;
-        pushed.push(`  [pushed to Node] ${who(m.at(1))} channel seq ${get(ev, 'seq')}: ${line}`);
-      } else if (kind === 'presence_event') {
-        pushed.push(`  [pushed to Node] ${who(m.at(1))} is now ${m.at(2).name}`);
-      }
+    for await (const ev of sub) {
+      if (ev.type === 'chat') {
+        const e = ev.event;
+        pushed.push(`  [pushed] ${who(ev.userId)} seq ${e.seq}: ${e.message ? `message "${e.message.text}"` : `typing active=${e.typing.active}`}`);
+      } else if (ev.type === 'presence') pushed.push(`  [pushed] ${who(ev.userId)} is now ${STATE[ev.state]}`);
+      else pushed.push(`  [pushed] ${who(ev.userId)}: channel reset (${ev.reason}), seq ${ev.seq}`);
     }
   })();
   const flushPushed = async () => {
     await new Promise((r) => setTimeout(r, 100));
     for (const l of pushed.splice(0)) say(l);
   };
+  say(`subscribed to bob's events`);
 
   step('bob long-polls; alice types, then sends');
-  const describeEvents = (res) => {
-    say(`bob's poll returned: status ${get(res, 'status').name}, seq ${get(res, 'seq')}`);
-    for (const ev of get(res, 'events')) {
-      const type = get(ev, 'type').name;
-      const m = get(ev, 'message');
-      say(`  seq ${get(ev, 'seq')}: ${type === 'message' ? `message "${text(get(m, 'text'))}" from ${who(get(m, 'from'))}` : `typing from ${who(get(get(ev, 'typing'), 'from'))}`}`);
+  const describe = (res) => {
+    say(`bob's poll returned: status ${STATUS[res.status]}, seq ${res.seq}`);
+    for (const e of res.events) {
+      say(`  seq ${e.seq}: ${e.message ? `message "${e.message.text}" from ${who(e.message.fromId)}` : `typing from ${who(e.typing.fromId)}`}`);
     }
-    return get(res, 'seq');
+    return res.seq;
   };
-  let seq = get(ok(await call(tuple(A('poll'), bob, 0, 0)), 'poll'), 'seq');
-  let held = call(tuple(A('poll'), bob, seq, 10_000), 15_000);
+  let seq = (await chat.poll(bob, 0, { timeoutMs: 0 })).seq;
+  let held = chat.poll(bob, seq, { timeoutMs: 10_000 });
   say(`bob's poll after seq ${seq} is held by his channel...`);
   await new Promise((r) => setTimeout(r, 200));
-  ok(await call(tuple(A('typing'), alice, bob, true)), 'typing');
+  await chat.typing(alice, bob, true);
   say('alice is typing to bob');
-  seq = describeEvents(ok(await held, 'poll'));
-  held = call(tuple(A('poll'), bob, seq, 10_000), 15_000);
-  say(`bob polls again after seq ${seq}...`);
+  seq = describe(await held);
+  held = chat.poll(bob, seq, { timeoutMs: 10_000 });
   await new Promise((r) => setTimeout(r, 200));
-  const sent = ok(await call(tuple(A('send'), alice, bob, 'Hi Bob! Sent from Node.js over Erlang distribution.', 'demo-1')), 'send');
-  say(`alice -> bob: "${text(get(sent, 'text'))}" (message id ${get(sent, 'id')})`);
-  describeEvents(ok(await held, 'poll'));
+  const sent = await chat.send(alice, bob, 'Hi Bob! Sent from Node.js over Erlang distribution.', { clientMsgId: 'demo-1' });
+  say(`alice -> bob: "${sent.text}" (message id ${sent.id})`);
+  describe(await held);
   await flushPushed();
 
   step('bob answers; a repeated client message id is not sent twice');
-  const reply = ok(await call(tuple(A('send'), bob, alice, 'Hello Alice 👋 (ünïcödé survives)', 'demo-2')), 'send');
-  say(`bob -> alice: "${text(get(reply, 'text'))}" (message id ${get(reply, 'id')})`);
-  const again = ok(await call(tuple(A('send'), bob, alice, 'Hello Alice 👋 (ünïcödé survives)', 'demo-2')), 'send');
-  say(`the same send again returns message id ${get(again, 'id')} (deduplicated: ${get(again, 'id') === get(reply, 'id')})`);
+  const reply = await chat.send(bob, alice, 'Hello Alice 👋 (ünïcödé survives)', { clientMsgId: 'demo-2' });
+  say(`bob -> alice: "${reply.text}" (message id ${reply.id})`);
+  const again = await chat.send(bob, alice, 'Hello Alice 👋 (ünïcödé survives)', { clientMsgId: 'demo-2' });
+  say(`the same send again returns message id ${again.id} (deduplicated: ${again.id === reply.id})`);
   await flushPushed();
 
   step('presence');
-  const fp = ok(await call(tuple(A('friends_presence'), alice)), 'friends_presence');
-  say(`alice's friends online or idle: ${fp.map((p) => `${who(get(p, 'user_id'))} ${get(p, 'state').name}`).join(', ') || 'none'}`);
-  const batch = ok(await call(tuple(A('presence'), [alice, bob, 99])), 'presence');
-  say(`presence of 1, ${bob}, 99: ${[...batch].map(([k, v]) => `${k}=${v.name}`).join(', ')}`);
+  const fp = await chat.friendsPresence(alice);
+  say(`alice's friends online or idle: ${fp.map((p) => `${who(p.userId)} ${STATE[p.state]}`).join(', ') || 'none'}`);
+  const all = await chat.presence(friends);
+  say(`every friend of alice: ${[...all].map(([k, v]) => `${k}=${STATE[v]}`).join(', ')}`);
 
-  step('history');
-  for (const m of ok(await call(tuple(A('history'), alice, bob, 10)), 'history')) {
-    say(`  ${who(get(m, 'from'))} -> ${who(get(m, 'to'))}: "${text(get(m, 'text'))}"`);
-  }
+  step('history (kept on both users\' nodes)');
+  for (const m of await chat.history(alice, bob, 10)) say(`  ${who(m.fromId)} -> ${who(m.toId)}: "${m.text}"`);
 
-  step('errors come back as terms');
-  const notOnline = await call(tuple(A('send'), alice, 99, 'anyone?', A('undefined')));
-  say(`sending to user 99, who is offline: ${formatTerm(notOnline)}`);
-  const noproc = await node.call({ name: 'no_such_server', node: stubName }, A('hello')).catch((e) => e);
-  say(`calling a server that does not exist: ${noproc.code}`);
+  step('errors are typed');
+  const notOnline = await chat.send(alice, 99n, 'anyone?').catch((e) => e);
+  say(`sending to user 99, who is offline: ${notOnline.name} ${notOnline.code} (userId ${notOnline.userId})`);
+  const tooLong = await chat.send(alice, bob, 'x'.repeat(70_000)).catch((e) => e);
+  say(`a 70 kB message: ${tooLong.code} (${tooLong.reason})`);
 
   step('bob logs out');
-  ok(await call(tuple(A('logout'), bob)), 'logout');
-  const after = ok(await call(tuple(A('presence'), [bob])), 'presence');
-  say(`bob is now ${after.get(bob).name}`);
+  await chat.logout(bob);
+  say(`bob is now ${STATE[(await chat.presence([bob])).get(bob)]}`);
   await flushPushed();
-  for (const u of [alice, bob]) ok(await call(tuple(A('unsubscribe'), u, watcher.pid)), 'unsubscribe');
-  watcher.exit();
+  await sub.close();
   await watching;
-  const stats = ok(await call(A('stats')), 'stats');
-  say(`stub stats: ${get(stats, 'online')} online, ${get(stats, 'messages')} messages`);
 } catch (e) {
   failed = true;
   console.error(`\ndemo failed: ${e?.stack ?? e}`);
 } finally {
   step('stopping everything this demo started');
+  if (chat) await chat.close();
   if (node) await node.stop().then(() => say(`beambridge node stopped`));
-  if (stub) await stub.stop().then(() => say(`chat stub stopped (pid ${stub.pid})`));
+  for (const s of stubs) await s.stop().then(() => say(`chat stub stopped (pid ${s.pid})`));
   if (epmd) await epmd.stop().then(() => say(`epmd stopped (pid ${epmd.pid})`));
 }
 say(failed ? '\ndemo: FAILED' : '\ndemo: done');

@@ -55,6 +55,7 @@ spec(<<"history">>) ->
     {history, [{1, i64, "userId"}, {2, i64, "peerId"}, {3, i32, "limit"}],
      fun([U, P, L]) -> {{history, U, P, L}, ?CALL_TIMEOUT} end};
 spec(<<"partitionMap">>) -> {partition_map, [], fun([]) -> {partition_map, ?CALL_TIMEOUT} end};
+spec(<<"friends">>) -> {friends, [{1, i64, "userId"}], fun([U]) -> {{friends, U}, ?CALL_TIMEOUT} end};
 spec(_) -> undefined.
 
 args([], _, Acc) ->
@@ -111,6 +112,8 @@ result(partition_map, {ok, Ranges}) ->
     {reply, [{0, {list, struct},
               [[{1, i32, F}, {2, i32, L}, {3, string, atom_to_binary(N, utf8)}, {4, i32, P}]
                || #{first := F, last := L, node := N, thrift_port := P} <- Ranges]}]};
+result(friends, {ok, Ids}) ->
+    {reply, [{0, {list, i64}, Ids}]};
 result(_Method, {error, Why}) ->
     internal(Why);
 result(_Method, Other) ->
@@ -121,7 +124,7 @@ internal(Why) ->
 
 wp_field(send) -> 2;
 wp_field(typing) -> 2;
-wp_field(Method) when Method =:= presence; Method =:= partition_map -> undefined;
+wp_field(Method) when Method =:= presence; Method =:= partition_map; Method =:= friends -> undefined;
 wp_field(_) -> 1.
 
 owner(undefined) -> <<>>;

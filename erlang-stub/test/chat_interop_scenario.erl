@@ -45,6 +45,7 @@ run(Port, Proto, Transport, Base) ->
               fun({_, Pairs}) -> maps:from_list([{uid(K), V} || {K, V} <- Pairs]) end),
          step(<<"friendsPresence a">>, friendsPresence, [A],
               fun({_, L}) -> [[uid(maps:get(1, P)), maps:get(2, P)] || P <- strip_all(L)] end),
+         step(<<"friends a">>, friends, [A], fun({_, L}) -> [uid(F) || F <- L] end),
          step(<<"login unowned">>, login, [Unowned], fun i64/1),
          step(<<"send from unowned">>, send, [Unowned, A, <<"x">>, <<>>], fun message/1),
          step(<<"partitionMap">>, partitionMap, [],

@@ -18,7 +18,8 @@ args(touch, [U]) -> [{1, i64, U}];
 args(friendsPresence, [U]) -> [{1, i64, U}];
 args(presence, [Ids]) -> [{1, {list, i64}, Ids}];
 args(history, [U, P, L]) -> [{1, i64, U}, {2, i64, P}, {3, i32, L}];
-args(partitionMap, []) -> [].
+args(partitionMap, []) -> [];
+args(friends, [U]) -> [{1, i64, U}].
 
 connect(Port, Proto, Transport) ->
     {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {nodelay, true}], 5000),

@@ -55,7 +55,12 @@ calls(P, T) ->
     Port = port(),
     ?assertEqual(#{1 => {i32, 0}, 2 => {i32, 511}, 3 => {string, Node}, 4 => {i32, Port}}, Range),
     %% Declared exceptions.
-    {{reply, #{1 := {struct, #{1 := {i64, 3}}}}}, C14} = call(C13, send, [1, 3, <<"x">>, <<>>]),
+    %% friends: the seeded list, from any node, as a list<i64>.
+    {ok, Friends} = gen_server:call(chat_channel, {friends, 1}),
+    ?assertNotEqual([], Friends),
+    {{reply, #{0 := {{list, i64}, Friends}}}, C13b} = call(C13, friends, [1]),
+    {{reply, #{0 := {{list, i64}, []}}}, C13c} = call(C13b, friends, [600]),
+    {{reply, #{1 := {struct, #{1 := {i64, 3}}}}}, C14} = call(C13c, send, [1, 3, <<"x">>, <<>>]),
     {{reply, #{2 := {struct, #{1 := {i64, 600}, 2 := {string, <<>>}, 3 := {i32, 0}}}}}, C15} =
         call(C14, send, [600, 1, <<"x">>, <<>>]),
     {{reply, #{1 := {struct, #{1 := {i64, 600}}}}}, C16} = call(C15, login, [600]),

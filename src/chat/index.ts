@@ -7,3 +7,7 @@ export * from '../thrift/gen/chat.js';
 export * from './types.js';
 export * from './errors.js';
 export { CHAT_SLOTS, slotOf, toUserId } from './slot.js';
+export { ChatCluster, type ChatClusterOptions } from './dist.js';
+export { ChatChannelCluster, type ChatChannelClusterOptions, type ClusterEndpoint } from './thrift.js';
+export type { ClusterClientOptions } from './base.js';
+export type { PollSubscriptionOptions } from './thrift-subscribe.js';

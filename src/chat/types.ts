@@ -67,8 +67,10 @@ export interface SubscribeOptions {
  *   subscription was made again there. Events in between are lost.
  * - `reconnected`: the connection to the owner was lost and made again (the
  *   node did not restart, but events pushed meanwhile may be lost).
+ * - `dropped`: events were dropped before the subscription read them (over
+ *   Thrift only: it fell more than the channel's window behind).
  */
-export type ResetReason = 'channel_restarted' | 'node_restarted' | 'reconnected';
+export type ResetReason = 'channel_restarted' | 'node_restarted' | 'reconnected' | 'dropped';
 
 /**
  * What a subscription yields, discriminated by `type`:
@@ -76,7 +78,9 @@ export type ResetReason = 'channel_restarted' | 'node_restarted' | 'reconnected'
  *   `ChannelEvent` a poll returns (a message or a typing notice), with its seq.
  * - `presence`: the user's presence changed (`state` is the new one).
  * - `reset`: the channel was reset (see {@link ResetReason}); `seq` is its
- *   seq now (0 for a new channel).
+ *   seq now: 0 for a new channel; for `reconnected`, where the channel lived
+ *   on and its seq cannot be read without a poll, the last seq this
+ *   subscription saw.
  */
 export type ChatEvent =
   | { type: 'chat'; userId: bigint; event: ChannelEvent }
@@ -175,6 +179,12 @@ export interface ChatBackend {
    */
   subscribe(user: UserId, o?: SubscribeOptions): Promise<ChatSubscription>;
 
-  /** Closes the client: pending calls fail with `ERR_CHAT_CLOSED`, subscriptions end. Idempotent. */
+  /**
+   * Closes the client: subscriptions end, held polls fail at once with
+   * `ERR_CHAT_CLOSED`, and every later call fails with it. Other calls still
+   * pending are not cancelled over distribution (their answer still
+   * arrives); over Thrift their connection closes and they fail with
+   * `ERR_CHAT_CLOSED`. Idempotent.
+   */
   close(): Promise<void>;
 }

@@ -12,6 +12,9 @@
 //   await stub.fault.closeThrift();                          // fault injection
 //
 //   const nodes = await startStubCluster(t, 3);              // slots split evenly
+//   await nodes[1].kill();                                   // kill -9
+//   nodes[1] = await nodes[1].restart();                     // same name, slots, ports
+//   startStubCluster(t, 3, { root: '/opt/otp-sid' })         // the nodes run OTP 29
 //
 // Erlang-side calls (gen_server:call({chat_channel, Node}, ...)) and the fault
 // commands are documented in erlang-stub/README.md; the faults are sent here
@@ -19,13 +22,14 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, copyFileSync, cpSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startProcess, type Started, type TestContext } from './procs.js';
-import { isTestContext, startEpmdProcess } from './erl.js';
+import { erlCommand, isTestContext, startEpmdProcess } from './erl.js';
 
 /** The stub's directory (erlang-stub/). */
 export const STUB_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'erlang-stub');
@@ -62,6 +66,11 @@ export interface StubOptions {
   extraArgs?: string[];
   /** How long to wait for the ready line (default 90 s: the first start builds). */
   timeoutMs?: number;
+  /**
+   * Run the node in this OTP root (see otpVariants() in erl.ts; '' or
+   * absent: the system erl). The stub is compiled there once per process.
+   */
+  root?: string;
 }
 
 /** The JSON ready line a stub prints. */
@@ -103,6 +112,15 @@ export interface StubNode {
    * {@link startStub} started for it, if it did). Idempotent.
    */
   stop(): Promise<void>;
+  /** `kill -9`: the VM dies at once (no cleanup); resolves when it has exited. */
+  kill(): Promise<void>;
+  /**
+   * Starts the node again after it died or was stopped: the same name,
+   * cookie, epmd, slots, cluster seeds and Thrift port, the same OTP root.
+   * Resolves with the new node once it printed its ready line (stopped in
+   * the same teardown).
+   */
+  restart(): Promise<StubNode>;
   /** Sends one control command line and resolves with its reply. */
   control(line: string): Promise<ControlReply>;
   /** The node's counters (online users, held polls, connections, ...). */
@@ -150,6 +168,46 @@ export function buildStub(): Promise<void> {
   return built;
 }
 
+const rootBuilds = new Map<string, Promise<string>>();
+
+/**
+ * Compiles the stub inside an OTP root (once per process and root) and
+ * resolves with the ebin directory as seen inside the root.
+ */
+export function buildStubIn(root: string): Promise<string> {
+  let b = rootBuilds.get(root);
+  if (b === undefined) {
+    b = (async () => {
+      await buildStub();
+      const rel = `/tmp/beambridge-chat-stub-${process.pid}`;
+      const dir = join(root, rel);
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      for (const d of ['src', 'include']) cpSync(join(STUB_DIR, d), join(dir, d), { recursive: true });
+      mkdirSync(join(dir, 'ebin'), { recursive: true });
+      copyFileSync(join(stubEbinDir(), 'chat_stub.app'), join(dir, 'ebin', 'chat_stub.app'));
+      const srcs = readdirSync(join(dir, 'src')).filter((f) => f.endsWith('.erl')).map((f) => `${rel}/src/${f}`);
+      await new Promise<void>((resolve, reject) => {
+        execFile('chroot', [root, 'erlc', '-I', `${rel}/include`, '-o', `${rel}/ebin`, ...srcs], { timeout: 300_000 }, (err, _o, stderr) => {
+          if (err) reject(new Error(`building erlang-stub in ${root} failed: ${err.message}\n${stderr}`));
+          else resolve();
+        });
+      });
+      return `${rel}/ebin`;
+    })();
+    rootBuilds.set(root, b);
+  }
+  return b;
+}
+
+/** The command that starts a stub node: bin/chat-stub, or what it runs, inside an OTP root. */
+async function stubCommand(name: string, cookie: string, epmdPort: number, o: StubOptions): Promise<{ cmd: string; args: string[] }> {
+  if (!o.root) return { cmd: STUB_BIN, args: ['--name', name, '--cookie', cookie, '--epmd-port', String(epmdPort), ...stubArgs(o)] };
+  const ebin = await buildStubIn(o.root);
+  return erlCommand(['-noinput', '-pa', ebin, '-name', name, '-setcookie', cookie, '-start_epmd', 'false',
+    '-kernel', 'logger', '[{handler,default,logger_std_h,#{config=>#{type=>standard_error},formatter=>{logger_formatter,#{single_line=>true}}}}]',
+    '-eval', 'chat_stub:main()', '-extra', ...stubArgs(o)], o.root);
+}
+
 let counter = 0;
 function uniqueName(): string {
   counter += 1;
@@ -174,9 +232,9 @@ function slotsArg(s: [number, number][] | string): string {
   return typeof s === 'string' ? s : s.map(([a, b]) => `${a}-${b}`).join(',');
 }
 
-function stubArgs(name: string, cookie: string, epmdPort: number, o: StubOptions): string[] {
-  const args = ['--name', name, '--cookie', cookie, '--epmd-port', String(epmdPort),
-    '--thrift-port', String(o.thriftPort ?? 0)];
+/** The node's own flags (everything but name, cookie and epmd port). */
+function stubArgs(o: StubOptions): string[] {
+  const args = ['--thrift-port', String(o.thriftPort ?? 0)];
   const flag = (f: string, v: unknown) => {
     if (v !== undefined) args.push(`--${f}`, String(v));
   };
@@ -235,10 +293,11 @@ async function checked(port: number, line: string): Promise<ControlReply> {
 
 async function launch(t: TestContext | undefined, name: string, cookie: string, epmdPort: number, o: StubOptions): Promise<StubNode> {
   await buildStub();
+  const { cmd, args } = await stubCommand(name, cookie, epmdPort, o);
   const proc = await startProcess({
-    cmd: STUB_BIN,
-    args: stubArgs(name, cookie, epmdPort, o),
-    env: { CHAT_STUB_EBIN: stubEbinDir() },
+    cmd,
+    args,
+    env: { CHAT_STUB_EBIN: stubEbinDir(), ERL_EPMD_PORT: String(epmdPort), ERL_CRASH_DUMP: `/tmp/chat-stub-${name}-${process.pid}.dump` },
     ready: /^\{.*"thrift_port":/,
     timeoutMs: o.timeoutMs ?? 90_000,
     t,
@@ -257,6 +316,16 @@ async function launch(t: TestContext | undefined, name: string, cookie: string, 
     ready,
     process: proc,
     stop: () => proc.stop(),
+    kill: async () => {
+      if (proc.exited) return;
+      const exited = once(proc.child, 'exit');
+      process.kill(proc.pid, 'SIGKILL');
+      await exited;
+    },
+    restart: async () => {
+      if (!proc.exited) await proc.stop();
+      return launch(t, name, cookie, epmdPort, { ...o, thriftPort: ready.thrift_port });
+    },
     control: (l) => controlCommand(cp, l),
     stats: async () => (await checked(cp, 'stats')).stats as Record<string, unknown>,
     fault: {

@@ -178,13 +178,3 @@ export abstract class ThriftException extends BeamBridgeError {
   /** The exception's name in the IDL. */
   abstract readonly thriftName: string;
 }
-
-/** No node of a cluster owns the slot of a user id, even after refreshing the partition map (`ERR_THRIFT_NO_OWNER`). */
-export class ThriftNoOwnerError extends BeamBridgeError {
-  readonly slot: number;
-
-  constructor(slot: number, message?: string) {
-    super('ERR_THRIFT_NO_OWNER', message ?? `no cluster node owns slot ${slot}`);
-    this.slot = slot;
-  }
-}

@@ -114,6 +114,7 @@ def main():
     step('history a b last', lambda: [message(m) for m in client.history(a, b, 1)])
     step('presence', lambda: {uid(k): v for k, v in sorted(client.presence([a, b, c] + big).items())})
     step('friendsPresence a', lambda: [[uid(p.userId), p.state] for p in client.friendsPresence(a)])
+    step('friends a', lambda: [uid(f) for f in client.friends(a)])
     step('login unowned', lambda: client.login(unowned))
     step('send from unowned', lambda: message(client.send(unowned, a, 'x', '')))
     step('partitionMap', lambda: [[r.first, r.last, r.node, r.thriftPort] for r in client.partitionMap()])

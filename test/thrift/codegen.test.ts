@@ -33,7 +33,7 @@ t.test('parse chat.thrift', async (t) => {
     ['struct ChatMessage', 'struct Typing', 'struct ChannelEvent', 'struct PollResult', 'struct Presence', 'struct SlotRange', 'exception NotOnline', 'exception WrongPartition'],
   );
   const svc = idl.services[0]!;
-  t.equal(svc.functions.length, 10);
+  t.equal(svc.functions.length, 11);
   const send = svc.functions.find((f) => f.name === 'send')!;
   t.same(
     send.throws.map((x) => [x.id, x.name]),

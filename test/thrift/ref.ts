@@ -69,6 +69,9 @@ export const refHandler: ChatChannelHandler = {
       clientMsgId: `c${i}`,
     }));
   },
+  friends(userId): bigint[] {
+    return [userId - 1n, userId + 1n];
+  },
   partitionMap(): SlotRange[] {
     return [
       { first: 0, last: 511, node: 'a@127.0.0.1', thriftPort: 9001 },

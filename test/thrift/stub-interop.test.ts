@@ -3,7 +3,8 @@
 // poll outcome, declared exceptions, map<i64, ...> keys above 2^53 in binary
 // and compact, 64 pipelined calls with held polls not blocking sends,
 // reconnect after a fault and after a restart, the timeout of a call the stub
-// never answers in time, and the cluster client over three stub nodes.
+// never answers in time, and WrongPartition from a stub cluster (the
+// partition-aware chat client is tested in test/chat/).
 import t from 'tap';
 import {
   ChatChannelClient,
@@ -13,7 +14,6 @@ import {
   WrongPartition,
   type PollResult,
 } from '../../src/thrift/gen/chat.js';
-import { ChatChannelCluster, slotOf } from '../../src/thrift/cluster.js';
 import { ThriftConnectionLostError, ThriftTimeoutError } from '../../src/thrift/errors.js';
 import { startStub, startStubCluster } from '../../src/testing/index.js';
 
@@ -176,7 +176,6 @@ t.test('reconnect after the stub is restarted on the same port', async (t) => {
 
 t.test('cluster of three stub nodes', async (t) => {
   const nodes = await startStubCluster(t, 3, { users: 50, graceMs: 0 });
-  const owner = (id: bigint) => nodes.find((n) => n.slots.some(([a, b]) => slotOf(id) >= a && slotOf(id) <= b))!;
 
   t.test('WrongPartition names the owner', async (t) => {
     const wrong = nodes[0]!;
@@ -186,24 +185,5 @@ t.test('cluster of three stub nodes', async (t) => {
     const err = await c.login(id).catch((e: unknown) => e);
     t.ok(err instanceof WrongPartition);
     t.match(err, { userId: id, owner: nodes[2]!.node, thriftPort: nodes[2]!.thriftPort, code: 'ERR_THRIFT_WRONG_PARTITION' });
-  });
-
-  t.test('ChatChannelCluster routes, relays and merges', async (t) => {
-    const cl = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: nodes[1]!.thriftPort }], protocol: 'compact' });
-    t.teardown(() => cl.close());
-    t.equal(cl.partitions.length, 3);
-    const users = [3n, 400n, 900n, 2n ** 62n + 5n];
-    for (const u of users) t.equal(await cl.login(u), 0n, `login ${u} at ${owner(u).node}`);
-    const m = await cl.send(3n, 900n, 'across nodes', 'x-1');
-    t.match(m, { fromId: 3n, toId: 900n });
-    const p = await cl.poll(900n, 0, 5000);
-    t.equal(p.events[0]?.message?.text, 'across nodes', 'the message crossed to the recipient node');
-    const pres = await cl.presence([...users, 2n ** 53n + 1n]);
-    t.same(
-      users.map((u) => pres.get(u)),
-      users.map(() => PresenceState.ONLINE),
-    );
-    t.equal(pres.get(2n ** 53n + 1n), PresenceState.OFFLINE);
-    t.equal(pres.size, users.length + 1);
   });
 });

@@ -1489,6 +1489,72 @@ export const ChatChannel_partitionMap: MethodDescriptor<[], SlotRange[]> = {
   },
 };
 
+/** ChatChannel.friends: list<i64> friends(1: i64 userId) */
+export const ChatChannel_friends: MethodDescriptor<[userId: I64Input], bigint[]> = {
+  name: 'friends',
+  oneway: false,
+  writeArgs(p: ThriftProtocol, a: [userId: I64Input]): void {
+    p.writeStructBegin('friends_args');
+    if (a[0] != null) {
+      p.writeFieldBegin('userId', 10, 1);
+      p.writeI64(a[0]);
+      p.writeFieldEnd();
+    }
+    p.writeFieldStop();
+    p.writeStructEnd();
+  },
+  readArgs(p: ThriftProtocol): unknown[] {
+    let f_userId: bigint = 0n;
+    p.readStructBegin();
+    for (;;) {
+      const h = p.readFieldBegin();
+      const t = h.ftype;
+      if (t === 0) break;
+      switch (h.fid) {
+        case 1:
+          if (t === 10) {
+            f_userId = p.readI64();
+          } else p.skip(t);
+          break;
+        default:
+          p.skip(t);
+      }
+      p.readFieldEnd();
+    }
+    p.readStructEnd();
+    return [f_userId];
+  },
+  writeResult(p: ThriftProtocol, v: readonly I64Input[]): void {
+    if (v == null) throw new ThriftEncodeError('the friends handler returned no result');
+    p.writeStructBegin('friends_result');
+    p.writeFieldBegin('success', 15, 0);
+    write_list_i64(p, v);
+    p.writeFieldEnd();
+    p.writeFieldStop();
+    p.writeStructEnd();
+  },
+  writeException(p: ThriftProtocol, e: unknown): boolean {
+    void p;
+    void e;
+    return false;
+  },
+  readResult(p: ThriftProtocol): bigint[] {
+    let success: bigint[] | undefined;
+    p.readStructBegin();
+    for (;;) {
+      const h = p.readFieldBegin();
+      const t = h.ftype;
+      if (t === 0) break;
+      if (h.fid === 0 && t === 15) success = read_list_i64(p);
+      else p.skip(t);
+      p.readFieldEnd();
+    }
+    p.readStructEnd();
+    if (success === undefined) throw new ThriftApplicationError(TApplicationExceptionType.MISSING_RESULT, 'friends failed: unknown result');
+    return success;
+  },
+};
+
 /** Server-side implementation of service ChatChannel: one method per function, each also given a CallContext. */
 export interface ChatChannelHandler {
   /** i64 login(1: i64 userId) throws (1: WrongPartition wp) */
@@ -1511,12 +1577,14 @@ export interface ChatChannelHandler {
   history(userId: bigint, peerId: bigint, limit: number, ctx: CallContext): MaybePromise<readonly ChatMessage[]>;
   /** list<SlotRange> partitionMap() */
   partitionMap(ctx: CallContext): MaybePromise<readonly SlotRange[]>;
+  /** list<i64> friends(1: i64 userId) */
+  friends(userId: bigint, ctx: CallContext): MaybePromise<readonly I64Input[]>;
 }
 
 /** Service ChatChannel: its functions by name. */
 export const ChatChannelService: ServiceDescriptor = {
   name: 'ChatChannel',
-  methods: { login: ChatChannel_login, logout: ChatChannel_logout, send: ChatChannel_send, typing: ChatChannel_typing, poll: ChatChannel_poll, touch: ChatChannel_touch, friendsPresence: ChatChannel_friendsPresence, presence: ChatChannel_presence, history: ChatChannel_history, partitionMap: ChatChannel_partitionMap },
+  methods: { login: ChatChannel_login, logout: ChatChannel_logout, send: ChatChannel_send, typing: ChatChannel_typing, poll: ChatChannel_poll, touch: ChatChannel_touch, friendsPresence: ChatChannel_friendsPresence, presence: ChatChannel_presence, history: ChatChannel_history, partitionMap: ChatChannel_partitionMap, friends: ChatChannel_friends },
 };
 
 /**
@@ -1584,6 +1652,11 @@ export class ChatChannelClient {
   /** list<SlotRange> partitionMap() */
   partitionMap(options?: CallOptions): Promise<SlotRange[]> {
     return this.thrift.call(ChatChannel_partitionMap, [], options);
+  }
+
+  /** list<i64> friends(1: i64 userId) */
+  friends(userId: I64Input, options?: CallOptions): Promise<bigint[]> {
+    return this.thrift.call(ChatChannel_friends, [userId], options);
   }
 
   /** Closes every pooled connection; pending calls fail. */

@@ -1,11 +1,16 @@
-// ChatChannelCluster against three Node servers acting as partitions: each
-// owns slot ranges and throws WrongPartition for ids it does not own. Routing
-// by slot, refresh-and-retry-once when the map moves, presence split by owner.
+// ChatChannelCluster (the chat tier over Thrift) against three Node servers
+// acting as partitions: each owns slot ranges and throws WrongPartition for
+// ids it does not own. Routing by slot, refresh-and-retry-once when the map
+// moves (WrongPartition never reaches the caller), presence split by owner,
+// a dead seed skipped.
 import t, { type Test } from 'tap';
 import { serveChatChannel, WrongPartition, type ChatChannelHandler, type SlotRange } from '../../src/thrift/gen/chat.js';
-import { ChatChannelCluster, slotOf } from '../../src/thrift/cluster.js';
+import { ChatChannelCluster } from '../../src/chat/thrift.js';
+import { slotOf } from '../../src/chat/slot.js';
 import type { ThriftServer } from '../../src/thrift/server.js';
-import { refHandler } from './ref.js';
+import { ChatUnavailableError } from '../../src/chat/errors.js';
+import { Moved } from '../../src/chat/routing.js';
+import { refHandler } from '../thrift/ref.js';
 
 interface Node {
   name: string;
@@ -74,7 +79,7 @@ t.test('routes by slot to the owning node', async (t) => {
   t.same(nodes[0]!.calls, ['login 5']);
   t.same(nodes[1]!.calls, ['login 1424']);
   t.same(nodes[2]!.calls, ['login -1', `login ${2n ** 62n + 700n}`]);
-  const m = await c.send(1024 + 341, 5, 'hi', 'c'); // routed by the sender: n2
+  const m = await c.send(1024 + 341, 5, 'hi', { clientMsgId: 'c' }); // routed by the sender: n2
   t.equal(m.fromId, 1365n);
   t.equal(nodes[1]!.calls.at(-1), 'send 1365');
 });
@@ -101,7 +106,7 @@ t.test('on WrongPartition: refresh the map and retry once', async (t) => {
   t.same(nodes[2]!.calls, ['login 5', 'login 5'], 'next call goes straight to the new owner');
 });
 
-t.test('retries only once: a map that keeps pointing at a refusing node surfaces WrongPartition', async (t) => {
+t.test('retries only once: a map that keeps pointing at a refusing node is ERR_CHAT_UNAVAILABLE', async (t) => {
   const { nodes, state, ranges } = await startCluster(t);
   const c = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: nodes[0]!.srv.port }] });
   t.teardown(() => c.close());
@@ -109,7 +114,9 @@ t.test('retries only once: a map that keeps pointing at a refusing node surfaces
   state.map = ranges([[0, 1023, 0]]);
   state.check = ranges([[0, 1023, 1]]);
   const err = await c.login(7).catch((e: unknown) => e);
-  t.ok(err instanceof WrongPartition, 'WrongPartition after one retry');
+  t.ok(err instanceof ChatUnavailableError, 'unavailable after one retry');
+  t.match(err, { code: 'ERR_CHAT_UNAVAILABLE', userId: 7n });
+  t.ok((err as Error).cause instanceof Moved, 'the cause says the map never settled');
   t.same(nodes[0]!.calls, ['login 7', 'login 7'], 'two attempts, both at n1 (the map says so)');
   t.same(nodes[1]!.calls, [], 'never at n2');
 });
@@ -135,7 +142,49 @@ t.test('presence is split by owner and merged', async (t) => {
 });
 
 t.test('no seed answers: connect rejects', async (t) => {
-  await t.rejects(ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: 1 }], timeoutMs: 2000 }), {
-    code: 'ERR_THRIFT_NOT_CONNECTED',
+  await t.rejects(ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: 1 }], callTimeoutMs: 2000 }), {
+    code: 'ERR_CHAT_UNAVAILABLE',
   });
+});
+
+t.test("the stub's failures become the chat errors", async (t) => {
+  const { nodes } = await startCluster(t);
+  // Every node fails logins the way the stub does: a TApplicationException whose message is the Erlang reason.
+  const reasons = new Map<bigint, string>([
+    [1n, '{bad_request,text_too_long}'],
+    [2n, '{bad_request,{weird,term}}'],
+    [3n, '{unavailable,{channel_restarting,3}}'],
+    [4n, 'timeout'],
+    [5n, '{internal,badarg}'],
+  ]);
+  for (const n of nodes) {
+    await n.srv.close();
+  }
+  const srv = await serveChatChannel({
+    ...refHandler,
+    login(u) {
+      throw new Error(reasons.get(u) ?? 'no');
+    },
+    partitionMap: () => [{ first: 0, last: 1023, node: 'x@127.0.0.1', thriftPort: srv.port }],
+  });
+  t.teardown(() => srv.close());
+  const c = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: srv.port }], callTimeoutMs: 5000 });
+  t.teardown(() => c.close());
+  t.match(await c.login(1).catch((e: unknown) => e), { code: 'ERR_CHAT_BAD_REQUEST', reason: 'text_too_long' });
+  t.match(await c.login(2).catch((e: unknown) => e), { code: 'ERR_CHAT_BAD_REQUEST', reason: 'request' });
+  t.match(await c.login(3).catch((e: unknown) => e), { code: 'ERR_CHAT_UNAVAILABLE', userId: 3n, node: 'x@127.0.0.1' });
+  t.match(await c.login(4).catch((e: unknown) => e), { code: 'ERR_CHAT_UNAVAILABLE' });
+  t.match(await c.login(5).catch((e: unknown) => e), { code: 'ERR_CHAT_INTERNAL', message: /internal,badarg/ });
+  t.equal(c.isDown('x@127.0.0.1'), false, 'failures the server reports do not mark its node down');
+  t.equal(c.ownerOf(7)?.port, srv.port);
+  // The node goes away: marked down, calls fail at once, and it is probed back.
+  await srv.close();
+  const e = await c.login(6).catch((x: unknown) => x);
+  t.match(e, { code: 'ERR_CHAT_UNAVAILABLE', node: 'x@127.0.0.1' });
+  t.ok(c.isDown('x@127.0.0.1'));
+  const started = performance.now();
+  t.match(await c.touch(6).catch((x: unknown) => x), { code: 'ERR_CHAT_UNAVAILABLE' });
+  t.ok(performance.now() - started < 2500, 'at once while it is down, not at the 5 s call timeout');
+  await c.close();
+  t.match(await c.login(6).catch((x: unknown) => x), { code: 'ERR_CHAT_CLOSED' });
 });

@@ -1,0 +1,42 @@
+// The ChatBackend contract suite (contract.ts), unchanged, over both
+// transports, on a real three-node stub cluster per OTP version: the system
+// OTP and every debootstrap'd root (OTP 27, 29), the stub nodes running
+// under that OTP. One cluster per OTP version serves both transports.
+import t from 'tap';
+import { ChatChannelCluster, ChatCluster } from '../../src/chat/index.js';
+import { Node } from '../../src/otp/index.js';
+import { otpVariants } from '../helpers/erl.js';
+import { startStubCluster } from '../helpers/stub.js';
+import { contractSuite } from './contract.js';
+
+const IDLE_MS = 1000;
+
+for (const [i, v] of otpVariants().entries()) {
+  t.test(`chat contract, stub cluster on ${v.label}`, async (t) => {
+    const nodes = await startStubCluster(t, 3, { root: v.root, users: 2000, friends: 20, idleMs: IDLE_MS, graceMs: 0 });
+    const release = nodes[0]!.ready.otp_release;
+    t.comment(`stub nodes run OTP ${release}`);
+    if (v.root !== '') t.not(release, '25', 'the stub runs the root OTP');
+    const node = await Node.start({ name: `chatc${i}_${process.pid}@127.0.0.1`, cookie: nodes[0]!.cookie, epmd: { port: nodes[0]!.epmdPort } });
+    t.teardown(() => node.stop());
+
+    await t.test('over distribution (ChatCluster)', (t) =>
+      contractSuite(t, {
+        nodes,
+        base: 1024n * 10n,
+        seeded: 7n,
+        idleMs: IDLE_MS,
+        connect: () => ChatCluster.connect({ node, seeds: [nodes[1]!.node] }),
+      }),
+    );
+    await t.test('over Thrift (ChatChannelCluster)', (t) =>
+      contractSuite(t, {
+        nodes,
+        base: 1024n * 20n,
+        seeded: 1007n,
+        idleMs: IDLE_MS,
+        connect: () => ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: nodes[2]!.thriftPort }], presenceIntervalMs: 100 }),
+      }),
+    );
+  });
+}
