@@ -4,13 +4,13 @@
 // partition map from one node or seed) and `probe` (does a down node serve
 // again?), and makes its calls through `routed` (routing.ts).
 import { setMaxListeners } from 'node:events';
-import { reconnectPolicy, type ReconnectOptions } from '../node/index.js';
+import { backoffPolicy, type BackoffOptions } from '../backoff.js';
 import { PresenceState, type SlotRange } from '../thrift/gen/chat.js';
 import { I64Map } from '../thrift/i64map.js';
 import { presenceIds } from './checks.js';
 import { ChatClosedError, ChatUnavailableError } from './errors.js';
 import { Health } from './health.js';
-import { Deadline, deadline, SlotTable, type Router, type SlotOwner } from './routing.js';
+import { CallBudget, budget, SlotTable, type SlotOwner } from './routing.js';
 import type { ChatCallOptions, UserId } from './types.js';
 
 /** Options both cluster clients take. */
@@ -18,17 +18,18 @@ export interface ClusterClientOptions {
   /** Default `timeoutMs` of every call, ms (default 5000). */
   callTimeoutMs?: number;
   /**
-   * How a node that is down is probed until it serves again: the node
-   * layer's backoff policy (`baseDelayMs` default 50, `maxDelayMs` default
-   * 500, `jitter` default 0.5, or a `delay(failures)` function).
+   * How a node that is down is probed until it serves again: the library's
+   * backoff policy (`baseDelayMs` default 50, `maxDelayMs` default 500,
+   * `jitter` default 0.5, or a `delay(attempt, node)` function). Probing
+   * never gives up while the client is open.
    */
-  recovery?: Omit<ReconnectOptions, 'maxRetries'>;
+  recovery?: Omit<BackoffOptions, 'maxRetries'>;
   /** Time one probe may take, ms (default 2000). */
   probeTimeoutMs?: number;
 }
 
-/** @internal The transport-independent half of ChatCluster and ChatChannelCluster. */
-export abstract class ClusterClient<Seed> implements Router {
+/** The transport-independent half of ChatCluster and ChatChannelCluster (not constructed directly). */
+export abstract class ClusterClient<Seed> {
   /** @internal */
   readonly table = new SlotTable();
   protected readonly callTimeoutMs: number;
@@ -47,7 +48,7 @@ export abstract class ClusterClient<Seed> implements Router {
     this.probeTimeoutMs = o.probeTimeoutMs ?? 2000;
     setMaxListeners(0, this.closer.signal);
     this.health = new Health(
-      reconnectPolicy({ baseDelayMs: 50, maxDelayMs: 500, ...o.recovery }),
+      backoffPolicy({ maxDelayMs: 500, ...o.recovery }, { baseDelayMs: 50, maxRetries: Infinity }),
       this.closer.signal,
       (node) => this.probe(node),
       (node) => this.recovered(node),
@@ -56,7 +57,7 @@ export abstract class ClusterClient<Seed> implements Router {
   }
 
   /** Reads the partition map at a seed (`Seed`) or a node of the map (`SlotOwner`). */
-  protected abstract mapAt(at: Seed | SlotOwner, d: Deadline): Promise<SlotRange[]>;
+  protected abstract mapAt(at: Seed | SlotOwner, d: CallBudget): Promise<SlotRange[]>;
   /** Resolves true once `node` serves again (then the client installs its map). */
   protected abstract probe(node: string): Promise<boolean>;
   /** `node` serves again. */
@@ -80,14 +81,14 @@ export abstract class ClusterClient<Seed> implements Router {
   }
 
   /** @internal Re-reads the partition map from a seed or a node that is up (one read at a time; concurrent callers share it). */
-  refresh(d: Deadline): Promise<SlotRange[]> {
+  refresh(d: CallBudget): Promise<SlotRange[]> {
     this.refreshing ??= this.readMap(d).finally(() => {
       this.refreshing = undefined;
     });
     return this.refreshing;
   }
 
-  private async readMap(d: Deadline): Promise<SlotRange[]> {
+  private async readMap(d: CallBudget): Promise<SlotRange[]> {
     const candidates: (Seed | SlotOwner)[] = [...this.seeds, ...this.table.nodes().filter((o) => !this.isDown(o.node))];
     let last: unknown;
     for (const at of candidates) {
@@ -114,8 +115,8 @@ export abstract class ClusterClient<Seed> implements Router {
     return this.table.nodes().every((o) => known.has(o.node));
   }
 
-  protected dl(what: string, o: ChatCallOptions | undefined, extraMs = 0): Deadline {
-    return deadline(what, o, this.callTimeoutMs, this.closer.signal, extraMs);
+  protected dl(what: string, o: ChatCallOptions | undefined, extraMs = 0): CallBudget {
+    return budget(what, o, this.callTimeoutMs, this.closer.signal, extraMs);
   }
 
   async partitionMap(o?: ChatCallOptions): Promise<SlotRange[]> {
@@ -130,7 +131,7 @@ export abstract class ClusterClient<Seed> implements Router {
   protected async presenceByOwner(
     userIds: Iterable<UserId>,
     o: ChatCallOptions | undefined,
-    ask: (owner: SlotOwner, ids: bigint[], d: Deadline, out: I64Map<PresenceState>) => Promise<void>,
+    ask: (owner: SlotOwner, ids: bigint[], d: CallBudget, out: I64Map<PresenceState>) => Promise<void>,
   ): Promise<I64Map<PresenceState>> {
     const ids = presenceIds(userIds);
     const d = this.dl('presence', o);

@@ -11,7 +11,7 @@ import type { LocalProcess } from '../node/index.js';
 import type { Node } from '../otp/node.js';
 import { big, toEvent, toState } from './dist-terms.js';
 import { EventQueue } from './queue.js';
-import type { Deadline } from './routing.js';
+import type { CallBudget } from './routing.js';
 import { toUserId, userIdTerm } from './slot.js';
 import type { ChatSubscription, ResetReason, SubscribeOptions, UserId } from './types.js';
 
@@ -25,9 +25,9 @@ const UNSUBSCRIBE = atom('unsubscribe');
 export interface HubHost {
   readonly node: Node;
   /** A routed call for `user` (WrongPartition followed); resolves with the node that answered. */
-  callFor(user: bigint, request: Term, d: Deadline): Promise<string>;
-  /** A deadline with the cluster's default call timeout. */
-  deadline(what: string, o?: { timeoutMs?: number; signal?: AbortSignal }): Deadline;
+  callFor(user: bigint, request: Term, d: CallBudget): Promise<string>;
+  /** A call budget with the cluster's default call timeout. */
+  budget(what: string, o?: { timeoutMs?: number; signal?: AbortSignal }): CallBudget;
   /** Retries a failed re-subscription later (backoff), until it succeeds or the cluster closes. */
   retryLater(node: string, attempt: number, run: () => void): void;
 }
@@ -103,7 +103,7 @@ export class SubscriptionHub {
   /** A new subscription; resolves once the user's owner has the hub subscribed. */
   async subscribe(user: UserId, o: SubscribeOptions = {}): Promise<ChatSubscription> {
     const id = toUserId(user);
-    const d = this.host.deadline('subscribe', o);
+    const d = this.host.budget('subscribe', o);
     let u = this.users.get(id);
     if (u === undefined) {
       const nu: UserSubs = { id, term: userIdTerm(id), queues: new Set(), node: undefined, lost: false, lastSeq: 0n, ready: Promise.resolve() };
@@ -132,7 +132,7 @@ export class SubscriptionHub {
     this.users.delete(u.id);
     if (this.closed || u.lost) return;
     await u.ready.catch(() => {});
-    await this.host.callFor(u.id, tuple(UNSUBSCRIBE, u.term, this.proc.pid), this.host.deadline('unsubscribe')).catch(() => {});
+    await this.host.callFor(u.id, tuple(UNSUBSCRIBE, u.term, this.proc.pid), this.host.budget('unsubscribe')).catch(() => {});
   }
 
   /** `node` went down: the subscriptions made there are gone. */
@@ -148,7 +148,7 @@ export class SubscriptionHub {
   private resubscribe(u: UserSubs, reason: ResetReason, attempt: number): void {
     if (this.closed || this.users.get(u.id) !== u || !u.lost) return;
     const node = u.node!;
-    u.ready = this.host.callFor(u.id, tuple(SUBSCRIBE, u.term, this.proc.pid), this.host.deadline('subscribe')).then(
+    u.ready = this.host.callFor(u.id, tuple(SUBSCRIBE, u.term, this.proc.pid), this.host.budget('subscribe')).then(
       (at) => {
         u.node = at;
         u.lost = false;

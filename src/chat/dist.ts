@@ -20,7 +20,7 @@ import { checkLimit, checkText, DEFAULT_POLL_MS } from './checks.js';
 import { SubscriptionHub } from './dist-hub.js';
 import { big, forEachPresence, okValue, toIds, toMessage, toPollResult, toPresenceList, toSlotRanges } from './dist-terms.js';
 import { ChatClosedError, ChatInternalError, ChatUnavailableError } from './errors.js';
-import { deadline, routed, type Deadline, type SlotOwner } from './routing.js';
+import { budget, routed, type CallBudget, type SlotOwner } from './routing.js';
 import { toUserId, userIdTerm } from './slot.js';
 import type { ChatBackend, ChatCallOptions, ChatSubscription, PollOptions, SendOptions, SubscribeOptions, UserId } from './types.js';
 
@@ -79,7 +79,7 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
     this.hub = new SubscriptionHub({
       node: this.node,
       callFor: (user, req, d) => this.routedAt(user, req, d, 'subscribe'),
-      deadline: (what, opts) => deadline(what, opts, this.callTimeoutMs, this.closer.signal),
+      budget: (what, opts) => budget(what, opts, this.callTimeoutMs, this.closer.signal),
       retryLater: (node, attempt, run) => this.health.later(this.health.delayMs(attempt, node), run),
     });
   }
@@ -153,13 +153,13 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
 
   // ----------------------------------------------------------------- calling
 
-  protected async mapAt(at: string | SlotOwner, d: Deadline): Promise<SlotRange[]> {
+  protected async mapAt(at: string | SlotOwner, d: CallBudget): Promise<SlotRange[]> {
     const node = typeof at === 'string' ? at : at.node;
     return toSlotRanges(await this.at(node, A.partitionMap, d, undefined, 'partition_map'));
   }
 
   /** One gen_server call to chat_channel at `node`: the value of its `{ok, Value}`, or the error of the contract. */
-  private at(node: string, req: Term, d: Deadline, user: number | bigint | undefined, what: string): Promise<Term> {
+  private at(node: string, req: Term, d: CallBudget, user: number | bigint | undefined, what: string): Promise<Term> {
     if (this.isDown(node)) return Promise.reject(new ChatUnavailableError(`${what}: ${node} is down`, { userId: asBig(user), node }));
     let timeoutMs: number;
     try {
@@ -175,7 +175,7 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
     );
   }
 
-  private failed(e: unknown, node: string, d: Deadline, user: number | bigint | undefined, what: string): Error {
+  private failed(e: unknown, node: string, d: CallBudget, user: number | bigint | undefined, what: string): Error {
     switch ((e as CallError | NodeError).code) {
       case 'ERR_NODEDOWN':
         this.health.markDown(node);
@@ -183,6 +183,11 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
       case 'ERR_NOPROC':
       case 'ERR_CALL_EXIT':
         return new ChatUnavailableError(`${what}: chat_channel on ${node} is not running`, { userId: asBig(user), node, cause: e });
+      case 'ERR_BAD_COOKIE':
+      case 'ERR_TLS':
+        return new ChatUnavailableError(`${what}: ${node} refuses this node (${(e as Error).message})`, { userId: asBig(user), node, cause: e });
+      case 'ERR_OVERLOADED':
+        return new ChatUnavailableError(`${what}: this node is overloaded (${(e as Error).message})`, { userId: asBig(user), node, cause: e });
       case 'ERR_TIMEOUT':
       case 'ERR_ABORTED':
         return d.stopped(e);
@@ -195,12 +200,12 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
   }
 
   /** A call routed by `user` (WrongPartition followed once); resolves with the node that answered. */
-  private routedAt(user: number | bigint, req: Term, d: Deadline, what: string): Promise<string> {
+  private routedAt(user: number | bigint, req: Term, d: CallBudget, what: string): Promise<string> {
     return routed(this, user, d, (owner) => this.at(owner.node, req, d, user, what).then(() => owner.node));
   }
 
   /** A call routed by `user` (WrongPartition followed once); resolves with the reply's value. */
-  private call(what: string, user: number | bigint, req: Term, d: Deadline): Promise<Term> {
+  private call(what: string, user: number | bigint, req: Term, d: CallBudget): Promise<Term> {
     return routed(this, user, d, (owner) => this.at(owner.node, req, d, user, what));
   }
 
@@ -234,7 +239,7 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
   async poll(user: UserId, afterSeq: UserId, o?: PollOptions): Promise<PollResult> {
     const id = userIdTerm(user);
     const hold = checkLimit(o?.timeoutMs ?? DEFAULT_POLL_MS, 'timeout');
-    const d = deadline('poll', { signal: o?.signal }, this.callTimeoutMs, this.closer.signal, hold);
+    const d = budget('poll', { signal: o?.signal }, this.callTimeoutMs, this.closer.signal, hold);
     return toPollResult(await this.call('poll', id, tuple(A.poll, id, userIdTerm(afterSeq, 'afterSeq'), hold), d));
   }
 

@@ -4,7 +4,8 @@
 // node layer's backoff policy asks it, until it answers, whether it serves
 // again. Then `onRecovered` runs (the transport re-reads the map and makes
 // its subscriptions again).
-import type { ReconnectPolicy } from '../node/index.js';
+import type { BackoffPolicy } from '../backoff.js';
+import { deadline } from '../deadline.js';
 
 interface State {
   /** performance.now() when it went down. */
@@ -14,12 +15,12 @@ interface State {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** @internal The down set and its probe loops. */
+/** The down set and its probe loops (used by the cluster clients). */
 export class Health {
   private readonly down = new Map<string, State>();
 
   constructor(
-    private readonly policy: ReconnectPolicy,
+    private readonly policy: BackoffPolicy,
     private readonly closing: AbortSignal,
     /** Resolves true once `node` serves again. */
     private readonly probe: (node: string) => Promise<boolean>,
@@ -56,13 +57,7 @@ export class Health {
 
   /** Runs `run` after `ms` unless the client closes first. */
   later(ms: number, run: () => void): void {
-    if (this.closing.aborted) return;
-    const stop = () => clearTimeout(t);
-    const t = setTimeout(() => {
-      this.closing.removeEventListener('abort', stop);
-      run();
-    }, ms);
-    this.closing.addEventListener('abort', stop, { once: true });
+    if (!this.closing.aborted) deadline({ timeoutMs: ms, signal: this.closing }, run, () => {});
   }
 
   /** Backoff delay before attempt `n` (1-based) for `node`. */

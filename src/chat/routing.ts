@@ -1,5 +1,5 @@
 // What both transports share: the slot table (who owns which slot, read
-// from a partition map), the one deadline a call keeps across its retry, and
+// from a partition map), the time budget a call keeps across its retry, and
 // the route-and-retry-once rule for a node that says it does not own a slot
 // (WrongPartition, the stub's MOVED).
 import type { SlotRange } from '../thrift/gen/chat.js';
@@ -65,13 +65,15 @@ export class Moved extends Error {
 }
 
 /**
- * The one deadline of a call, kept across its retry: `timeoutMs` from the
- * start, and the caller's signal. The client's closing is not a listener on
+ * The time budget of one call, kept across its retry: `timeoutMs` from the
+ * start, and the caller's signal. It arms nothing: each step is given what is
+ * left (`remaining()`) as its own `timeoutMs`, which the transport's waits arm
+ * with the library's deadline helper (src/deadline.ts). The client's closing is not a listener on
  * every call (an AbortSignal listener per call costs more than the rest of
  * the client's work put together): only long calls (a held poll) carry the
  * closing signal, so that close() ends them at once.
  */
-export class Deadline {
+export class CallBudget {
   readonly timeoutMs: number;
   private readonly end: number;
   /** The signal to give every step: the caller's (with the closing one for a long call), if any. */
@@ -112,18 +114,18 @@ export class Deadline {
   }
 }
 
-/** Builds a call's {@link Deadline} from its options and the client's default timeout; `extraMs` (a poll's hold) makes it a long call. */
-export function deadline(what: string, o: ChatCallOptions | undefined, defaultMs: number, closing: AbortSignal, extraMs = 0): Deadline {
+/** Builds a call's {@link CallBudget} from its options and the client's default timeout; `extraMs` (a poll's hold) makes it a long call. */
+export function budget(what: string, o: ChatCallOptions | undefined, defaultMs: number, closing: AbortSignal, extraMs = 0): CallBudget {
   const t = o?.timeoutMs ?? defaultMs;
   if (typeof t !== 'number' || Number.isNaN(t) || t < 0) throw new TypeError(`timeoutMs must be a number >= 0, got ${String(t)}`);
-  return new Deadline(what, t + extraMs, closing, o?.signal, extraMs > 0);
+  return new CallBudget(what, t + extraMs, closing, o?.signal, extraMs > 0);
 }
 
 /** What a transport gives {@link routed}: the table, a map refresh, and how to notice an owner that is down. */
 export interface Router {
   readonly table: SlotTable;
   /** Re-reads the partition map (shared by concurrent callers). */
-  refresh(d: Deadline): Promise<unknown>;
+  refresh(d: CallBudget): Promise<unknown>;
 }
 
 /**
@@ -133,7 +135,7 @@ export interface Router {
  * node owns, is ERR_CHAT_UNAVAILABLE. No async frame of its own on the
  * common path: the call's promise is `run`'s, with one `catch`.
  */
-export function routed<T>(r: Router, userId: number | bigint, d: Deadline, run: (owner: SlotOwner) => Promise<T>): Promise<T> {
+export function routed<T>(r: Router, userId: number | bigint, d: CallBudget, run: (owner: SlotOwner) => Promise<T>): Promise<T> {
   const owner = r.table.ownerOf(userId);
   if (owner === undefined) {
     return r.refresh(d).then(() => {
@@ -145,7 +147,7 @@ export function routed<T>(r: Router, userId: number | bigint, d: Deadline, run: 
   return run(owner).catch((e: unknown) => retryMoved(r, userId, d, run, e));
 }
 
-async function retryMoved<T>(r: Router, userId: number | bigint, d: Deadline, run: (owner: SlotOwner) => Promise<T>, e: unknown): Promise<T> {
+async function retryMoved<T>(r: Router, userId: number | bigint, d: CallBudget, run: (owner: SlotOwner) => Promise<T>, e: unknown): Promise<T> {
   if (!(e instanceof Moved)) throw e;
   await r.refresh(d);
   let next = r.table.ownerOf(userId);

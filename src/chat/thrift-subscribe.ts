@@ -18,6 +18,8 @@
 // After the owner was unreachable the subscription always gives one reset,
 // as over distribution: `node_restarted` when the user turns out offline or
 // the channel's seq went back, else `reconnected`.
+import { backoffPolicy } from '../backoff.js';
+import { deadline } from '../deadline.js';
 import { PollStatus, PresenceState } from '../thrift/gen/chat.js';
 import { ChatClosedError } from './errors.js';
 import { EventQueue } from './queue.js';
@@ -39,17 +41,22 @@ export interface PollHost {
   presenceOf(user: bigint, o: ChatCallOptions): Promise<PresenceState>;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
+/** Resolves after `ms`, or at once when `signal` fires (the library's deadline helper). */
+const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((resolve) => void deadline({ timeoutMs: ms, signal }, resolve, () => resolve()));
+
+/** Resolves when `register` calls back, or when `signal` fires; the listener goes with it. */
+function until(signal: AbortSignal, register: (wake: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const d = deadline({ signal }, () => {}, () => resolve());
+    register(() => {
+      d.clear();
       resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
+    });
   });
+}
+
+/** Spacing of the channel loop's polls after repeated failures (the library's backoff policy). */
+const RETRY = backoffPolicy({ maxDelayMs: 1000 }, { baseDelayMs: 25, maxRetries: Infinity });
 
 /** @internal The poller of one user, feeding every local subscription of that user. */
 class UserPoller {
@@ -141,10 +148,7 @@ class UserPoller {
     let failures = 0;
     while (!this.stopped) {
       if (this.state === PresenceState.OFFLINE) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          this.stop.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
+        await until(this.stop.signal, (wake) => (this.wake = wake));
         this.wake = undefined;
         continue;
       }
@@ -159,11 +163,8 @@ class UserPoller {
         this.outage = true;
         // Never poll blindly after a failure (a poll would log in a user whom a restarted node no longer
         // knows): wait for the presence loop to reach the owner, and a little more after repeated failures.
-        await new Promise<void>((resolve) => {
-          this.reachable.push(resolve);
-          this.stop.signal.addEventListener('abort', () => resolve(), { once: true });
-        });
-        if (failures > 0) await sleep(Math.min(1000, 25 * 2 ** Math.min(failures, 6)), this.stop.signal);
+        await until(this.stop.signal, (wake) => this.reachable.push(wake));
+        if (failures > 0) await sleep(RETRY.delayMs(failures), this.stop.signal);
         failures++;
         continue;
       }

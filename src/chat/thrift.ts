@@ -22,7 +22,7 @@ import type { I64Map } from '../thrift/i64map.js';
 import { ClusterClient, type ClusterClientOptions } from './base.js';
 import { checkLimit, checkText, DEFAULT_POLL_MS } from './checks.js';
 import { ChatBadRequestError, ChatClosedError, ChatInternalError, ChatNotOnlineError, ChatUnavailableError, type ChatBadRequestReason } from './errors.js';
-import { Moved, routed, type Deadline, type SlotOwner } from './routing.js';
+import { Moved, routed, type CallBudget, type SlotOwner } from './routing.js';
 import { toUserId, userIdTerm } from './slot.js';
 import { PollHub, type PollSubscriptionOptions } from './thrift-subscribe.js';
 import type { ChatBackend, ChatCallOptions, ChatSubscription, PollOptions, SendOptions, SubscribeOptions, UserId } from './types.js';
@@ -149,13 +149,13 @@ export class ChatChannelCluster extends ClusterClient<ClusterEndpoint> implement
 
   // ----------------------------------------------------------------- calling
 
-  protected async mapAt(at: ClusterEndpoint | SlotOwner, d: Deadline): Promise<SlotRange[]> {
+  protected async mapAt(at: ClusterEndpoint | SlotOwner, d: CallBudget): Promise<SlotRange[]> {
     const ep = 'node' in at ? this.endpointOf(at) : at;
     return this.at(ep, 'node' in at ? at.node : undefined, undefined, d, 'partitionMap', (c) => c.partitionMap({ timeoutMs: d.remaining(), signal: d.signal }));
   }
 
   /** One call at an endpoint, with the errors of the contract. */
-  private async at<T>(ep: ClusterEndpoint, node: string | undefined, user: number | bigint | undefined, d: Deadline, what: string, run: (c: ChatChannelClient) => Promise<T>): Promise<T> {
+  private async at<T>(ep: ClusterEndpoint, node: string | undefined, user: number | bigint | undefined, d: CallBudget, what: string, run: (c: ChatChannelClient) => Promise<T>): Promise<T> {
     if (node !== undefined && this.isDown(node)) throw new ChatUnavailableError(`${what}: ${node} is down`, { userId: asBig(user), node });
     try {
       return await run(await this.clientAt(ep));
@@ -164,7 +164,7 @@ export class ChatChannelCluster extends ClusterClient<ClusterEndpoint> implement
     }
   }
 
-  private failed(e: unknown, ep: ClusterEndpoint, node: string | undefined, user: number | bigint | undefined, d: Deadline, what: string): Error {
+  private failed(e: unknown, ep: ClusterEndpoint, node: string | undefined, user: number | bigint | undefined, d: CallBudget, what: string): Error {
     if (e instanceof WrongPartition) return new Moved(e.userId, e.owner, e.thriftPort, { cause: e });
     if (e instanceof NotOnline) return new ChatNotOnlineError(e.userId, { cause: e });
     if (e instanceof ThriftApplicationError) return applicationError(e, what, user, node);
@@ -191,7 +191,7 @@ export class ChatChannelCluster extends ClusterClient<ClusterEndpoint> implement
   }
 
   /** A call routed by `user` (WrongPartition followed once). */
-  private call<T>(what: string, user: number | bigint, d: Deadline, run: (c: ChatChannelClient, o: { timeoutMs: number; signal: AbortSignal | undefined }) => Promise<T>): Promise<T> {
+  private call<T>(what: string, user: number | bigint, d: CallBudget, run: (c: ChatChannelClient, o: { timeoutMs: number; signal: AbortSignal | undefined }) => Promise<T>): Promise<T> {
     return routed(this, user, d, (owner) => this.at(this.endpointOf(owner), owner.node, user, d, what, (c) => run(c, { timeoutMs: d.remaining(), signal: d.signal })));
   }
 

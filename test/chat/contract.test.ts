@@ -5,8 +5,7 @@
 import t from 'tap';
 import { ChatChannelCluster, ChatCluster } from '../../src/chat/index.js';
 import { Node } from '../../src/otp/index.js';
-import { otpVariants } from '../helpers/erl.js';
-import { startStubCluster } from '../helpers/stub.js';
+import { otpVariants, startStubCluster } from '../../src/testing/index.js';
 import { contractSuite } from './contract.js';
 
 const IDLE_MS = 1000;

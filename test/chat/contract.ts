@@ -18,7 +18,7 @@ import {
   type ChatSubscription,
 } from '../../src/chat/index.js';
 import { BeamBridgeError } from '../../src/errors.js';
-import type { StubNode } from '../helpers/stub.js';
+import type { StubNode } from '../../src/testing/index.js';
 
 /** What the suite runs against. */
 export interface ContractEnv {

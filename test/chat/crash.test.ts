@@ -10,7 +10,7 @@
 import t, { type Test } from 'tap';
 import { ChatChannelCluster, ChatCluster, ChatError, type ChatBackend, type ChatEvent, type ChatMessage, type ChatSubscription } from '../../src/chat/index.js';
 import { Node } from '../../src/otp/index.js';
-import { startStubCluster, type StubNode } from '../helpers/stub.js';
+import { startStubCluster, type StubNode } from '../../src/testing/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { CHAT_SLOTS, slotOf, toUserId } from '../../src/chat/index.js';
 import { ExportFun, atom } from '../../src/etf/index.js';
 import { Node } from '../../src/otp/index.js';
-import { startStub } from '../helpers/stub.js';
+import { startStub } from '../../src/testing/index.js';
 
 function ids(): bigint[] {
   const out: bigint[] = [];

@@ -7,7 +7,7 @@ import { reconnectPolicy } from '../../src/node/index.js';
 import { ChatAbortedError, ChatClosedError, ChatError, ChatInternalError, ChatNotOnlineError, ChatTimeoutError, PollStatus, PresenceState } from '../../src/chat/index.js';
 import { okValue, toPollResult, toPresenceList, toSlotRanges, toMessage, forEachPresence } from '../../src/chat/dist-terms.js';
 import { EventQueue } from '../../src/chat/queue.js';
-import { Deadline, Moved, SlotTable } from '../../src/chat/routing.js';
+import { CallBudget, Moved, SlotTable } from '../../src/chat/routing.js';
 import { Health } from '../../src/chat/health.js';
 import { BeamBridgeError } from '../../src/errors.js';
 
@@ -91,26 +91,26 @@ t.test("chat_channel's replies and errors", async (t) => {
   t.throws(() => forEachPresence(new Map([[A('x'), A('online')]]) as never, () => {}), { code: 'ERR_CHAT_INTERNAL' });
 });
 
-t.test('Deadline: remaining time, timeout, abort, closed', async (t) => {
+t.test('CallBudget: remaining time, timeout, abort, closed', async (t) => {
   const closing = new AbortController();
-  const d = new Deadline('x', 20, closing.signal, undefined);
+  const d = new CallBudget('x', 20, closing.signal, undefined);
   t.ok(d.remaining() > 0 && d.remaining() <= 20);
   await sleep(30);
   t.throws(() => d.remaining(), ChatTimeoutError);
   t.ok(d.stopped(new Error('t')) instanceof ChatTimeoutError);
   t.equal(d.signal, undefined, 'no signal of its own for a short call without one');
   const ac = new AbortController();
-  const d2 = new Deadline('y', Infinity, closing.signal, ac.signal);
+  const d2 = new CallBudget('y', Infinity, closing.signal, ac.signal);
   t.equal(d2.remaining(), Infinity);
   ac.abort('why');
   t.ok(d2.signal?.aborted && d2.aborted, 'the caller signal reaches the step signal');
   t.match(d2.stopped(undefined), { code: 'ERR_CHAT_ABORTED', cause: 'why' });
-  const long = new Deadline('poll', 100, closing.signal, undefined, true);
+  const long = new CallBudget('poll', 100, closing.signal, undefined, true);
   t.equal(long.signal, closing.signal, 'a long call carries the closing signal');
-  t.throws(() => new Deadline('z', 1, closing.signal, ac.signal), ChatAbortedError);
+  t.throws(() => new CallBudget('z', 1, closing.signal, ac.signal), ChatAbortedError);
   closing.abort();
   t.ok(d.stopped(undefined) instanceof ChatClosedError, 'after close: closed');
-  t.throws(() => new Deadline('z', 1, closing.signal, undefined), ChatClosedError);
+  t.throws(() => new CallBudget('z', 1, closing.signal, undefined), ChatClosedError);
 });
 
 t.test('SlotTable', async (t) => {
