@@ -182,6 +182,11 @@ export async function startProcess(o: StartOptions): Promise<Started> {
     },
     async stop(graceMs = 3000) {
       if (exited || child.pid === undefined) return;
+      // The child is unref'd (above), and once the SIGKILL timer below has
+      // fired nothing else may hold the event loop: it could then end before
+      // the 'exit' event, leaving this promise (a test's teardown) unsettled.
+      // Whoever waits for the exit keeps this process alive until it comes.
+      child.ref();
       try {
         process.kill(child.pid, 'SIGTERM');
       } catch {

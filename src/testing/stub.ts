@@ -319,6 +319,7 @@ async function launch(t: TestContext | undefined, name: string, cookie: string, 
     kill: async () => {
       if (proc.exited) return;
       const exited = once(proc.child, 'exit');
+      proc.child.ref(); // stay alive until the exit event (the child is unref'd; see startProcess)
       process.kill(proc.pid, 'SIGKILL');
       await exited;
     },
