@@ -1,0 +1,296 @@
+// One signed-in user on the gateway: ONE upstream long-poll loop on the
+// user's channel, shared by all the user's tabs and sessions, a small buffer
+// of the events it brought (keyed by the channel's seq), and the browser
+// polls held for the user.
+//
+// Why one loop: the channel servers answer a newer poll for the same user by
+// ending the held one with `continue`, so tabs polling the backend each on
+// their own would knock each other's polls out. The loop polls from the last
+// seq it saw, appends what comes to the buffer, and answers every held
+// browser poll from it. A browser poll:
+// - `after` in the buffer's range: the events after it, at once;
+// - `after` equal to the newest seq: held until an event, a presence change,
+//   or its deadline (`continue`);
+// - `after` ahead of the channel, or an `epoch` from before a channel reset
+//   this gateway saw: `refresh`, the page re-reads history and polls from
+//   `seq`;
+// - `after` older than the buffer (or an epoch from an earlier gateway
+//   process): the channel itself is asked once, without holding
+//   (`poll(user, after, {timeoutMs: 0})`): its retained events, or `refresh`.
+// A channel reset (`refresh` from upstream, e.g. after the channel crashed)
+// starts a new epoch and answers the held polls with `refresh`. The loop runs
+// while any tab polled in the last `idleStopMs`; then the user is dropped
+// from the gateway (and goes offline after the servers' grace time).
+import { ChatError } from '../errors.js';
+import { PollStatus, type ChannelEvent, type ChatBackend, type PollResult } from '../types.js';
+import type { HttpResponse } from './http.js';
+import type { PresenceWatcher } from './presence.js';
+import { TokenBucket } from './session.js';
+import type { ReconnectPolicy } from '../../node/reconnect.js';
+
+/** A browser poll the gateway holds. */
+export interface HeldPoll {
+  res: HttpResponse;
+  after: bigint;
+  epoch: number | undefined;
+  pv: number | undefined;
+  deadline: number;
+  user: UserChannel;
+}
+
+export type PollStatusName = 'events' | 'continue' | 'refresh';
+
+/** What a channel needs of its gateway. */
+export interface ChannelHost {
+  readonly backend: ChatBackend;
+  readonly upstreamPollMs: number;
+  readonly maxPollsPerUser: number;
+  readonly bufferSize: number;
+  readonly idleStopMs: number;
+  readonly backoff: ReconnectPolicy;
+  /** The first epoch of this gateway process; epochs below it come from an earlier one. */
+  readonly epochBase: number;
+  nextEpoch(): number;
+  timed<T>(method: string, f: () => Promise<T>): Promise<T>;
+  /** Writes a poll answer (and forgets the poll). */
+  answer(p: HeldPoll, status: PollStatusName, seq: bigint, events: readonly ChannelEvent[]): void;
+  /** Writes an error answer to a poll (and forgets it). */
+  answerError(p: HeldPoll, e: unknown): void;
+  /** Held polls changed (count for metrics and the deadline sweep). */
+  held(p: HeldPoll, on: boolean): void;
+  /** The user was dropped from the gateway. */
+  dropped(u: UserChannel): void;
+}
+
+export class UserChannel implements PresenceWatcher {
+  readonly key: string;
+  epoch: number;
+  /** Newest seq the loop saw; the buffer covers (base, seq]. -1 until the first answer. */
+  seq = -1n;
+  base = -1n;
+  private readonly events: ChannelEvent[] = [];
+  readonly polls: HeldPoll[] = [];
+  /** Friend list (cached at sign-in) and presence version. */
+  friends: bigint[] = [];
+  pv = 0;
+  ready: Promise<void>;
+  private markReady!: () => void;
+  private isReady = false;
+  /** The last upstream failure while the loop is failing. */
+  failure: unknown = undefined;
+  lastUse = Date.now();
+  stopped = false;
+  bucket: TokenBucket | undefined;
+  private readonly abort = new AbortController();
+  private probes = 0;
+
+  constructor(readonly id: bigint, private readonly host: ChannelHost, knownSeq: bigint | undefined) {
+    this.key = id.toString();
+    this.epoch = host.nextEpoch();
+    this.ready = new Promise<void>((r) => (this.markReady = r));
+    if (knownSeq !== undefined) this.init(knownSeq);
+    void this.loop();
+  }
+
+  private init(seq: bigint): void {
+    this.seq = this.base = seq;
+    if (!this.isReady) {
+      this.isReady = true;
+      this.markReady();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const h = this.host;
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        // Negative `after` (not ready yet): the channel answers `refresh` with its seq at once, which is not activity.
+        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal: this.abort.signal }));
+        failures = 0;
+        this.failure = undefined;
+        this.apply(r);
+      } catch (e) {
+        if (this.stopped) return;
+        failures++;
+        this.failure = e;
+        if (!this.isReady) {
+          // Polls waiting for the first answer are answered below; later ones wait for the next try.
+          this.markReady();
+          this.ready = new Promise<void>((r) => (this.markReady = r));
+        }
+        for (const p of this.polls.splice(0)) {
+          h.held(p, false);
+          h.answerError(p, e);
+        }
+        await new Promise((r) => setTimeout(r, h.backoff.delayMs(failures, this.key)).unref());
+      }
+      if (Date.now() - this.lastUse > h.idleStopMs && this.polls.length === 0) this.stop();
+    }
+  }
+
+  private apply(r: PollResult): void {
+    if (!this.isReady) {
+      this.init(r.status === PollStatus.EVENTS && r.events.length > 0 ? r.events[0].seq - 1n : r.seq);
+      if (r.status !== PollStatus.EVENTS) {
+        this.wake();
+        return;
+      }
+    }
+    if (r.status === PollStatus.EVENTS) {
+      let added = false;
+      for (const ev of r.events) {
+        if (ev.seq <= this.seq) continue; // already buffered
+        this.events.push(ev);
+        this.seq = ev.seq;
+        added = true;
+      }
+      while (this.events.length > this.host.bufferSize) this.base = this.events.shift()!.seq;
+      if (added) this.wake();
+    } else if (r.status === PollStatus.REFRESH || r.seq < this.seq) {
+      // The channel was reset (restarted empty), or dropped events the loop had not seen: a new epoch.
+      this.reset(r.seq);
+    }
+  }
+
+  private reset(seq: bigint): void {
+    this.epoch = this.host.nextEpoch();
+    this.events.length = 0;
+    this.seq = this.base = seq;
+    for (const p of this.polls.splice(0)) {
+      this.host.held(p, false);
+      this.host.answer(p, 'refresh', this.seq, []);
+    }
+  }
+
+  /** Answers the held polls that can be answered now. */
+  private wake(): void {
+    const keep: HeldPoll[] = [];
+    for (const p of this.polls.splice(0)) if (!this.tryAnswer(p)) keep.push(p);
+    this.polls.push(...keep);
+  }
+
+  presenceChanged(): void {
+    this.wake();
+  }
+
+  /** A browser poll arrived. */
+  async poll(res: HttpResponse, after: bigint, epoch: number | undefined, pv: number | undefined, deadline: number): Promise<void> {
+    this.lastUse = Date.now();
+    const p: HeldPoll = { res, after, epoch, pv, deadline, user: this };
+    if (!this.isReady) {
+      // Bounded: the deadline sweep answers it `continue` if the first upstream answer is late.
+      this.hold(p);
+      await this.ready;
+      if (!this.release(p)) return;
+    }
+    if (this.failure !== undefined) {
+      this.host.answerError(p, this.failure);
+      return;
+    }
+    if (epoch !== undefined && epoch < this.host.epochBase && after >= 0n) {
+      // A page from before this gateway started: the channel knows where it stands.
+      await this.probe(p);
+      return;
+    }
+    if (this.tryAnswer(p)) return;
+    if (after < this.base) {
+      await this.probe(p);
+      return;
+    }
+    this.hold(p);
+  }
+
+  private hold(p: HeldPoll): void {
+    this.polls.push(p);
+    this.host.held(p, true);
+    p.res.onAbort(() => this.release(p));
+    // Past the limit of polls per user, the oldest is answered `continue`.
+    while (this.polls.length > this.host.maxPollsPerUser) {
+      const old = this.polls.shift()!;
+      this.host.held(old, false);
+      this.host.answer(old, 'continue', this.seq, []);
+    }
+  }
+
+  /** Forgets a held poll; true when it was held. */
+  release(p: HeldPoll): boolean {
+    const i = this.polls.indexOf(p);
+    if (i < 0) return false;
+    this.polls.splice(i, 1);
+    this.host.held(p, false);
+    return true;
+  }
+
+  /** Answers `p` if there is something for it; true when answered. */
+  private tryAnswer(p: HeldPoll): boolean {
+    if (!this.isReady) return false;
+    if (p.epoch !== undefined && p.epoch >= this.host.epochBase && p.epoch !== this.epoch) {
+      this.host.answer(p, 'refresh', this.seq, []);
+      return true;
+    }
+    if (p.after > this.seq) {
+      this.host.answer(p, 'refresh', this.seq, []);
+      return true;
+    }
+    if (p.after < this.seq && p.after >= this.base) {
+      const out = this.events.filter((e) => e.seq > p.after);
+      this.host.answer(p, 'events', this.seq, out);
+      return true;
+    }
+    if (p.after === this.seq && p.pv !== undefined && this.pv > p.pv) {
+      this.host.answer(p, 'events', this.seq, []);
+      return true;
+    }
+    return false;
+  }
+
+  /** Asks the channel for what came after `p.after` without holding (at most a few at once per user). */
+  private async probe(p: HeldPoll): Promise<void> {
+    if (this.probes >= 4) {
+      this.host.answer(p, 'refresh', this.seq, []);
+      return;
+    }
+    this.probes++;
+    try {
+      const r = await this.host.timed('poll', () => this.host.backend.poll(this.id, p.after, { timeoutMs: 0 }));
+      if (this.stopped) {
+        this.host.answer(p, 'continue', this.seq, []);
+      } else if (r.status === PollStatus.EVENTS) {
+        // The channel's retained events run from after+1 on; answer those the loop's buffer
+        // also covers, so the page's next poll continues from the buffer.
+        const out = r.events.filter((e) => e.seq > p.after && e.seq <= this.seq);
+        if (out.length > 0 && out[0].seq === p.after + 1n) this.host.answer(p, 'events', out[out.length - 1].seq, out);
+        else this.host.answer(p, 'refresh', this.seq, []);
+      } else if (r.status === PollStatus.CONTINUE && p.after === this.seq) {
+        // Nothing new: the page is where the channel is; hold it in this epoch.
+        p.epoch = this.epoch;
+        if (!this.tryAnswer(p)) this.hold(p);
+      } else {
+        this.host.answer(p, 'refresh', this.seq, []);
+      }
+    } catch (e) {
+      this.host.answerError(p, e);
+    } finally {
+      this.probes--;
+    }
+  }
+
+  /** Stops the loop and answers the held polls `continue`. Idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.abort.abort();
+    for (const p of this.polls.splice(0)) {
+      this.host.held(p, false);
+      this.host.answer(p, 'continue', this.seq, []);
+    }
+    if (!this.isReady) this.markReady();
+    this.host.dropped(this);
+  }
+}
+
+/** The error code a backend failure becomes in HTTP. */
+export function isChatError(e: unknown): e is ChatError {
+  return e instanceof ChatError;
+}

@@ -1,0 +1,481 @@
+// The long-poll HTTP gateway over any `ChatBackend`: `serveGateway()`.
+//
+// Browsers (the chat page, or any HTTP client) sign in, long-poll their
+// channel, send, type, read presence and history through a JSON API; the
+// gateway acts for the session's user only. Per signed-in user it keeps ONE
+// upstream long-poll (channel.ts), and presence for everybody is one batched
+// backend call per interval (presence.ts). HTTP is served by the small
+// server in http.ts.
+import { ChatBadRequestError, ChatError, ChatNotOnlineError } from '../errors.js';
+import { toUserId } from '../slot.js';
+import type { ChannelEvent, ChatBackend, UserId } from '../types.js';
+import { reconnectPolicy, type ReconnectPolicy } from '../../node/reconnect.js';
+import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from './channel.js';
+import { HttpServer, type HttpRequest, type HttpResponse } from './http.js';
+import { HttpError, badRequest, eventJson, intParam, messageJson, parseBody, parseId, parseQuery } from './json.js';
+import { GatewayMetrics } from './metrics.js';
+import { loadPage, type PageFile } from './page.js';
+import { PresenceHub } from './presence.js';
+import { SESSION_COOKIE, SessionSigner, TokenBucket, readCookie, type RateLimit } from './session.js';
+
+/** What the `authenticate` hook sees of the login request. */
+export interface GatewayRequest {
+  method: string;
+  path: string;
+  /** Header fields, names in lower case. */
+  headers: ReadonlyMap<string, string>;
+  remoteAddress: string | undefined;
+}
+
+/**
+ * Decides who signs in: given the login request and its parsed JSON body
+ * (`{"userId": "42", ...}` from the page), resolves with the user id to sign
+ * in as, or `null`/`undefined` to refuse (401). Whatever the hook checks
+ * (a password, a token from another system), the id it returns is the only
+ * user the session will ever act as.
+ */
+export type Authenticate = (req: GatewayRequest, body: Record<string, unknown>) => UserId | null | undefined | Promise<UserId | null | undefined>;
+
+/** Options of {@link serveGateway}. Only `backend`, `secret` and `authenticate` are required. */
+export interface GatewayOptions {
+  /** The channel servers, over distribution (`ChatCluster`) or Thrift (`ChatChannelCluster`). */
+  backend: ChatBackend;
+  /** Port to listen on; default 0 (ephemeral, read `.url` or `.port`). */
+  port?: number;
+  /** Address to listen on; default `127.0.0.1`. */
+  host?: string;
+  /** HMAC key of the session cookies (at least 16 bytes). Keep it across restarts and pages stay signed in. */
+  secret: string | Buffer;
+  /** Who may sign in as whom (see {@link Authenticate}). */
+  authenticate: Authenticate;
+  /** How long a browser poll is held before `continue`; default 25 000 ms. */
+  pollTimeoutMs?: number;
+  /** Fraction of `pollTimeoutMs` taken off at random per poll, so a crowd does not come back at once; default 0.2. */
+  pollJitter?: number;
+  /** Polls one user may hold at once (tabs); past it the oldest is answered `continue`. Default 4. */
+  maxPollsPerUser?: number;
+  /** How often the friends' presence of every signed-in user is read (one batched call); default 10 000 ms. */
+  presenceIntervalMs?: number;
+  /** Sends and typing notices per user: a token bucket; past it 429 with Retry-After. Default 5/s, burst 20. */
+  rateLimit?: RateLimit;
+  /** Serve `GET /metrics` (Prometheus text); default false. */
+  metrics?: boolean;
+  /** Mark the session cookie `Secure` (behind HTTPS); default false. */
+  secureCookie?: boolean;
+  /** Lifetime of a session; default 7 days. */
+  sessionTtlMs?: number;
+  /** Largest request body; default 64 KiB (413 past it). */
+  maxBodyBytes?: number;
+  /** Deadline of a request's head; default 10 000 ms. */
+  headersTimeoutMs?: number;
+  /** Deadline of a whole request (head and body); default 20 000 ms. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this; default 60 000 ms. */
+  keepAliveTimeoutMs?: number;
+  /** How long the gateway's own long-poll on a user's channel is held; default 30 000 ms. */
+  upstreamPollMs?: number;
+  /** A user none of whose tabs polled for this long is dropped from the gateway; default 60 000 ms. */
+  idleStopMs?: number;
+  /** Events kept per user for tabs that poll from an older seq; default 256. */
+  bufferSize?: number;
+  /** Backoff of a user's upstream poll while the backend fails (jittered, capped). */
+  backoff?: { baseDelayMs?: number; maxDelayMs?: number; jitter?: number };
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** `http://host:port/`: the chat page. */
+  readonly url: string;
+  readonly port: number;
+  /** Counters: held polls, signed-in users, connections, presence calls and ids asked. */
+  stats(): GatewayStats;
+  /** Answers held polls, stops every upstream loop, closes the listener and connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface GatewayStats {
+  heldPolls: number;
+  users: number;
+  connections: number;
+  presenceCalls: number;
+  presenceIds: number;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+
+const ROUTES: Record<string, string> = {
+  '/api/login': 'POST',
+  '/api/session': 'GET',
+  '/api/poll': 'GET',
+  '/api/send': 'POST',
+  '/api/typing': 'POST',
+  '/api/presence': 'GET',
+  '/api/history': 'GET',
+  '/api/logout': 'POST',
+  '/metrics': 'GET',
+};
+
+/** The HTTP status and error code of a backend failure. */
+function chatErrorAnswer(e: ChatError): HttpError {
+  switch (e.code) {
+    case 'ERR_CHAT_NOT_ONLINE':
+      return new HttpError(409, 'not_online', `user ${(e as ChatNotOnlineError).userId} is not online`);
+    case 'ERR_CHAT_BAD_REQUEST':
+      return new HttpError(400, 'bad_request', `refused: ${(e as ChatBadRequestError).reason}`);
+    case 'ERR_CHAT_TIMEOUT':
+      return new HttpError(504, 'timeout', 'the chat servers did not answer in time', { 'Retry-After': 2 });
+    case 'ERR_CHAT_INTERNAL':
+      return new HttpError(502, 'internal', 'the chat servers failed');
+    default: // unavailable, closed, aborted
+      return new HttpError(503, 'unavailable', 'the chat servers are unavailable; retry later', { 'Retry-After': 2 });
+  }
+}
+
+class GatewayImpl implements ChannelHost, Gateway {
+  readonly backend: ChatBackend;
+  readonly upstreamPollMs: number;
+  readonly maxPollsPerUser: number;
+  readonly bufferSize: number;
+  readonly idleStopMs: number;
+  readonly backoff: ReconnectPolicy;
+  readonly epochBase = Date.now();
+  private epochCounter = this.epochBase;
+  private readonly users = new Map<string, UserChannel>();
+  private readonly heldPolls = new Set<HeldPoll>();
+  private readonly sessions: SessionSigner;
+  private readonly hub: PresenceHub;
+  private readonly metrics: GatewayMetrics | undefined;
+  private readonly page: Map<string, PageFile>;
+  private readonly http: HttpServer;
+  private readonly sweep: NodeJS.Timeout;
+  private closing: Promise<void> | undefined;
+  url = '';
+  port = 0;
+
+  constructor(private readonly o: GatewayOptions) {
+    if (o.backend === undefined) throw new TypeError('serveGateway: `backend` is required');
+    if (typeof o.authenticate !== 'function') throw new TypeError('serveGateway: `authenticate` is required (a hook that says who signs in)');
+    this.backend = o.backend;
+    this.upstreamPollMs = o.upstreamPollMs ?? 30_000;
+    this.maxPollsPerUser = Math.max(1, o.maxPollsPerUser ?? 4);
+    this.bufferSize = Math.max(1, o.bufferSize ?? 256);
+    this.idleStopMs = o.idleStopMs ?? 60_000;
+    this.backoff = reconnectPolicy({ baseDelayMs: 250, maxDelayMs: 10_000, jitter: 0.5, ...o.backoff });
+    this.sessions = new SessionSigner(o.secret, o.sessionTtlMs ?? 7 * 24 * 3600_000);
+    this.metrics = o.metrics ? new GatewayMetrics(() => this.gauges()) : undefined;
+    this.hub = new PresenceHub(this.backend, {
+      intervalMs: o.presenceIntervalMs ?? 10_000,
+      timed: (m, f) => this.timed(m, f),
+      count: (ids, changes) => {
+        this.metrics?.presenceCalls.inc([]);
+        this.metrics?.presenceIds.inc([], ids);
+        if (changes > 0) this.metrics?.presencePushes.inc([], changes);
+      },
+    });
+    this.page = loadPage();
+    this.http = new HttpServer((req, res) => this.handle(req, res), {
+      maxBodyBytes: o.maxBodyBytes ?? 65_536,
+      headersTimeoutMs: o.headersTimeoutMs,
+      requestTimeoutMs: o.requestTimeoutMs,
+      keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+    });
+    this.sweep = setInterval(() => this.expirePolls(), 250);
+    this.sweep.unref();
+  }
+
+  async listen(): Promise<void> {
+    const host = this.o.host ?? '127.0.0.1';
+    await this.http.listen(this.o.port ?? 0, host);
+    const addr = this.http.server.address();
+    this.port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${this.port}/`;
+    this.hub.start();
+  }
+
+  private gauges(): Record<string, [string, number]> {
+    return {
+      beambridge_gateway_held_polls: ['Browser polls held now.', this.heldPolls.size],
+      beambridge_gateway_users: ['Signed-in users with an upstream poll loop.', this.users.size],
+      beambridge_gateway_connections: ['Open HTTP connections.', this.http.connections],
+      beambridge_gateway_presence_watched_ids: ['Friend ids whose presence is read each interval.', this.hub.entries.size],
+    };
+  }
+
+  stats(): GatewayStats {
+    return { heldPolls: this.heldPolls.size, users: this.users.size, connections: this.http.connections, presenceCalls: this.hub.calls, presenceIds: this.hub.ids };
+  }
+
+  // ------------------------------------------------------------ ChannelHost
+
+  nextEpoch(): number {
+    return ++this.epochCounter;
+  }
+
+  async timed<T>(method: string, f: () => Promise<T>): Promise<T> {
+    const m = this.metrics;
+    if (m === undefined) return f();
+    const t0 = performance.now();
+    try {
+      return await f();
+    } catch (e) {
+      m.errors.inc([e instanceof ChatError ? e.code : 'ERR_UNKNOWN']);
+      throw e;
+    } finally {
+      m.backend.observe(method, (performance.now() - t0) / 1000);
+    }
+  }
+
+  answer(p: HeldPoll, status: PollStatusName, seq: bigint, events: readonly ChannelEvent[]): void {
+    this.heldPolls.delete(p);
+    const u = p.user;
+    const out: Record<string, unknown> = { status, seq: seq.toString(), epoch: u.epoch, events: events.map(eventJson) };
+    if (p.pv !== undefined) {
+      out.pv = u.pv;
+      const changed = this.hub.view(u.friends, p.pv);
+      if (changed.length > 0) out.presence = changed;
+    }
+    this.reply(p.res, '/api/poll', 200, out);
+  }
+
+  answerError(p: HeldPoll, e: unknown): void {
+    this.heldPolls.delete(p);
+    this.fail(p.res, '/api/poll', e);
+  }
+
+  held(p: HeldPoll, on: boolean): void {
+    if (on) this.heldPolls.add(p);
+    else this.heldPolls.delete(p);
+  }
+
+  dropped(u: UserChannel): void {
+    if (this.users.get(u.key) === u) this.users.delete(u.key);
+    this.hub.leave(u, u.friends);
+  }
+
+  private expirePolls(): void {
+    const now = Date.now();
+    for (const p of this.heldPolls) {
+      if (p.deadline > now) continue;
+      if (p.user.release(p)) this.answer(p, 'continue', p.user.seq < 0n ? p.after : p.user.seq, []);
+      else this.heldPolls.delete(p);
+    }
+  }
+
+  // ------------------------------------------------------------ HTTP
+
+  private reply(res: HttpResponse, route: string, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
+    if (res.done) return;
+    res.send(status, { ...JSON_HEADERS, ...headers }, JSON.stringify(body));
+    this.metrics?.requests.inc([route, String(status)]);
+  }
+
+  private fail(res: HttpResponse, route: string, e: unknown): void {
+    const h = e instanceof HttpError ? e : e instanceof ChatError ? chatErrorAnswer(e) : new HttpError(500, 'internal', 'internal error');
+    this.metrics?.errors.inc([h.code]);
+    this.reply(res, route, h.status, { error: { code: h.code, message: h.message } }, h.headers);
+  }
+
+  private handle(req: HttpRequest, res: HttpResponse): void {
+    const route = ROUTES[req.path] !== undefined ? req.path : this.page.has(req.path) ? 'page' : 'other';
+    this.route(req, res, route).catch((e) => this.fail(res, route, e));
+  }
+
+  private async route(req: HttpRequest, res: HttpResponse, route: string): Promise<void> {
+    if (route === 'page') return this.servePage(req, res);
+    const method = ROUTES[req.path];
+    if (method === undefined || (req.path === '/metrics' && this.metrics === undefined)) throw new HttpError(404, 'not_found', `no such resource: ${req.path}`);
+    if (req.method !== method) throw new HttpError(405, 'method_not_allowed', `${req.path} takes ${method}`, { Allow: method });
+    if (req.path === '/metrics') {
+      res.send(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }, this.metrics!.render());
+      this.metrics!.requests.inc([route, '200']);
+      return;
+    }
+    if (req.path === '/api/login') return this.login(req, res);
+    const session = this.sessions.verify(readCookie(req.headers.get('cookie'), SESSION_COOKIE));
+    if (session === undefined && req.path === '/api/session') return this.reply(res, route, 200, { userId: null });
+    if (session === undefined) throw new HttpError(401, 'unauthorized', 'sign in first (no session, or a session that is not valid)');
+    const me = session.userId;
+    switch (req.path) {
+      case '/api/poll':
+        return this.poll(req, res, me);
+      case '/api/session':
+        return this.reply(res, route, 200, await this.sessionAnswer(this.user(me, undefined)));
+      case '/api/send':
+        return this.send(req, res, me);
+      case '/api/typing':
+        return this.typing(req, res, me);
+      case '/api/presence': {
+        const u = this.user(me, undefined);
+        await this.friendsOf(u);
+        return this.reply(res, route, 200, { friends: this.hub.view(u.friends, 0) });
+      }
+      case '/api/history':
+        return this.history(req, res, me);
+      case '/api/logout':
+        return this.logout(res, me);
+    }
+  }
+
+  private servePage(req: HttpRequest, res: HttpResponse): void {
+    const f = this.page.get(req.path)!;
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'pages take GET', { Allow: 'GET, HEAD' });
+    const inm = req.headers.get('if-none-match');
+    if (inm !== undefined && inm.split(',').some((t) => t.trim() === f.etag)) res.send(304, { ETag: f.etag, 'Cache-Control': 'no-cache' });
+    else res.send(200, f.headers, req.method === 'HEAD' ? '' : f.body);
+    this.metrics?.requests.inc(['page', res.done ? '200' : '304']);
+  }
+
+  /** The user's state on this gateway, made on first use (also for a session from before a restart). */
+  private user(id: bigint, knownSeq: bigint | undefined): UserChannel {
+    let u = this.users.get(id.toString());
+    if (u === undefined || u.stopped) {
+      u = new UserChannel(id, this, knownSeq);
+      u.bucket = new TokenBucket(this.o.rateLimit ?? { ratePerSec: 5, burst: 20 });
+      this.users.set(u.key, u);
+    }
+    u.lastUse = Date.now();
+    return u;
+  }
+
+  private readonly friendsLoading = new WeakMap<UserChannel, Promise<void>>();
+
+  /** Loads (once per user on this gateway) the friend list and their presence, and joins the presence hub. */
+  private friendsOf(u: UserChannel): Promise<void> {
+    let p = this.friendsLoading.get(u);
+    if (p === undefined) {
+      p = (async () => {
+        const [friends, online] = await Promise.all([
+          this.timed('friends', () => this.backend.friends(u.id)),
+          this.timed('friendsPresence', () => this.backend.friendsPresence(u.id)),
+        ]);
+        if (u.stopped) return;
+        u.friends = friends;
+        this.hub.join(u, friends, online);
+      })();
+      this.friendsLoading.set(u, p);
+      p.catch(() => this.friendsLoading.delete(u));
+    }
+    return p;
+  }
+
+  private async sessionAnswer(u: UserChannel): Promise<Record<string, unknown>> {
+    await Promise.all([u.ready, this.friendsOf(u)]);
+    if (u.failure !== undefined) throw u.failure;
+    return { userId: u.key, seq: u.seq.toString(), epoch: u.epoch, pv: u.pv, friends: this.hub.view(u.friends, 0) };
+  }
+
+  private async login(req: HttpRequest, res: HttpResponse): Promise<void> {
+    const body = parseBody(req.body);
+    const who = await this.o.authenticate({ method: req.method, path: req.path, headers: req.headers, remoteAddress: req.remoteAddress }, body);
+    if (who === null || who === undefined) throw new HttpError(401, 'unauthorized', 'sign-in refused');
+    const id = toUserId(who);
+    const seq = await this.timed('login', () => this.backend.login(id));
+    const u = this.user(id, seq);
+    const answer = await this.sessionAnswer(u);
+    const cookie = this.sessions.setCookie(this.sessions.issue(id), this.o.secureCookie ?? false);
+    this.reply(res, '/api/login', 200, answer, { 'Set-Cookie': cookie });
+  }
+
+  private async poll(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
+    const q = parseQuery(req.query);
+    const seqText = q.get('seq');
+    if (seqText === undefined) throw badRequest('"seq" is required: the seq of the last event the page has (from sign-in or the last poll)');
+    const after = parseId(seqText, 'seq');
+    const epoch = intParam(q, 'epoch', 0, Number.MAX_SAFE_INTEGER);
+    const pv = intParam(q, 'pv', 0, Number.MAX_SAFE_INTEGER);
+    const u = this.user(me, undefined);
+    if (pv !== undefined) this.friendsOf(u).catch(() => undefined);
+    const timeout = this.o.pollTimeoutMs ?? 25_000;
+    const jitter = Math.min(1, Math.max(0, this.o.pollJitter ?? 0.2));
+    await u.poll(res, after, epoch, pv, Date.now() + timeout * (1 - jitter * Math.random()));
+  }
+
+  private takeToken(u: UserChannel): void {
+    const wait = u.bucket?.take() ?? 0;
+    if (wait > 0) throw new HttpError(429, 'rate_limited', 'too many messages; slow down', { 'Retry-After': Math.max(1, Math.ceil(wait / 1000)) });
+  }
+
+  private async send(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
+    const body = parseBody(req.body);
+    const to = parseId(body.to, 'to');
+    if (typeof body.text !== 'string' || body.text.length === 0) throw badRequest('"text" must be a non-empty string');
+    const cm = body.clientMsgId;
+    if (cm !== undefined && (typeof cm !== 'string' || cm.length > 128)) throw badRequest('"clientMsgId" must be a string of at most 128 characters');
+    const u = this.user(me, undefined);
+    this.takeToken(u);
+    const text = body.text;
+    const m = await this.timed('send', () => this.backend.send(me, to, text, { clientMsgId: cm as string | undefined }));
+    this.reply(res, '/api/send', 200, { message: messageJson(m) });
+  }
+
+  private async typing(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
+    const body = parseBody(req.body);
+    const to = parseId(body.to, 'to');
+    if (typeof body.active !== 'boolean') throw badRequest('"active" must be true or false');
+    const u = this.user(me, undefined);
+    this.takeToken(u);
+    const active = body.active;
+    await this.timed('typing', () => this.backend.typing(me, to, active));
+    this.reply(res, '/api/typing', 200, {});
+  }
+
+  private async history(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
+    const q = parseQuery(req.query);
+    const peer = parseId(q.get('with'), 'with');
+    const limit = intParam(q, 'limit', 1, 10_000, 50)!;
+    const msgs = await this.timed('history', () => this.backend.history(me, peer, limit));
+    this.reply(res, '/api/history', 200, { messages: msgs.map(messageJson) });
+  }
+
+  private async logout(res: HttpResponse, me: bigint): Promise<void> {
+    this.sessions.logout(me);
+    this.users.get(me.toString())?.stop();
+    const cookie = this.sessions.clearCookie(this.o.secureCookie ?? false);
+    try {
+      await this.timed('logout', () => this.backend.logout(me));
+    } catch {
+      // The session is gone either way; the servers take the user offline after their grace time.
+    }
+    this.reply(res, '/api/logout', 200, {}, { 'Set-Cookie': cookie });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.sweep);
+      this.hub.close();
+      this.http.closing = true;
+      for (const u of [...this.users.values()]) u.stop();
+      await this.http.close(1000);
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Starts the long-poll gateway and the chat page over `backend`. Resolves
+ * once it listens; `.url` is the page. See the README's "Web gateway" section
+ * for the HTTP API.
+ */
+export async function serveGateway(o: GatewayOptions): Promise<Gateway> {
+  const g = new GatewayImpl(o);
+  await g.listen();
+  return g;
+}
+
+/**
+ * An `authenticate` hook for demos and tests: any user id the servers know
+ * friends of (the stub's seeded users) may sign in, with no password.
+ * Never use it where users are real.
+ */
+export function acceptKnownUsers(backend: ChatBackend): Authenticate {
+  return async (_req, body) => {
+    let id: bigint;
+    try {
+      id = parseId(body.userId, 'userId');
+    } catch {
+      throw badRequest('"userId" must be a user id (a decimal string)');
+    }
+    const friends = await backend.friends(id);
+    return friends.length > 0 ? id : null;
+  };
+}

@@ -1,0 +1,408 @@
+// A small, strict HTTP/1.1 server on `net` for the long-poll gateway.
+//
+// Why not node:http: a held long-poll is the gateway's whole cost, and
+// node:http spends about 9 KB RSS per held request here; this server keeps
+// one small object per connection and no timer per connection (one sweep a
+// second checks every deadline), and measures about half that
+// (bench/gateway.mjs prints both in one run).
+//
+// What it speaks (RFC 9112): request line and header fields terminated by
+// CRLF; bodies by Content-Length only (Transfer-Encoding is refused with
+// 501, RFC 9112 section 6.1); persistent connections (HTTP/1.1 by default,
+// HTTP/1.0 only with `Connection: keep-alive`); pipelined requests are read
+// one after the other: the next is parsed only once the answer to the
+// previous one is written (section 9.3.2). Limits: head size (431), body
+// size (413), a deadline for the head, one for the body, and one for an
+// idle keep-alive connection (the connection is closed, 408 when a request
+// had started). A handler that never answers holds the connection, which is
+// what a long-poll wants: the application bounds those itself.
+import { createServer, type Server, type Socket } from 'node:net';
+
+/** One parsed request. Header names are lower case; repeated fields are joined with `, `. */
+export interface HttpRequest {
+  method: string;
+  /** The path, percent-encoded as sent (no query). */
+  path: string;
+  /** The query string without `?` (`''` when none). */
+  query: string;
+  headers: Map<string, string>;
+  body: Buffer;
+  /** Whether the connection stays open after the answer. */
+  keepAlive: boolean;
+  /** The client's address (set by the server). */
+  remoteAddress?: string;
+}
+
+/** The answer side of one request. `send` writes the whole answer once; later calls are ignored. */
+export interface HttpResponse {
+  /** True once the answer was sent or the client went away. */
+  readonly done: boolean;
+  send(status: number, headers: Record<string, string | number>, body?: Buffer | string): void;
+  /** Called once if the client goes away before the answer is sent. One callback. */
+  onAbort(cb: () => void): void;
+}
+
+export type HttpHandler = (req: HttpRequest, res: HttpResponse) => void;
+
+/** Limits and deadlines of {@link serveHttp}; every field has a default. */
+export interface HttpServerOptions {
+  /** Largest request line plus header fields, in bytes (default 8 KiB); past it 431. */
+  maxHeaderBytes?: number;
+  /** Largest body (default 64 KiB); a larger Content-Length gets 413. */
+  maxBodyBytes?: number;
+  /** From a request's first byte to the end of its head (default 10 s). */
+  headersTimeoutMs?: number;
+  /** From a request's first byte to the end of its body (default 20 s). */
+  requestTimeoutMs?: number;
+  /** An idle persistent connection is closed after this long (default 60 s). */
+  keepAliveTimeoutMs?: number;
+  /** Most connections at once; further ones are closed at once (default 50 000). */
+  maxConnections?: number;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: 'OK', 204: 'No Content', 304: 'Not Modified', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden',
+  404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 411: 'Length Required',
+  413: 'Content Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 501: 'Not Implemented', 503: 'Service Unavailable', 505: 'HTTP Version Not Supported',
+};
+
+/** A request the parser refused: answer `status` and close the connection. */
+export class HttpParseError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+// RFC 9110 section 5.6.2: tchar.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Field values: visible ASCII, obs-text, space and tab (section 5.5); no CR, LF or NUL.
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const TARGET = /^\/[\x21-\x7e]*$/;
+
+/**
+ * The request parser, separate from the socket so it can be fed one byte at
+ * a time in tests. `push` appends bytes; `next` returns the next complete
+ * request, `undefined` when more bytes are needed, or throws
+ * {@link HttpParseError}. It holds at most one head plus one body of bytes
+ * beyond what was consumed (a pipelining client is read at the server's pace).
+ */
+export class HttpParser {
+  private buf: Buffer = Buffer.alloc(0);
+  private scanned = 0;
+  private head: Omit<HttpRequest, 'body'> | undefined;
+  private bodyLen = 0;
+
+  constructor(private readonly maxHeaderBytes = 8192, private readonly maxBodyBytes = 65536) {}
+
+  /** Bytes received and not yet consumed. */
+  get buffered(): number {
+    return this.buf.length;
+  }
+
+  /** Whether a request has started (some of its bytes arrived) and is not complete. */
+  get inRequest(): boolean {
+    return this.head !== undefined || this.buf.length > 0;
+  }
+
+  /** Whether the head of the current request is complete (its body is awaited). */
+  get inBody(): boolean {
+    return this.head !== undefined;
+  }
+
+  push(chunk: Buffer): void {
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+  }
+
+  next(): HttpRequest | undefined {
+    if (this.head === undefined) {
+      // Leading empty lines before a request line are ignored (RFC 9112 section 2.2).
+      while (this.buf.length >= 2 && this.buf[0] === 13 && this.buf[1] === 10) this.buf = this.buf.subarray(2);
+      const end = this.buf.indexOf(CRLFCRLF, Math.max(0, this.scanned - 3));
+      if (end < 0) {
+        if (this.buf.length > this.maxHeaderBytes) throw new HttpParseError(431, 'request head too large');
+        this.scanned = this.buf.length;
+        return undefined;
+      }
+      if (end + 4 > this.maxHeaderBytes) throw new HttpParseError(431, 'request head too large');
+      this.head = parseHead(this.buf.toString('latin1', 0, end));
+      this.bodyLen = bodyLength(this.head.headers, this.maxBodyBytes);
+      this.buf = this.buf.subarray(end + 4);
+      this.scanned = 0;
+    }
+    if (this.buf.length < this.bodyLen) return undefined;
+    const body = Buffer.from(this.buf.subarray(0, this.bodyLen));
+    this.buf = this.buf.subarray(this.bodyLen);
+    if (this.buf.length === 0) this.buf = Buffer.alloc(0);
+    const req: HttpRequest = { ...this.head, body };
+    this.head = undefined;
+    return req;
+  }
+}
+
+function parseHead(text: string): Omit<HttpRequest, 'body'> {
+  const lines = text.split('\r\n');
+  const requestLine = lines[0];
+  const parts = requestLine.split(' ');
+  if (parts.length !== 3) throw new HttpParseError(400, 'malformed request line');
+  const [method, target, version] = parts;
+  if (!TOKEN.test(method)) throw new HttpParseError(400, 'malformed method');
+  if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') {
+    throw new HttpParseError(/^HTTP\/\d\.\d$/.test(version) ? 505 : 400, 'unsupported HTTP version');
+  }
+  if (!TARGET.test(target)) throw new HttpParseError(400, 'malformed request target');
+  const headers = new Map<string, string>();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const colon = line.indexOf(':');
+    // No obsolete line folding (section 5.2), no bare CR or LF, no space before the colon (section 5.1).
+    if (colon <= 0) throw new HttpParseError(400, 'malformed header field');
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) throw new HttpParseError(400, 'malformed header field name');
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (!FIELD_VALUE.test(value)) throw new HttpParseError(400, 'malformed header field value');
+    const key = name.toLowerCase();
+    const prev = headers.get(key);
+    headers.set(key, prev === undefined ? value : `${prev}, ${value}`);
+  }
+  if (version === 'HTTP/1.1' && !headers.has('host')) throw new HttpParseError(400, 'missing Host header');
+  const conn = (headers.get('connection') ?? '').toLowerCase();
+  const keepAlive = version === 'HTTP/1.1' ? !/\bclose\b/.test(conn) : /\bkeep-alive\b/.test(conn);
+  const q = target.indexOf('?');
+  return {
+    method,
+    path: q < 0 ? target : target.slice(0, q),
+    query: q < 0 ? '' : target.slice(q + 1),
+    headers,
+    keepAlive,
+  };
+}
+
+function bodyLength(headers: Map<string, string>, max: number): number {
+  if (headers.has('transfer-encoding')) throw new HttpParseError(501, 'Transfer-Encoding is not supported; send Content-Length');
+  const cl = headers.get('content-length');
+  if (cl === undefined) return 0;
+  // Repeated fields were joined with ", ": equal values are one length (RFC 9112 section 6.3), others are refused.
+  const values = new Set(cl.split(',').map((s) => s.trim()));
+  if (values.size !== 1) throw new HttpParseError(400, 'conflicting Content-Length');
+  const v = [...values][0];
+  if (!/^\d{1,15}$/.test(v)) throw new HttpParseError(400, 'malformed Content-Length');
+  const n = Number(v);
+  if (n > max) throw new HttpParseError(413, `request body over ${max} bytes`);
+  return n;
+}
+
+/** The head of an answer: status line, the given fields, Content-Length, Connection. */
+export function responseHead(status: number, headers: Record<string, string | number>, bodyLength: number, keepAlive: boolean): string {
+  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
+  for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
+  head += `Content-Length: ${bodyLength}\r\n`;
+  if (!keepAlive) head += 'Connection: close\r\n';
+  return `${head}\r\n`;
+}
+
+// ------------------------------------------------------------------ server
+
+const enum Phase {
+  Idle, // between requests (keep-alive deadline)
+  Reading, // a request has started (head or body deadline)
+  Handling, // the handler has it (no deadline: the application's)
+}
+
+/** The state of one connection: one object, no closures, no timer. */
+class Conn implements HttpResponse {
+  parser: HttpParser;
+  phase = Phase.Idle;
+  deadline: number;
+  started = 0;
+  keepAlive = true;
+  done = true;
+  private abortCb: (() => void) | undefined = undefined;
+
+  constructor(readonly socket: Socket, readonly srv: HttpServer) {
+    this.parser = new HttpParser(srv.maxHeaderBytes, srv.maxBodyBytes);
+    this.deadline = Date.now() + srv.keepAliveTimeoutMs;
+  }
+
+  onAbort(cb: () => void): void {
+    this.abortCb = cb;
+  }
+
+  aborted(): void {
+    if (this.done) return;
+    this.done = true;
+    const cb = this.abortCb;
+    this.abortCb = undefined;
+    if (cb) cb();
+  }
+
+  send(status: number, headers: Record<string, string | number>, body: Buffer | string = ''): void {
+    if (this.done) return;
+    this.done = true;
+    this.abortCb = undefined;
+    const b = typeof body === 'string' ? Buffer.from(body) : body;
+    const head = responseHead(status, headers, b.length, this.keepAlive);
+    if (this.socket.destroyed) return;
+    if (b.length <= 4096) this.socket.write(head + b.toString('latin1'), 'latin1');
+    else {
+      this.socket.write(head, 'latin1');
+      this.socket.write(b);
+    }
+    if (!this.keepAlive) {
+      this.socket.end();
+      return;
+    }
+    this.phase = Phase.Idle;
+    this.deadline = Date.now() + this.srv.keepAliveTimeoutMs;
+    // Pipelined requests already buffered are read now (after this answer).
+    if (this.parser.buffered > 0) setImmediate(drain, this);
+  }
+
+  fail(status: number, message: string): void {
+    this.keepAlive = false;
+    this.done = false;
+    this.send(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
+      JSON.stringify({ error: { code: status === 413 ? 'too_large' : 'bad_request', message } }));
+  }
+}
+
+function drain(c: Conn): void {
+  if (c.phase === Phase.Handling || c.socket.destroyed) return;
+  let req: HttpRequest | undefined;
+  try {
+    req = c.parser.next();
+  } catch (e) {
+    if (e instanceof HttpParseError) c.fail(e.status, e.message);
+    else c.socket.destroy();
+    return;
+  }
+  const now = Date.now();
+  if (req === undefined) {
+    if (c.parser.inRequest) {
+      if (c.phase === Phase.Idle) {
+        c.phase = Phase.Reading;
+        c.started = now;
+      }
+      c.deadline = c.started + (c.parser.inBody ? c.srv.requestTimeoutMs : c.srv.headersTimeoutMs);
+    }
+    return;
+  }
+  c.phase = Phase.Handling;
+  req.remoteAddress = c.socket.remoteAddress;
+  c.keepAlive = req.keepAlive && !c.srv.closing;
+  c.done = false;
+  try {
+    c.srv.handler(req, c);
+  } catch {
+    if (!c.done) c.fail(500, 'internal error');
+  }
+}
+
+function onData(this: Socket, chunk: Buffer): void {
+  const c = CONNS.get(this);
+  if (c === undefined) return;
+  c.parser.push(chunk);
+  // A pipelining client may not run ahead by more than one head and one body.
+  if (c.parser.buffered > c.srv.maxHeaderBytes + c.srv.maxBodyBytes + 4) {
+    if (c.phase === Phase.Handling) {
+      this.destroy();
+      return;
+    }
+  }
+  if (c.phase !== Phase.Handling) drain(c);
+}
+
+function onClose(this: Socket): void {
+  const c = CONNS.get(this);
+  if (c === undefined) return;
+  CONNS.delete(this);
+  c.srv.conns.delete(c);
+  c.aborted();
+}
+
+function onError(this: Socket): void {
+  this.destroy();
+}
+
+const CONNS = new WeakMap<Socket, Conn>();
+
+/** A running server; `close()` stops listening, ends idle connections and, after `graceMs`, all others. */
+export class HttpServer {
+  readonly server: Server;
+  readonly conns = new Set<Conn>();
+  readonly maxHeaderBytes: number;
+  readonly maxBodyBytes: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  closing = false;
+  private readonly sweep: NodeJS.Timeout;
+
+  constructor(readonly handler: HttpHandler, o: HttpServerOptions = {}) {
+    this.maxHeaderBytes = o.maxHeaderBytes ?? 8192;
+    this.maxBodyBytes = o.maxBodyBytes ?? 65536;
+    this.headersTimeoutMs = o.headersTimeoutMs ?? 10_000;
+    this.requestTimeoutMs = o.requestTimeoutMs ?? 20_000;
+    this.keepAliveTimeoutMs = o.keepAliveTimeoutMs ?? 60_000;
+    const maxConnections = o.maxConnections ?? 50_000;
+    this.server = createServer({ noDelay: true }, (socket) => {
+      if (this.closing || this.conns.size >= maxConnections) {
+        socket.destroy();
+        return;
+      }
+      const c = new Conn(socket, this);
+      CONNS.set(socket, c);
+      this.conns.add(c);
+      socket.on('data', onData);
+      socket.on('close', onClose);
+      socket.on('error', onError);
+    });
+    this.sweep = setInterval(() => this.expire(), Math.min(1000, Math.max(50, this.headersTimeoutMs / 4)));
+    this.sweep.unref();
+  }
+
+  /** Closes connections past their deadline (one sweep for all of them). */
+  private expire(): void {
+    const now = Date.now();
+    for (const c of this.conns) {
+      if (c.phase === Phase.Handling || now < c.deadline) continue;
+      if (c.phase === Phase.Reading) c.fail(408, 'request not received in time');
+      else c.socket.destroy();
+    }
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port, host, backlog: 4096 }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.conns.size;
+  }
+
+  async close(graceMs = 1000): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweep);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.conns) if (c.phase !== Phase.Handling) c.socket.destroy();
+    const t = setTimeout(() => {
+      for (const c of this.conns) c.socket.destroy();
+    }, graceMs);
+    await closed;
+    clearTimeout(t);
+  }
+}
+
+/** Starts an {@link HttpServer} on `host:port` (port 0: ephemeral). */
+export async function serveHttp(handler: HttpHandler, port: number, host: string, o?: HttpServerOptions): Promise<HttpServer> {
+  const s = new HttpServer(handler, o);
+  await s.listen(port, host);
+  return s;
+}
