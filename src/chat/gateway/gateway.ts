@@ -178,6 +178,10 @@ class GatewayImpl implements ChannelHost, Gateway {
       headersTimeoutMs: o.headersTimeoutMs,
       requestTimeoutMs: o.requestTimeoutMs,
       keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      onRefused: (status, code) => {
+        this.metrics?.requests.inc(['http', String(status)]);
+        this.metrics?.errors.inc([code]);
+      },
     });
     this.sweep = setInterval(() => this.expirePolls(), 250);
     this.sweep.unref();

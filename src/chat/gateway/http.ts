@@ -58,6 +58,8 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** Most connections at once; further ones are closed at once (default 50 000). */
   maxConnections?: number;
+  /** Told of each request the server itself refused (parse errors, limits, deadlines), with the status and code sent. */
+  onRefused?: (status: number, code: string) => void;
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -73,6 +75,11 @@ export class HttpParseError extends Error {
     super(message);
   }
 }
+
+/** The error codes of the answers the server sends by itself. */
+const REFUSAL_CODES: Record<number, string> = {
+  408: 'request_timeout', 413: 'too_large', 431: 'headers_too_large', 500: 'internal', 501: 'not_implemented', 505: 'http_version',
+};
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 // RFC 9110 section 5.6.2: tchar.
@@ -262,8 +269,9 @@ class Conn implements HttpResponse {
   fail(status: number, message: string): void {
     this.keepAlive = false;
     this.done = false;
-    this.send(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' },
-      JSON.stringify({ error: { code: status === 413 ? 'too_large' : 'bad_request', message } }));
+    const code = REFUSAL_CODES[status] ?? 'bad_request';
+    this.srv.onRefused?.(status, code);
+    this.send(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, JSON.stringify({ error: { code, message } }));
   }
 }
 
@@ -337,6 +345,7 @@ export class HttpServer {
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   closing = false;
+  readonly onRefused: ((status: number, code: string) => void) | undefined;
   private readonly sweep: NodeJS.Timeout;
 
   constructor(readonly handler: HttpHandler, o: HttpServerOptions = {}) {
@@ -346,6 +355,7 @@ export class HttpServer {
     this.requestTimeoutMs = o.requestTimeoutMs ?? 20_000;
     this.keepAliveTimeoutMs = o.keepAliveTimeoutMs ?? 60_000;
     const maxConnections = o.maxConnections ?? 50_000;
+    this.onRefused = o.onRefused;
     this.server = createServer({ noDelay: true }, (socket) => {
       if (this.closing || this.conns.size >= maxConnections) {
         socket.destroy();

@@ -1,0 +1,280 @@
+// The gateway's HTTP API with fetch, against the real chat stub over
+// distribution: sign-in and sessions, the long-poll, send, typing, presence,
+// history, logout, every error row of the issue, a forged cookie, and that
+// no request reaches another user's data.
+import t from 'tap';
+import { connect } from 'node:net';
+import { startChat, Client, SECRET } from './gateway-fixture.js';
+
+const friendsOf = async (c: Client): Promise<string[]> => (await c.req('GET', '/api/presence')).json.friends.map((f: any) => f.userId);
+
+t.test('HTTP API over the stub', async (t) => {
+  const fx = await startChat(t, { gateway: { pollTimeoutMs: 1500, presenceIntervalMs: 300, rateLimit: { ratePerSec: 2, burst: 4 }, metrics: true } });
+  const { gateway } = fx;
+  const alice = new Client(gateway.url);
+  const bob = new Client(gateway.url);
+  const a = await alice.login(1);
+  t.equal(a.userId, '1');
+  t.match(a.seq, /^\d+$/, 'seq is a decimal string');
+  t.ok(Array.isArray(a.friends) && a.friends.length > 0, 'friends come with the login');
+  const bobId: string = a.friends[0].userId;
+  const b = await bob.login(bobId);
+  t.match(alice.cookie, /^bb_session=/);
+
+  await t.test('the login cookie is HttpOnly and SameSite=Strict', async (t) => {
+    const r = await new Client(gateway.url).req('POST', '/api/login', { userId: '2' });
+    const set = r.headers.get('set-cookie')!;
+    t.match(set, /HttpOnly/);
+    t.match(set, /SameSite=Strict/);
+    t.match(set, /Path=\//);
+  });
+
+  await t.test('presence: both see each other online', async (t) => {
+    const deadline = Date.now() + 10_000;
+    let state = '';
+    while (Date.now() < deadline) {
+      const r = await alice.req('GET', '/api/presence');
+      state = r.json.friends.find((f: any) => f.userId === bobId)?.state;
+      if (state === 'online') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(state, 'online');
+    const r = await bob.req('GET', '/api/presence');
+    t.equal(r.json.friends.find((f: any) => f.userId === '1').state, 'online');
+    for (const f of r.json.friends) t.match(f, { userId: String, state: /^(online|idle|offline)$/, idleSeconds: Number });
+  });
+
+  await t.test('a held poll is answered by a send, within bounds', async (t) => {
+    const held = bob.req('GET', `/api/poll?seq=${b.seq}`);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const sent = await alice.req('POST', '/api/send', { to: bobId, text: 'hello bob', clientMsgId: 'm-1' });
+    t.equal(sent.status, 200);
+    t.match(sent.json.message, { from: '1', to: bobId, text: 'hello bob', clientMsgId: 'm-1', id: /^\d+$/ });
+    const r = await held;
+    const ms = Date.now() - t0;
+    t.equal(r.status, 200);
+    t.equal(r.json.status, 'events');
+    t.equal(r.json.events.length, 1);
+    t.match(r.json.events[0], { type: 'message', message: { text: 'hello bob', id: sent.json.message.id } });
+    t.comment(`send -> held poll answered in ${ms} ms`);
+    t.ok(ms < 10_000);
+    // The same clientMsgId again: the first message, queued once.
+    const again = await alice.req('POST', '/api/send', { to: bobId, text: 'hello bob', clientMsgId: 'm-1' });
+    t.equal(again.json.message.id, sent.json.message.id);
+    const next = await bob.req('GET', `/api/poll?seq=${r.json.seq}`);
+    t.equal(next.json.status, 'continue', 'nothing new after the repeated send (timeout -> continue)');
+    b.seq = next.json.seq;
+  });
+
+  await t.test('a poll from an older seq gets the buffered events at once', async (t) => {
+    const r = await alice.req('GET', `/api/poll?seq=${a.seq}`);
+    t.equal(r.json.status, 'events');
+    t.ok(r.json.events.some((e: any) => e.message?.text === 'hello bob'), 'the echo of her own message (multi-tab)');
+    const ahead = await alice.req('GET', `/api/poll?seq=${BigInt(r.json.seq) + 100n}`);
+    t.equal(ahead.json.status, 'refresh', 'a seq ahead of the channel: refresh');
+    t.equal(ahead.json.seq, r.json.seq);
+    a.seq = r.json.seq;
+  });
+
+  await t.test('typing reaches the peer', async (t) => {
+    const held = bob.req('GET', `/api/poll?seq=${b.seq}`);
+    const r = await alice.req('POST', '/api/typing', { to: bobId, active: true });
+    t.same(r.json, {});
+    const p = await held;
+    t.match(p.json.events[0], { type: 'typing', typing: { from: '1', to: bobId, active: true } });
+    b.seq = p.json.seq;
+  });
+
+  await t.test('history: oldest first, only the caller\'s conversations', async (t) => {
+    const h = await bob.req('GET', `/api/history?with=1&limit=10`);
+    t.equal(h.status, 200);
+    t.ok(h.json.messages.length >= 1);
+    t.equal(h.json.messages.at(-1).text, 'hello bob');
+    // Carol (another user) asks for "history with 1": her own (empty) conversation, never Bob's.
+    const carolId = (await friendsOf(alice)).find((id) => id !== bobId)!;
+    const carol = new Client(gateway.url);
+    await carol.login(carolId);
+    const c = await carol.req('GET', `/api/history?with=1&limit=10`);
+    t.same(c.json.messages, [], 'another user\'s conversation is not reachable');
+    const c2 = await carol.req('GET', `/api/history?with=${bobId}&limit=10`);
+    t.notOk(c2.json.messages.some((m: any) => m.text === 'hello bob'));
+  });
+
+  await t.test('errors: 400, 401, 404, 405, 413', async (t) => {
+    const bad = await alice.req('POST', '/api/send', '{"to": ');
+    t.equal(bad.status, 400);
+    t.equal(bad.json.error.code, 'bad_json');
+    t.type(bad.json.error.message, 'string');
+    for (const body of [{ to: 'x', text: 'a' }, { to: bobId }, { to: bobId, text: 5 }, { to: bobId, text: 'a', clientMsgId: 7 }, [1]]) {
+      const r = await alice.req('POST', '/api/send', body);
+      t.equal(r.status, 400, `400 for ${JSON.stringify(body)}`);
+    }
+    t.equal((await alice.req('POST', '/api/typing', { to: bobId, active: 'yes' })).status, 400);
+    t.equal((await alice.req('GET', '/api/poll')).status, 400, 'poll without seq');
+    t.equal((await alice.req('GET', '/api/poll?seq=abc')).status, 400);
+    t.equal((await alice.req('GET', '/api/history?with=2&limit=0')).status, 400);
+    t.equal((await alice.req('POST', '/api/login', { userId: 'nobody' })).status, 400);
+    const nobody = await new Client(gateway.url).req('POST', '/api/login', { userId: '999999' });
+    t.equal(nobody.status, 401, 'a user the hook refuses');
+    const anon = new Client(gateway.url);
+    for (const [m, p] of [['GET', '/api/poll?seq=0'], ['POST', '/api/send'], ['POST', '/api/typing'], ['GET', '/api/presence'], ['GET', '/api/history?with=1'], ['POST', '/api/logout']]) {
+      const r = await anon.req(m, p, m === 'POST' ? {} : undefined);
+      t.equal(r.status, 401, `401 for ${m} ${p} without a session`);
+      t.equal(r.json.error.code, 'unauthorized');
+    }
+    const nf = await alice.req('GET', '/api/nothing');
+    t.equal(nf.status, 404);
+    t.equal(nf.json.error.code, 'not_found');
+    const na = await alice.req('GET', '/api/send');
+    t.equal(na.status, 405);
+    t.equal(na.headers.get('allow'), 'POST');
+    t.equal((await alice.req('DELETE', '/api/poll')).status, 405);
+    const big = await alice.req('POST', '/api/send', { to: bobId, text: 'x'.repeat(70 * 1024) });
+    t.equal(big.status, 413);
+    t.equal(big.json.error.code, 'too_large');
+    // Nothing changed: the session works, nothing was queued for bob by the refused sends.
+    const h = await alice.req('GET', `/api/history?with=${bobId}&limit=100`);
+    t.equal(h.json.messages.filter((m: any) => m.from === '1').length, 1);
+  });
+
+  await t.test('a forged or altered cookie is 401; no parameter names the caller', async (t) => {
+    const [, value] = alice.cookie.split('=');
+    const [, issued, sig] = value.split('.');
+    const forged = new Client(gateway.url);
+    forged.cookie = `bb_session=${bobId}.${issued}.${sig}`;
+    t.equal((await forged.req('GET', '/api/presence')).status, 401, 'another user id under alice\'s signature');
+    forged.cookie = `bb_session=1.${issued}.${'A'.repeat(43)}`;
+    t.equal((await forged.req('GET', '/api/presence')).status, 401, 'a made-up signature');
+    forged.cookie = 'bb_session=1';
+    t.equal((await forged.req('GET', '/api/presence')).status, 401);
+    // Extra fields naming someone else are ignored: the session's user sends.
+    const r = await alice.req('POST', '/api/send', { to: bobId, text: 'as whom?', from: bobId, userId: bobId });
+    t.equal(r.json.message.from, '1');
+    const p = await alice.req('GET', `/api/history?with=${bobId}&user=${bobId}&limit=1`);
+    t.equal(p.json.messages[0].from, '1');
+    t.ok(SECRET.length >= 16);
+  });
+
+  await t.test('429 with Retry-After past the token bucket; nothing sent past it', async (t) => {
+    const dave = new Client(gateway.url);
+    const daveId = (await friendsOf(bob)).find((id) => id !== '1')!;
+    await dave.login(daveId);
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 8; i++) {
+      const r = await dave.req('POST', '/api/typing', { to: bobId, active: i % 2 === 0 });
+      statuses.push(r.status);
+      if (r.status === 429) {
+        retryAfter = r.headers.get('retry-after');
+        t.equal(r.json.error.code, 'rate_limited');
+      }
+    }
+    t.ok(statuses.includes(429), `statuses ${statuses.join(',')}`);
+    t.match(retryAfter, /^\d+$/);
+  });
+
+  await t.test('tabs: a few polls at once, the oldest answered continue past the limit', async (t) => {
+    const seq = (await alice.req('GET', `/api/poll?seq=0`)).json.seq;
+    const polls = [1, 2, 3, 4, 5].map(() => alice.req('GET', `/api/poll?seq=${seq}`));
+    const first = await polls[0];
+    t.equal(first.json.status, 'continue', 'the fifth poll ends the first');
+    await bob.req('POST', '/api/send', { to: '1', text: 'to all tabs' });
+    for (const p of polls.slice(1)) {
+      const r = await p;
+      t.equal(r.json.status, 'events');
+      t.equal(r.json.events.at(-1).message.text, 'to all tabs');
+    }
+  });
+
+  await t.test('a poll whose client went away is released at once', async (t) => {
+    const seq = (await alice.req('GET', `/api/poll?seq=0`)).json.seq;
+    const before = gateway.stats().heldPolls;
+    const sock = connect(gateway.port, '127.0.0.1');
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(`GET /api/poll?seq=${seq} HTTP/1.1\r\nHost: x\r\nCookie: ${alice.cookie}\r\n\r\n`);
+    const until = async (f: () => boolean) => {
+      for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
+    };
+    await until(() => gateway.stats().heldPolls === before + 1);
+    t.equal(gateway.stats().heldPolls, before + 1, 'held');
+    sock.destroy();
+    await until(() => gateway.stats().heldPolls === before);
+    t.equal(gateway.stats().heldPolls, before, 'released when the client closed');
+  });
+
+  await t.test('metrics in the Prometheus text format', async (t) => {
+    const r = await fetch(new URL('/metrics', gateway.url));
+    t.equal(r.status, 200);
+    t.match(r.headers.get('content-type'), /text\/plain/);
+    const text = await r.text();
+    t.match(text, /# TYPE beambridge_gateway_held_polls gauge/);
+    t.match(text, /beambridge_gateway_requests_total\{route="\/api\/send",status="200"\} \d+/);
+    t.match(text, /beambridge_gateway_requests_total\{route="http",status="413"\} 1/);
+    t.match(text, /beambridge_gateway_backend_call_seconds_bucket\{method="send",le="\+Inf"\} \d+/);
+    t.match(text, /beambridge_gateway_errors_total\{code="rate_limited"\} \d+/);
+    t.match(text, /beambridge_gateway_errors_total\{code="too_large"\} 1/);
+    t.match(text, /beambridge_gateway_presence_calls_total \d+/);
+  });
+
+  await t.test('logout: 401 after, the friend sees offline', async (t) => {
+    t.same((await bob.req('POST', '/api/logout')).json, {});
+    t.equal(bob.cookie, '', 'the cookie is cleared');
+    const stale = new Client(gateway.url);
+    stale.cookie = `bb_session=${b.userId}.0.x`;
+    t.equal((await stale.req('GET', '/api/presence')).status, 401);
+    const deadline = Date.now() + 10_000;
+    let state = '';
+    while (Date.now() < deadline) {
+      state = (await alice.req('GET', '/api/presence')).json.friends.find((f: any) => f.userId === bobId).state;
+      if (state === 'offline') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t.equal(state, 'offline');
+  });
+
+  await t.test('the page and its files', async (t) => {
+    for (const [path, type] of [['/', /text\/html/], ['/chat.js', /text\/javascript/], ['/chat.css', /text\/css/], ['/channel.html', /text\/html/], ['/channel.js', /text\/javascript/]] as const) {
+      const r = await fetch(new URL(path, gateway.url));
+      t.equal(r.status, 200, path);
+      t.match(r.headers.get('content-type'), type);
+      t.equal(r.headers.get('cache-control'), 'no-cache');
+      const etag = r.headers.get('etag')!;
+      const again = await fetch(new URL(path, gateway.url), { headers: { 'if-none-match': etag } });
+      t.equal(again.status, 304, `${path} revalidates`);
+    }
+    t.equal((await fetch(new URL('/metrics', gateway.url), { method: 'POST' })).status, 405);
+  });
+});
+
+t.test('metrics are off unless enabled; a second gateway accepts the first one\'s cookies', async (t) => {
+  const fx = await startChat(t, { gateway: { pollTimeoutMs: 1000 } });
+  t.equal((await fetch(new URL('/metrics', fx.gateway.url))).status, 404);
+  const c = new Client(fx.gateway.url);
+  await c.login(3);
+  const other = await fx.startGateway();
+  c.base = other.url;
+  t.equal((await c.req('GET', '/api/presence')).status, 200, 'same secret: the session holds');
+});
+
+t.test('backend down: polls answered 503 with Retry-After, then back', async (t) => {
+  const fx = await startChat(t, { gateway: { pollTimeoutMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } } });
+  const c = new Client(fx.gateway.url);
+  const s = await c.login(5);
+  await fx.stub.stop();
+  let r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  for (let i = 0; i < 50 && r.status === 200; i++) r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  t.equal(r.status, 503);
+  t.equal(r.json.error.code, 'unavailable');
+  t.match(r.headers.get('retry-after'), /^\d+$/);
+  const send = await c.req('POST', '/api/send', { to: '6', text: 'x' });
+  t.equal(send.status, 503);
+  fx.stub = await fx.stub.restart();
+  const deadline = Date.now() + 60_000;
+  while (r.status !== 200 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  }
+  t.equal(r.status, 200, 'polls answer again once the stub is back');
+  t.match(r.json.status, /^(refresh|continue|events)$/);
+});
