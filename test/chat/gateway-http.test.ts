@@ -1,0 +1,226 @@
+// The gateway's HTTP/1.1 server (src/chat/gateway/http.ts): the parser fed
+// one byte at a time, every limit and refusal, keep-alive and pipelining,
+// deadlines for slow or silent clients, and garbage that must never crash it.
+import t from 'tap';
+import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { HttpParser, HttpParseError, serveHttp, type HttpRequest } from '../../src/chat/gateway/http.js';
+
+const REQS = [
+  'GET /api/poll?seq=5&pv=1 HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\n\r\n',
+  `POST /api/send HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength('{"text":"hé"}')}\r\n\r\n{"text":"hé"}`,
+  '\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\nX-A: 1\r\nX-A: 2\r\n\r\n',
+];
+
+function parseAll(p: HttpParser): HttpRequest[] {
+  const out: HttpRequest[] = [];
+  for (let r = p.next(); r !== undefined; r = p.next()) out.push(r);
+  return out;
+}
+
+t.test('the parser: whole, and one byte at a time', async (t) => {
+  const all = Buffer.from(REQS.join(''));
+  const whole = new HttpParser();
+  whole.push(all);
+  const a = parseAll(whole);
+  t.equal(a.length, 3);
+  t.match(a[0], { method: 'GET', path: '/api/poll', query: 'seq=5&pv=1', keepAlive: true });
+  t.equal(a[0].headers.get('cookie'), 'x=1');
+  t.equal(a[1].body.toString('utf8'), '{"text":"hé"}', 'the body as bytes (UTF-8)');
+  t.equal(a[2].headers.get('x-a'), '1, 2', 'repeated fields joined');
+  t.equal(a[2].keepAlive, true, 'HTTP/1.0 with keep-alive');
+  const bytewise = new HttpParser();
+  const b: HttpRequest[] = [];
+  for (let i = 0; i < all.length; i++) {
+    bytewise.push(all.subarray(i, i + 1));
+    b.push(...parseAll(bytewise));
+  }
+  t.equal(b.length, 3);
+  t.same(b.map((r) => [r.method, r.path, r.query, r.body.toString('hex'), [...r.headers]]), a.map((r) => [r.method, r.path, r.query, r.body.toString('hex'), [...r.headers]]));
+  t.equal(bytewise.buffered, 0);
+  // Every split point in two pieces gives the same requests.
+  for (let cut = 1; cut < all.length; cut += 7) {
+    const p = new HttpParser();
+    p.push(all.subarray(0, cut));
+    const got = parseAll(p);
+    p.push(all.subarray(cut));
+    got.push(...parseAll(p));
+    t.equal(got.length, 3, `cut at ${cut}`);
+  }
+});
+
+t.test('the parser refuses what is not strict HTTP/1.1', async (t) => {
+  const cases: [string, number][] = [
+    ['GET /x HTTP/1.1\r\n\r\n', 400], // no Host
+    ['GET /x HTTP/2.0\r\nHost: a\r\n\r\n', 505],
+    ['GET /x FOO\r\nHost: a\r\n\r\n', 400],
+    ['GET  /x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['G(T /x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost : a\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost: a\nX: b\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n', 400],
+    ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400],
+    ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n', 400],
+    ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n', 400],
+    ['POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n', 501],
+    ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 65537\r\n\r\n', 413],
+    [`GET /x HTTP/1.1\r\nHost: a\r\nX: ${'a'.repeat(9000)}\r\n\r\n`, 431],
+    [`GET /x HTTP/1.1\r\nHost: a\r\nX: ${'a'.repeat(9000)}`, 431], // no end of head yet: still refused
+  ];
+  for (const [text, status] of cases) {
+    const p = new HttpParser();
+    p.push(Buffer.from(text, 'latin1'));
+    try {
+      p.next();
+      t.fail(`accepted ${JSON.stringify(text.slice(0, 60))}`);
+    } catch (e) {
+      t.ok(e instanceof HttpParseError);
+      t.equal((e as HttpParseError).status, status, JSON.stringify(text.slice(0, 60)));
+    }
+  }
+  const same = new HttpParser();
+  same.push(Buffer.from('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok'));
+  t.equal(same.next()?.body.toString(), 'ok', 'equal repeated Content-Length is one length');
+});
+
+t.test('garbage and mutations never throw anything but HttpParseError', async (t) => {
+  const base = Buffer.from(REQS.join(''));
+  let refused = 0;
+  let parsed = 0;
+  const feed = (buf: Buffer, step: number) => {
+    const p = new HttpParser();
+    try {
+      for (let i = 0; i < buf.length; i += step) {
+        p.push(buf.subarray(i, i + step));
+        parsed += parseAll(p).length;
+      }
+    } catch (e) {
+      if (!(e instanceof HttpParseError)) throw e;
+      refused++;
+    }
+  };
+  // Every byte XORed with 1, 2, 4, ..., 128 and 255 (the way OTP fuzzes its decoder).
+  for (let i = 0; i < base.length; i++) {
+    for (const x of [1, 2, 4, 8, 16, 32, 64, 128, 255]) {
+      const m = Buffer.from(base);
+      m[i] ^= x;
+      feed(m, 1 + (i % 17));
+    }
+  }
+  // Every truncation.
+  for (let i = 0; i < base.length; i++) feed(base.subarray(0, i), 3);
+  // Random bytes, bounded.
+  for (let i = 0; i < 2000; i++) feed(randomBytes(1 + (i % 300)), 1 + (i % 64));
+  t.ok(refused > 0 && parsed > 0, `refused ${refused}, parsed ${parsed}`);
+});
+
+/** Opens a raw connection and collects what comes back. */
+async function raw(port: number): Promise<{ s: Socket; data: () => string; closed: Promise<void> }> {
+  const s = connect(port, '127.0.0.1');
+  let buf = '';
+  s.setEncoding('latin1').on('data', (d) => (buf += d));
+  const closed = new Promise<void>((r) => s.once('close', () => r()));
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  return { s, data: () => buf, closed };
+}
+
+const until = async (f: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+};
+
+t.test('the server: keep-alive, pipelining in order, limits, deadlines', async (t) => {
+  const held: { res: any }[] = [];
+  const srv = await serveHttp((req, res) => {
+    if (req.path === '/hold') {
+      held.push({ res });
+      return;
+    }
+    if (req.path === '/throw') throw new Error('boom');
+    res.send(200, { 'Content-Type': 'text/plain' }, `${req.method} ${req.path} ${req.body.length}`);
+  }, 0, '127.0.0.1', { headersTimeoutMs: 300, requestTimeoutMs: 500, keepAliveTimeoutMs: 400 });
+  t.teardown(() => srv.close());
+  const port = (srv.server.address() as { port: number }).port;
+
+  await t.test('fetch works, on one kept-alive connection', async (t) => {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/a${i}`, { method: 'POST', body: 'xyz' });
+      t.equal(await r.text(), `POST /a${i} 3`);
+    }
+    t.ok(srv.connections <= 2);
+  });
+
+  await t.test('pipelined requests are answered in order, one after the other', async (t) => {
+    const c = await raw(port);
+    c.s.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    await until(() => held.length === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(c.data(), '', 'nothing answered while the first is held');
+    held.shift()!.res.send(200, {}, 'first');
+    await c.closed;
+    const bodies = c.data().split('\r\n\r\n').slice(1).map((x) => x.split('HTTP/1.1')[0]);
+    t.same(bodies, ['first', 'GET /b 0', 'GET /c 0']);
+    t.match(c.data(), /Connection: close/);
+  });
+
+  await t.test('a handler that throws gets 500 and the connection is closed', async (t) => {
+    const c = await raw(port);
+    c.s.write('GET /throw HTTP/1.1\r\nHost: a\r\n\r\n');
+    await c.closed;
+    t.match(c.data(), /^HTTP\/1\.1 500 /);
+  });
+
+  await t.test('413 over the body limit, before reading the body', async (t) => {
+    const c = await raw(port);
+    c.s.write('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 70000\r\n\r\n');
+    await c.closed;
+    t.match(c.data(), /^HTTP\/1\.1 413 Content Too Large/);
+    t.match(c.data(), /"too_large"/);
+  });
+
+  await t.test('a slow head gets 408, a silent idle connection is closed', async (t) => {
+    const c = await raw(port);
+    c.s.write('GET /x HTTP/1.1\r\nHo');
+    const t0 = Date.now();
+    await c.closed;
+    t.match(c.data(), /^HTTP\/1\.1 408 /);
+    t.comment(`head deadline hit after ${Date.now() - t0} ms (set 300)`);
+    const idle = await raw(port);
+    await idle.closed;
+    t.equal(idle.data(), '', 'closed without an answer');
+  });
+
+  await t.test('a body that never completes gets 408', async (t) => {
+    const c = await raw(port);
+    c.s.write('POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+    await c.closed;
+    t.match(c.data(), /^HTTP\/1\.1 408 /);
+  });
+
+  await t.test('a held request is aborted when the client goes away', async (t) => {
+    const c = await raw(port);
+    c.s.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\n');
+    await until(() => held.length === 1);
+    let aborted = false;
+    held[0].res.onAbort(() => (aborted = true));
+    c.s.destroy();
+    await until(() => aborted);
+    t.ok(aborted);
+    t.ok(held[0].res.done);
+    held.shift();
+  });
+
+  await t.test('garbage on the wire: an error answer or a close, never a crash', async (t) => {
+    for (let i = 0; i < 30; i++) {
+      const c = await raw(port);
+      c.s.write(randomBytes(50 + i * 40));
+      c.s.end();
+      await c.closed;
+    }
+    const r = await fetch(`http://127.0.0.1:${port}/alive`);
+    t.equal(await r.text(), 'GET /alive 0', 'still serving');
+  });
+});
