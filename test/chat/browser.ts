@@ -1,0 +1,70 @@
+// Real Chromium for the page tests: Debian's /usr/bin/chromium driven by
+// playwright-core (no browser download), a fresh user-data dir per launch,
+// screenshots saved under test-output/screenshots/ with the path printed,
+// and every console error and page error of every page collected.
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Teardownable } from '../helpers/procs.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-output', 'screenshots');
+
+const ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+export interface Chrome {
+  browser: Browser;
+  /** A new browser context (one "person": its own cookies) with one page open at `url`. */
+  person(url: string): Promise<{ context: BrowserContext; page: Page }>;
+  /** Another tab of the same context. */
+  tab(context: BrowserContext, url: string): Promise<Page>;
+  /** Console errors and page errors seen so far, with the page they came from. */
+  errors: string[];
+  /** Saves a full-page PNG and prints its path. */
+  shot(page: Page, name: string, log: (s: string) => void): Promise<string>;
+}
+
+export async function launchChrome(t: Teardownable): Promise<Chrome> {
+  // A fresh profile directory per launch (playwright's launch() makes one; a persistent one is not wanted).
+  const home = mkdtempSync(join(tmpdir(), 'bb-chromium-'));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 60_000, env: { ...process.env, HOME: home } });
+  t.teardown(async () => {
+    await browser.close().catch(() => undefined);
+    rmSync(home, { recursive: true, force: true });
+  });
+  const errors: string[] = [];
+  const watch = (page: Page, who: string) => {
+    page.setDefaultTimeout(20_000);
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`${who}: console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => errors.push(`${who}: pageerror: ${e.message}`));
+  };
+  let n = 0;
+  return {
+    browser,
+    errors,
+    async person(url) {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+      const page = await context.newPage();
+      watch(page, `person${++n}`);
+      await page.goto(url);
+      return { context, page };
+    },
+    async tab(context, url) {
+      const page = await context.newPage();
+      watch(page, `tab${++n}`);
+      await page.goto(url);
+      return page;
+    },
+    async shot(page, name, log) {
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      const path = join(SCREENSHOTS, `${name}.png`);
+      await page.screenshot({ path, fullPage: true });
+      log(`screenshot: ${path}`);
+      return path;
+    },
+  };
+}
