@@ -12,6 +12,28 @@ import type { Teardownable } from '../helpers/procs.js';
 export const CHROMIUM = '/usr/bin/chromium';
 export const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-output', 'screenshots');
 
+const WAIT = { timeout: 20_000 };
+
+/** Signs in with the form, as a person would. */
+export async function signIn(page: Page, id: string): Promise<void> {
+  await page.getByLabel('User id').fill(id);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Friends' }).waitFor(WAIT);
+}
+
+/** The buddy-list button of a friend. */
+export const buddy = (page: Page, id: string) => page.getByRole('navigation', { name: 'Friends' }).getByRole('button', { name: new RegExp(`^User ${id}\\b`) });
+/** The conversation window with a friend. */
+export const conversation = (page: Page, id: string) => page.getByRole('region', { name: `Conversation with User ${id}` });
+
+/** Sends `text` from the open conversation with `id` and returns when it shows there. */
+export async function say(page: Page, id: string, text: string): Promise<void> {
+  const conv = conversation(page, id);
+  await conv.getByLabel('Message', { exact: true }).fill(text);
+  await conv.getByRole('button', { name: 'Send' }).click();
+  await conv.getByRole('log').getByText(text, { exact: true }).waitFor(WAIT);
+}
+
 const ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 export interface Chrome {

@@ -5,26 +5,9 @@
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { startChat } from './gateway-fixture.js';
-import { launchChrome } from './browser.js';
+import { buddy, conversation, launchChrome, say, signIn } from './browser.js';
 
 const WAIT = { timeout: 20_000 };
-
-export async function signIn(page: Page, id: string): Promise<void> {
-  await page.getByLabel('User id').fill(id);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('navigation', { name: 'Friends' }).waitFor(WAIT);
-}
-
-export const buddy = (page: Page, id: string) => page.getByRole('navigation', { name: 'Friends' }).getByRole('button', { name: new RegExp(`^User ${id}\\b`) });
-export const conversation = (page: Page, id: string) => page.getByRole('region', { name: `Conversation with User ${id}` });
-
-/** Sends `text` from the open conversation with `id` and returns when it shows there. */
-export async function say(page: Page, id: string, text: string): Promise<void> {
-  const conv = conversation(page, id);
-  await conv.getByLabel('Message', { exact: true }).fill(text);
-  await conv.getByRole('button', { name: 'Send' }).click();
-  await conv.getByRole('log').getByText(text, { exact: true }).waitFor(WAIT);
-}
 
 t.test('two users chat in two browser contexts', async (t) => {
   const idleMs = 3000;

@@ -149,6 +149,7 @@ class GatewayImpl implements ChannelHost, Gateway {
   private readonly http: HttpServer;
   private readonly sweep: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
+  private shuttingDown = false;
   url = '';
   port = 0;
 
@@ -233,6 +234,8 @@ class GatewayImpl implements ChannelHost, Gateway {
     this.heldPolls.delete(p);
     const u = p.user;
     const out: Record<string, unknown> = { status, seq: seq.toString(), epoch: u.epoch, events: events.map(eventJson) };
+    // Closing: tell the page when to come back (spread over 1-3 s), so a restart is not met by a crowd at a closed port.
+    if (this.shuttingDown) out.retryAfterMs = 1000 + Math.floor(Math.random() * 2000);
     if (p.pv !== undefined) {
       out.pv = u.pv;
       const changed = this.hub.view(u.friends, p.pv);
@@ -444,6 +447,7 @@ class GatewayImpl implements ChannelHost, Gateway {
   }
 
   close(): Promise<void> {
+    this.shuttingDown = true;
     this.closing ??= (async () => {
       clearInterval(this.sweep);
       this.hub.close();

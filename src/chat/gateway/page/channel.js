@@ -56,6 +56,8 @@ async function loop() {
       if (answer.presence) post({ type: 'presence', presence: answer.presence });
       if (answer.status === 'refresh') post({ type: 'refresh', seq: answer.seq });
       else if (answer.events.length > 0) post({ type: 'events', events: answer.events });
+      // The gateway is going away (a restart): come back when it says.
+      if (answer.retryAfterMs > 0) await sleep(Math.min(answer.retryAfterMs, MAX_DELAY_MS), stopped);
     } catch (err) {
       if (!running) break;
       failures += 1;
