@@ -16,6 +16,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// `npm run demo -- --web`: the chat page in a browser instead (scripts/demo-web.mjs).
+if (process.argv.includes('--web')) {
+  await import('./demo-web.mjs');
+  await new Promise(() => {}); // runs until Ctrl-C
+}
+
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (s = '') => process.stdout.write(`${s}\n`);
 const step = (s) => say(`\n== ${s}`);
