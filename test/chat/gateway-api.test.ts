@@ -5,6 +5,8 @@
 import t from 'tap';
 import { connect } from 'node:net';
 import { startChat, Client, SECRET } from './gateway-fixture.js';
+import { ChatChannelCluster, acceptKnownUsers, serveGateway } from '../../src/chat/index.js';
+import { startStub } from '../helpers/stub.js';
 
 const friendsOf = async (c: Client): Promise<string[]> => (await c.req('GET', '/api/presence')).json.friends.map((f: any) => f.userId);
 
@@ -277,4 +279,30 @@ t.test('backend down: polls answered 503 with Retry-After, then back', async (t)
   }
   t.equal(r.status, 200, 'polls answer again once the stub is back');
   t.match(r.json.status, /^(refresh|continue|events)$/);
+});
+
+t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http', async (t) => {
+  const stub = await startStub(t, { users: 40, friends: 6 });
+  const chat = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: stub.thriftPort }] });
+  const gateway = await serveGateway({ backend: chat, secret: SECRET, authenticate: acceptKnownUsers(chat), httpServer: 'node:http', pollTimeoutMs: 2000, presenceIntervalMs: 200 });
+  t.teardown(async () => {
+    await gateway.close();
+    await chat.close();
+  });
+  const alice = new Client(gateway.url);
+  const a = await alice.login(1);
+  const bobId: string = a.friends[0].userId;
+  const bob = new Client(gateway.url);
+  const b = await bob.login(bobId);
+  const held = bob.req('GET', `/api/poll?seq=${b.seq}&epoch=${b.epoch}&pv=${b.pv}`);
+  await new Promise((r) => setTimeout(r, 100));
+  const sent = await alice.req('POST', '/api/send', { to: bobId, text: 'over thrift' });
+  t.equal(sent.status, 200);
+  const r = await held;
+  t.equal(r.json.status, 'events');
+  t.ok(r.json.events.some((e: any) => e.message?.text === 'over thrift') || r.json.presence, 'the message (or a presence change first)');
+  const h = await bob.req('GET', '/api/history?with=1&limit=5');
+  t.equal(h.json.messages.at(-1).text, 'over thrift');
+  t.equal((await bob.req('POST', '/api/send', { to: '1', text: 'x'.repeat(70_000) })).status, 413, '413 on node:http too');
+  t.equal((await new Client(gateway.url).req('GET', '/api/presence')).status, 401);
 });

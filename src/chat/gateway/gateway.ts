@@ -14,6 +14,7 @@ import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } fro
 import { HttpServer, type HttpRequest, type HttpResponse } from './http.js';
 import { HttpError, badRequest, eventJson, intParam, messageJson, parseBody, parseId, parseQuery } from './json.js';
 import { GatewayMetrics } from './metrics.js';
+import { NodeHttpServer } from './nodehttp.js';
 import { loadPage, type PageFile } from './page.js';
 import { PresenceHub } from './presence.js';
 import { SESSION_COOKIE, SessionSigner, TokenBucket, readCookie, type RateLimit } from './session.js';
@@ -80,6 +81,8 @@ export interface GatewayOptions {
   bufferSize?: number;
   /** Backoff of a user's upstream poll while the backend fails (jittered, capped). */
   backoff?: { baseDelayMs?: number; maxDelayMs?: number; jitter?: number };
+  /** @internal The HTTP layer: this package's server on `net` (default) or node:http (for bench/gateway.mjs's comparison). */
+  httpServer?: 'beambridge' | 'node:http';
 }
 
 /** A running gateway. */
@@ -146,7 +149,7 @@ class GatewayImpl implements ChannelHost, Gateway {
   private readonly hub: PresenceHub;
   private readonly metrics: GatewayMetrics | undefined;
   private readonly page: Map<string, PageFile>;
-  private readonly http: HttpServer;
+  private readonly http: HttpServer | NodeHttpServer;
   private readonly sweep: NodeJS.Timeout;
   private closing: Promise<void> | undefined;
   private shuttingDown = false;
@@ -174,7 +177,8 @@ class GatewayImpl implements ChannelHost, Gateway {
       },
     });
     this.page = loadPage();
-    this.http = new HttpServer((req, res) => this.handle(req, res), {
+    const Server = o.httpServer === 'node:http' ? NodeHttpServer : HttpServer;
+    this.http = new Server((req, res) => this.handle(req, res), {
       maxBodyBytes: o.maxBodyBytes ?? 65_536,
       headersTimeoutMs: o.headersTimeoutMs,
       requestTimeoutMs: o.requestTimeoutMs,
@@ -325,10 +329,10 @@ class GatewayImpl implements ChannelHost, Gateway {
 
   private servePage(req: HttpRequest, res: HttpResponse): void {
     const f = this.page.get(req.path)!;
-    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'pages take GET', { Allow: 'GET, HEAD' });
+    if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'pages take GET', { Allow: 'GET' });
     const inm = req.headers.get('if-none-match');
     if (inm !== undefined && inm.split(',').some((t) => t.trim() === f.etag)) res.send(304, { ETag: f.etag, 'Cache-Control': 'no-cache' });
-    else res.send(200, f.headers, req.method === 'HEAD' ? '' : f.body);
+    else res.send(200, f.headers, f.body);
     this.metrics?.requests.inc(['page', res.done ? '200' : '304']);
   }
 

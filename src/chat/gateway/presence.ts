@@ -154,6 +154,8 @@ export class PresenceHub {
     touched.delete(w);
     this.notify(touched);
     w.pv = Math.max(w.pv, pv, this.base);
+    // Polls held before the list was known (a page from before a restart) get the whole list now.
+    w.presenceChanged();
   }
 
   /** A user signed out or went away: stops watching its friends. */

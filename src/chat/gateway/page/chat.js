@@ -322,6 +322,11 @@ function wireConversation(peer, conv) {
     e.preventDefault();
     const text = input.value;
     if (text.trim() === '') return;
+    if (state.friends.get(peer)?.state === 'offline') {
+      // The servers deliver only to users who are online: say so instead of asking.
+      $('.error', conv.el).textContent = `Not sent: ${nameOf(peer)} is offline.`;
+      return;
+    }
     input.value = '';
     stopTyping(peer, conv);
     $('.error', conv.el).textContent = '';
@@ -341,7 +346,7 @@ function wireConversation(peer, conv) {
       stopTyping(peer, conv);
       return;
     }
-    if (now - conv.typingSentAt > TYPING_SEND_EVERY_MS) {
+    if (now - conv.typingSentAt > TYPING_SEND_EVERY_MS && state.friends.get(peer)?.state !== 'offline') {
       conv.typingSentAt = now;
       void api('POST', '/api/typing', { to: peer, active: true }).catch(() => {});
     }
@@ -355,6 +360,7 @@ function stopTyping(peer, conv) {
   clearTimeout(conv.typingStop);
   if (conv.typingSentAt === 0) return;
   conv.typingSentAt = 0;
+  if (state.friends.get(peer)?.state === 'offline') return;
   void api('POST', '/api/typing', { to: peer, active: false }).catch(() => {});
 }
 

@@ -1,0 +1,142 @@
+// The browser side of bench/gateway.mjs, in its own process (one process
+// holds at most ~19,500 sockets here): a minimal HTTP/1.1 client on `net`
+// (keep-alive, Content-Length bodies), so the client's own cost stays small.
+// Driven over IPC by the orchestrator:
+//   login {port, users}          signs users 1..users in (cookie and seq each)
+//   hold {}                      one connection per user, one poll held on each;
+//                                answers are re-polled at once; the first message
+//                                event per user records now - message.sentAtMs
+//   latencies {}                 <- the recorded latencies (ms), and resets them
+//   cycles {conns, ms}           closes the held polls, then `conns` connections
+//                                re-poll from an old seq (answered at once from the
+//                                gateway's buffer) for `ms`; <- cycles/s
+import { connect } from 'node:net';
+
+let port = 0;
+const users = []; // { id, cookie, seq, seq0 }
+let latencies = [];
+let holders = [];
+
+/** One keep-alive connection doing one request at a time. */
+class Conn {
+  constructor() {
+    this.buf = Buffer.alloc(0);
+    this.cb = null;
+    this.s = connect({ port, host: '127.0.0.1', noDelay: true });
+    this.s.on('data', (d) => this.data(d));
+    this.s.on('error', () => {});
+    this.s.on('close', () => {
+      const cb = this.cb;
+      this.cb = null;
+      if (cb) cb(new Error('closed'));
+    });
+  }
+
+  request(method, path, headers, body, cb) {
+    this.cb = cb;
+    let head = `${method} ${path} HTTP/1.1\r\nHost: bench\r\n`;
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    if (body !== undefined) head += `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+    this.s.write(`${head}\r\n${body ?? ''}`);
+  }
+
+  data(d) {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    for (;;) {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = this.buf.toString('latin1', 0, end);
+      const m = /content-length: *(\d+)/i.exec(head);
+      const len = m ? Number(m[1]) : 0;
+      if (this.buf.length < end + 4 + len) return;
+      const status = Number(head.slice(9, 12));
+      const body = this.buf.subarray(end + 4, end + 4 + len);
+      const setCookie = /set-cookie: *([^;\r\n]+)/i.exec(head)?.[1];
+      this.buf = this.buf.subarray(end + 4 + len);
+      const cb = this.cb;
+      this.cb = null;
+      if (cb) cb(null, status, body, setCookie);
+    }
+  }
+}
+
+const req = (c, method, path, headers, body) =>
+  new Promise((resolve, reject) => c.request(method, path, headers, body, (e, status, b, setCookie) => (e ? reject(e) : resolve({ status, body: b, setCookie }))));
+
+async function login(n) {
+  users.length = 0;
+  const conns = Array.from({ length: 64 }, () => new Conn());
+  let next = 1;
+  await Promise.all(conns.map(async (c) => {
+    while (next <= n) {
+      const id = next++;
+      const r = await req(c, 'POST', '/api/login', {}, JSON.stringify({ userId: String(id) }));
+      if (r.status !== 200) throw new Error(`login ${id}: ${r.status} ${r.body}`);
+      const j = JSON.parse(r.body);
+      users[id - 1] = { id, cookie: r.setCookie, seq: j.seq, seq0: j.seq };
+    }
+  }));
+  for (const c of conns) c.s.destroy();
+  return users.length;
+}
+
+function hold() {
+  holders = users.map((u) => {
+    const c = new Conn();
+    const poll = () => c.request('GET', `/api/poll?seq=${u.seq}`, { Cookie: u.cookie }, undefined, (e, status, body) => {
+      if (e) return;
+      const now = Date.now();
+      if (status !== 200) return setTimeout(poll, 1000);
+      const j = JSON.parse(body);
+      const m = j.events.find((ev) => ev.type === 'message');
+      if (m) latencies.push(now - m.message.sentAtMs);
+      u.seq = j.seq;
+      poll();
+    });
+    c.s.once('connect', poll);
+    return c;
+  });
+  return holders.length;
+}
+
+async function cycles(nConns, ms) {
+  for (const c of holders) c.s.destroy();
+  holders = [];
+  await new Promise((r) => setTimeout(r, 500));
+  const conns = Array.from({ length: nConns }, () => new Conn());
+  await Promise.all(conns.map((c) => new Promise((r) => c.s.once('connect', r))));
+  let count = 0;
+  let running = true;
+  const t0 = Date.now();
+  await Promise.all(conns.map(async (c, i) => {
+    const u = users[i % users.length];
+    // An old seq: the gateway answers at once from its buffer.
+    const path = `/api/poll?seq=${u.seq0}`;
+    while (running) {
+      const r = await req(c, 'GET', path, { Cookie: u.cookie });
+      if (r.status !== 200) throw new Error(`cycle: ${r.status}`);
+      count++;
+      if (Date.now() - t0 > ms) running = false;
+    }
+  }));
+  const elapsed = Date.now() - t0;
+  for (const c of conns) c.s.destroy();
+  return { perSec: Math.round((count * 1000) / elapsed), count, elapsed };
+}
+
+process.on('message', async (m) => {
+  try {
+    if (m.cmd === 'login') {
+      port = m.port;
+      process.send({ ok: await login(m.users) });
+    } else if (m.cmd === 'hold') process.send({ ok: hold() });
+    else if (m.cmd === 'latencies') {
+      process.send({ ok: latencies });
+      latencies = [];
+    } else if (m.cmd === 'cycles') process.send({ ok: await cycles(m.conns, m.ms) });
+    else if (m.cmd === 'exit') process.exit(0);
+  } catch (e) {
+    process.send({ error: String(e?.stack ?? e) });
+  }
+});
+process.send({ ready: true });

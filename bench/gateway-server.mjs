@@ -1,0 +1,48 @@
+// The gateway process of bench/gateway.mjs: a beambridge node, ChatCluster
+// over distribution to the stub, and serveGateway on the HTTP layer named by
+// argv[2] ('beambridge' or 'node:http'). Driven over IPC:
+//   -> { cmd: 'mem' }    <- { rss, heapUsed, stats }  (after two full GCs)
+//   -> { cmd: 'stats' }  <- { stats }
+//   -> { cmd: 'exit' }
+// Run with --expose-gc.
+import { Node } from '../dist/otp/index.js';
+import { ChatCluster, serveGateway } from '../dist/chat/index.js';
+
+const [, , httpServer, stubNode, cookie, epmdPort, secret, presenceIntervalMs] = process.argv;
+const node = await Node.start({ name: `bbgw_${process.pid}@127.0.0.1`, cookie, epmd: { port: Number(epmdPort) } });
+const chat = await ChatCluster.connect({ node, seeds: [stubNode], callTimeoutMs: 30_000 });
+const gateway = await serveGateway({
+  backend: chat,
+  secret,
+  // The bench signs in users 1..N without asking the servers first (fewer calls per login).
+  authenticate: (_req, body) => BigInt(body.userId),
+  httpServer,
+  pollTimeoutMs: 120_000,
+  pollJitter: 0,
+  upstreamPollMs: 120_000,
+  idleStopMs: 600_000,
+  presenceIntervalMs: Number(presenceIntervalMs),
+  rateLimit: { ratePerSec: 1e6, burst: 1e6 },
+});
+
+const gcAll = () => {
+  for (let i = 0; i < 3; i++) globalThis.gc?.();
+};
+
+process.on('message', async (m) => {
+  if (m.cmd === 'mem') {
+    gcAll();
+    await new Promise((r) => setTimeout(r, 200));
+    gcAll();
+    const mu = process.memoryUsage();
+    process.send({ rss: mu.rss, heapUsed: mu.heapUsed, stats: gateway.stats() });
+  } else if (m.cmd === 'stats') {
+    process.send({ stats: gateway.stats() });
+  } else if (m.cmd === 'exit') {
+    await gateway.close();
+    await chat.close();
+    await node.stop();
+    process.exit(0);
+  }
+});
+process.send({ url: gateway.url, port: gateway.port });

@@ -1,0 +1,268 @@
+#!/usr/bin/env node
+// bench/gateway.mjs: what held long-polls cost the gateway, on this
+// package's HTTP server and on plain node:http, in the same run.
+//
+// Processes: epmd and the Erlang chat stub (the real backend: users
+// 1..USERS, every one signed in), the gateway (bench/gateway-server.mjs:
+// beambridge node + ChatCluster over distribution + serveGateway, once per
+// HTTP layer), the clients (bench/gateway-clients.mjs, its own process), and
+// this orchestrator, which also sends the messages through its own
+// ChatCluster. Per round and per HTTP layer:
+//   1. USERS sign in over HTTP (each user's upstream poll loop starts);
+//      the gateway's RSS and heap are read after full GCs;
+//   2. one poll per user is held (USERS connections); RSS and heap again:
+//      the difference per held poll;
+//   3. USERS/2 messages are sent between pairs of users from here, so every
+//      held poll gets one event; each client records its receipt time minus
+//      the message's sentAtMs (stored by the stub): backend event to client;
+//   4. re-poll cycles on keep-alive (an answer and the next poll on the same
+//      connection) for CYCLE_MS with CYCLE_CONNS connections;
+//   5. presence: the gateway's batched presence() calls and ids asked.
+// Prints every figure for both layers, the ratio per round, and the median.
+// Bounded: BENCH_TIMEOUT seconds for the whole run (default 900).
+//
+//   npm run bench:gateway        (USERS=10000 ROUNDS=3 by default)
+import { fork, spawn } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..');
+const USERS = Number(process.env.USERS ?? 10_000);
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const CYCLE_MS = Number(process.env.CYCLE_MS ?? 5000);
+const CYCLE_CONNS = Number(process.env.CYCLE_CONNS ?? 500);
+const FRIENDS = Number(process.env.FRIENDS ?? 20);
+const PRESENCE_MS = Number(process.env.PRESENCE_MS ?? 2000);
+const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT ?? 900);
+// Sends per second in the fan-out (each gives two events); 0 = as fast as possible.
+const FANOUT_RATE = Number(process.env.FANOUT_RATE ?? 2000);
+
+const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
+const { ChatCluster } = await import(new URL('../dist/chat/index.js', import.meta.url).href);
+
+const say = (s = '') => process.stdout.write(`${s}\n`);
+const children = new Set();
+const killAll = () => {
+  for (const c of children) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+};
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
+setTimeout(() => {
+  console.error(`bench/gateway: cut off after ${TIMEOUT_S} s`);
+  process.exit(1);
+}, TIMEOUT_S * 1000).unref();
+
+function track(c) {
+  children.add(c);
+  c.once('exit', () => children.delete(c));
+  return c;
+}
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+
+async function waitPort(port) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((r) => {
+      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+/** A forked child answering one IPC message per request. */
+function ipc(child) {
+  const waiting = [];
+  child.on('message', (m) => waiting.shift()?.(m));
+  child.once('exit', (code) => {
+    for (const w of waiting.splice(0)) w({ error: `process exited (${code})` });
+  });
+  return {
+    next: () => new Promise((r) => waiting.push(r)),
+    async ask(msg) {
+      const p = new Promise((r) => waiting.push(r));
+      child.send(msg);
+      const m = await p;
+      if (m.error) throw new Error(m.error);
+      return m;
+    },
+  };
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const median = (xs) => pct(xs, 50);
+const kb = (b) => (b / 1024).toFixed(2);
+
+// ---------------------------------------------------------------- backend
+const epmdPort = await freePort();
+track(spawn('epmd', ['-port', String(epmdPort)], { stdio: 'ignore' }));
+await waitPort(epmdPort);
+const cookie = `bench_${randomBytes(6).toString('hex')}`;
+const stubName = `gwstub_${process.pid}@127.0.0.1`;
+const stub = track(spawn(join(root, 'erlang-stub', 'bin', 'chat-stub'), [
+  '--name', stubName, '--cookie', cookie, '--epmd-port', String(epmdPort), '--thrift-port', '0',
+  '--users', String(USERS), '--friends', String(FRIENDS), '--grace-ms', '0', '--idle-ms', '600000', '--log-level', 'error',
+], { stdio: ['ignore', 'pipe', 'inherit'] }));
+await new Promise((resolve, reject) => {
+  let out = '';
+  stub.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('"node"')) resolve();
+  });
+  stub.once('exit', () => reject(new Error('the stub exited')));
+});
+const node = await Node.start({ name: `bbbench_${process.pid}@127.0.0.1`, cookie, epmd: { port: epmdPort } });
+const chat = await ChatCluster.connect({ node, seeds: [stubName], callTimeoutMs: 30_000 });
+const secret = randomBytes(32).toString('hex');
+say(`bench/gateway: ${USERS} users (${FRIENDS} friends each) on the chat stub over distribution, ${ROUNDS} rounds, ` +
+  `fan-out ${FANOUT_RATE || 'unpaced'} sends/s; load average ${loadavg()[0].toFixed(2)}`);
+if (loadavg()[0] > 2.5) say('warning: load average above 2.5: figures will be noisy');
+
+/**
+ * Sends one message for every pair of users (each user gets one event: the
+ * recipient's, and the sender's echo), FANOUT_RATE sends a second on a fixed
+ * schedule, at most `inFlight` at once.
+ */
+async function fanout(inFlight = 256) {
+  let next = 1;
+  let i = 0;
+  const t0 = Date.now();
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next + 1 <= USERS) {
+      const from = next;
+      next += 2;
+      const at = t0 + (FANOUT_RATE > 0 ? (i++ * 1000) / FANOUT_RATE : 0);
+      if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now()));
+      await chat.send(from, from + 1, `fan-out ${from}`);
+    }
+  }));
+  return Date.now() - t0;
+}
+
+async function runLayer(layer) {
+  const server = track(fork(join(here, 'gateway-server.mjs'), [layer, stubName, cookie, String(epmdPort), secret, String(PRESENCE_MS)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const srv = ipc(server);
+  const { port } = await srv.next();
+  const clients = track(fork(join(here, 'gateway-clients.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const cli = ipc(clients);
+  await cli.next();
+  const out = { layer };
+  try {
+    const empty = await srv.ask({ cmd: 'mem' });
+    let t0 = Date.now();
+    await cli.ask({ cmd: 'login', port, users: USERS });
+    out.loginPerSec = Math.round((USERS * 1000) / (Date.now() - t0));
+    await new Promise((r) => setTimeout(r, 1000));
+    const base = await srv.ask({ cmd: 'mem' });
+    await cli.ask({ cmd: 'hold' });
+    t0 = Date.now();
+    let s;
+    do {
+      await new Promise((r) => setTimeout(r, 200));
+      s = (await srv.ask({ cmd: 'stats' })).stats;
+    } while (s.heldPolls < USERS && Date.now() - t0 < 60_000);
+    out.held = s.heldPolls;
+    await new Promise((r) => setTimeout(r, 1000));
+    const heldMem = await srv.ask({ cmd: 'mem' });
+    out.rssPerPoll = (heldMem.rss - base.rss) / USERS;
+    out.heapPerPoll = (heldMem.heapUsed - base.heapUsed) / USERS;
+    out.rssPerUser = (base.rss - empty.rss) / USERS;
+    out.heapPerUser = (base.heapUsed - empty.heapUsed) / USERS;
+    const p0 = heldMem.stats;
+    // Fan-out: one event for every held poll.
+    out.sendMs = await fanout();
+    t0 = Date.now();
+    let lat = [];
+    while (lat.length < USERS && Date.now() - t0 < 30_000) {
+      await new Promise((r) => setTimeout(r, 250));
+      lat = lat.concat((await cli.ask({ cmd: 'latencies' })).ok);
+    }
+    out.received = lat.length;
+    out.p50 = pct(lat, 50);
+    out.p99 = pct(lat, 99);
+    out.max = pct(lat, 100);
+    const cyc = (await cli.ask({ cmd: 'cycles', conns: CYCLE_CONNS, ms: CYCLE_MS })).ok;
+    out.cyclesPerSec = cyc.perSec;
+    const p1 = (await srv.ask({ cmd: 'stats' })).stats;
+    out.presence = { calls: p1.presenceCalls - p0.presenceCalls, ids: p1.presenceIds - p0.presenceIds, seconds: (Date.now() - t0) / 1000 };
+    out.watched = p1.presenceIds > 0 && p1.presenceCalls > 0 ? Math.round(p1.presenceIds / p1.presenceCalls) : 0;
+  } finally {
+    clients.send({ cmd: 'exit' });
+    server.send({ cmd: 'exit' });
+    await Promise.all([server, clients].map((c) => (c.exitCode !== null ? null : new Promise((r) => c.once('exit', r)))));
+  }
+  return out;
+}
+
+const rows = [];
+for (let round = 1; round <= ROUNDS; round++) {
+  const order = round % 2 === 1 ? ['node:http', 'beambridge'] : ['beambridge', 'node:http'];
+  const r = {};
+  for (const layer of order) {
+    r[layer] = await runLayer(layer);
+    const x = r[layer];
+    say(`round ${round} ${layer.padEnd(10)} held ${x.held}  RSS/poll ${kb(x.rssPerPoll)} KB  heap/poll ${kb(x.heapPerPoll)} KB  ` +
+      `event->client p50/p99/max ${x.p50}/${x.p99}/${x.max} ms (${x.received} events, sent in ${x.sendMs} ms)  ` +
+      `cycles ${x.cyclesPerSec}/s  logins ${x.loginPerSec}/s  presence ${x.presence.calls} calls, ${x.presence.ids} ids in ${x.presence.seconds.toFixed(1)} s`);
+  }
+  rows.push(r);
+}
+
+const col = (layer, f) => rows.map((r) => f(r[layer]));
+const ratio = (f) => rows.map((r) => f(r.beambridge) / f(r['node:http']));
+const line = (name, f, unit, fmt = (v) => v.toFixed(2)) => {
+  const b = col('beambridge', f);
+  const n = col('node:http', f);
+  const rs = ratio(f);
+  say(`${name.padEnd(34)} ${`${fmt(median(b))} ${unit}`.padStart(14)} ${`${fmt(median(n))} ${unit}`.padStart(14)}   ratio per round ${rs.map((x) => x.toFixed(2)).join(', ')}; median ${median(rs).toFixed(2)}`);
+};
+say('');
+say(`medians over ${ROUNDS} rounds                    beambridge      node:http`);
+line('RSS per held poll', (x) => x.rssPerPoll / 1024, 'KB');
+line('heap per held poll', (x) => x.heapPerPoll / 1024, 'KB');
+line('event -> client p50', (x) => x.p50, 'ms', (v) => v.toFixed(0));
+line('event -> client p99', (x) => x.p99, 'ms', (v) => v.toFixed(0));
+line('re-poll cycles (keep-alive)', (x) => x.cyclesPerSec, '/s', (v) => v.toFixed(0));
+line('RSS per signed-in user (no poll)', (x) => x.rssPerUser / 1024, 'KB');
+line('heap per signed-in user (no poll)', (x) => x.heapPerUser / 1024, 'KB');
+const pres = rows.map((r) => r.beambridge.presence);
+const calls = pres.reduce((a, p) => a + p.calls, 0);
+const ids = pres.reduce((a, p) => a + p.ids, 0);
+const secs = pres.reduce((a, p) => a + p.seconds, 0);
+say('');
+say(`presence (beambridge rounds): ${(calls / secs).toFixed(2)} backend calls/s, ${Math.round(ids / secs)} ids/s for ${USERS} signed-in users ` +
+  `(one batched presence() of the ${rows[0].beambridge.watched} watched friend ids every ${PRESENCE_MS} ms)`);
+say(`  the same freshness by each page asking friendsPresence every ${PRESENCE_MS} ms would be ${Math.round((USERS * 1000) / PRESENCE_MS)} calls/s and ${Math.round((USERS * FRIENDS * 1000) / PRESENCE_MS)} ids/s`);
+const b = rows.map((r) => r.beambridge);
+const goals = [
+  ['RSS per held poll <= 5 KB', median(b.map((x) => x.rssPerPoll)) <= 5 * 1024],
+  ['event -> client p99 <= 200 ms', median(b.map((x) => x.p99)) <= 200],
+  ['re-poll cycles >= 20,000/s', median(b.map((x) => x.cyclesPerSec)) >= 20_000],
+];
+say('');
+for (const [g, ok] of goals) say(`${ok ? 'PASS' : 'MISS'} ${g}`);
+
+await chat.close();
+await node.stop();
+killAll();
+process.exit(0);

@@ -1,0 +1,104 @@
+// The gateway's handler on plain node:http, with the same limits and
+// deadlines as http.ts. Not the default: bench/gateway.mjs runs the very same
+// gateway on both servers in one run, so the figures it prints compare the
+// HTTP layers and nothing else.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { HttpHandler, HttpRequest, HttpResponse, HttpServerOptions } from './http.js';
+
+class NodeResponse implements HttpResponse {
+  done = false;
+  private abortCb: (() => void) | undefined;
+
+  constructor(private readonly res: ServerResponse) {
+    res.on('close', () => {
+      if (this.done) return;
+      this.done = true;
+      this.abortCb?.();
+    });
+  }
+
+  onAbort(cb: () => void): void {
+    this.abortCb = cb;
+  }
+
+  send(status: number, headers: Record<string, string | number>, body: Buffer | string = ''): void {
+    if (this.done) return;
+    this.done = true;
+    const b = typeof body === 'string' ? Buffer.from(body) : body;
+    this.res.writeHead(status, { ...headers, 'Content-Length': b.length });
+    this.res.end(b);
+  }
+}
+
+/** The same surface as `HttpServer` (http.ts), over node:http. */
+export class NodeHttpServer {
+  readonly server: Server;
+  closing = false;
+  private open = 0;
+
+  constructor(handler: HttpHandler, o: HttpServerOptions = {}) {
+    const maxBody = o.maxBodyBytes ?? 65_536;
+    this.server = createServer({ maxHeaderSize: o.maxHeaderBytes ?? 8192, noDelay: true }, (req: IncomingMessage, res: ServerResponse) => {
+      const r = new NodeResponse(res);
+      const len = Number(req.headers['content-length'] ?? 0);
+      if (len > maxBody) {
+        o.onRefused?.(413, 'too_large');
+        res.shouldKeepAlive = false;
+        r.send(413, { 'Content-Type': 'application/json' }, JSON.stringify({ error: { code: 'too_large', message: `request body over ${maxBody} bytes` } }));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const url = req.url ?? '/';
+        const q = url.indexOf('?');
+        const headers = new Map<string, string>();
+        for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const request: HttpRequest = {
+          method: req.method ?? 'GET',
+          path: q < 0 ? url : url.slice(0, q),
+          query: q < 0 ? '' : url.slice(q + 1),
+          headers,
+          body: Buffer.concat(chunks),
+          keepAlive: !this.closing,
+          remoteAddress: req.socket.remoteAddress,
+        };
+        try {
+          handler(request, r);
+        } catch {
+          r.send(500, {}, '');
+        }
+      });
+    });
+    this.server.headersTimeout = o.headersTimeoutMs ?? 10_000;
+    this.server.requestTimeout = 0; // held polls are bounded by the gateway itself
+    this.server.keepAliveTimeout = o.keepAliveTimeoutMs ?? 60_000;
+    this.server.on('connection', (s) => {
+      this.open++;
+      s.once('close', () => this.open--);
+    });
+  }
+
+  get connections(): number {
+    return this.open;
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port, host, backlog: 4096 }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  async close(graceMs = 1000): Promise<void> {
+    this.closing = true;
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    const t = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    await closed;
+    clearTimeout(t);
+  }
+}
