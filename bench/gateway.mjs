@@ -160,7 +160,7 @@ async function fanout(inFlight = 256) {
 }
 
 async function runLayer(layer) {
-  const server = track(fork(join(here, 'gateway-server.mjs'), [layer, stubName, cookie, String(epmdPort), secret, String(PRESENCE_MS)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const server = track(fork(join(here, 'gateway-server.mjs'), [layer, stubName, cookie, String(epmdPort), secret, String(PRESENCE_MS)], { execArgv: ['--expose-gc', ...(process.env.GW_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GW_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const srv = ipc(server);
   const { port } = await srv.next();
   const clients = track(fork(join(here, 'gateway-clients.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));

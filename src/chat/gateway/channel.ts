@@ -145,8 +145,9 @@ export class UserChannel implements PresenceWatcher {
         this.seq = ev.seq;
         added = true;
       }
-      while (this.events.length > this.host.bufferSize) this.base = this.events.shift()!.seq;
+      // Held polls get the whole burst first; then the buffer is trimmed to its size.
       if (added) this.wake();
+      while (this.events.length > this.host.bufferSize) this.base = this.events.shift()!.seq;
     } else if (r.status === PollStatus.REFRESH || r.seq < this.seq) {
       // The channel was reset (restarted empty), or dropped events the loop had not seen: a new epoch.
       this.reset(r.seq);
@@ -166,7 +167,14 @@ export class UserChannel implements PresenceWatcher {
   /** Answers the held polls that can be answered now. */
   private wake(): void {
     const keep: HeldPoll[] = [];
-    for (const p of this.polls.splice(0)) if (!this.tryAnswer(p)) keep.push(p);
+    for (const p of this.polls.splice(0)) {
+      if (this.tryAnswer(p)) continue;
+      if (this.isReady && p.after < this.base) {
+        // Held from before the buffer's start (it moved on): ask the channel.
+        this.host.held(p, false);
+        void this.probe(p);
+      } else keep.push(p);
+    }
     this.polls.push(...keep);
   }
 

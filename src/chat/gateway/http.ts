@@ -248,14 +248,15 @@ class Conn implements HttpResponse {
     if (this.done) return;
     this.done = true;
     this.abortCb = undefined;
-    const b = typeof body === 'string' ? Buffer.from(body) : body;
-    const head = responseHead(status, headers, b.length, this.keepAlive);
     if (this.socket.destroyed) return;
-    if (b.length <= 4096) this.socket.write(head + b.toString('latin1'), 'latin1');
-    else {
-      this.socket.write(head, 'latin1');
-      this.socket.write(b);
-    }
+    // One buffer, one write: the head (ASCII) and the body (UTF-8) side by side.
+    const bodyLen = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    const head = responseHead(status, headers, bodyLen, this.keepAlive);
+    const out = Buffer.allocUnsafe(head.length + bodyLen);
+    out.write(head, 0, 'latin1');
+    if (typeof body === 'string') out.write(body, head.length, 'utf8');
+    else body.copy(out, head.length);
+    this.socket.write(out);
     if (!this.keepAlive) {
       this.socket.end();
       return;

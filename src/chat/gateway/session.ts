@@ -47,16 +47,29 @@ export class SessionSigner {
   /** The session of a cookie value, or `undefined` when forged, expired, malformed or logged out. */
   verify(value: string | undefined): Session | undefined {
     if (value === undefined) return undefined;
+    // A page sends the same cookie with every poll: its signature is checked once.
+    let s = this.verified.get(value);
+    if (s === undefined) {
+      s = this.check(value);
+      if (s === undefined) return undefined;
+      if (this.verified.size >= 100_000) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(value, s);
+    }
+    if (s.issuedAtMs + this.ttlMs < Date.now()) return undefined;
+    const out = this.loggedOut.get(s.userId.toString());
+    if (out !== undefined && s.issuedAtMs <= out) return undefined;
+    return s;
+  }
+
+  private readonly verified = new Map<string, Session>();
+
+  private check(value: string): Session | undefined {
     const m = COOKIE_VALUE.exec(value);
     if (m === null) return undefined;
     const expected = Buffer.from(this.sign(`${m[1]}.${m[2]}`));
     const given = Buffer.from(m[3]);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    const issuedAtMs = Number(m[2]);
-    if (issuedAtMs + this.ttlMs < Date.now()) return undefined;
-    const out = this.loggedOut.get(m[1]);
-    if (out !== undefined && issuedAtMs <= out) return undefined;
-    return { userId: BigInt(m[1]), issuedAtMs };
+    return { userId: BigInt(m[1]), issuedAtMs: Number(m[2]) };
   }
 
   /** Refuses every session of `userId` issued until now. */

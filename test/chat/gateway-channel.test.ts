@@ -1,0 +1,164 @@
+// The per-user buffer of the gateway (src/chat/gateway/channel.ts) under a
+// randomised schedule: events, channel crashes, a window smaller than the
+// bursts, and several tabs polling from wherever they are. Every tab must end
+// up with every message (events, plus a history re-read after `refresh`),
+// and no message may come twice through the poll answers of one epoch.
+//
+// The channel here is a small model of the stub's documented poll semantics
+// (erlang-stub/README.md, "The long-poll"), so thousands of schedules run in
+// a second; the same code runs against the real stub in the API and browser
+// tests.
+import t from 'tap';
+import { PollStatus, type ChannelEvent, type PollResult } from '../../src/chat/types.js';
+import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from '../../src/chat/gateway/channel.js';
+import { reconnectPolicy } from '../../src/node/reconnect.js';
+import type { HttpResponse } from '../../src/chat/gateway/http.js';
+
+/** The stub's channel: seq, a window of retained events, one held poll, crashes. */
+class ModelChannel {
+  seq = 0n;
+  events: ChannelEvent[] = [];
+  history: bigint[] = [];
+  held: { after: bigint; resolve: (r: PollResult) => void; timer: NodeJS.Timeout } | undefined;
+  nextId = 1n;
+
+  constructor(readonly window: number) {}
+
+  push(): void {
+    const id = this.nextId++;
+    this.history.push(id);
+    this.seq += 1n;
+    this.events.push({ seq: this.seq, message: { id, fromId: 2n, toId: 1n, text: `m${id}`, sentAtMs: 0n } });
+    if (this.events.length > this.window) this.events.shift();
+    if (this.held) this.answerHeld(this.result(this.held.after)!);
+  }
+
+  kill(): void {
+    this.seq = 0n;
+    this.events = [];
+    if (this.held) this.answerHeld({ status: PollStatus.REFRESH, seq: 0n, events: [] });
+  }
+
+  private answerHeld(r: PollResult): void {
+    const h = this.held!;
+    this.held = undefined;
+    clearTimeout(h.timer);
+    h.resolve(r);
+  }
+
+  private result(after: bigint): PollResult | undefined {
+    const len = BigInt(this.events.length);
+    if (after > this.seq || after < this.seq - len) return { status: PollStatus.REFRESH, seq: this.seq, events: [] };
+    if (after < this.seq) return { status: PollStatus.EVENTS, seq: this.seq, events: this.events.filter((e) => e.seq > after) };
+    return undefined;
+  }
+
+  poll(_user: unknown, afterSeq: unknown, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<PollResult> {
+    const after = BigInt(afterSeq as bigint);
+    if (this.held) this.answerHeld({ status: PollStatus.CONTINUE, seq: this.seq, events: [] });
+    const now = this.result(after);
+    if (now !== undefined) return Promise.resolve(now);
+    if ((o.timeoutMs ?? 30_000) <= 0) return Promise.resolve({ status: PollStatus.CONTINUE, seq: this.seq, events: [] });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.held && this.answerHeld({ status: PollStatus.CONTINUE, seq: this.seq, events: [] }), o.timeoutMs ?? 30_000);
+      this.held = { after, resolve, timer };
+      o.signal?.addEventListener('abort', () => {
+        if (this.held?.resolve === resolve) {
+          clearTimeout(timer);
+          this.held = undefined;
+          reject(new Error('aborted'));
+        }
+      });
+    });
+  }
+}
+
+type Answer = { status: PollStatusName | 'error'; seq: bigint; epoch: number; events: readonly ChannelEvent[] };
+
+/** A UserChannel over the model, with a host that hands each answer to the tab that polled. */
+function harness(ch: ModelChannel, bufferSize: number) {
+  const waiting = new Map<HttpResponse, (a: Answer) => void>();
+  let epoch = 1000;
+  const settle = (p: HeldPoll, a: Answer) => {
+    const f = waiting.get(p.res);
+    waiting.delete(p.res);
+    f?.(a);
+  };
+  const host: ChannelHost = {
+    backend: ch as never,
+    upstreamPollMs: 50,
+    maxPollsPerUser: 8,
+    bufferSize,
+    idleStopMs: 60_000,
+    backoff: reconnectPolicy({ baseDelayMs: 5, maxDelayMs: 10 }),
+    epochBase: 1000,
+    nextEpoch: () => ++epoch,
+    timed: (_m, f) => f(),
+    answer: (p, status, seq, events) => settle(p, { status, seq, epoch: p.user.epoch, events }),
+    answerError: (p) => settle(p, { status: 'error', seq: p.after, epoch: p.user.epoch, events: [] }),
+    held: () => undefined,
+    dropped: () => undefined,
+  };
+  const user = new UserChannel(1n, host, 0n);
+  return {
+    user,
+    poll(after: bigint, ep: number | undefined): Promise<Answer> {
+      const res: HttpResponse = { done: false, send: () => undefined, onAbort: () => undefined };
+      const answered = new Promise<Answer>((resolve) => waiting.set(res, resolve));
+      void user.poll(res, after, ep, undefined, Date.now() + 60_000);
+      return answered;
+    },
+  };
+}
+
+t.test('tabs see every message once per epoch, through bursts and crashes', async (t) => {
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  let refreshes = 0;
+  for (let run = 0; run < 40; run++) {
+    const ch = new ModelChannel(4 + (run % 5));
+    const h = harness(ch, 3 + (run % 7));
+    let stop = false;
+    const tabs = [0, 1, 2].map(() => ({ seq: 0n, epoch: undefined as number | undefined, seen: new Set<bigint>(), dupes: 0, viaEvents: new Set<string>() }));
+    const loops = tabs.map(async (tab) => {
+      while (!stop) {
+        const a = await h.poll(tab.seq, tab.epoch);
+        if (a.status === 'refresh') {
+          refreshes++;
+          for (const id of ch.history) tab.seen.add(id); // the page re-reads history
+        }
+        for (const e of a.events) {
+          const k = `${a.epoch}:${e.message!.id}`;
+          if (tab.viaEvents.has(k)) tab.dupes++;
+          tab.viaEvents.add(k);
+          tab.seen.add(e.message!.id);
+        }
+        tab.seq = a.seq;
+        tab.epoch = a.epoch;
+        if (rnd() < 0.3) await new Promise((r) => setTimeout(r, 1 + rnd() * 5)); // a slow tab
+      }
+    });
+    for (let i = 0; i < 30; i++) {
+      const burst = 1 + Math.floor(rnd() * 6);
+      for (let j = 0; j < burst; j++) ch.push();
+      if (rnd() < 0.08) ch.kill();
+      await new Promise((r) => setTimeout(r, rnd() * 4));
+    }
+    // Quiesce: a last message, then every tab polls until it has it (bounded).
+    ch.push();
+    const last = ch.history.at(-1)!;
+    for (let i = 0; i < 100 && tabs.some((tb) => !tb.seen.has(last)); i++) await new Promise((r) => setTimeout(r, 10));
+    if (tabs.some((tb) => !tb.seen.has(last))) {
+      const u = h.user as any;
+      t.comment(`run ${run} stuck: user seq ${u.seq} base ${u.base} epoch ${u.epoch} polls ${u.polls.length} ready ${u.isReady} failure ${u.failure} | channel seq ${ch.seq} held ${ch.held?.after} | tabs ${tabs.map((tb) => `${tb.seq}/${tb.epoch}`).join(' ')}`);
+    }
+    stop = true;
+    h.user.stop();
+    await Promise.all(loops);
+    for (const [i, tab] of tabs.entries()) {
+      const missing = ch.history.filter((id) => !tab.seen.has(id));
+      if (missing.length > 0 || tab.dupes > 0) t.fail(`run ${run} tab ${i}: missing ${missing.join(',')}; ${tab.dupes} doubled`);
+    }
+  }
+  t.ok(refreshes > 0, `40 randomised runs, ${refreshes} refreshes among them`);
+});
