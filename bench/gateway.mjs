@@ -23,11 +23,11 @@
 //
 //   npm run bench:gateway        (USERS=10000 ROUNDS=3 by default)
 import { fork, spawn } from 'node:child_process';
-import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
+import { freePort, killTracked as killAll, track, waitPort } from '../scripts/procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -45,47 +45,11 @@ const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).h
 const { ChatCluster } = await import(new URL('../dist/chat/index.js', import.meta.url).href);
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
-const children = new Set();
-const killAll = () => {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-};
-process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(1));
 setTimeout(() => {
   console.error(`bench/gateway: cut off after ${TIMEOUT_S} s`);
   process.exit(1);
 }, TIMEOUT_S * 1000).unref();
-
-function track(c) {
-  children.add(c);
-  c.once('exit', () => children.delete(c));
-  return c;
-}
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
-
-async function waitPort(port) {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 /** A forked child answering one IPC message per request. */
 function ipc(child) {

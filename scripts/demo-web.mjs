@@ -10,12 +10,12 @@
 //
 // Options: --port N (gateway port, default 8080, 0 = any), --host A
 // (default 127.0.0.1), --users N (default 100), --idle-ms MS (default 60000).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createServer, connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, start, waitPort } from './procs.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -38,67 +38,6 @@ if (process.env.BEAMBRIDGE_DEMO_SKIP_BUILD !== '1') run('npm', ['run', '--silent
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { ChatCluster, serveGateway, acceptKnownUsers } = await import(new URL('../dist/chat/index.js', import.meta.url).href);
-
-const children = new Set();
-process.on('exit', () => {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
-
-function start(cmd, args) {
-  const c = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(c);
-  let out = '';
-  let err = '';
-  c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-  c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-  const exited = new Promise((resolve) => c.once('exit', () => (children.delete(c), resolve())));
-  return {
-    pid: c.pid,
-    async line(re, ms) {
-      const end = Date.now() + ms;
-      for (;;) {
-        const m = out.split('\n').find((l) => re.test(l));
-        if (m !== undefined) return m;
-        if (c.exitCode !== null) throw new Error(`${cmd} exited: ${err.trim()}`);
-        if (Date.now() > end) throw new Error(`${cmd} not ready after ${ms} ms: ${err.trim()}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    },
-    async stop() {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      process.kill(c.pid, 'SIGTERM');
-      const t = setTimeout(() => c.exitCode === null && process.kill(c.pid, 'SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
-}
-
-const freePort = () => new Promise((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const { port } = s.address();
-    s.close(() => resolve(port));
-  });
-});
-
-async function waitPort(port, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`epmd did not open port ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 let epmd;
 let stub;

@@ -16,6 +16,24 @@ process.on('exit', () => {
   }
 });
 
+/** Tracks a child started elsewhere (spawn, fork): killed by pid if still running when this process exits. */
+export function track(c) {
+  children.add(c);
+  c.once('exit', () => children.delete(c));
+  return c;
+}
+
+/** Kills (SIGKILL, by pid) every child started or tracked here that still runs. */
+export function killTracked() {
+  for (const c of children) {
+    try {
+      process.kill(c.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
 /** Starts `cmd args`; returns { pid, line(re, ms), stop() }. */
 export function start(cmd, args, { cwd, env = {} } = {}) {
   const c = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

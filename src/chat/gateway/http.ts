@@ -384,13 +384,7 @@ export class HttpServer {
   }
 
   listen(port: number, host: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   /** Connections open now. */
@@ -409,6 +403,17 @@ export class HttpServer {
     await closed;
     clearTimeout(t);
   }
+}
+
+/** Listens on `host:port` with a backlog for a crowd reconnecting at once; rejects on a listen error. */
+export function listenOn(server: Server | import('node:http').Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: 4096 }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 /** Starts an {@link HttpServer} on `host:port` (port 0: ephemeral). */

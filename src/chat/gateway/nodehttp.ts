@@ -3,7 +3,7 @@
 // gateway on both servers in one run, so the figures it prints compare the
 // HTTP layers and nothing else.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { HttpHandler, HttpRequest, HttpResponse, HttpServerOptions } from './http.js';
+import { listenOn, type HttpHandler, type HttpRequest, type HttpResponse, type HttpServerOptions } from './http.js';
 
 class NodeResponse implements HttpResponse {
   done = false;
@@ -84,13 +84,7 @@ export class NodeHttpServer {
   }
 
   listen(port: number, host: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host, backlog: 4096 }, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   async close(graceMs = 1000): Promise<void> {
