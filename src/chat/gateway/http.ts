@@ -82,6 +82,8 @@ const REFUSAL_CODES: Record<number, string> = {
 };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+// Shared by every idle parser (a held poll's connection keeps nothing of its own here).
+const EMPTY = Buffer.alloc(0);
 // RFC 9110 section 5.6.2: tchar.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, space and tab (section 5.5); no CR, LF or NUL.
@@ -96,7 +98,7 @@ const TARGET = /^\/[\x21-\x7e]*$/;
  * beyond what was consumed (a pipelining client is read at the server's pace).
  */
 export class HttpParser {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private scanned = 0;
   private head: Omit<HttpRequest, 'body'> | undefined;
   private bodyLen = 0;
@@ -141,7 +143,7 @@ export class HttpParser {
     if (this.buf.length < this.bodyLen) return undefined;
     const body = Buffer.from(this.buf.subarray(0, this.bodyLen));
     this.buf = this.buf.subarray(this.bodyLen);
-    if (this.buf.length === 0) this.buf = Buffer.alloc(0);
+    if (this.buf.length === 0) this.buf = EMPTY;
     const req: HttpRequest = { ...this.head, body };
     this.head = undefined;
     return req;
