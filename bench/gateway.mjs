@@ -27,7 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
-import { freePort, killTracked as killAll, track, waitPort } from '../scripts/procs.mjs';
+import { killTracked as killAll, startEpmd, track } from '../scripts/procs.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -78,9 +78,7 @@ const median = (xs) => pct(xs, 50);
 const kb = (b) => (b / 1024).toFixed(2);
 
 // ---------------------------------------------------------------- backend
-const epmdPort = await freePort();
-track(spawn('epmd', ['-port', String(epmdPort)], { stdio: 'ignore' }));
-await waitPort(epmdPort);
+const { port: epmdPort } = await startEpmd();
 const cookie = `bench_${randomBytes(6).toString('hex')}`;
 const stubName = `gwstub_${process.pid}@127.0.0.1`;
 const stub = track(spawn(join(root, 'erlang-stub', 'bin', 'chat-stub'), [

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, start, waitPort } from './procs.mjs';
+import { start, startEpmd } from './procs.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -61,9 +61,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => void stopAll(0));
 
 try {
   const users = Number(arg('users', '100'));
-  const epmdPort = await freePort();
-  epmd = start('epmd', ['-port', String(epmdPort)]);
-  await waitPort(epmdPort, 10_000);
+  const { port: epmdPort, proc } = await startEpmd();
+  epmd = proc;
   say(`epmd on port ${epmdPort} (pid ${epmd.pid})`);
   const cookie = `demo_${randomBytes(6).toString('hex')}`;
   const stubName = `chatstub_${process.pid}@127.0.0.1`;
