@@ -106,12 +106,15 @@ export class UserChannel implements PresenceWatcher {
     while (!this.stopped) {
       try {
         // Negative `after` (not ready yet): the channel answers `refresh` with its seq at once, which is not activity.
-        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal: this.abort.signal }));
+        this.inflight = new AbortController();
+        const signal = AbortSignal.any([this.abort.signal, this.inflight.signal]);
+        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal }));
         failures = 0;
         this.failure = undefined;
         this.apply(r);
       } catch (e) {
         if (this.stopped) return;
+        if (this.inflight?.signal.aborted) continue; // nudged: poll again at once
         failures++;
         this.failure = e;
         if (!this.isReady) {
@@ -129,7 +132,30 @@ export class UserChannel implements PresenceWatcher {
     }
   }
 
+  /**
+   * An event for this user was just stored through this gateway (a send to
+   * or from the user). If the loop has seen nothing new `nudgeMs` later, its
+   * poll is given up and made again: a poll the channel servers lost (sent
+   * to a channel process that crashed before it took the poll) would
+   * otherwise stall the user until the call's timeout.
+   */
+  expectEvent(nudgeMs: number): void {
+    if (this.stopped || this.nudge !== undefined || !this.isReady) return;
+    const seen = this.applied;
+    this.nudge = setTimeout(() => {
+      this.nudge = undefined;
+      if (this.applied === seen && !this.stopped) this.inflight?.abort();
+    }, nudgeMs);
+    this.nudge.unref();
+  }
+
+  private inflight: AbortController | undefined;
+  private nudge: NodeJS.Timeout | undefined;
+  /** Upstream answers applied so far. */
+  private applied = 0;
+
   private apply(r: PollResult): void {
+    this.applied++;
     if (!this.isReady) {
       this.init(r.status === PollStatus.EVENTS && r.events.length > 0 ? r.events[0].seq - 1n : r.seq);
       if (r.status !== PollStatus.EVENTS) {
@@ -289,6 +315,7 @@ export class UserChannel implements PresenceWatcher {
     if (this.stopped) return;
     this.stopped = true;
     this.abort.abort();
+    if (this.nudge !== undefined) clearTimeout(this.nudge);
     for (const p of this.polls.splice(0)) {
       this.host.held(p, false);
       this.host.answer(p, 'continue', this.seq, []);

@@ -73,7 +73,7 @@ export interface GatewayOptions {
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this; default 60 000 ms. */
   keepAliveTimeoutMs?: number;
-  /** How long the gateway's own long-poll on a user's channel is held; default 30 000 ms. */
+  /** How long the gateway's own long-poll on a user's channel is held; default 20 000 ms. */
   upstreamPollMs?: number;
   /** A user none of whose tabs polled for this long is dropped from the gateway; default 60 000 ms. */
   idleStopMs?: number;
@@ -103,6 +103,9 @@ export interface GatewayStats {
   presenceCalls: number;
   presenceIds: number;
 }
+
+/** How long after a send through this gateway a user's upstream poll may stay silent before it is made again. */
+const NUDGE_MS = 2000;
 
 const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
 
@@ -160,7 +163,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     if (o.backend === undefined) throw new TypeError('serveGateway: `backend` is required');
     if (typeof o.authenticate !== 'function') throw new TypeError('serveGateway: `authenticate` is required (a hook that says who signs in)');
     this.backend = o.backend;
-    this.upstreamPollMs = o.upstreamPollMs ?? 30_000;
+    this.upstreamPollMs = o.upstreamPollMs ?? 20_000;
     this.maxPollsPerUser = Math.max(1, o.maxPollsPerUser ?? 4);
     this.bufferSize = Math.max(1, o.bufferSize ?? 256);
     this.idleStopMs = o.idleStopMs ?? 60_000;
@@ -417,6 +420,9 @@ class GatewayImpl implements ChannelHost, Gateway {
     const text = body.text;
     const m = await this.timed('send', () => this.backend.send(me, to, text, { clientMsgId: cm as string | undefined }));
     this.reply(res, '/api/send', 200, { message: messageJson(m) });
+    // Both channels got an event (the message, and the sender's echo): make sure the loops see them.
+    u.expectEvent(NUDGE_MS);
+    this.users.get(to.toString())?.expectEvent(NUDGE_MS);
   }
 
   private async typing(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
@@ -428,6 +434,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     const active = body.active;
     await this.timed('typing', () => this.backend.typing(me, to, active));
     this.reply(res, '/api/typing', 200, {});
+    this.users.get(to.toString())?.expectEvent(NUDGE_MS);
   }
 
   private async history(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
