@@ -6,7 +6,7 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { startChat, Client, SECRET } from './gateway-fixture.js';
 import { ChatChannelCluster, acceptKnownUsers, serveGateway } from '../../src/chat/index.js';
-import { startStub } from '../helpers/stub.js';
+import { startStub } from '../../src/testing/index.js';
 
 const friendsOf = async (c: Client): Promise<string[]> => (await c.req('GET', '/api/presence')).json.friends.map((f: any) => f.userId);
 

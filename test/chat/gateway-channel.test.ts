@@ -9,9 +9,9 @@
 // a second; the same code runs against the real stub in the API and browser
 // tests.
 import t from 'tap';
-import { PollStatus, type ChannelEvent, type PollResult } from '../../src/chat/types.js';
+import { PollStatus, type ChannelEvent, type PollResult } from '../../src/thrift/gen/chat.js';
 import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from '../../src/chat/gateway/channel.js';
-import { reconnectPolicy } from '../../src/node/reconnect.js';
+import { backoffPolicy } from '../../src/backoff.js';
 import type { HttpResponse } from '../../src/chat/gateway/http.js';
 
 /** The stub's channel: seq, a window of retained events, one held poll, crashes. */
@@ -90,7 +90,7 @@ function harness(ch: ModelChannel, bufferSize: number) {
     maxPollsPerUser: 8,
     bufferSize,
     idleStopMs: 60_000,
-    backoff: reconnectPolicy({ baseDelayMs: 5, maxDelayMs: 10 }),
+    backoff: backoffPolicy({ maxDelayMs: 10 }, { baseDelayMs: 5, maxRetries: Infinity }),
     epochBase: 1000,
     nextEpoch: () => ++epoch,
     timed: (_m, f) => f(),

@@ -4,8 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { Node } from '../../src/otp/index.js';
 import { ChatCluster, serveGateway, acceptKnownUsers, type Gateway, type GatewayOptions } from '../../src/chat/index.js';
-import { startStub, type StubNode, type StubOptions } from '../helpers/stub.js';
-import type { Teardownable } from '../helpers/procs.js';
+import { startStub, type StubNode, type StubOptions, type Teardownable } from '../../src/testing/index.js';
 
 export const SECRET = 'gateway-test-secret-0123456789abcdef';
 

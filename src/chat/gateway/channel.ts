@@ -22,11 +22,12 @@
 // while any tab polled in the last `idleStopMs`; then the user is dropped
 // from the gateway (and goes offline after the servers' grace time).
 import { ChatError } from '../errors.js';
-import { PollStatus, type ChannelEvent, type ChatBackend, type PollResult } from '../types.js';
+import { PollStatus, type ChannelEvent, type PollResult } from '../../thrift/gen/chat.js';
+import type { ChatBackend } from '../types.js';
 import type { HttpResponse } from './http.js';
 import type { PresenceWatcher } from './presence.js';
 import { TokenBucket } from './session.js';
-import type { ReconnectPolicy } from '../../node/reconnect.js';
+import type { BackoffPolicy } from '../../backoff.js';
 
 /** A browser poll the gateway holds. */
 export interface HeldPoll {
@@ -47,7 +48,7 @@ export interface ChannelHost {
   readonly maxPollsPerUser: number;
   readonly bufferSize: number;
   readonly idleStopMs: number;
-  readonly backoff: ReconnectPolicy;
+  readonly backoff: BackoffPolicy;
   /** The first epoch of this gateway process; epochs below it come from an earlier one. */
   readonly epochBase: number;
   nextEpoch(): number;

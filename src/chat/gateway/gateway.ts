@@ -8,8 +8,9 @@
 // server in http.ts.
 import { ChatBadRequestError, ChatError, ChatNotOnlineError } from '../errors.js';
 import { toUserId } from '../slot.js';
-import type { ChannelEvent, ChatBackend, UserId } from '../types.js';
-import { reconnectPolicy, type ReconnectPolicy } from '../../node/reconnect.js';
+import type { ChatBackend, UserId } from '../types.js';
+import type { ChannelEvent } from '../../thrift/gen/chat.js';
+import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../../backoff.js';
 import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from './channel.js';
 import { HttpServer, type HttpRequest, type HttpResponse } from './http.js';
 import { HttpError, badRequest, eventJson, intParam, messageJson, parseBody, parseId, parseQuery } from './json.js';
@@ -79,8 +80,13 @@ export interface GatewayOptions {
   idleStopMs?: number;
   /** Events kept per user for tabs that poll from an older seq; default 256. */
   bufferSize?: number;
-  /** Backoff of a user's upstream poll while the backend fails (jittered, capped). */
-  backoff?: { baseDelayMs?: number; maxDelayMs?: number; jitter?: number };
+  /**
+   * Backoff of a user's upstream poll while the backend fails: the library's
+   * backoff policy (`baseDelayMs` default 250, `maxDelayMs` default 10 000,
+   * `jitter` default 0.5, or a `delay(attempt, userId)` function). The loop
+   * never gives up while the user is signed in.
+   */
+  backoff?: Omit<BackoffOptions, 'maxRetries'>;
   /** @internal The HTTP layer: this package's server on `net` (default) or node:http (for bench/gateway.mjs's comparison). */
   httpServer?: 'beambridge' | 'node:http';
 }
@@ -143,7 +149,7 @@ class GatewayImpl implements ChannelHost, Gateway {
   readonly maxPollsPerUser: number;
   readonly bufferSize: number;
   readonly idleStopMs: number;
-  readonly backoff: ReconnectPolicy;
+  readonly backoff: BackoffPolicy;
   readonly epochBase = Date.now();
   private epochCounter = this.epochBase;
   private readonly users = new Map<string, UserChannel>();
@@ -167,7 +173,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     this.maxPollsPerUser = Math.max(1, o.maxPollsPerUser ?? 4);
     this.bufferSize = Math.max(1, o.bufferSize ?? 256);
     this.idleStopMs = o.idleStopMs ?? 60_000;
-    this.backoff = reconnectPolicy({ baseDelayMs: 250, maxDelayMs: 10_000, jitter: 0.5, ...o.backoff });
+    this.backoff = backoffPolicy({ maxDelayMs: 10_000, ...o.backoff }, { baseDelayMs: 250, maxRetries: Infinity });
     this.sessions = new SessionSigner(o.secret, o.sessionTtlMs ?? 7 * 24 * 3600_000);
     this.metrics = o.metrics ? new GatewayMetrics(() => this.gauges()) : undefined;
     this.hub = new PresenceHub(this.backend, {

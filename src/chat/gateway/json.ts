@@ -1,6 +1,6 @@
 // JSON in and out of the gateway: 64-bit ids as decimal strings, the one
 // error body shape, and the checks every field goes through.
-import type { ChannelEvent, ChatMessage } from '../types.js';
+import type { ChannelEvent, ChatMessage } from '../../thrift/gen/chat.js';
 
 /** An error answer: `{"error": {"code", "message"}}` with `status`. */
 export class HttpError extends Error {

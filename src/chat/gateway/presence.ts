@@ -10,7 +10,8 @@
 // state changed are pushed: each change gets a version number, and the
 // watchers' held polls are answered with the changes newer than the version
 // their page has seen. A page never asks for presence on its own.
-import { PresenceState, type ChatBackend, type Presence } from '../types.js';
+import { PresenceState, type Presence } from '../../thrift/gen/chat.js';
+import type { ChatBackend } from '../types.js';
 
 /** What the hub needs of a signed-in user. */
 export interface PresenceWatcher {
