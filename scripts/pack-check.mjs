@@ -50,6 +50,8 @@ try {
   check(files.includes('erlang-stub/Makefile') && files.includes('erlang-stub/bin/chat-stub'), 'the tarball holds erlang-stub/');
   check(!files.some((f) => /^erlang-stub\/ebin/.test(f)), 'and none of its build output');
   check(!files.some((f) => f.startsWith('test/') || f.startsWith('scratch/')), 'no tests in the tarball');
+  const page = ['index.html', 'channel.html', 'chat.js', 'channel.js', 'chat.css'].map((f) => `dist/chat/gateway/page/${f}`);
+  check(page.every((f) => files.includes(f)), 'the chat page ships beside the gateway (dist/chat/gateway/page/)');
   const maps = files.filter((f) => f.endsWith('.map'));
   const missing = [];
   for (const m of maps) {
