@@ -63,11 +63,11 @@ export async function startEpmd(t?: TestContext): Promise<number> {
   return (await startEpmdProcess(t)).port;
 }
 
-/** @internal {@link startEpmd}, with the process to stop (undefined for a shared epmd). */
-export async function startEpmdProcess(t?: TestContext): Promise<{ port: number; process?: Started }> {
+/** @internal {@link startEpmd} (on `onPort` if given), with the process to stop (undefined for a shared epmd). */
+export async function startEpmdProcess(t?: TestContext, onPort?: number): Promise<{ port: number; process?: Started }> {
   const shared = process.env.BEAMBRIDGE_EPMD_PORT;
   if (shared) return { port: Number(shared) };
-  const port = await freePort();
+  const port = onPort ?? (await freePort());
   const started = await startProcess({
     cmd: 'epmd',
     args: ['-port', String(port), '-relaxed_command_check'],

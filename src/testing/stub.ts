@@ -359,12 +359,23 @@ export async function startStub(a?: TestContext | StubOptions, b?: StubOptions):
   const [t, opts] = b === undefined && !isTestContext(a) ? [undefined, (a ?? {}) as StubOptions] : [a as TestContext | undefined, b ?? {}];
   const epmd = opts.epmdPort === undefined ? await startEpmdProcess(t) : undefined;
   const node = await launch(t, opts.name ?? uniqueName(), opts.cookie ?? randomCookie(), opts.epmdPort ?? epmd!.port, opts);
-  if (epmd?.process === undefined) return node;
-  // The epmd started for this node stops with it.
-  const stopNode = node.stop;
+  return epmd?.process === undefined ? node : withOwnEpmd(t, node, epmd.process);
+}
+
+/**
+ * The epmd started for a node stops with it; `restart()` after `stop()`
+ * starts it again on the same port, so the node keeps its address.
+ */
+function withOwnEpmd(t: TestContext | undefined, node: StubNode, epmd: Started): StubNode {
+  const { stop, restart } = node;
   node.stop = async () => {
-    await stopNode();
-    await epmd.process!.stop();
+    await stop();
+    await epmd.stop();
+  };
+  node.restart = async () => {
+    const again = epmd.exited ? (await startEpmdProcess(t, node.epmdPort)).process : epmd;
+    const n = await restart();
+    return again === undefined ? n : withOwnEpmd(t, n, again);
   };
   return node;
 }

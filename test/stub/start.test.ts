@@ -140,6 +140,12 @@ t.test('one node from the helper: ready line, Thrift, control port, faults', asy
   await stub.stop();
   t.equal(stub.process.child.exitCode, 0, 'SIGTERM: clean exit, status 0');
   t.equal(stub.process.child.signalCode, null);
+
+  // stop() also stopped the helper's own epmd; restart() brings both back on the same ports.
+  const again = await stub.restart();
+  t.teardown(() => again.stop());
+  t.same([again.node, again.epmdPort, again.thriftPort], [stub.node, stub.epmdPort, stub.thriftPort], 'restart after stop: same name and ports');
+  t.ok((await partitionMapOver(again.thriftPort, 1)).length > 0, 'and it serves');
 });
 
 t.test('bin/chat-stub: flags, ready line, bad input', async (t) => {
