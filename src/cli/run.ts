@@ -11,9 +11,10 @@ import { epmdCommands } from './epmd.js';
 import { tap } from './tap.js';
 import { thriftCommands } from './thrift.js';
 import { nodeCommands } from './node.js';
+import { darklaunchCommands } from './darklaunch.js';
 
 /** Every command, in the order `beambridge --help` lists them. */
-export const COMMANDS: Command[] = [...etfCommands, ...epmdCommands, ...nodeCommands, tap, ...thriftCommands];
+export const COMMANDS: Command[] = [...etfCommands, ...epmdCommands, ...nodeCommands, tap, ...thriftCommands, ...darklaunchCommands];
 
 /** Exit statuses. */
 export const EXIT_OK = 0;
@@ -36,7 +37,8 @@ export function mainHelp(): string {
     'Usage: beambridge <command> [arguments] [options]',
     '',
     "beambridge speaks Erlang's own protocols: decode and explain external terms, query",
-    'EPMD, ping and call Erlang nodes, and watch a live distribution link.',
+    'EPMD, ping and call Erlang nodes, watch a live distribution link, and load a chat',
+    'gateway with simulated users (a dark launch).',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
