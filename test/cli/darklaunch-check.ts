@@ -1,9 +1,8 @@
 // Shared checks of the dark-launch tests: run the built CLI with --json,
 // read its JSON lines and report.json, and render report.svg in real
 // Chromium (a PNG under test-output/screenshots/).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import type { Test } from 'tap';
 import { checkConsistency, type Report } from '../../src/cli/darklaunch/report.js';
 import { launchChrome, SCREENSHOTS } from '../chat/browser.js';
@@ -60,4 +59,42 @@ export async function renderInChromium(t: Test, svgPath: string, name: string, t
   t.ok(statSync(png).size > 20_000, `PNG saved: ${png}`);
   t.comment(`screenshot: ${png}`);
   return png;
+}
+
+/** The state letter and parent pid of a process, from /proc (undefined once it is gone). */
+function procStat(pid: number): { state: string; ppid: number } | undefined {
+  try {
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, ppid] = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state, ppid: Number(ppid) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every live descendant of `root` (children, their children, ...), from /proc. */
+export function descendants(root: number): number[] {
+  const parent = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const st = procStat(Number(d));
+    if (st) parent.set(Number(d), st.ppid);
+  }
+  const out: number[] = [];
+  for (const pid of parent.keys()) {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+      if (p === root) {
+        out.push(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Whether a process still runs (a zombie no one has reaped yet counts as ended). */
+export function running(pid: number): boolean {
+  const st = procStat(pid);
+  return st !== undefined && st.state !== 'Z' && st.state !== 'X';
 }

@@ -11,8 +11,9 @@ import { checkConsistency, type Report } from '../../src/cli/darklaunch/report.j
 import { defaultSettings } from '../../src/cli/darklaunch/settings.js';
 import { Panel, panelLines } from '../../src/cli/darklaunch/view.js';
 import { Style } from '../../src/cli/io.js';
-import { cli } from './cli.js';
-import { checkLines, darklaunch, renderInChromium } from './darklaunch-check.js';
+import { once } from 'node:events';
+import { cli, startCli } from './cli.js';
+import { checkLines, darklaunch, descendants, renderInChromium, running } from './darklaunch-check.js';
 import { syntheticReport } from './darklaunch-synthetic.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'bb-darklaunch-'));
@@ -67,6 +68,29 @@ t.test('a short --spawn run: report files, fields, consistency, nothing lost, th
   t.equal(r.faults.length, 0);
 
   await renderInChromium(t, join(dir, 'report.svg'), 'darklaunch-spawn', ['SLO met', 'Delivery latency, per second (log scale)', 'Throughput, per second', 'Users and held polls']);
+});
+
+t.test('Ctrl-C stops the run and every process --spawn started, and still writes the report', async (t) => {
+  const dir = tmp();
+  const run = await startCli(t, ['darklaunch', '--spawn', '--users', '40', '--ramp', '2s', '--duration', '2m', '--friends', '5', '--json', '--out', dir], {
+    ready: /"type":"sample".*"active":[1-9]/,
+  });
+  const started = descendants(run.pid);
+  // epmd (unless the environment shares one), two stub nodes (erl and beam.smp each), the gateway.
+  t.ok(started.length >= 3, `${started.length} processes started: ${started.join(' ')}`);
+  const exited = once(run.child, 'exit');
+  run.child.kill('SIGINT');
+  const bound = setTimeout(() => run.child.kill('SIGKILL'), 60_000);
+  const [code] = (await exited) as [number | null];
+  clearTimeout(bound);
+  t.ok(code === 0 || code === 1, `exit status ${code} (by the SLO), not a crash`);
+  t.match(run.lines.join('\n'), /"text":"interrupted"/, 'it says it was interrupted');
+  // Processes end a moment after the signal that ends them: wait a bounded while.
+  for (let i = 0; i < 50 && started.some(running); i++) await new Promise((r) => setTimeout(r, 100));
+  t.same(started.filter(running), [], 'nothing it started is left running');
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Report;
+  t.equal(report.interrupted, true, 'report.json says the run was interrupted');
+  t.same(checkConsistency(report), [], 'and is consistent');
 });
 
 t.test('usage errors exit 2 with one line; --help has an example', async (t) => {
