@@ -91,14 +91,17 @@ function describe(r) {
   const gw = steady.map((s) => s.cost.gateway ?? {});
   const held = median(steady.map((s) => s.cost.gateway?.heldPolls ?? s.heldPolls));
   const rss = median(gw.map((g) => g.rssMB));
+  // Backend rates are in the seconds the gateway's /metrics answered (a loaded gateway answers late).
+  const scraped = gw.filter((g) => g.backend !== undefined);
   const methods = {};
-  for (const g of gw) for (const [m, x] of Object.entries(g.backend?.byMethod ?? {})) (methods[m] ??= []).push(x);
+  for (const g of scraped) for (const [m, x] of Object.entries(g.backend.byMethod ?? {})) (methods[m] ??= []).push(x);
   const lines = [
     `users ${r.plan.users}: delivery p50 ${d.p50} ms, p90 ${d.p90} ms, p99 ${d.p99} ms, max ${d.max} ms; ${L.accepted} accepted, ${L.delivered} delivered, ${L.recoveredByHistory} recovered by history, ${L.lost} lost; SLO ${SLO} ${r.slo.met ? 'MET' : 'NOT met'}`,
     `  simulator: send p99 ${r.totals.latency.send.p99} ms, presence p99 ${r.totals.latency.presence.p99} ms, login p99 ${r.totals.latency.login.p99} ms, re-poll p99 ${r.totals.latency.repoll.p99} ms; ${r.totals.counters.failures} failed requests of ${r.totals.counters.requests}`,
     `  gateway (steady state): CPU median ${median(gw.map((g) => g.cpuPct))}% of a core (max ${r.cost.gateway?.cpuPctMax}%), RSS ${rss} MB for ${held} held polls` +
       (rss && held ? ` (${((rss * 1024) / held).toFixed(1)} KB per held poll, process included)` : ''),
-    ...Object.entries(methods).map(([m, xs]) => `    backend ${m}: ${(xs.reduce((a, x) => a + x.calls, 0) / Math.max(1, steady.length)).toFixed(1)} calls/s, p99 median ${median(xs.map((x) => x.p99))} ms`),
+    `  gateway /metrics answered in ${scraped.length} of ${steady.length} steady seconds`,
+    ...Object.entries(methods).map(([m, xs]) => `    backend ${m}: ${(xs.reduce((a, x) => a + x.calls, 0) / Math.max(1, scraped.length)).toFixed(1)} calls/s, p99 median ${median(xs.map((x) => x.p99))} ms`),
     ...r.cost.stubs.map((s) => `  stub ${s.node}: CPU mean ${s.cpuPctMean}% (max ${s.cpuPctMax}%), RSS max ${s.rssMBMax} MB, held polls max ${s.heldPollsMax}`),
     `  simulator process: CPU mean ${r.cost.simulator.cpuPctMean}% (max ${r.cost.simulator.cpuPctMax}%), RSS max ${r.cost.simulator.rssMBMax} MB`,
     `  load average ${r.machine.loadAvgStart.join(' ')} at the start, ${r.machine.loadAvgEnd.join(' ')} at the end${r.machine.loadAvgStart[0] > 2.5 ? ' (a busy machine: latency depends on what else runs)' : ''}`,

@@ -1,12 +1,16 @@
-// The dark launch's parts without a network: the plan (same seed, same
+// The dark launch's parts without a system to load: the plan (same seed, same
 // plan, whatever the shard), the option parsers, the histogram, the ledger's
-// bookkeeping, the report's consistency rules, merge, the Prometheus parser.
+// bookkeeping, the report's consistency rules, merge, the Prometheus parser
+// and the /metrics scraper (against a small server on loopback).
 import t from 'tap';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { Histogram } from '../../src/cli/darklaunch/hist.js';
 import { Ledger } from '../../src/cli/darklaunch/ledger.js';
 import { planDigest, shardUsers, UserPlan } from '../../src/cli/darklaunch/plan.js';
 import { defaultSettings, parseDuration, parseFault, parseShard, parseSlo, checkSettings, parseControl } from '../../src/cli/darklaunch/settings.js';
-import { bucketQuantile, parseProm } from '../../src/cli/darklaunch/cost.js';
+import { bucketQuantile, MetricsScraper, parseProm } from '../../src/cli/darklaunch/cost.js';
 import { backoffMs } from '../../src/cli/darklaunch/user.js';
 import { explainLoss, type FaultRecord } from '../../src/cli/darklaunch/faults.js';
 import { interleavedSlots } from '../../src/cli/darklaunch/spawn.js';
@@ -187,6 +191,40 @@ t.test('Prometheus text', async (t) => {
   const q = bucketQuantile([[0.001, 5], [0.01, 9], [Infinity, 10]], 0.5);
   t.ok(q > 0 && q <= 0.001, `p50 ${q}`);
   t.equal(bucketQuantile([[0.001, 5], [0.01, 9], [Infinity, 10]], 0.99), 0.01);
+});
+
+t.test('the /metrics scraper: gauges, rates per second, a slow answer still counts', async (t) => {
+  let sends = 0;
+  let delayMs = 0;
+  const server = createServer((_req, res) => {
+    const body = [
+      'gateway_held_polls 7',
+      `gateway_backend_call_seconds_bucket{method="send",le="0.01"} ${sends}`,
+      `gateway_backend_call_seconds_bucket{method="send",le="+Inf"} ${sends}`,
+      `gateway_backend_call_seconds_bucket{method="poll",le="+Inf"} ${sends}`,
+      `gateway_requests_total{route="/api/send",status="200"} ${sends}`,
+    ].join('\n');
+    setTimeout(() => res.end(body), delayMs);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const scraper = new MetricsScraper(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, 3000);
+  t.same(await scraper.sample(), { heldPolls: 7 }, 'the first answer has the gauges (no rates yet)');
+  sends = 100;
+  // A gateway that takes longer than a second to answer is still measured; its rates are per second.
+  delayMs = 1200;
+  const t0 = performance.now();
+  const s = await scraper.sample();
+  const elapsedS = (performance.now() - t0) / 1000;
+  t.equal(s?.heldPolls, 7);
+  t.ok(s?.backend && s.backend.calls > 0 && s.backend.calls <= 100 / elapsedS + 1, `send calls per second: ${s?.backend?.calls} (100 in ${elapsedS.toFixed(2)} s)`);
+  t.equal(s?.backend?.byMethod?.send.calls, s?.backend?.calls, 'held polls are left out of the backend figure');
+  t.equal(s?.requests, s?.backend?.calls, 'requests per second');
+  t.notOk(scraper.down);
+  const dead = new MetricsScraper('http://127.0.0.1:1/metrics', 500);
+  t.equal(await dead.sample(), undefined);
+  t.ok(dead.down);
 });
 
 t.test('reports: consistency, SLO, merge, chart', async (t) => {

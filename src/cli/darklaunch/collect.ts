@@ -29,11 +29,13 @@ export interface CostSample {
     /** Polls the gateway says it holds (/metrics). */
     heldPolls?: number;
     /**
-     * Backend calls in this second and their latency (ms), from the gateway's
-     * histogram (/metrics): all but the held polls, and by method.
+     * Backend calls per second and their latency (ms), from the gateway's
+     * histogram (/metrics): all but the held polls, and by method. Only in the
+     * seconds a scrape answered (a loaded gateway may take several); the rates
+     * cover the time since the previous answer.
      */
     backend?: { calls: number; p50: number; p99: number; byMethod?: Record<string, { calls: number; p50: number; p99: number }> };
-    /** HTTP requests answered in this second (/metrics). */
+    /** HTTP requests answered per second (/metrics), in the seconds a scrape answered. */
     requests?: number;
   };
   stubs?: StubCost[];

@@ -147,16 +147,23 @@ export function bucketQuantile(b: [number, number][], q: number): number {
   return prevLe;
 }
 
-/** Scrapes a gateway's /metrics each second and turns counters into per-second figures. */
+/**
+ * Scrapes a gateway's /metrics and turns counters into per-second figures.
+ * A loaded gateway may take seconds to answer: a scrape waits up to
+ * `timeoutMs`, and its rates cover the time since the previous answer.
+ */
 export class MetricsScraper {
   private last: { p: PromSamples; at: number } | undefined;
   private failing = false;
 
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly timeoutMs = 5000,
+  ) {}
 
-  /** The gateway's figures for the last interval; undefined when /metrics does not answer. */
+  /** The gateway's figures since the previous answer (`requests` and backend `calls` per second); undefined when /metrics does not answer. */
   async sample(): Promise<CostSample['gateway'] | undefined> {
-    const text = await get(this.url, 900).catch(() => undefined);
+    const text = await get(this.url, this.timeoutMs).catch(() => undefined);
     if (text === undefined) {
       this.failing = true;
       return undefined;
@@ -179,16 +186,17 @@ export class MetricsScraper {
     const reqName = find(p, /requests_total$/);
     const req = sum(p, reqName);
     const req0 = sum(prev.p, reqName);
-    if (req !== undefined && req0 !== undefined) out.requests = Math.max(0, req - req0);
+    if (req !== undefined && req0 !== undefined) out.requests = round1(Math.max(0, req - req0) / dt);
     const hist = find(p, /backend.*_bucket$/);
     if (hist) {
       const method = (l: Record<string, string>) => l.method ?? l.call ?? '';
-      out.backend = histDelta(p, prev.p, hist, (l) => !HELD.test(method(l)));
+      const perSecond = (d: { calls: number; p50: number; p99: number }) => ({ ...d, calls: round1(d.calls / dt) });
+      out.backend = perSecond(histDelta(p, prev.p, hist, (l) => !HELD.test(method(l))));
       const methods = new Set((p.get(hist) ?? []).map((x) => method(x.labels)).filter(Boolean));
       const byMethod: Record<string, { calls: number; p50: number; p99: number }> = {};
       for (const m of methods) {
         const d = histDelta(p, prev.p, hist, (l) => method(l) === m);
-        if (d.calls > 0) byMethod[m] = d;
+        if (d.calls > 0) byMethod[m] = perSecond(d);
       }
       out.backend.byMethod = byMethod;
     }

@@ -182,7 +182,7 @@ export class Ledger {
       const finding = a.error
         ? `not delivered by the end of the drain, and the audit could not tell whether it is in history (${a.error})`
         : a.inHistory
-          ? 'never delivered by a poll and no refresh told the recipient to re-read history (the message is in history)'
+          ? 'not delivered by a poll by the end of the drain, and no refresh told the recipient to re-read history (the message is in history: late, or its event never reached the poll)'
           : 'never delivered and not in the recipient\'s history';
       e.lost = {
         id: a.id,

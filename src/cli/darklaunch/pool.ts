@@ -9,7 +9,8 @@ import { LATENCY_KINDS, zeroCounters, type Batch, type Counters, type FromWorker
 import { UserPlan } from './plan.js';
 import { SimUser } from './user.js';
 
-const AUDIT_PARALLEL = 8;
+/** History reads in flight per worker during the audit. */
+const AUDIT_PARALLEL = 32;
 
 function emptyLatencies(): Latencies {
   return { send: [], presence: [], repoll: [], login: [], history: [] };

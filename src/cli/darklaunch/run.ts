@@ -52,6 +52,8 @@ export interface RunHooks {
 
 const BATCH_MS = 250;
 const SOCKET_HEADROOM = 600;
+/** Audit rounds at most: the first, and rounds for messages accepted while the previous one ran. */
+const AUDIT_ROUNDS = 3;
 
 /** One worker thread, or the main thread's own pool (`workers: 0`). */
 interface Runner {
@@ -171,14 +173,20 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
   const gatewayProc = sys.gatewayPid !== undefined ? new ProcStat(sys.gatewayPid) : undefined;
   const stubProcs = new Map<number, ProcStat>();
   const scraper = sys.metricsUrl ? new MetricsScraper(sys.metricsUrl) : undefined;
-  let lastAsync: Pick<CostSample, 'gateway' | 'stubs'> = {};
-  let sampling = false;
-  const sampleAsync = async () => {
-    if (sampling) return;
-    sampling = true;
+  // The stubs and the gateway's /metrics are asked apart (a loaded gateway answers late). The
+  // gateway's gauges carry over to the seconds its scrape has not answered yet; its rates
+  // (requests, backend calls) go into one sample only.
+  let lastStubs: CostSample['stubs'];
+  let lastGateway: CostSample['gateway'];
+  let freshGateway = false;
+  let stubsBusy = false;
+  let scrapeBusy = false;
+  const sampleStubs = async () => {
+    if (stubsBusy) return;
+    stubsBusy = true;
     try {
       const stubs = sys.stubs();
-      const [gw, stats] = await Promise.all([scraper?.sample(), Promise.all(stubs.map((s) => stubStats(s.node, s.controlPort)))]);
+      const stats = await Promise.all(stubs.map((s) => stubStats(s.node, s.controlPort)));
       for (const [i, st] of stats.entries()) {
         const pid = stubs[i].pid;
         if (pid === undefined) continue;
@@ -186,14 +194,29 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
         if (!p) stubProcs.set(pid, (p = new ProcStat(pid)));
         Object.assign(st, p.sample() ?? {});
       }
-      lastAsync = { gateway: gw, stubs: stats.length ? stats : undefined };
+      lastStubs = stats.length ? stats : undefined;
     } finally {
-      sampling = false;
+      stubsBusy = false;
     }
   };
+  const scrape = async () => {
+    if (scrapeBusy || !scraper) return;
+    scrapeBusy = true;
+    try {
+      lastGateway = await scraper.sample();
+      freshGateway = true;
+    } finally {
+      scrapeBusy = false;
+    }
+  };
+  const sampleAsync = () => Promise.all([sampleStubs(), scrape()]);
   const cost = (): CostSample => {
-    const gw = { ...(lastAsync.gateway ?? {}), ...(gatewayProc?.sample() ?? {}) };
-    return { gateway: Object.keys(gw).length ? gw : undefined, stubs: lastAsync.stubs, simulator: self.sample() };
+    let metrics = lastGateway;
+    if (metrics && !freshGateway) metrics = { heldPolls: metrics.heldPolls, rssMB: metrics.rssMB };
+    freshGateway = false;
+    const gw = { ...(metrics ?? {}), ...(gatewayProc?.sample() ?? {}) };
+    for (const k of Object.keys(gw) as (keyof typeof gw)[]) if (gw[k] === undefined) delete gw[k];
+    return { gateway: Object.keys(gw).length ? gw : undefined, stubs: lastStubs, simulator: self.sample() };
   };
 
   // ---- faults
@@ -271,9 +294,17 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     if (!endedEarly()) {
       phase = 'auditing';
       const a0 = Date.now();
-      const items = collector.ledger.outstanding();
-      if (items.length > 0) say(`auditing ${items.length} undelivered message${items.length === 1 ? '' : 's'} against history`);
-      const answers = await audit(runners, auditWaiters, items, signal);
+      // A send whose answer came late (a loaded gateway) is accepted after the audit began: it is audited in the next round.
+      const answers: AuditAnswer[] = [];
+      const asked = new Set<string>();
+      for (let round = 0; round < AUDIT_ROUNDS && !endedEarly(); round++) {
+        const items = collector.ledger.outstanding().filter((it) => !asked.has(it.id));
+        if (items.length === 0) break;
+        const n = `${items.length} undelivered message${items.length === 1 ? '' : 's'}`;
+        say(round === 0 ? `auditing ${n} against history` : `auditing ${n} accepted after the audit began`);
+        for (const it of items) asked.add(it.id);
+        answers.push(...(await audit(runners, auditWaiters, items, signal)));
+      }
       // Interrupted during the audit: what it did not settle stays in flight.
       if (!endedEarly()) collector.ledger.settle(answers, (m) => explainLoss(faults, sys.stubs(), m));
       auditS = (Date.now() - a0) / 1000;

@@ -365,7 +365,8 @@ export class SimUser {
       const r = await this.call('POST', '/api/typing', { to, active: true });
       if (r.ok) this.pool.count('typing');
       await this.sleep(s.typingMs);
-      if (!this.signedIn) return;
+      // Signed out, or the run stopped acting while this user typed: the message is not sent.
+      if (!this.signedIn || !this.acting) return;
     }
     const clientMsgId = `dl-${this.pool.runId}-${this.id}-${++this.sendNo}`;
     const text = `darklaunch ${this.id}->${to} #${this.sendNo} `.padEnd(s.textLen, '.');
