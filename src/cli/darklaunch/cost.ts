@@ -208,16 +208,29 @@ export class MetricsScraper {
   }
 }
 
+/** GET `url`'s body; rejects on a status other than 200 or when the whole exchange takes longer than `timeoutMs`. */
 function get(url: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { timeout: timeoutMs }, (res) => {
+    let done = false;
+    const finish = (e: Error | undefined, text?: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      if (e) {
+        req.destroy();
+        reject(e);
+      } else resolve(text!);
+    };
+    // One deadline for connecting, waiting and reading (a socket timeout alone misses a trickling answer).
+    const deadline = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const req = request(url, { agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`HTTP ${res.statusCode}`))));
-      res.on('error', reject);
+      res.on('end', () => (res.statusCode === 200 ? finish(undefined, Buffer.concat(chunks).toString('utf8')) : finish(new Error(`HTTP ${res.statusCode}`))));
+      res.on('error', (e) => finish(e));
+      res.on('close', () => finish(new Error('connection closed before the answer ended')));
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
+    req.on('error', (e) => finish(e));
     req.end();
   });
 }
