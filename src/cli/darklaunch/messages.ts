@@ -95,12 +95,13 @@ export interface WorkerInit {
   batchMs: number;
 }
 
-export type ToWorker = { type: 'stop-actions' } | { type: 'audit'; items: AuditItem[] } | { type: 'close' };
+/** An audit round is numbered: a worker's late answer to a round the main thread gave up on is told apart. */
+export type ToWorker = { type: 'stop-actions' } | { type: 'audit'; round: number; items: AuditItem[] } | { type: 'close' };
 
 /** `stopped`: every user's actions in progress have finished (after `stop-actions`), with a last batch before it. */
 export type FromWorker =
   | { type: 'batch'; batch: Batch }
   | { type: 'stopped' }
-  | { type: 'audit'; answers: AuditAnswer[] }
+  | { type: 'audit'; round: number; answers: AuditAnswer[] }
   | { type: 'closed' }
   | { type: 'error'; message: string };

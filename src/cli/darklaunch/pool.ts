@@ -112,7 +112,7 @@ export class Pool {
         return;
       case 'audit':
         this.audit(m.items).then(
-          (answers) => this.post({ type: 'audit', answers }),
+          (answers) => this.post({ type: 'audit', round: m.round, answers }),
           (e: unknown) => this.fail(e),
         );
         return;

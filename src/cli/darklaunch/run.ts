@@ -124,14 +124,15 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     pollTimeoutMs: settings.pollTimeoutMs,
     batchMs: BATCH_MS,
   });
-  const auditWaiters = new Map<number, (a: AuditAnswer[]) => void>();
+  /** Audit waiters by `worker/round`. */
+  const auditWaiters = new Map<string, (a: AuditAnswer[]) => void>();
   const failures: string[] = [];
   const stoppedResolve: (() => void)[] = [];
   const stopped = (i: number) => new Promise<void>((r) => (stoppedResolve[i] = r));
   const onMessage = (i: number, m: FromWorker) => {
     if (m.type === 'batch') collector.add(i, m.batch);
     else if (m.type === 'stopped') stoppedResolve[i]?.();
-    else if (m.type === 'audit') auditWaiters.get(i)?.(m.answers);
+    else if (m.type === 'audit') auditWaiters.get(`${i}/${m.round}`)?.(m.answers);
     else if (m.type === 'error' && failures.length < 20) failures.push(m.message);
   };
   const runners: Runner[] = [];
@@ -303,7 +304,7 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
         const n = `${items.length} undelivered message${items.length === 1 ? '' : 's'}`;
         say(round === 0 ? `auditing ${n} against history` : `auditing ${n} accepted after the audit began`);
         for (const it of items) asked.add(it.id);
-        answers.push(...(await audit(runners, auditWaiters, items, signal)));
+        answers.push(...(await audit(runners, auditWaiters, round, items, signal)));
       }
       // Interrupted during the audit: what it did not settle stays in flight.
       if (!endedEarly()) collector.ledger.settle(answers, (m) => explainLoss(faults, sys.stubs(), m));
@@ -342,19 +343,20 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
 }
 
 /** Sends each worker the audit items of its recipients and waits (bounded) for the answers. */
-async function audit(runners: Runner[], waiters: Map<number, (a: AuditAnswer[]) => void>, items: AuditItem[], signal: AbortSignal | undefined): Promise<AuditAnswer[]> {
+async function audit(runners: Runner[], waiters: Map<string, (a: AuditAnswer[]) => void>, round: number, items: AuditItem[], signal: AbortSignal | undefined): Promise<AuditAnswer[]> {
   const answers: AuditAnswer[] = [];
   const jobs = runners.map((r, i) => {
     const mine = items.filter((it) => r.users.has(it.to));
     if (mine.length === 0) return Promise.resolve();
-    const got = new Promise<AuditAnswer[]>((resolve) => waiters.set(i, resolve));
-    r.send({ type: 'audit', items: mine });
+    const key = `${i}/${round}`;
+    const got = new Promise<AuditAnswer[]>((resolve) => waiters.set(key, resolve));
+    r.send({ type: 'audit', round, items: mine });
     // Bounded: two minutes and more for a long list (history reads of a loaded system are slow), at most five; Ctrl-C ends it.
     const bound = new AbortController();
     const ended = sleepUntil(Date.now() + Math.min(300_000, 120_000 + 100 * mine.length), AbortSignal.any([bound.signal, ...(signal ? [signal] : [])]));
     return Promise.race([got, ended.then(() => undefined)]).then((a) => {
       bound.abort();
-      waiters.delete(i);
+      waiters.delete(key);
       answers.push(...(a ?? mine.map((it) => ({ id: it.id, inHistory: false, refreshedAfter: false, error: signal?.aborted ? 'the run was interrupted' : 'the audit timed out' }))));
     });
   });
