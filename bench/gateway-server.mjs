@@ -3,6 +3,7 @@
 // argv[2] ('beambridge' or 'node:http'). Driven over IPC:
 //   -> { cmd: 'mem' }    <- { rss, heapUsed, stats }  (after two full GCs)
 //   -> { cmd: 'stats' }  <- { stats }
+//   -> { cmd: 'upstream' } <- { ok: [ms] } stub event -> gateway receipt, and resets them
 //   -> { cmd: 'exit' }
 // Run with --expose-gc.
 import { Node } from '../dist/otp/index.js';
@@ -11,8 +12,22 @@ import { ChatCluster, serveGateway } from '../dist/chat/index.js';
 const [, , httpServer, stubNode, cookie, epmdPort, secret, presenceIntervalMs] = process.argv;
 const node = await Node.start({ name: `bbgw_${process.pid}@127.0.0.1`, cookie, epmd: { port: Number(epmdPort) } });
 const chat = await ChatCluster.connect({ node, seeds: [stubNode], callTimeoutMs: 30_000 });
+// Where an event's time goes: for each message event an upstream poll brings,
+// the gateway's receipt time minus the message's sentAtMs (stamped by the
+// stub when it stored the message). The backend is the real ChatCluster; this
+// only reads the answers on their way in.
+let upstream = [];
+const poll = async (...a) => {
+  const r = await chat.poll(...a);
+  const now = Date.now();
+  for (const ev of r.events) if (ev.message !== undefined) upstream.push(now - Number(ev.message.sentAtMs));
+  return r;
+};
+const backend = new Proxy(chat, {
+  get: (t, k) => (k === 'poll' ? poll : typeof t[k] === 'function' ? t[k].bind(t) : t[k]),
+});
 const gateway = await serveGateway({
-  backend: chat,
+  backend,
   secret,
   // The bench signs in users 1..N without asking the servers first (fewer calls per login).
   authenticate: (_req, body) => BigInt(body.userId),
@@ -36,6 +51,9 @@ process.on('message', async (m) => {
     gcAll();
     const mu = process.memoryUsage();
     process.send({ rss: mu.rss, heapUsed: mu.heapUsed, stats: gateway.stats() });
+  } else if (m.cmd === 'upstream') {
+    process.send({ ok: upstream });
+    upstream = [];
   } else if (m.cmd === 'stats') {
     process.send({ stats: gateway.stats() });
   } else if (m.cmd === 'exit') {

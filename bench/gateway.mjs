@@ -109,23 +109,29 @@ async function fanout(inFlight = 256) {
   let next = 1;
   let i = 0;
   const t0 = Date.now();
+  const lag = [];
+  const call = [];
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (next + 1 <= USERS) {
       const from = next;
       next += 2;
       const at = t0 + (FANOUT_RATE > 0 ? (i++ * 1000) / FANOUT_RATE : 0);
       if (at > Date.now()) await new Promise((r) => setTimeout(r, at - Date.now()));
+      const t = Date.now();
+      lag.push(t - at);
       await chat.send(from, from + 1, `fan-out ${from}`);
+      call.push(Date.now() - t);
     }
   }));
-  return Date.now() - t0;
+  // lag: how far behind its schedule each send was issued; call: each send's round trip.
+  return { ms: Date.now() - t0, lagP99: pct(lag, 99), callP50: pct(call, 50), callP99: pct(call, 99) };
 }
 
 async function runLayer(layer) {
-  const server = track(fork(join(here, 'gateway-server.mjs'), [layer, stubName, cookie, String(epmdPort), secret, String(PRESENCE_MS)], { execArgv: ['--expose-gc', ...(process.env.GW_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GW_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const server = track(fork(join(here, 'gateway-server.mjs'), [layer, stubName, cookie, String(epmdPort), secret, String(PRESENCE_MS)], { execArgv: ['--expose-gc', ...(process.env.GW_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GW_PROF}/server-${layer.replace(":", "")}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const srv = ipc(server);
   const { port } = await srv.next();
-  const clients = track(fork(join(here, 'gateway-clients.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const clients = track(fork(join(here, 'gateway-clients.mjs'), [], { execArgv: process.env.GW_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GW_PROF}/clients-${layer.replace(":", "")}`] : [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const cli = ipc(clients);
   await cli.next();
   const out = { layer };
@@ -152,13 +158,18 @@ async function runLayer(layer) {
     out.heapPerUser = (base.heapUsed - empty.heapUsed) / USERS;
     const p0 = heldMem.stats;
     // Fan-out: one event for every held poll.
-    out.sendMs = await fanout();
+    await srv.ask({ cmd: 'upstream' });
+    out.send = await fanout();
+    out.sendMs = out.send.ms;
     t0 = Date.now();
     let lat = [];
     while (lat.length < USERS && Date.now() - t0 < 30_000) {
       await new Promise((r) => setTimeout(r, 250));
       lat = lat.concat((await cli.ask({ cmd: 'latencies' })).ok);
     }
+    const up = (await srv.ask({ cmd: 'upstream' })).ok;
+    out.upP50 = pct(up, 50);
+    out.upP99 = pct(up, 99);
     out.received = lat.length;
     out.p50 = pct(lat, 50);
     out.p99 = pct(lat, 99);
@@ -184,7 +195,8 @@ for (let round = 1; round <= ROUNDS; round++) {
     r[layer] = await runLayer(layer);
     const x = r[layer];
     say(`round ${round} ${layer.padEnd(10)} held ${x.held}  RSS/poll ${kb(x.rssPerPoll)} KB  heap/poll ${kb(x.heapPerPoll)} KB  ` +
-      `event->client p50/p99/max ${x.p50}/${x.p99}/${x.max} ms (${x.received} events, sent in ${x.sendMs} ms)  ` +
+      `event->client p50/p99/max ${x.p50}/${x.p99}/${x.max} ms (${x.received} events, sent in ${x.sendMs} ms; ` +
+      `send behind schedule p99 ${x.send.lagP99} ms, send call p50/p99 ${x.send.callP50}/${x.send.callP99} ms; event->gateway p50/p99 ${x.upP50}/${x.upP99} ms)  ` +
       `cycles ${x.cyclesPerSec}/s  logins ${x.loginPerSec}/s  presence ${x.presence.calls} calls, ${x.presence.ids} ids in ${x.presence.seconds.toFixed(1)} s`);
   }
   rows.push(r);

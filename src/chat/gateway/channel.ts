@@ -82,7 +82,6 @@ export class UserChannel implements PresenceWatcher {
   lastUse = Date.now();
   stopped = false;
   bucket: TokenBucket | undefined;
-  private readonly abort = new AbortController();
   private probes = 0;
 
   constructor(readonly id: bigint, private readonly host: ChannelHost, knownSeq: bigint | undefined) {
@@ -107,9 +106,9 @@ export class UserChannel implements PresenceWatcher {
     while (!this.stopped) {
       try {
         // Negative `after` (not ready yet): the channel answers `refresh` with its seq at once, which is not activity.
-        this.inflight = new AbortController();
-        const signal = AbortSignal.any([this.abort.signal, this.inflight.signal]);
-        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal }));
+        // One controller per poll, aborted by a nudge or by stop() (no AbortSignal.any per poll: 10,000 loops re-poll).
+        const inflight = (this.inflight = new AbortController());
+        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal: inflight.signal }));
         failures = 0;
         this.failure = undefined;
         this.apply(r);
@@ -315,7 +314,7 @@ export class UserChannel implements PresenceWatcher {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    this.abort.abort();
+    this.inflight?.abort();
     if (this.nudge !== undefined) clearTimeout(this.nudge);
     for (const p of this.polls.splice(0)) {
       this.host.held(p, false);

@@ -13,7 +13,7 @@ import type { ChannelEvent } from '../../thrift/gen/chat.js';
 import { backoffPolicy, type BackoffOptions, type BackoffPolicy } from '../../backoff.js';
 import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from './channel.js';
 import { HttpServer, type HttpRequest, type HttpResponse } from './http.js';
-import { HttpError, badRequest, eventJson, intParam, messageJson, parseBody, parseId, parseQuery } from './json.js';
+import { HttpError, badRequest, eventText, intParam, messageJson, parseBody, parseId, parseQuery } from './json.js';
 import { GatewayMetrics } from './metrics.js';
 import { NodeHttpServer } from './nodehttp.js';
 import { loadPage, type PageFile } from './page.js';
@@ -113,7 +113,7 @@ export interface GatewayStats {
 /** How long after a send through this gateway a user's upstream poll may stay silent before it is made again. */
 const NUDGE_MS = 2000;
 
-const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
+const JSON_HEADERS = Object.freeze({ 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
 
 const ROUTES: Record<string, string> = {
   '/api/login': 'POST',
@@ -246,15 +246,18 @@ class GatewayImpl implements ChannelHost, Gateway {
   answer(p: HeldPoll, status: PollStatusName, seq: bigint, events: readonly ChannelEvent[]): void {
     this.heldPolls.delete(p);
     const u = p.user;
-    const out: Record<string, unknown> = { status, seq: seq.toString(), epoch: u.epoch, events: events.map(eventJson) };
+    // The hot path: the answer's JSON is put together as text, each event's text made once (json.ts).
+    let out = `{"status":"${status}","seq":"${seq}","epoch":${u.epoch},"events":[`;
+    for (let i = 0; i < events.length; i++) out += i === 0 ? eventText(events[i]) : `,${eventText(events[i])}`;
+    out += ']';
     // Closing: tell the page when to come back (spread over 1-3 s), so a restart is not met by a crowd at a closed port.
-    if (this.shuttingDown) out.retryAfterMs = 1000 + Math.floor(Math.random() * 2000);
+    if (this.shuttingDown) out += `,"retryAfterMs":${1000 + Math.floor(Math.random() * 2000)}`;
     if (p.pv !== undefined) {
-      out.pv = u.pv;
+      out += `,"pv":${u.pv}`;
       const changed = this.hub.view(u.friends, p.pv);
-      if (changed.length > 0) out.presence = changed;
+      if (changed.length > 0) out += `,"presence":${JSON.stringify(changed)}`;
     }
-    this.reply(p.res, '/api/poll', 200, out);
+    this.replyText(p.res, '/api/poll', 200, `${out}}`);
   }
 
   answerError(p: HeldPoll, e: unknown): void {
@@ -283,9 +286,14 @@ class GatewayImpl implements ChannelHost, Gateway {
 
   // ------------------------------------------------------------ HTTP
 
-  private reply(res: HttpResponse, route: string, status: number, body: unknown, headers: Record<string, string | number> = {}): void {
+  private reply(res: HttpResponse, route: string, status: number, body: unknown, headers?: Record<string, string | number>): void {
+    this.replyText(res, route, status, JSON.stringify(body), headers);
+  }
+
+  /** A JSON answer already in text; the shared header object when there are no others (http.ts renders it once). */
+  private replyText(res: HttpResponse, route: string, status: number, json: string, headers?: Record<string, string | number>): void {
     if (res.done) return;
-    res.send(status, { ...JSON_HEADERS, ...headers }, JSON.stringify(body));
+    res.send(status, headers === undefined || Object.keys(headers).length === 0 ? JSON_HEADERS : { ...JSON_HEADERS, ...headers }, json);
     this.metrics?.requests.inc([route, String(status)]);
   }
 

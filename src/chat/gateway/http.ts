@@ -202,13 +202,21 @@ function bodyLength(headers: Map<string, string>, max: number): number {
   return n;
 }
 
+// The field lines of a header object the application reuses (frozen), rendered once.
+const FIELD_LINES = new WeakMap<object, string>();
+
+function fieldLines(headers: Record<string, string | number>): string {
+  let lines = FIELD_LINES.get(headers);
+  if (lines !== undefined) return lines;
+  lines = '';
+  for (const k in headers) lines += `${k}: ${headers[k]}\r\n`;
+  if (Object.isFrozen(headers)) FIELD_LINES.set(headers, lines);
+  return lines;
+}
+
 /** The head of an answer: status line, the given fields, Content-Length, Connection. */
 export function responseHead(status: number, headers: Record<string, string | number>, bodyLength: number, keepAlive: boolean): string {
-  let head = `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n`;
-  for (const k in headers) head += `${k}: ${headers[k]}\r\n`;
-  head += `Content-Length: ${bodyLength}\r\n`;
-  if (!keepAlive) head += 'Connection: close\r\n';
-  return `${head}\r\n`;
+  return `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Unknown'}\r\n${fieldLines(headers)}Content-Length: ${bodyLength}\r\n${keepAlive ? '' : 'Connection: close\r\n'}\r\n`;
 }
 
 // ------------------------------------------------------------------ server

@@ -90,3 +90,17 @@ export function eventJson(e: ChannelEvent): EventJson {
   const t = e.typing!;
   return { seq: e.seq.toString(), type: 'typing', typing: { from: t.fromId.toString(), to: t.toId.toString(), active: t.active } };
 }
+
+// An event's JSON text, made once: a buffered event is answered to every tab
+// that polls past it (and again to a page that re-polls from an older seq).
+const EVENT_TEXT = new WeakMap<ChannelEvent, string>();
+
+/** `JSON.stringify(eventJson(e))`, cached per event object. */
+export function eventText(e: ChannelEvent): string {
+  let t = EVENT_TEXT.get(e);
+  if (t === undefined) {
+    t = JSON.stringify(eventJson(e));
+    EVENT_TEXT.set(e, t);
+  }
+  return t;
+}
