@@ -240,7 +240,11 @@ export class ChatCluster extends ClusterClient<string> implements ChatBackend {
     const id = userIdTerm(user);
     const hold = checkLimit(o?.timeoutMs ?? DEFAULT_POLL_MS, 'timeout');
     const d = budget('poll', { signal: o?.signal }, this.callTimeoutMs, this.closer.signal, hold);
-    return toPollResult(await this.call('poll', id, tuple(A.poll, id, userIdTerm(afterSeq, 'afterSeq'), hold), d));
+    try {
+      return toPollResult(await this.call('poll', id, tuple(A.poll, id, userIdTerm(afterSeq, 'afterSeq'), hold), d));
+    } finally {
+      d.finish();
+    }
   }
 
   async friendsPresence(user: UserId, o?: ChatCallOptions): Promise<Presence[]> {

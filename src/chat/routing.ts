@@ -88,9 +88,33 @@ export class CallBudget {
   ) {
     this.timeoutMs = timeoutMs;
     this.end = Number.isFinite(timeoutMs) ? performance.now() + timeoutMs : Infinity;
-    this.signal = long ? (signal ? AbortSignal.any([signal, closing]) : closing) : signal;
     if (closing.aborted) throw new ChatClosedError();
     if (signal?.aborted) throw new ChatAbortedError(what, signal.reason);
+    if (!long || signal === undefined) this.signal = long ? closing : signal;
+    else {
+      // A long call with the caller's signal: a controller of its own that either aborts. Not
+      // AbortSignal.any (on Node 20 it costs several plain listeners, and a gateway re-polls
+      // 10,000 channels), and no listener on the closing signal per call: the client's long
+      // calls are one set that closing aborts. finish() unlinks both.
+      const mine = new AbortController();
+      const link = (): void => mine.abort(signal.reason);
+      signal.addEventListener('abort', link, { once: true });
+      const calls = longCalls(closing);
+      calls.add(mine);
+      this.unlink = () => {
+        calls.delete(mine);
+        signal.removeEventListener('abort', link);
+      };
+      this.signal = mine.signal;
+    }
+  }
+
+  private unlink: (() => void) | undefined;
+
+  /** The call is over: a long call with the caller's signal lets go of it (call it once, in `finally`). */
+  finish(): void {
+    this.unlink?.();
+    this.unlink = undefined;
   }
 
   /** True once the caller aborted or the client closed. */
@@ -112,6 +136,23 @@ export class CallBudget {
     if (this.signal?.aborted) return new ChatAbortedError(this.what, this.signal.reason);
     return new ChatTimeoutError(this.what, this.timeoutMs, { cause });
   }
+}
+
+// The long calls of each client with a caller's signal, aborted together when the client closes.
+const LONG_CALLS = new WeakMap<AbortSignal, Set<AbortController>>();
+
+function longCalls(closing: AbortSignal): Set<AbortController> {
+  let calls = LONG_CALLS.get(closing);
+  if (calls === undefined) {
+    const set = new Set<AbortController>();
+    calls = set;
+    LONG_CALLS.set(closing, set);
+    closing.addEventListener('abort', () => {
+      for (const c of set) c.abort(closing.reason);
+      set.clear();
+    }, { once: true });
+  }
+  return calls;
 }
 
 /** Builds a call's {@link CallBudget} from its options and the client's default timeout; `extraMs` (a poll's hold) makes it a long call. */

@@ -228,7 +228,12 @@ export class ChatChannelCluster extends ClusterClient<ClusterEndpoint> implement
     const id = userIdTerm(user);
     const after = userIdTerm(afterSeq, 'afterSeq');
     const hold = checkLimit(o?.timeoutMs ?? DEFAULT_POLL_MS, 'timeout');
-    return this.call('poll', id, this.dl('poll', { signal: o?.signal }, hold), (c, co) => c.poll(id, after, hold, co));
+    const d = this.dl('poll', { signal: o?.signal }, hold);
+    try {
+      return await this.call('poll', id, d, (c, co) => c.poll(id, after, hold, co));
+    } finally {
+      d.finish();
+    }
   }
 
   async friendsPresence(user: UserId, o?: ChatCallOptions): Promise<Presence[]> {

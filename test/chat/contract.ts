@@ -282,8 +282,14 @@ export async function contractSuite(t: Test, env: ContractEnv): Promise<void> {
     const c2 = await env.connect();
     const sub = await c2.subscribe(a);
     const pending = sub.next();
+    // Held polls end at close, with or without the caller's own signal.
+    const held = [c2.poll(b, 1_000_000, { timeoutMs: 10_000 }), c2.poll(a, 1_000_000, { timeoutMs: 10_000, signal: new AbortController().signal })]
+      .map((p) => p.catch((e: unknown) => e));
+    const t0 = Date.now();
     await c2.close();
     t.equal((await pending).done, true, 'the subscription ended');
+    for (const p of held) t.match(await p, { code: 'ERR_CHAT_CLOSED' }, 'a held poll ended with the client');
+    t.ok(Date.now() - t0 < 5000, 'at close, not at the poll deadline');
     t.match(await c2.login(a).catch((e: unknown) => e), { code: 'ERR_CHAT_CLOSED' });
     t.match(await c2.subscribe(a).catch((e: unknown) => e), { code: 'ERR_CHAT_CLOSED' });
     await c2.close();

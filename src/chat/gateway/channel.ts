@@ -106,8 +106,9 @@ export class UserChannel implements PresenceWatcher {
     while (!this.stopped) {
       try {
         // Negative `after` (not ready yet): the channel answers `refresh` with its seq at once, which is not activity.
-        // One controller per poll, aborted by a nudge or by stop() (no AbortSignal.any per poll: 10,000 loops re-poll).
-        const inflight = (this.inflight = new AbortController());
+        // One controller, aborted by a nudge or by stop(), made anew only after an abort (10,000 loops re-poll).
+        if (this.inflight === undefined || this.inflight.signal.aborted) this.inflight = new AbortController();
+        const inflight = this.inflight;
         const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal: inflight.signal }));
         failures = 0;
         this.failure = undefined;
