@@ -14,7 +14,11 @@
 //      the difference per held poll;
 //   3. USERS/2 messages are sent between pairs of users from here, so every
 //      held poll gets one event; each client records its receipt time minus
-//      the message's sentAtMs (stored by the stub): backend event to client;
+//      the message's sentAtMs (stamped by the stub when it made the message):
+//      backend event to client. The gateway process also records, for each
+//      upstream poll answer, its receipt minus sentAtMs (event -> gateway),
+//      and the fan-out how late each send left against its schedule and each
+//      send's round trip: where the time goes;
 //   4. re-poll cycles on keep-alive (an answer and the next poll on the same
 //      connection) for CYCLE_MS with CYCLE_CONNS connections;
 //   5. presence: the gateway's batched presence() calls and ids asked.
@@ -216,6 +220,7 @@ line('RSS per held poll', (x) => x.rssPerPoll / 1024, 'KB');
 line('heap per held poll', (x) => x.heapPerPoll / 1024, 'KB');
 line('event -> client p50', (x) => x.p50, 'ms', (v) => v.toFixed(0));
 line('event -> client p99', (x) => x.p99, 'ms', (v) => v.toFixed(0));
+line('  of which event -> gateway p99', (x) => x.upP99, 'ms', (v) => v.toFixed(0));
 line('re-poll cycles (keep-alive)', (x) => x.cyclesPerSec, '/s', (v) => v.toFixed(0));
 line('RSS per signed-in user (no poll)', (x) => x.rssPerUser / 1024, 'KB');
 line('heap per signed-in user (no poll)', (x) => x.heapPerUser / 1024, 'KB');
