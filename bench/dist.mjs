@@ -1,40 +1,52 @@
-// Distribution benchmark: a beambridge node against an erl node, over the
-// same loopback, to the same Erlang sink, in one run.
-//
-//   1. one-way small messages/s ({msg, I} to a pid) from Node to an Erlang
-//      process, over one connection, vs the same flow from a second erl node;
-//   2. gen_server call round trips/s with 64 concurrent callers (Node's
-//      node.call vs gen_server:call), against the same gen_server.
+// Distribution benchmark: beambridge against erl-to-erl, every flow in the
+// same run, round by round, over one loopback connection per pair.
 //
 //   npm run bench:dist                 (builds, then runs this file)
 //   node bench/dist.mjs [--quick]      (uses the last build in dist/)
 //
-// Prints each round, then the medians and the ratios Node / erl (targets:
-// >= 0.7x for messages, >= 0.8x for round trips). Times are wall clock of
-// the whole flow (first send to the sink's "done"; first call to the last
-// reply). Every flow is bounded in count and by a timeout.
+// Nodes: a sink erl node S (the Erlang peer: a `counter' that counts chat
+// messages and a gen_server `bb_server' that echoes calls), a driver erl
+// node D (the erl side of every flow that starts in Erlang), and the
+// beambridge node J in this process (registering the same `counter' and
+// `bb_server'). The message is the 58-byte chat message
+// {chat_msg, 1001, <<"hello">>, [alice, bob], #{seq => 7}}, always sent to
+// a registered name. Each round runs, for every row, the erl-to-erl baseline
+// (D to S) and then the beambridge flows (J to S, D to J), each for FLOW_MS:
+//   one-way     messages/s, sender to `counter' (the count comes back after the last message);
+//   calls x64   gen_server:call round trips/s, 64 concurrent callers;
+//   sequential  one caller: calls/s and the p50 / p99 latency;
+// then the memory row: a wave of hidden erl peers connects to both S and J,
+// and each side's growth per connected peer is compared (erlang:memory(total)
+// on S after a GC of every process; V8 heap used + external on J after a
+// full GC). Each round's ratio is beambridge / erl (for latencies and memory,
+// erl / beambridge, so that above 1 is better everywhere); the table gives
+// every round's ratio and their median.
 //
-// Environment: BENCH_MSGS (messages per round, default 200000),
-// BENCH_CALLERS (default 64), BENCH_CALLS (calls per caller per round,
-// default 400), BENCH_ROUNDS (default 3; the median is reported).
+// Environment: BENCH_ROUNDS (default 3), BENCH_FLOW_MS (default 3000),
+// BENCH_CALLERS (default 64), BENCH_PEERS (peers per memory round, default 6).
 // Everything started here (epmd, erl nodes) is stopped by pid on exit.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { createServer, connect } from 'node:net';
+import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
-const { atom, tuple, Tuple } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
+const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
 
 const quick = process.argv.includes('--quick');
-const MSGS = Number(process.env.BENCH_MSGS ?? (quick ? 50_000 : 200_000));
-const CALLERS = Number(process.env.BENCH_CALLERS ?? 64);
-const CALLS = Number(process.env.BENCH_CALLS ?? (quick ? 100 : 400));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+const FLOW_MS = Number(process.env.BENCH_FLOW_MS ?? (quick ? 1000 : 3000));
+const CALLERS = Number(process.env.BENCH_CALLERS ?? 64);
+const PEERS = Number(process.env.BENCH_PEERS ?? (quick ? 3 : 6));
+// --only <text>: run only the flows whose label contains <text> (for profiling); --no-memory skips the memory row.
+const onlyAt = process.argv.indexOf('--only');
+const ONLY = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
+const MEMORY = !process.argv.includes('--no-memory') && ONLY === undefined;
 const COOKIE = `bench${process.pid}`;
 const here = fileURLToPath(new URL('.', import.meta.url));
+if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench:dist does)');
 
 // ------------------------------------------------------------- processes
 const children = new Set();
@@ -58,12 +70,8 @@ function start(cmd, args, env = {}) {
   let err = '';
   c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
   c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-  const exited = new Promise((resolve) => c.once('exit', (code) => (children.delete(c), resolve(code))));
+  c.once('exit', () => children.delete(c));
   return {
-    pid: c.pid,
-    exited,
-    out: () => out,
-    err: () => err,
     async waitFor(re, ms) {
       const end = Date.now() + ms;
       while (!re.test(out)) {
@@ -71,14 +79,6 @@ function start(cmd, args, env = {}) {
         if (Date.now() > end) throw new Error(`timeout waiting for ${re} from ${cmd}: ${err}${out}`);
         await new Promise((r) => setTimeout(r, 20));
       }
-      return out.match(re);
-    },
-    async stop() {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      c.kill('SIGTERM');
-      const t = setTimeout(() => c.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(t);
     },
   };
 }
@@ -93,7 +93,6 @@ function freePort() {
 }
 
 async function waitPort(port, ms) {
-  const { connect } = await import('node:net');
   const end = Date.now() + ms;
   for (;;) {
     const ok = await new Promise((r) => {
@@ -106,57 +105,155 @@ async function waitPort(port, ms) {
   }
 }
 
-function erl(name, ebin, epmdPort, evalExpr) {
-  return start('erl', ['-noshell', '-start_epmd', 'false', '-name', name, '-setcookie', COOKIE, '-pa', ebin, '-eval', evalExpr], {
-    ERL_EPMD_PORT: String(epmdPort),
-  });
+function erl(name, ebin, epmdPort, evalExpr, extra = []) {
+  const args = ['-noshell', '-start_epmd', 'false', '-name', name, '-setcookie', COOKIE, '-pa', ebin, ...extra, '-eval', evalExpr];
+  return start('erl', args, { ERL_EPMD_PORT: String(epmdPort) });
 }
 
-// ------------------------------------------------------------- measures
-const MSG = atom('msg');
-const PING = atom('ping');
+// ------------------------------------------------------------- the data
+const CHAT = atom('chat_msg');
+const REPORT = atom('report');
+const COUNT = atom('count');
+const chatMsg = tuple(CHAT, 1001, Buffer.from('hello'), [atom('alice'), atom('bob')], new Map([[atom('seq'), 7]]));
+if (encode(chatMsg).length !== 58) throw new Error(`the chat message is ${encode(chatMsg).length} bytes, not 58`);
+const isChat = (m) => m instanceof Tuple && m.elements[0] === CHAT;
 
-async function jsMessages(node, sink) {
+// ------------------------------------------------ the beambridge side (J)
+/** J's `counter': counts chat messages; {report, From} answers {count, N} and resets. */
+function startCounter(node) {
+  const p = node.spawn({ name: 'counter' });
+  void (async () => {
+    let n = 0;
+    for await (const m of p) {
+      if (isChat(m)) n++;
+      else if (m instanceof Tuple && m.elements[0] === REPORT) {
+        p.send(m.elements[1], tuple(COUNT, n));
+        n = 0;
+      }
+    }
+  })().catch(() => {}); // ends with the node
+}
+
+const yieldTurn = () => new Promise((r) => setImmediate(r));
+
+/** J to S one-way: { rate } in messages/s. */
+async function jsOneway(node, sink, ms) {
   const p = node.spawn();
   try {
-    p.send({ name: 'counter', node: sink }, tuple(atom('start'), p.pid, MSGS));
-    const ready = await p.receive({ timeoutMs: 10_000 });
-    const pid = ready.at(1);
+    const to = { name: 'counter', node: sink };
+    const isCount = (m) => m instanceof Tuple && m.elements[0] === COUNT;
+    p.send(to, tuple(REPORT, p.pid)); // resets the counter
+    await p.receive({ timeoutMs: 60_000, match: isCount });
     const t0 = performance.now();
-    for (let i = MSGS; i > 0; i--) {
-      if (!p.send(pid, tuple(MSG, i))) await node.waitWritable(sink, { timeoutMs: 60_000 });
+    const end = t0 + ms;
+    let sent = 0;
+    while (performance.now() < end) {
+      let full = false;
+      for (let i = 0; i < 1000; i++) if (!p.send(to, chatMsg)) full = true;
+      sent += 1000;
+      if (full) await node.waitWritable(sink, { timeoutMs: 60_000 });
+      else await yieldTurn();
     }
-    await p.receive({ timeoutMs: 120_000, match: (m) => m instanceof Tuple && m.at(0) === atom('done') });
-    return (performance.now() - t0) / 1000;
+    p.send(to, tuple(REPORT, p.pid));
+    const r = await p.receive({ timeoutMs: 120_000, match: isCount });
+    const dt = (performance.now() - t0) / 1000;
+    if (r.elements[1] !== sent) throw new Error(`sent ${sent}, counted ${r.elements[1]}`);
+    return { rate: sent / dt };
   } finally {
     p.exit();
   }
 }
 
-async function jsCalls(node, sink) {
+/** J to S, CALLERS concurrent callers: { rate } in calls/s. */
+async function jsCalls(node, sink, ms, callers = CALLERS) {
   const server = { name: 'bb_server', node: sink };
   const t0 = performance.now();
+  const end = t0 + ms;
+  let n = 0;
   await Promise.all(
-    Array.from({ length: CALLERS }, async () => {
-      for (let k = 0; k < CALLS; k++) {
-        const r = await node.call(server, PING, { timeoutMs: 60_000 });
-        if (r !== PING) throw new Error('bad reply');
-      }
+    Array.from({ length: callers }, async () => {
+      do {
+        const r = await node.call(server, chatMsg, { timeoutMs: 60_000 });
+        if (!isChat(r)) throw new Error('bad reply');
+        n++;
+      } while (performance.now() < end);
     }),
   );
-  return (performance.now() - t0) / 1000;
+  return { rate: n / ((performance.now() - t0) / 1000) };
 }
 
-async function erlFlows(ebin, epmdPort, sink, round) {
-  const d = erl(`bbdriver${round}_${process.pid}@127.0.0.1`, ebin, epmdPort, `dist_bench:drive('${sink}', ${MSGS}, ${CALLERS}, ${CALLS}), halt().`);
-  const m = await d.waitFor(/MSGS (\d+)\nCALLS (\d+)\n/, 300_000);
-  await d.exited;
-  return { msgs: Number(m[1]) / 1e6, calls: Number(m[2]) / 1e6 };
+/** J to S, one caller: { rate, p50, p99 } (latencies in µs). */
+async function jsSeq(node, sink, ms) {
+  const server = { name: 'bb_server', node: sink };
+  const lat = [];
+  const t0 = performance.now();
+  const end = t0 + ms;
+  let b;
+  do {
+    const a = performance.now();
+    const r = await node.call(server, chatMsg, { timeoutMs: 60_000 });
+    b = performance.now();
+    if (!isChat(r)) throw new Error('bad reply');
+    lat.push((b - a) * 1000);
+  } while (b < end);
+  return { rate: lat.length / ((b - t0) / 1000), ...percentiles(lat) };
+}
+
+// ------------------------------------------------------ the erl side (D)
+async function erlOneway(node, driver, target, ms) {
+  const r = await node.rpc(driver, 'dist_bench', 'oneway', [atom(target), ms], { timeoutMs: ms + 180_000 });
+  const [sent, counted, us] = r.elements;
+  if (sent !== counted) throw new Error(`erl sent ${sent} to ${target}, counted ${counted}`);
+  return { rate: sent / (us / 1e6) };
+}
+
+async function erlCalls(node, driver, target, ms) {
+  const r = await node.rpc(driver, 'dist_bench', 'calls', [atom(target), CALLERS, ms], { timeoutMs: ms + 180_000 });
+  const [n, us] = r.elements;
+  return { rate: n / (us / 1e6) };
+}
+
+async function erlSeq(node, driver, target, ms) {
+  const r = await node.rpc(driver, 'dist_bench', 'seq', [atom(target), ms], { timeoutMs: ms + 180_000 });
+  const [n, us, lat] = r.elements;
+  return { rate: n / (us / 1e6), ...percentiles(lat) };
+}
+
+// --------------------------------------------------------------- memory
+function jsMemory() {
+  for (let i = 0; i < 3; i++) globalThis.gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
+async function memoryRound(node, sink, ebin, epmdPort, round, jsName, count) {
+  const erlBefore = await node.rpc(sink, 'dist_bench', 'memory', [], { timeoutMs: 60_000 });
+  const jsBefore = jsMemory();
+  const peers = [];
+  for (let k = 0; k < count; k++) {
+    const name = `bbpeer${round}_${k}_${process.pid}@127.0.0.1`;
+    peers.push(erl(name, ebin, epmdPort, `dist_bench:peer(['${sink}', '${jsName}']).`, ['-hidden']));
+  }
+  await Promise.all(peers.map((p) => p.waitFor(/CONNECTED/, 120_000)));
+  await new Promise((r) => setTimeout(r, 500));
+  const erlAfter = await node.rpc(sink, 'dist_bench', 'memory', [], { timeoutMs: 60_000 });
+  const jsAfter = jsMemory();
+  return { erl: (Number(erlAfter) - Number(erlBefore)) / count, js: (jsAfter - jsBefore) / count };
 }
 
 // ------------------------------------------------------------------ main
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
+function percentiles(lat) {
+  const s = Float64Array.from(lat).sort();
+  return { p50: s[Math.floor(s.length * 0.5)], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] };
+}
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmtRate = (n) => Math.round(n).toLocaleString('en-US');
+const fmtUs = (n) => `${Math.round(n)} µs`;
+const fmtKB = (n) => `${(n / 1024).toFixed(1)} KB`;
 
 const ebin = mkdtempSync(join(tmpdir(), 'bb-bench-'));
 let node;
@@ -166,36 +263,135 @@ try {
   start('epmd', ['-port', String(epmdPort)]);
   await waitPort(epmdPort, 10_000);
   const sinkName = `bbsink_${process.pid}@127.0.0.1`;
+  const driverName = `bbdriver_${process.pid}@127.0.0.1`;
+  const jsName = `bbjs_${process.pid}@127.0.0.1`;
   const sink = erl(sinkName, ebin, epmdPort, 'dist_bench:sink(), io:format("READY~n").');
-  await sink.waitFor(/READY/, 30_000);
-  node = await Node.start({ name: `bbjs_${process.pid}@127.0.0.1`, cookie: COOKIE, epmd: { port: epmdPort } });
-  if (!(await node.ping(sinkName))) throw new Error('cannot reach the sink');
-  await jsCalls(node, sinkName); // warm-up (JIT, connection)
+  const driver = erl(driverName, ebin, epmdPort, 'io:format("READY~n").');
+  await Promise.all([sink.waitFor(/READY/, 60_000), driver.waitFor(/READY/, 60_000)]);
+  node = await Node.start({ name: jsName, cookie: COOKIE, epmd: { port: epmdPort } });
+  startCounter(node);
+  node.serve('bb_server', { call: (req) => req });
+  if (!(await node.ping(sinkName)) || !(await node.ping(driverName))) throw new Error('cannot reach the erl nodes');
+  const otpRelease = await node.rpc(sinkName, 'erlang', 'system_info', [atom('otp_release')]);
+  const otp = Array.isArray(otpRelease) ? String.fromCharCode(...otpRelease) : String(otpRelease);
 
-  console.log(`dist benchmark: ${MSGS} messages, ${CALLERS} callers x ${CALLS} calls, ${ROUNDS} round(s); OTP ${execFileSync('erl', ['-noshell', '-eval', 'io:format("~s", [erlang:system_info(otp_release)]), halt().']).toString()}, Node ${process.version}`);
-  const res = { jsMsgs: [], erlMsgs: [], jsCalls: [], erlCalls: [] };
-  for (let r = 0; r < ROUNDS; r++) {
-    const jm = MSGS / (await jsMessages(node, sinkName));
-    const e = await erlFlows(ebin, epmdPort, sinkName, r);
-    const em = MSGS / e.msgs;
-    const ec = (CALLERS * CALLS) / e.calls;
-    const jc = (CALLERS * CALLS) / (await jsCalls(node, sinkName));
-    res.jsMsgs.push(jm);
-    res.erlMsgs.push(em);
-    res.jsCalls.push(jc);
-    res.erlCalls.push(ec);
-    console.log(
-      `round ${r + 1}: messages/s Node ${fmt(jm)} erl ${fmt(em)} (${(jm / em).toFixed(2)}x); round trips/s Node ${fmt(jc)} erl ${fmt(ec)} (${(jc / ec).toFixed(2)}x)`,
-    );
+  // Each row: [label, baseline, beambridge flows...]; a flow returns { rate, p50?, p99? }.
+  const rows = [
+    {
+      name: 'one-way',
+      unit: 'msg/s',
+      base: (ms) => erlOneway(node, driverName, sinkName, ms),
+      flows: [
+        ['Node to Erlang, one-way', (ms) => jsOneway(node, sinkName, ms)],
+        ['Erlang to Node, one-way', (ms) => erlOneway(node, driverName, jsName, ms)],
+      ],
+    },
+    {
+      name: 'calls',
+      unit: 'calls/s',
+      base: (ms) => erlCalls(node, driverName, sinkName, ms),
+      flows: [
+        [`gen_server:call, ${CALLERS} callers, Node to Erlang`, (ms) => jsCalls(node, sinkName, ms)],
+        [`gen_server:call, ${CALLERS} callers, Erlang to Node`, (ms) => erlCalls(node, driverName, jsName, ms)],
+      ],
+    },
+    {
+      name: 'sequential',
+      unit: 'calls/s',
+      base: (ms) => erlSeq(node, driverName, sinkName, ms),
+      flows: [
+        ['sequential calls, Node to Erlang', (ms) => jsSeq(node, sinkName, ms)],
+        ['sequential calls, Erlang to Node', (ms) => erlSeq(node, driverName, jsName, ms)],
+      ],
+    },
+  ];
+
+  const load0 = loadavg()[0];
+  console.log(
+    `dist benchmark: OTP ${otp}, Node ${process.version}; ${ROUNDS} round(s) of ${FLOW_MS} ms per flow, ${CALLERS} callers, ${PEERS} peers per memory round; load average ${load0.toFixed(2)}`,
+  );
+  // results[label] = [{ base, got }] per round
+  const results = new Map();
+  const record = (label, base, got) => {
+    if (!results.has(label)) results.set(label, []);
+    results.get(label).push({ base, got });
+  };
+
+  if (ONLY !== undefined) {
+    for (const row of rows) row.flows = row.flows.filter(([label]) => label.includes(ONLY));
+    rows.splice(0, rows.length, ...rows.filter((row) => row.flows.length > 0));
   }
-  const jm = median(res.jsMsgs);
-  const em = median(res.erlMsgs);
-  const jc = median(res.jsCalls);
-  const ec = median(res.erlCalls);
+
+  // Memory first, while both nodes are quiet: each round connects a new wave
+  // of peers (after a first wave that warms up the code both sides run for a peer).
+  if (MEMORY) await memoryRound(node, sinkName, ebin, epmdPort, 'w', jsName, 2);
+  for (let r = 0; MEMORY && r < ROUNDS; r++) {
+    const mem = await memoryRound(node, sinkName, ebin, epmdPort, r, jsName, PEERS);
+    record('memory per connected peer', { mem: mem.erl }, { mem: mem.js });
+    console.log(`memory round ${r + 1}: ${fmtKB(mem.js)} per peer vs erl ${fmtKB(mem.erl)}`);
+  }
+
+  // Warm-up: every flow briefly (JIT, connections, atom caches).
+  for (const row of rows) {
+    await row.base(300);
+    for (const [, f] of row.flows) await f(300);
+  }
+
+  for (let r = 0; r < ROUNDS; r++) {
+    const line = [];
+    for (const row of rows) {
+      const base = await row.base(FLOW_MS);
+      for (const [label, f] of row.flows) {
+        const got = await f(FLOW_MS);
+        record(label, base, got);
+        line.push(`${row.name} ${(got.rate / base.rate).toFixed(2)}x`);
+      }
+    }
+    console.log(`round ${r + 1}: ${line.join(', ')} (load ${loadavg()[0].toFixed(2)})`);
+  }
+
+  // ------------------------------------------------------------ the table
+  const table = [];
+  const add = (flow, erlFig, bbFig, ratios) => table.push([flow, erlFig, bbFig, ratios.map((x) => x.toFixed(2)).join(' '), `${median(ratios).toFixed(2)}x`]);
+  for (const row of rows) {
+    for (const [label] of row.flows) {
+      const rs = results.get(label);
+      const rng = (xs, f) => `${f(Math.min(...xs))}-${f(Math.max(...xs))}`;
+      add(
+        label,
+        rng(rs.map((x) => x.base.rate), fmtRate),
+        rng(rs.map((x) => x.got.rate), fmtRate),
+        rs.map((x) => x.got.rate / x.base.rate),
+      );
+      if (row.name === 'sequential') {
+        for (const q of ['p50', 'p99']) {
+          add(
+            `  latency ${q}`,
+            rng(rs.map((x) => x.base[q]), fmtUs),
+            rng(rs.map((x) => x.got[q]), fmtUs),
+            rs.map((x) => x.base[q] / x.got[q]),
+          );
+        }
+      }
+    }
+  }
+  const mem = results.get('memory per connected peer') ?? [];
+  if (mem.length > 0) add(
+    'memory per connected peer',
+    mem.map((x) => fmtKB(x.base.mem)).join(' '),
+    mem.map((x) => fmtKB(x.got.mem)).join(' '),
+    mem.map((x) => x.base.mem / x.got.mem),
+  );
+  const head = ['flow', 'erl to erl', 'beambridge', 'ratio per round', 'median'];
+  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
+  const fmtRow = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   console.log('');
-  console.log('flow                                   Node/s        erl/s    ratio   target');
-  console.log(`one-way small messages (1 conn)  ${fmt(jm).padStart(12)} ${fmt(em).padStart(12)}   ${(jm / em).toFixed(2)}x   >= 0.70x ${jm / em >= 0.7 ? 'met' : 'MISSED'}`);
-  console.log(`gen_server calls, ${CALLERS} callers      ${fmt(jc).padStart(12)} ${fmt(ec).padStart(12)}   ${(jc / ec).toFixed(2)}x   >= 0.80x ${jc / ec >= 0.8 ? 'met' : 'MISSED'}`);
+  console.log(fmtRow(head));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const t of table) console.log(fmtRow(t));
+  console.log('');
+  console.log('Ratios are beambridge / erl for rates and erl / beambridge for latencies and memory: above 1 is better.');
+  console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (at start ${load0.toFixed(2)})`);
 } finally {
   if (node) await node.stop();
   stopAll();

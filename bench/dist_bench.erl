@@ -1,58 +1,130 @@
 %% The Erlang side of bench/dist.mjs (compiled with erlc into a temp dir).
 %%
-%% On the sink node: sink/0 registers `counter' (counts N small messages and
-%% reports) and `bb_server' (a gen_server that answers every call with its
-%% request). On the driver node: drive/4 runs the same two flows erl-to-erl
-%% and prints their times, so both sides of the comparison hit the same sink.
+%% Three kinds of node run this module:
+%% - the sink (sink/0): registers `counter' (counts the chat messages it gets
+%%   and reports the count on request) and `bb_server' (a gen_server that
+%%   answers every call with its request). It is the Erlang peer of every
+%%   flow, in both the erl-to-erl baseline and the Node-to-Erlang flows.
+%% - the driver: the erl side of every flow that starts in Erlang. bench/dist.mjs
+%%   calls its functions with rpc; each flow runs against a target given as a
+%%   node name, so the same code drives the erl-to-erl baseline (target: the
+%%   sink) and the Erlang-to-Node flow (target: the beambridge node, which
+%%   registers the same names).
+%% - peers (peer/2): hidden nodes that only connect, for the memory row.
+%%
+%% Every flow is bounded by a duration and returns what it counted; the
+%% caller computes rates and ratios.
 -module(dist_bench).
 -behaviour(gen_server).
--export([sink/0, drive/4]).
+-export([sink/0, chat_msg/0, memory/0]).
+-export([oneway/2, calls/3, seq/2]).
+-export([peer/1]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
+%% The 58-byte chat message of the issue (term_to_binary size, version
+%% byte included): {chat_msg, 1001, <<"hello">>, [alice, bob], #{seq => 7}}.
+chat_msg() -> {chat_msg, 1001, <<"hello">>, [alice, bob], #{seq => 7}}.
+
+%% ------------------------------------------------------------------ sink
+
 sink() ->
-    register(counter, spawn(fun counter/0)),
+    register(counter, spawn(fun() -> counter(0) end)),
     {ok, _} = gen_server:start({local, bb_server}, ?MODULE, [], []),
     ok.
 
-counter() ->
+counter(N) ->
     receive
-        {start, From, N} ->
-            From ! {ready, self()},
-            count(N),
-            From ! {done, N},
-            counter()
+        {chat_msg, _, _, _, _} -> counter(N + 1);
+        {report, From} -> From ! {count, N}, counter(0)
     end.
-
-count(0) -> ok;
-count(K) -> receive {msg, _} -> count(K - 1) end.
 
 init([]) -> {ok, nostate}.
 handle_call(Req, _From, S) -> {reply, Req, S}.
 handle_cast(_, S) -> {noreply, S}.
 
-%% Prints "MSGS <microseconds>" for N one-way messages to the sink's counter,
-%% and "CALLS <microseconds>" for Callers concurrent processes each making
-%% PerCaller gen_server:call round trips to bb_server.
-drive(Sink, N, Callers, PerCaller) ->
-    pong = net_adm:ping(Sink),
-    {counter, Sink} ! {start, self(), N},
-    Pid = receive {ready, P} -> P after 10000 -> exit(no_counter) end,
-    T0 = erlang:monotonic_time(microsecond),
-    send_loop(Pid, N),
-    receive {done, N} -> ok after 120000 -> exit(count_timeout) end,
-    T1 = erlang:monotonic_time(microsecond),
-    io:format("MSGS ~b~n", [T1 - T0]),
+%% erlang:memory(total) after a garbage collection of every process.
+memory() ->
+    [erlang:garbage_collect(P) || P <- processes()],
+    erlang:memory(total).
+
+%% --------------------------------------------------------------- driver
+
+%% One-way: sends the chat message to {counter, Target} for Ms milliseconds,
+%% then asks the counter for its count (messages are ordered per pair, so the
+%% report comes after the last message). Returns {Sent, Counted, Micros}, the
+%% time running from the first send to the count's arrival. The counter is
+%% reset first.
+oneway(Target, Ms) ->
+    Dest = {counter, Target},
+    Msg = chat_msg(),
+    Dest ! {report, self()},
+    receive {count, _} -> ok after 60000 -> exit(reset_timeout) end,
+    T0 = now_us(),
+    Sent = send_for(Dest, Msg, T0 + Ms * 1000, 0),
+    Dest ! {report, self()},
+    Counted = receive {count, C} -> C after 120000 -> exit(count_timeout) end,
+    {Sent, Counted, now_us() - T0}.
+
+send_for(Dest, Msg, End, Sent) ->
+    send_n(Dest, Msg, 1000),
+    case now_us() >= End of
+        true -> Sent + 1000;
+        false -> send_for(Dest, Msg, End, Sent + 1000)
+    end.
+
+send_n(_, _, 0) -> ok;
+send_n(Dest, Msg, K) -> Dest ! Msg, send_n(Dest, Msg, K - 1).
+
+%% Callers concurrent processes each calling {bb_server, Target} with the
+%% chat message for Ms milliseconds. Returns {Calls, Micros}.
+calls(Target, Callers, Ms) ->
+    Server = {bb_server, Target},
     Self = self(),
-    C0 = erlang:monotonic_time(microsecond),
-    Ps = [spawn_link(fun() -> call_loop({bb_server, Sink}, PerCaller), Self ! {caller_done, self()} end)
-          || _ <- lists:seq(1, Callers)],
-    [receive {caller_done, P2} -> ok after 120000 -> exit(call_timeout) end || P2 <- Ps],
-    C1 = erlang:monotonic_time(microsecond),
-    io:format("CALLS ~b~n", [C1 - C0]),
-    ok.
+    T0 = now_us(),
+    End = T0 + Ms * 1000,
+    Ps = [spawn_link(fun() -> Self ! {calls, self(), call_for(Server, End, 0)} end) || _ <- lists:seq(1, Callers)],
+    Total = lists:sum([receive {calls, P, N} -> N after 120000 -> exit(call_timeout) end || P <- Ps]),
+    {Total, now_us() - T0}.
 
-send_loop(_, 0) -> ok;
-send_loop(Pid, K) -> Pid ! {msg, K}, send_loop(Pid, K - 1).
+call_for(Server, End, N) ->
+    Msg = chat_msg(),
+    Msg = gen_server:call(Server, Msg, 60000),
+    case now_us() >= End of
+        true -> N + 1;
+        false -> call_for(Server, End, N + 1)
+    end.
 
-call_loop(_, 0) -> ok;
-call_loop(S, K) -> ping = gen_server:call(S, ping, 60000), call_loop(S, K - 1).
+%% One caller, sequential calls for Ms milliseconds. Returns
+%% {Calls, Micros, Latencies} with each call's latency in microseconds.
+seq(Target, Ms) ->
+    Server = {bb_server, Target},
+    Msg = chat_msg(),
+    T0 = now_us(),
+    Lat = seq_for(Server, Msg, T0 + Ms * 1000, []),
+    {length(Lat), now_us() - T0, Lat}.
+
+seq_for(Server, Msg, End, Acc) ->
+    A = now_us(),
+    Msg = gen_server:call(Server, Msg, 60000),
+    B = now_us(),
+    case B >= End of
+        true -> [B - A | Acc];
+        false -> seq_for(Server, Msg, End, [B - A | Acc])
+    end.
+
+now_us() -> erlang:monotonic_time(microsecond).
+
+%% ----------------------------------------------------------------- peers
+
+%% A hidden peer for the memory row: connects to each of Targets, exchanges
+%% some traffic with each as a connected peer does (100 chat messages to its
+%% `counter', 10 calls to its `bb_server'), and prints CONNECTED (then stays
+%% until the benchmark stops it).
+peer(Targets) ->
+    Msg = chat_msg(),
+    [begin
+         true = net_kernel:connect_node(T),
+         send_n({counter, T}, Msg, 100),
+         [Msg = gen_server:call({bb_server, T}, Msg) || _ <- lists:seq(1, 10)]
+     end || T <- Targets],
+    io:format("CONNECTED~n").
