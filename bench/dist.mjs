@@ -158,7 +158,7 @@ async function jsOneway(node, sink, ms) {
     const r = await p.receive({ timeoutMs: 120_000, match: isCount });
     const dt = (performance.now() - t0) / 1000;
     if (r.elements[1] !== sent) throw new Error(`sent ${sent}, counted ${r.elements[1]}`);
-    return { rate: sent / dt };
+    return { rate: sent / dt, n: sent };
   } finally {
     p.exit();
   }
@@ -179,7 +179,7 @@ async function jsCalls(node, sink, ms, callers = CALLERS) {
       } while (performance.now() < end);
     }),
   );
-  return { rate: n / ((performance.now() - t0) / 1000) };
+  return { rate: n / ((performance.now() - t0) / 1000), n };
 }
 
 /** J to S, one caller: { rate, p50, p99 } (latencies in µs). */
@@ -196,7 +196,7 @@ async function jsSeq(node, sink, ms) {
     if (!isChat(r)) throw new Error('bad reply');
     lat.push((b - a) * 1000);
   } while (b < end);
-  return { rate: lat.length / ((b - t0) / 1000), ...percentiles(lat) };
+  return { rate: lat.length / ((b - t0) / 1000), n: lat.length, ...percentiles(lat) };
 }
 
 // ------------------------------------------------------ the erl side (D)
@@ -204,19 +204,19 @@ async function erlOneway(node, driver, target, ms) {
   const r = await node.rpc(driver, 'dist_bench', 'oneway', [atom(target), ms], { timeoutMs: ms + 180_000 });
   const [sent, counted, us] = r.elements;
   if (sent !== counted) throw new Error(`erl sent ${sent} to ${target}, counted ${counted}`);
-  return { rate: sent / (us / 1e6) };
+  return { rate: sent / (us / 1e6), n: sent };
 }
 
 async function erlCalls(node, driver, target, ms) {
   const r = await node.rpc(driver, 'dist_bench', 'calls', [atom(target), CALLERS, ms], { timeoutMs: ms + 180_000 });
   const [n, us] = r.elements;
-  return { rate: n / (us / 1e6) };
+  return { rate: n / (us / 1e6), n };
 }
 
 async function erlSeq(node, driver, target, ms) {
   const r = await node.rpc(driver, 'dist_bench', 'seq', [atom(target), ms], { timeoutMs: ms + 180_000 });
   const [n, us, lat] = r.elements;
-  return { rate: n / (us / 1e6), ...percentiles(lat) };
+  return { rate: n / (us / 1e6), n, ...percentiles(lat) };
 }
 
 // --------------------------------------------------------------- memory
@@ -342,12 +342,15 @@ try {
     for (const row of rows) {
       const base = await row.base(FLOW_MS);
       for (const [label, f] of row.flows) {
+        const cpu0 = process.cpuUsage();
         const got = await f(FLOW_MS);
+        const cpu = process.cpuUsage(cpu0);
         record(label, base, got);
-        line.push(`${row.name} ${(got.rate / base.rate).toFixed(2)}x`);
+        // This process's CPU time per message or call: the headroom left when the machine is loaded.
+        line.push(`${label.replace(/,? ?one-way|gen_server:call, |sequential calls, /g, '')} ${(got.rate / base.rate).toFixed(2)}x (Node CPU ${((cpu.user + cpu.system) / got.n).toFixed(1)} µs each)`);
       }
     }
-    console.log(`round ${r + 1}: ${line.join(', ')} (load ${loadavg()[0].toFixed(2)})`);
+    console.log(`round ${r + 1} (load ${loadavg()[0].toFixed(2)}): ${line.join('; ')}`);
   }
 
   // ------------------------------------------------------------ the table

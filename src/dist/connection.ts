@@ -11,7 +11,8 @@ import { deadline } from '../deadline.js';
 import { applyKeepAlive, type KeepAliveOptions } from '../keepalive.js';
 import { DistError } from './errors.js';
 import { DFLAG } from './flags.js';
-import { DistDecoder, DistEncoder, FrameSplitter, DEFAULT_MAX_MESSAGE_SIZE, type DistDecoderOptions } from './framing.js';
+import { DistDecoder, FrameSplitter, DEFAULT_MAX_MESSAGE_SIZE, type DistDecoderOptions, type FrameSink } from './framing.js';
+import { DistEncoder } from './encoder.js';
 import { parseControl, type ControlMessage, type OutgoingSignal } from './control.js';
 import { TickState } from './ticker.js';
 import { SocketWriter } from './writer.js';
@@ -120,6 +121,7 @@ export class DistConnection extends EventEmitter {
   readonly stats: DistConnectionStats = { framesIn: 0, bytesIn: 0, ticksIn: 0, messagesIn: 0, messagesOut: 0, ticksOut: 0 };
   readonly busyLimitBytes: number;
   private readonly splitter: FrameSplitter;
+  private readonly sink: FrameSink = { frame: (b, s, e) => this.onFrame(b, s, e) };
   private readonly decoder: DistDecoder;
   private readonly encoder: DistEncoder;
   private readonly writer: SocketWriter;
@@ -380,7 +382,7 @@ export class DistConnection extends EventEmitter {
     if (this.isClosed) return;
     this.stats.bytesIn += d.length;
     try {
-      this.splitter.push(d, (frame) => this.onFrame(frame));
+      this.splitter.feed(d, this.sink);
     } catch (e) {
       if (e === this.listenerError) {
         this.listenerError = undefined;
@@ -390,17 +392,18 @@ export class DistConnection extends EventEmitter {
     }
   }
 
-  private onFrame(frame: Buffer): void {
+  /** One frame, `buf[start, end)`: a tick, or a message handed to the `'message'` listeners. */
+  private onFrame(buf: Buffer, start: number, end: number): void {
     if (this.isClosed) return;
     this.ticks.markRead();
     this.stats.framesIn++;
-    if (frame.length === 0) {
+    if (end === start) {
       this.stats.ticksIn++;
       return;
     }
     let msg: ControlMessage;
     try {
-      const m = this.decoder.decodeFrame(frame);
+      const m = this.decoder.decodeAt(buf, start, end);
       if (m === undefined) return;
       msg = parseControl(m.control, m.payload);
     } catch (e) {

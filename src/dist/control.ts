@@ -215,50 +215,52 @@ export function parseControl(control: Term, payload: Term | undefined): ControlM
   const e = control.elements;
   const op = e[0];
   if (typeof op !== 'number') throw bad('the tag is not a small integer');
-  const arity = (n: number) => {
-    if (e.length !== n) throw bad(`tag ${op} with ${e.length} elements, expected ${n}`);
-  };
+  // The message sends first, without closures: they are most of the traffic.
+  switch (op) {
+    case CTRL.SEND:
+    case CTRL.SEND_TT: {
+      checkArity(e, op, op === CTRL.SEND ? 3 : 4);
+      const m: SendSignal = { kind: 'send', op, from: undefined, to: pid(e[2], 'ToPid'), message: needPayload(payload, op) };
+      if (op === CTRL.SEND_TT) m.traceToken = e[3];
+      return m;
+    }
+    case CTRL.SEND_SENDER:
+    case CTRL.SEND_SENDER_TT: {
+      checkArity(e, op, op === CTRL.SEND_SENDER ? 3 : 4);
+      const m: SendSignal = { kind: 'send', op, from: pid(e[1], 'FromPid'), to: pid(e[2], 'ToPid'), message: needPayload(payload, op) };
+      if (op === CTRL.SEND_SENDER_TT) m.traceToken = e[3];
+      return m;
+    }
+    case CTRL.REG_SEND:
+    case CTRL.REG_SEND_TT: {
+      checkArity(e, op, op === CTRL.REG_SEND ? 4 : 5);
+      const m: RegSendSignal = { kind: 'reg_send', op, from: pid(e[1], 'FromPid'), to: name(e[3], 'ToName'), message: needPayload(payload, op) };
+      if (op === CTRL.REG_SEND_TT) m.traceToken = e[4];
+      return m;
+    }
+    case CTRL.ALIAS_SEND:
+    case CTRL.ALIAS_SEND_TT: {
+      checkArity(e, op, op === CTRL.ALIAS_SEND ? 3 : 4);
+      const m: AliasSendSignal = { kind: 'alias_send', op, from: pid(e[1], 'FromPid'), alias: ref(e[2], 'Alias'), message: needPayload(payload, op) };
+      if (op === CTRL.ALIAS_SEND_TT) m.traceToken = e[3];
+      return m;
+    }
+    default:
+      return parseSignal(e, op, payload);
+  }
+}
+
+function checkArity(e: Term[], op: number, n: number): void {
+  if (e.length !== n) throw bad(`tag ${op} with ${e.length} elements, expected ${n}`);
+}
+
+/** {@link parseControl} for everything but the message sends. */
+function parseSignal(e: Term[], op: number, payload: Term | undefined): ControlMessage {
+  const arity = (n: number) => checkArity(e, op, n);
   const noPayload = () => {
     if (payload !== undefined) throw bad(`tag ${op} followed by a payload`);
   };
   switch (op) {
-    case CTRL.SEND:
-    case CTRL.SEND_TT:
-      arity(op === CTRL.SEND ? 3 : 4);
-      return { kind: 'send', op, from: undefined, to: pid(e[2], 'ToPid'), message: needPayload(payload, op), ...tt(e, op === CTRL.SEND_TT, 3) };
-    case CTRL.SEND_SENDER:
-    case CTRL.SEND_SENDER_TT:
-      arity(op === CTRL.SEND_SENDER ? 3 : 4);
-      return {
-        kind: 'send',
-        op,
-        from: pid(e[1], 'FromPid'),
-        to: pid(e[2], 'ToPid'),
-        message: needPayload(payload, op),
-        ...tt(e, op === CTRL.SEND_SENDER_TT, 3),
-      };
-    case CTRL.REG_SEND:
-    case CTRL.REG_SEND_TT:
-      arity(op === CTRL.REG_SEND ? 4 : 5);
-      return {
-        kind: 'reg_send',
-        op,
-        from: pid(e[1], 'FromPid'),
-        to: name(e[3], 'ToName'),
-        message: needPayload(payload, op),
-        ...tt(e, op === CTRL.REG_SEND_TT, 4),
-      };
-    case CTRL.ALIAS_SEND:
-    case CTRL.ALIAS_SEND_TT:
-      arity(op === CTRL.ALIAS_SEND ? 3 : 4);
-      return {
-        kind: 'alias_send',
-        op,
-        from: pid(e[1], 'FromPid'),
-        alias: ref(e[2], 'Alias'),
-        message: needPayload(payload, op),
-        ...tt(e, op === CTRL.ALIAS_SEND_TT, 3),
-      };
     case CTRL.ALTACT_SIG_SEND: {
       if (e.length !== 4 && e.length !== 5) throw bad(`tag 37 with ${e.length} elements`);
       const flags = int(e[1], 'Flags');

@@ -1,19 +1,22 @@
-// Framing of an established distribution connection.
+// Framing of an established distribution connection, incoming side.
 //
 // - FrameSplitter: the 4-byte-length frame stream, surviving any split of the
-//   TCP stream (pending chunks + missing-byte count, one concat per frame,
-//   subarray views, a size cap). A zero-length frame is a tick.
+//   TCP stream, with a size cap. A frame that lies inside one chunk is handed
+//   on as (chunk, start, end), with no view and no copy; a frame cut by a
+//   chunk boundary is copied into one buffer of its exact size, allocated
+//   once when its length is known, so a 200 MB frame costs 200 MB and not
+//   the chunks plus their concatenation. A zero-length frame is a tick.
 // - DistDecoder: one frame -> (control, payload), for pass-through frames
 //   (112), normal distribution headers (131 68) with the per-connection atom
-//   cache, and fragmented messages (131 69 / 131 70) reassembled.
-// - DistEncoder: (control, payload) -> frames, as pass-through, as a 68 header
-//   without cache refs, or fragmented (69 + 70s) when large.
+//   cache, and fragmented messages (131 69 / 131 70) reassembled into one
+//   buffer sized from the first fragment.
+// The outgoing side (DistEncoder) is encoder.ts.
 // Spec: erl_ext_dist "Distribution Header"; erl_dist_protocol "Protocol
 // between Connected Nodes".
 import { atom, type Atom, type Term } from '../etf/types.js';
-import { decode, decodeWithLength, TermWriter, type DecodeOptions } from '../etf/index.js';
+import { decodeLimits, decodeSpan, decodeSpanEnd, type DecodeLimits } from '../etf/decode.js';
+import { DecodeError, type DecodeOptions } from '../etf/index.js';
 import { DistError } from './errors.js';
-import { DFLAG } from './flags.js';
 
 /** Frame type bytes. */
 export const PASS_THROUGH = 112;
@@ -27,18 +30,25 @@ export const DEFAULT_FRAGMENT_SIZE = 64 * 1024;
 /** Default cap on one frame and on one reassembled message: 512 MiB. */
 export const DEFAULT_MAX_MESSAGE_SIZE = 512 * 1024 * 1024;
 
+/** @internal Where {@link FrameSplitter.feed} hands complete frames: `buf[start, end)`, valid during the call. */
+export interface FrameSink {
+  frame(buf: Buffer, start: number, end: number): void;
+}
+
 /** Splits a TCP byte stream into frames (without their 4-byte length). */
 export class FrameSplitter {
-  private chunks: Buffer[] = [];
-  private have = 0;
-  /** Bytes needed (from the start of the pending frame) before progress is possible; 0 when nothing is pending. */
-  private need = 0;
+  /** The length prefix while fewer than 4 of its bytes have arrived. */
+  private readonly head = Buffer.alloc(4);
+  private headLen = 0;
+  /** The frame being filled across chunks, allocated once at its full size. */
+  private partial: Buffer | undefined = undefined;
+  private filled = 0;
 
   constructor(private readonly maxFrameSize: number = DEFAULT_MAX_MESSAGE_SIZE) {}
 
   /** Bytes held for an incomplete frame. */
   get pendingBytes(): number {
-    return this.have;
+    return this.partial === undefined ? this.headLen : 4 + this.filled;
   }
 
   /**
@@ -47,42 +57,85 @@ export class FrameSplitter {
    * stream is then dead); exceptions from `onFrame` propagate.
    */
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    let x = chunk;
-    if (this.need > 0) {
-      this.chunks.push(chunk);
-      this.have += chunk.length;
-      if (this.have < this.need) return;
-      x = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.have);
-      this.chunks = [];
-      this.have = 0;
-      this.need = 0;
-    }
+    this.feed(chunk, { frame: (b, s, e) => onFrame(s === 0 && e === b.length ? b : b.subarray(s, e)) });
+  }
+
+  /**
+   * @internal {@link push} without views: each complete frame goes to
+   * `sink.frame(buf, start, end)`, `buf` being the chunk itself or, for a
+   * frame that spanned chunks, a buffer holding exactly that frame.
+   */
+  feed(chunk: Buffer, sink: FrameSink): void {
+    const n = chunk.length;
     let off = 0;
-    while (x.length - off >= 4) {
-      const len = x.readUInt32BE(off);
-      if (len > this.maxFrameSize) {
-        throw new DistError('ERR_FRAME_TOO_LARGE', `frame of ${len} bytes is over the ${this.maxFrameSize}-byte cap`);
-      }
+    if (this.partial !== undefined || this.headLen > 0) {
+      off = this.resume(chunk, sink);
+      if (off < 0) return;
+    }
+    while (n - off >= 4) {
+      const len = ((chunk[off] << 24) | (chunk[off + 1] << 16) | (chunk[off + 2] << 8) | chunk[off + 3]) >>> 0;
       const end = off + 4 + len;
-      if (end > x.length) {
-        this.need = 4 + len;
-        break;
+      if (end > n) {
+        this.begin(len);
+        const have = n - off - 4;
+        chunk.copy(this.partial!, 0, off + 4, n);
+        this.filled = have;
+        return;
       }
-      onFrame(x.subarray(off + 4, end));
+      sink.frame(chunk, off + 4, end);
       off = end;
     }
-    if (off < x.length) {
-      const rest = off === 0 ? x : x.subarray(off);
-      this.chunks = [rest];
-      this.have = rest.length;
-      if (this.need === 0) this.need = 4;
+    if (off < n) {
+      // 1 to 3 bytes of the next length prefix.
+      chunk.copy(this.head, 0, off, n);
+      this.headLen = n - off;
     }
+  }
+
+  /** Allocates the buffer of a frame of `len` bytes (checked against the cap). */
+  private begin(len: number): void {
+    if (len > this.maxFrameSize) {
+      throw new DistError('ERR_FRAME_TOO_LARGE', `frame of ${len} bytes is over the ${this.maxFrameSize}-byte cap`);
+    }
+    this.partial = Buffer.allocUnsafe(len);
+    this.filled = 0;
+  }
+
+  /**
+   * Continues the incomplete frame with the start of `chunk`. Returns the
+   * offset in `chunk` after it, or -1 when the whole chunk was used.
+   */
+  private resume(chunk: Buffer, sink: FrameSink): number {
+    let off = 0;
+    if (this.partial === undefined) {
+      const take = Math.min(4 - this.headLen, chunk.length);
+      chunk.copy(this.head, this.headLen, 0, take);
+      this.headLen += take;
+      if (this.headLen < 4) return -1;
+      off = take;
+      this.headLen = 0;
+      this.begin(this.head.readUInt32BE(0));
+    }
+    const f = this.partial!;
+    const take = Math.min(f.length - this.filled, chunk.length - off);
+    chunk.copy(f, this.filled, off, off + take);
+    this.filled += take;
+    if (this.filled < f.length) return -1;
+    this.partial = undefined;
+    this.filled = 0;
+    sink.frame(f, 0, f.length);
+    return off + take < chunk.length ? off + take : -1;
   }
 }
 
-/** The 2048-entry atom cache of one connection's incoming direction (8 segments of 256). */
+/**
+ * The 2048-entry atom cache of one connection's incoming direction (8
+ * segments of 256; entry `segment * 256 + index`). `entries` grows as the
+ * peer fills it (a connection that never uses the cache costs nothing);
+ * the {@link DistDecoder} that owns it is the only writer.
+ */
 export class AtomCache {
-  readonly entries: (Atom | undefined)[] = new Array<Atom | undefined>(2048);
+  readonly entries: (Atom | undefined)[] = [];
 }
 
 /** A decoded message: the control tuple and the payload that follows it, if any. */
@@ -92,47 +145,61 @@ export interface DecodedMessage {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NO_ATOMS: Atom[] = [];
 
 function protocolError(msg: string, cause?: unknown): DistError {
   return new DistError('ERR_DIST_PROTOCOL', msg, { cause });
 }
 
+function headerPastFrame(): never {
+  throw protocolError('distribution header runs past the frame');
+}
+
+/** Offset after the atom cache refs parsed by the last {@link parseRefs}. */
+let refsEnd = 0;
+/** New cache entries in the last {@link parseRefs}. */
+let refsNew = 0;
+
 /**
- * Reads NumberOfAtomCacheRefs, Flags and AtomCacheRefs (erl_ext_dist "Normal
- * Distribution Header"), updates `cache` with new entries and returns the
- * atoms the following terms refer to by ATOM_CACHE_REF index.
+ * Reads NumberOfAtomCacheRefs, Flags and AtomCacheRefs from `buf[start]`,
+ * not past `end` (erl_ext_dist "Normal Distribution Header"); stores new
+ * entries in `cache` and returns the atoms the following terms refer to by
+ * ATOM_CACHE_REF index. Sets {@link refsEnd} and {@link refsNew}.
  */
-export function readAtomCacheRefs(buf: Buffer, start: number, cache: AtomCache): { atoms: Atom[]; offset: number } {
+function parseRefs(buf: Buffer, start: number, end: number, cache: AtomCache): Atom[] {
   let off = start;
-  const need = (n: number) => {
-    if (off + n > buf.length) throw protocolError('distribution header runs past the frame');
-  };
-  need(1);
+  if (off >= end) headerPastFrame();
   const n = buf[off++];
-  const atoms: Atom[] = [];
-  if (n === 0) return { atoms, offset: off };
-  const flagBytes = (n >> 1) + 1;
-  need(flagBytes);
+  refsNew = 0;
+  if (n === 0) {
+    refsEnd = off;
+    return NO_ATOMS;
+  }
   const flags = off;
-  off += flagBytes;
-  // Flags for index i: low nibble of byte i/2 for even i, high nibble for odd.
-  const nibble = (i: number) => (i & 1 ? buf[flags + (i >> 1)] >> 4 : buf[flags + (i >> 1)] & 0x0f);
-  const longAtoms = (nibble(n) & 1) === 1;
+  off += (n >> 1) + 1;
+  if (off > end) headerPastFrame();
+  // Flags for ref i: the low nibble of byte i/2 for even i, the high one for
+  // odd i; the nibble after the last ref's holds LongAtoms (bit 0).
+  const last = buf[flags + (n >> 1)];
+  const longAtoms = ((n & 1 ? last >> 4 : last) & 1) === 1;
+  const atoms: Atom[] = new Array<Atom>(n);
+  const entries = cache.entries;
   for (let i = 0; i < n; i++) {
-    const f = nibble(i);
-    need(1);
+    const fb = buf[flags + (i >> 1)];
+    const f = i & 1 ? fb >> 4 : fb & 0x0f;
+    if (off >= end) headerPastFrame();
     const slot = (f & 7) * 256 + buf[off++];
     if (f & 8) {
       let len: number;
       if (longAtoms) {
-        need(2);
-        len = buf.readUInt16BE(off);
+        if (off + 2 > end) headerPastFrame();
+        len = (buf[off] << 8) | buf[off + 1];
         off += 2;
       } else {
-        need(1);
+        if (off >= end) headerPastFrame();
         len = buf[off++];
       }
-      need(len);
+      if (off + len > end) headerPastFrame();
       let text: string;
       try {
         text = utf8.decode(buf.subarray(off, off + len));
@@ -142,21 +209,34 @@ export function readAtomCacheRefs(buf: Buffer, start: number, cache: AtomCache):
       off += len;
       if (len > 255 && [...text].length > 255) throw protocolError('atom cache entry longer than 255 characters');
       const a = atom(text);
-      cache.entries[slot] = a;
-      atoms.push(a);
+      entries[slot] = a;
+      atoms[i] = a;
+      refsNew++;
     } else {
-      const a = cache.entries[slot];
+      const a = entries[slot];
       if (a === undefined) throw protocolError(`reference to empty atom cache slot ${slot}`);
-      atoms.push(a);
+      atoms[i] = a;
     }
   }
-  return { atoms, offset: off };
+  refsEnd = off;
+  return atoms;
 }
 
-/** A fragmented message being reassembled. */
+/**
+ * Reads NumberOfAtomCacheRefs, Flags and AtomCacheRefs (erl_ext_dist "Normal
+ * Distribution Header"), updates `cache` with new entries and returns the
+ * atoms the following terms refer to by ATOM_CACHE_REF index.
+ */
+export function readAtomCacheRefs(buf: Buffer, start: number, cache: AtomCache): { atoms: Atom[]; offset: number } {
+  const atoms = parseRefs(buf, start, buf.length, cache);
+  return { atoms: atoms === NO_ATOMS ? [] : atoms, offset: refsEnd };
+}
+
+/** A fragmented message being reassembled into one buffer. */
 interface Sequence {
   atoms: Atom[];
-  chunks: Buffer[];
+  /** The message body (control, then payload), allocated from the first fragment's size times the fragment count. */
+  buf: Buffer;
   size: number;
   /** The fragment id the next continuation must carry. */
   next: bigint;
@@ -168,7 +248,7 @@ export interface DistDecoderOptions {
   maxMessageSize?: number;
   /** Most fragmented messages in flight at once; default 1024. */
   maxSequences?: number;
-  /** Passed to the term decoder (e.g. `lossless`, `maxInflatedSize`). */
+  /** Passed to the term decoder (e.g. `lossless`, `maxInflatedSize`, `maxElements`). */
   decodeOptions?: Omit<DecodeOptions, 'atomCache' | 'offset'>;
 }
 
@@ -178,14 +258,23 @@ export class DistDecoder {
   /** Frames seen, by kind, and atom-cache traffic (for stats and tests). */
   readonly counters = { passThrough: 0, header: 0, fragmentStarts: 0, fragmentConts: 0, cacheRefs: 0, newCacheEntries: 0 };
   private readonly sequences = new Map<bigint, Sequence>();
+  /** Bytes allocated for the sequences in flight. */
+  private reserved = 0;
   private readonly maxMessageSize: number;
   private readonly maxSequences: number;
-  private readonly decodeOptions: Omit<DecodeOptions, 'atomCache' | 'offset'>;
+  private readonly limits: DecodeLimits;
+  /**
+   * The last header without new cache entries (its bytes) and its atoms: a
+   * peer repeats the same header for every message of the same shape, which
+   * then resolves with one comparison. Dropped when a header adds entries.
+   */
+  private memoBytes: Buffer | undefined = undefined;
+  private memoAtoms: Atom[] = NO_ATOMS;
 
   constructor(o: DistDecoderOptions = {}) {
     this.maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.maxSequences = o.maxSequences ?? 1024;
-    this.decodeOptions = o.decodeOptions ?? {};
+    this.limits = decodeLimits(o.decodeOptions);
   }
 
   /** Fragmented messages currently being reassembled. */
@@ -198,179 +287,127 @@ export class DistDecoder {
    * or for a fragment that does not complete a message.
    */
   decodeFrame(frame: Buffer): DecodedMessage | undefined {
-    if (frame.length === 0) return undefined;
-    if (frame[0] === PASS_THROUGH) {
+    return this.decodeAt(frame, 0, frame.length);
+  }
+
+  /** @internal {@link decodeFrame} of `buf[start, end)`; decoded binaries may be views of `buf`. */
+  decodeAt(buf: Buffer, start: number, end: number): DecodedMessage | undefined {
+    if (end === start) return undefined;
+    const kind = buf[start];
+    if (kind === PASS_THROUGH) {
       this.counters.passThrough++;
-      return this.decodeBody(frame.subarray(1), [], true);
+      return this.decodeBody(buf, start + 1, end, NO_ATOMS, true);
     }
-    if (frame[0] !== VERSION_MAGIC || frame.length < 2) throw protocolError(`unknown frame type ${frame[0]}`);
-    switch (frame[1]) {
+    if (kind !== VERSION_MAGIC || end - start < 2) throw protocolError(`unknown frame type ${kind}`);
+    switch (buf[start + 1]) {
       case DIST_HEADER: {
         this.counters.header++;
-        const { atoms, offset } = this.refs(frame, 2);
-        return this.decodeBody(frame.subarray(offset), atoms, false);
+        const atoms = this.refs(buf, start + 2, end);
+        return this.decodeBody(buf, refsEnd, end, atoms, false);
       }
-      case DIST_FRAG_HEADER: {
-        if (frame.length < 18) throw protocolError('short fragment header');
-        const seq = frame.readBigUInt64BE(2);
-        const frag = frame.readBigUInt64BE(10);
-        this.counters.fragmentStarts++;
-        const { atoms, offset } = this.refs(frame, 18);
-        if (frag === 0n) throw protocolError('fragment id 0');
-        const body = frame.subarray(offset);
-        if (frag === 1n) return this.decodeBody(body, atoms, false);
-        if (this.sequences.has(seq)) throw protocolError(`fragment sequence ${seq} started twice`);
-        if (this.sequences.size >= this.maxSequences) throw protocolError(`more than ${this.maxSequences} fragmented messages in flight`);
-        this.sequences.set(seq, { atoms, chunks: [body], size: body.length, next: frag - 1n });
-        return undefined;
-      }
-      case DIST_FRAG_CONT: {
-        if (frame.length < 18) throw protocolError('short fragment continuation header');
-        const seq = frame.readBigUInt64BE(2);
-        const frag = frame.readBigUInt64BE(10);
-        const s = this.sequences.get(seq);
-        this.counters.fragmentConts++;
-        if (!s) throw protocolError(`continuation of unknown fragment sequence ${seq}`);
-        if (frag !== s.next) throw protocolError(`fragment ${frag} of sequence ${seq} out of order (expected ${s.next})`);
-        const body = frame.subarray(18);
-        s.size += body.length;
-        if (s.size > this.maxMessageSize) {
-          throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented message over the ${this.maxMessageSize}-byte cap`);
-        }
-        s.chunks.push(body);
-        s.next--;
-        if (frag !== 1n) return undefined;
-        this.sequences.delete(seq);
-        return this.decodeBody(Buffer.concat(s.chunks, s.size), s.atoms, false);
-      }
+      case DIST_FRAG_HEADER:
+        return this.fragmentStart(buf, start, end);
+      case DIST_FRAG_CONT:
+        return this.fragmentCont(buf, start, end);
       default:
-        throw protocolError(`unknown distribution header type ${frame[1]}`);
+        throw protocolError(`unknown distribution header type ${buf[start + 1]}`);
     }
   }
 
-  private refs(frame: Buffer, at: number): { atoms: Atom[]; offset: number } {
-    const r = readAtomCacheRefs(frame, at, this.cache);
-    this.counters.cacheRefs += r.atoms.length;
-    if (r.atoms.length > 0) {
-      // New entries are flagged in the header; count them from the flag nibbles.
-      const n = frame[at];
-      for (let i = 0; i < n; i++) {
-        const b = frame[at + 1 + (i >> 1)];
-        if ((i & 1 ? b >> 4 : b) & 8) this.counters.newCacheEntries++;
+  /** 131 69 SequenceId:64 FragmentId:64 NumberOfAtomCacheRefs ... (erl_ext_dist "Distribution Header for fragmented messages"). */
+  private fragmentStart(buf: Buffer, start: number, end: number): DecodedMessage | undefined {
+    if (end - start < 18) throw protocolError('short fragment header');
+    const seq = buf.readBigUInt64BE(start + 2);
+    const frag = buf.readBigUInt64BE(start + 10);
+    this.counters.fragmentStarts++;
+    const atoms = this.refs(buf, start + 18, end);
+    if (frag === 0n) throw protocolError('fragment id 0');
+    const off = refsEnd;
+    if (frag === 1n) return this.decodeBody(buf, off, end, atoms, false);
+    if (this.sequences.has(seq)) throw protocolError(`fragment sequence ${seq} started twice`);
+    if (this.sequences.size >= this.maxSequences) throw protocolError(`more than ${this.maxSequences} fragmented messages in flight`);
+    const len = end - off;
+    if (len > this.maxMessageSize) throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented message over the ${this.maxMessageSize}-byte cap`);
+    // Every fragment but the last is as large as the first (OTP cuts at a
+    // fixed size), so the whole message fits in fragments x first; one
+    // allocation, whose untouched pages cost nothing until the data comes.
+    // Beyond the cap in flight, grow as the data arrives instead.
+    const whole = Math.min(Number(frag) * Math.max(len, 1), this.maxMessageSize);
+    const size = this.reserved + whole <= this.maxMessageSize ? whole : Math.max(len, 64 * 1024);
+    const body = Buffer.allocUnsafeSlow(size);
+    buf.copy(body, 0, off, end);
+    this.reserved += size;
+    this.sequences.set(seq, { atoms, buf: body, size: len, next: frag - 1n });
+    return undefined;
+  }
+
+  /** 131 70 SequenceId:64 FragmentId:64, then the next piece of the message. */
+  private fragmentCont(buf: Buffer, start: number, end: number): DecodedMessage | undefined {
+    if (end - start < 18) throw protocolError('short fragment continuation header');
+    const seq = buf.readBigUInt64BE(start + 2);
+    const frag = buf.readBigUInt64BE(start + 10);
+    const s = this.sequences.get(seq);
+    this.counters.fragmentConts++;
+    if (!s) throw protocolError(`continuation of unknown fragment sequence ${seq}`);
+    if (frag !== s.next) throw protocolError(`fragment ${frag} of sequence ${seq} out of order (expected ${s.next})`);
+    const len = end - start - 18;
+    const size = s.size + len;
+    if (size > this.maxMessageSize) {
+      throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented message over the ${this.maxMessageSize}-byte cap`);
+    }
+    if (size > s.buf.length) {
+      // More than the first fragment promised: grow (doubling, within the cap).
+      const grown = Buffer.allocUnsafeSlow(Math.min(Math.max(size, 2 * s.buf.length), this.maxMessageSize));
+      s.buf.copy(grown, 0, 0, s.size);
+      this.reserved += grown.length - s.buf.length;
+      s.buf = grown;
+    }
+    buf.copy(s.buf, s.size, start + 18, end);
+    s.size = size;
+    s.next--;
+    if (frag !== 1n) return undefined;
+    this.sequences.delete(seq);
+    this.reserved -= s.buf.length;
+    return this.decodeBody(s.buf, 0, size, s.atoms, false);
+  }
+
+  /** The atoms of the header at `buf[at]`; sets `refsEnd`. */
+  private refs(buf: Buffer, at: number, end: number): Atom[] {
+    const memo = this.memoBytes;
+    if (memo !== undefined && at + memo.length <= end) {
+      let i = 0;
+      const n = memo.length;
+      while (i < n && buf[at + i] === memo[i]) i++;
+      if (i === n) {
+        refsEnd = at + n;
+        this.counters.cacheRefs += this.memoAtoms.length;
+        return this.memoAtoms;
       }
     }
-    return r;
+    const atoms = parseRefs(buf, at, end, this.cache);
+    this.counters.cacheRefs += atoms.length;
+    if (refsNew > 0) {
+      this.counters.newCacheEntries += refsNew;
+      this.memoBytes = undefined;
+    } else if (atoms.length > 0) {
+      this.memoBytes = Buffer.from(buf.subarray(at, refsEnd));
+      this.memoAtoms = atoms;
+    }
+    return atoms;
   }
 
-  /** Control term then optional payload term. */
-  private decodeBody(body: Buffer, atoms: Atom[], versioned: boolean): DecodedMessage {
-    const opts: DecodeOptions = { ...this.decodeOptions, atomCache: atoms, version: versioned };
+  /** Control term then optional payload term, from `buf[start, end)`. */
+  private decodeBody(buf: Buffer, start: number, end: number, atoms: Atom[], versioned: boolean): DecodedMessage {
     try {
-      const c = decodeWithLength(body, opts);
-      const rest = body.subarray(c.length);
-      return { control: c.term, payload: rest.length === 0 ? undefined : decode(rest, opts) };
+      const control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
+      const p = decodeSpanEnd();
+      if (p === end) return { control, payload: undefined };
+      const payload = decodeSpan(buf, p, end, versioned, atoms, this.limits);
+      const q = decodeSpanEnd();
+      if (q !== end) throw new DecodeError('ERR_DECODE_TRAILING', `${end - q} bytes after the payload`, q);
+      return { control, payload };
     } catch (e) {
       throw protocolError(`undecodable distribution message: ${(e as Error).message}`, e);
     }
-  }
-}
-
-/** Options of {@link DistEncoder}. */
-export interface DistEncoderOptions {
-  /** The negotiated flags: decide pass-through vs header and whether to fragment. */
-  flags: bigint;
-  /** Largest fragment body; default {@link DEFAULT_FRAGMENT_SIZE}. Messages larger than this are fragmented. */
-  fragmentSize?: number;
-}
-
-/**
- * Encodes outgoing messages into frames (each with its 4-byte length). Atom
- * cache references are never used on output: a 68 header with zero refs is
- * valid and costs three bytes. Frames are built in one reusable
- * {@link TermWriter} per connection: a small message is one buffer, length,
- * header, control and payload together.
- */
-export class DistEncoder {
-  private readonly useHeader: boolean;
-  private readonly fragment: boolean;
-  private readonly fragmentSize: number;
-  private readonly w = new TermWriter();
-  private busy = false;
-  private seq = 0n;
-
-  constructor(o: DistEncoderOptions) {
-    this.useHeader = (o.flags & DFLAG.DIST_HDR_ATOM_CACHE) !== 0n;
-    this.fragment = this.useHeader && (o.flags & DFLAG.FRAGMENTS) !== 0n;
-    this.fragmentSize = Math.max(16, o.fragmentSize ?? DEFAULT_FRAGMENT_SIZE);
-  }
-
-  /** The zero-length frame that is a tick. */
-  static readonly TICK = Buffer.alloc(4);
-
-  /**
-   * Encodes a control tuple and optional payload. Returns the buffers to
-   * write, in order (frame lengths included); a fragmented message spans
-   * several frames, all returned here, to be written back to back. Throws the
-   * codec's EncodeError for a value with no Erlang term.
-   */
-  encode(control: Term, payload?: Term): Buffer[] {
-    // A getter inside a term that sends on this connection gets its own writer.
-    const w = this.busy ? new TermWriter(4096) : this.w;
-    const outer = this.busy;
-    this.busy = true;
-    try {
-      const mark = w.reserveU32();
-      let ctrlEnd: number;
-      if (this.useHeader) {
-        // 131 68 NumberOfAtomCacheRefs=0 (erl_ext_dist "Normal Distribution Header"); terms without version bytes.
-        w.writeU8(VERSION_MAGIC).writeU8(DIST_HEADER).writeU8(0).writeTerm(control);
-        ctrlEnd = w.length;
-        if (payload !== undefined) w.writeTerm(payload);
-      } else {
-        // 112, then each term with its version byte (erl_dist_protocol, pass-through).
-        w.writeU8(PASS_THROUGH).writeVersion().writeTerm(control);
-        ctrlEnd = w.length;
-        if (payload !== undefined) w.writeVersion().writeTerm(payload);
-      }
-      const bodyLen = w.length - (this.useHeader ? 7 : 5);
-      w.patchU32(mark, w.length - 4);
-      const frame = w.finish();
-      if (!this.fragment || payload === undefined || bodyLen <= this.fragmentSize) return [frame];
-      return this.encodeFragments(frame.subarray(7, ctrlEnd), frame.subarray(ctrlEnd));
-    } finally {
-      this.busy = outer;
-    }
-  }
-
-  /** 131 69 Seq Frag 0 | ctrl | payload start, then 131 70 Seq Frag | payload slices (erl_ext_dist "Distribution Header for fragmented messages"). */
-  private encodeFragments(ctrl: Buffer, pay: Buffer): Buffer[] {
-    const size = this.fragmentSize;
-    const firstPay = Math.max(0, size - ctrl.length);
-    const restLen = pay.length - Math.min(firstPay, pay.length);
-    const count = 1 + Math.ceil(restLen / size);
-    const seq = ++this.seq;
-    const out: Buffer[] = [];
-    const first = Buffer.allocUnsafe(4 + 19);
-    const firstSlice = pay.subarray(0, Math.min(firstPay, pay.length));
-    first.writeUInt32BE(19 + ctrl.length + firstSlice.length, 0);
-    first[4] = VERSION_MAGIC;
-    first[5] = DIST_FRAG_HEADER;
-    first.writeBigUInt64BE(seq, 6);
-    first.writeBigUInt64BE(BigInt(count), 14);
-    first[22] = 0;
-    out.push(first, ctrl, firstSlice);
-    let off = firstSlice.length;
-    for (let frag = count - 1; frag >= 1; frag--) {
-      const slice = pay.subarray(off, off + size);
-      off += slice.length;
-      const h = Buffer.allocUnsafe(4 + 18);
-      h.writeUInt32BE(18 + slice.length, 0);
-      h[4] = VERSION_MAGIC;
-      h[5] = DIST_FRAG_CONT;
-      h.writeBigUInt64BE(seq, 6);
-      h.writeBigUInt64BE(BigInt(frag), 14);
-      out.push(h, slice);
-    }
-    return out;
   }
 }

@@ -149,10 +149,10 @@ export {
   type KeepAliveOptions,
   type DistWaitOptions,
 } from './connection.js';
+export { DistEncoder, type DistEncoderOptions } from './encoder.js';
 export {
   FrameSplitter,
   DistDecoder,
-  DistEncoder,
   AtomCache,
   readAtomCacheRefs,
   PASS_THROUGH,
@@ -163,7 +163,6 @@ export {
   DEFAULT_MAX_MESSAGE_SIZE,
   type DecodedMessage,
   type DistDecoderOptions,
-  type DistEncoderOptions,
 } from './framing.js';
 export {
   CTRL,

@@ -19,6 +19,7 @@ export type DecodeErrorCode =
   | 'ERR_DECODE_INFLATE_LIMIT' // a compressed term inflates past the cap
   | 'ERR_DECODE_BAD_COMPRESSED' // zlib data that does not inflate to the declared size
   | 'ERR_DECODE_ATOM_CACHE' // ATOM_CACHE_REF with no cache or an empty slot
+  | 'ERR_DECODE_TOO_MANY_ELEMENTS' // more elements than the decoded-element limit (maxElements)
   | 'ERR_DECODE_BAD_TERM'; // structurally wrong (e.g. a fun whose pid is not a pid)
 
 /** Thrown by `decode` for every malformed input; never any other exception. */

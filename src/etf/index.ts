@@ -23,7 +23,7 @@ export {
 export { DecodeError, EncodeError, type DecodeErrorCode } from './errors.js';
 export { encode, type EncodeOptions } from './encode.js';
 export { TermWriter } from './writer.js';
-export { decode, decodeWithLength, type DecodeOptions } from './decode.js';
+export { decode, decodeWithLength, DEFAULT_MAX_ELEMENTS, type DecodeOptions } from './decode.js';
 export { termEquals, compareTerms, compareMapKeys } from './compare.js';
 export { parseTerm, formatTerm, formatFloat, ParseError, type ParseOptions, type FormatOptions } from './text.js';
 export { term, match, pattern, type Pattern, type Bindings, type PatternVariables } from './pattern.js';

@@ -33,6 +33,9 @@ const fKey: Term[] = []; // a map's key waiting for its value
 
 // Per-call state.
 let lossless = false;
+/** Elements that may still be decoded (the decoded-element limit); below 0 is an error. */
+let budget = 0;
+let maxElements = 0;
 let keyLevel = 0; // map frames on the stack that are decoding a key
 let localLevel = 0; // LOCAL_EXT frames on the stack
 let cache: readonly (Atom | undefined)[] | undefined;
@@ -58,9 +61,15 @@ export function truncated(offset: number, tag?: number): never {
   fail('ERR_DECODE_TRUNCATED', 'unexpected end of input', offset, tag);
 }
 
+/** The decoded-element limit is exceeded by a container at `offset`. */
+function tooMany(offset: number, tag: number): never {
+  fail('ERR_DECODE_TOO_MANY_ELEMENTS', `more than ${maxElements} elements`, offset, tag);
+}
+
 /**
  * Decodes one term at `b[p0]`, not past `end`. Returns it; {@link readEnd}
- * then gives the position after it. `lossless` and `cache` as in DecodeOptions.
+ * then gives the position after it. `lossless`, `cache` and `limit` (the
+ * most elements, the term itself included) as in DecodeOptions.
  */
 export function readTerm(
   b: Buffer,
@@ -68,9 +77,12 @@ export function readTerm(
   end: number,
   isLossless: boolean,
   atomCache: readonly (Atom | undefined)[] | undefined,
+  limit: number,
 ): Term {
   lossless = isLossless;
   cache = atomCache;
+  maxElements = limit;
+  budget = limit - 1;
   keyLevel = 0;
   localLevel = 0;
   try {
@@ -148,8 +160,9 @@ function u32(b: Buffer, p: number): number {
 
 /** Decodes one term at `b[p0]`; sets {@link pos} to the byte after it. */
 function decodeTerm(b: Buffer, p0: number, end: number): Term {
-  const mem = b.buffer;
-  const base = b.byteOffset;
+  // `b.buffer` is slow to read: fetched at the first binary only.
+  let mem: ArrayBufferLike | undefined;
+  let base = 0;
   let p = p0;
   let sp = 0;
   let v: Term;
@@ -197,10 +210,21 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         v = a === TRUE ? true : a === FALSE ? false : a;
         break;
       }
-      case 118: // ATOM_UTF8_EXT
-      case 100: // ATOM_EXT
       case 82: {
-        // ATOM_CACHE_REF
+        // ATOM_CACHE_REF: 82, AtomCacheReferenceIndex:8 (the common atom in distribution messages)
+        const a = cache !== undefined && p + 2 <= end ? cache[b[p + 1]] : undefined;
+        if (a instanceof Atom) {
+          p += 2;
+          v = a === TRUE ? true : a === FALSE ? false : a;
+          break;
+        }
+        v = readAtom(b, p, end, 'atom'); // throws the precise error
+        p = pos;
+        break;
+      }
+      case 118: // ATOM_UTF8_EXT
+      case 100: {
+        // ATOM_EXT
         const a = readAtom(b, p, end, 'atom');
         p = pos;
         v = a === TRUE ? true : a === FALSE ? false : a;
@@ -213,11 +237,13 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (tag === 104) {
           if (p + 2 > end) truncated(p, tag);
           n = b[p + 1];
+          if ((budget -= n) < 0) tooMany(p, tag);
           p += 2;
         } else {
           if (p + 5 > end) truncated(p, tag);
           n = u32(b, p + 1);
           if (n > end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `tuple arity ${n} exceeds the input`, p, tag);
+          if ((budget -= n) < 0) tooMany(p, tag);
           p += 5;
         }
         if (n === 0) {
@@ -241,6 +267,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         const n = (b[p + 1] << 8) | b[p + 2];
         p += 3;
         if (p + n > end) fail('ERR_DECODE_BAD_LENGTH', `string length ${n} exceeds the input`, p - 3, tag);
+        if ((budget -= n) < 0) tooMany(p - 3, tag);
         const a: number[] = new Array(n);
         for (let i = 0; i < n; i++) a[i] = b[p + i];
         v = a;
@@ -252,6 +279,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (p + 5 > end) truncated(p, tag);
         const n = u32(b, p + 1);
         if (n >= end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `list length ${n} exceeds the input`, p, tag);
+        if ((budget -= n) < 0) tooMany(p, tag);
         p += 5;
         // With no elements the list is its tail.
         if (n === 0) continue next;
@@ -267,6 +295,10 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (p + 5 > end) truncated(p, tag);
         const n = u32(b, p + 1);
         if (n > end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `binary length ${n} exceeds the input`, p, tag);
+        if (mem === undefined) {
+          mem = b.buffer;
+          base = b.byteOffset;
+        }
         v = bufferView(mem, base + p + 5, n);
         p += 5 + n;
         break;
@@ -276,6 +308,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (p + 5 > end) truncated(p, tag);
         const n = u32(b, p + 1);
         if (n > (end - p - 5) / 2) fail('ERR_DECODE_BAD_LENGTH', `map arity ${n} exceeds the input`, p, tag);
+        if ((budget -= 2 * n) < 0) tooMany(p, tag);
         p += 5;
         if (n === 0) {
           v = new Map();
@@ -320,6 +353,10 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (n > end - p - 6) fail('ERR_DECODE_BAD_LENGTH', `bitstring length ${n} exceeds the input`, p, tag);
         if (n === 0 ? bits !== 0 : bits < 1 || bits > 8) {
           fail('ERR_DECODE_BAD_BITS', `bit count ${bits} for ${n} bytes`, p, tag);
+        }
+        if (mem === undefined) {
+          mem = b.buffer;
+          base = b.byteOffset;
         }
         const data = bufferView(mem, base + p + 6, n);
         if (n === 0 || bits === 8) v = data;
@@ -431,12 +468,13 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         if (p + 30 > end) truncated(p, tag);
         const numFree = u32(b, p + 26);
         if (numFree > end - p - 30) fail('ERR_DECODE_BAD_LENGTH', `fun with ${numFree} free variables exceeds the input`, p, tag);
+        if ((budget -= 4 + numFree) < 0) tooMany(p, tag);
         const s = sp++;
         fKind[s] = K_FUN;
         fObj[s] = new Array(4 + numFree);
         fIdx[s] = 0;
         fLen[s] = 4 + numFree;
-        fAux[s] = bufferView(mem, base + p + 6, 16);
+        fAux[s] = bufferView(b.buffer, b.byteOffset + p + 6, 16);
         fPos[s] = p;
         p += 30;
         continue next;
@@ -445,6 +483,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         // LOCAL_EXT (OTP 26+): 121, Hash:32, one term in the node-local
         // encoding (in which node names may be NIL_EXT); kept opaque.
         if (p + 5 > end) truncated(p, tag);
+        if ((budget -= 1) < 0) tooMany(p, tag);
         const s = sp++;
         fKind[s] = K_LOCAL;
         fObj[s] = undefined;
@@ -516,6 +555,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
               if (p + 3 > end) truncated(p, t);
               const n = (b[p + 1] << 8) | b[p + 2];
               if (p + 3 + n > end) fail('ERR_DECODE_BAD_LENGTH', `string length ${n} exceeds the input`, p, t);
+              if ((budget -= n) < 0) tooMany(p, t);
               for (let k = 0; k < n; k++) a.push(b[p + 3 + k]);
               p += 3 + n;
               proper = true;
@@ -525,6 +565,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
             if (p + 5 > end) truncated(p, t);
             const n = u32(b, p + 1);
             if (n >= end - p - 5) fail('ERR_DECODE_BAD_LENGTH', `list length ${n} exceeds the input`, p, t);
+            if ((budget -= n) < 0) tooMany(p, t);
             p += 5;
             if (n > 0) {
               fLen[s] = i + n;
@@ -583,7 +624,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         default: {
           // K_LOCAL: the inner term is only parsed to find where LOCAL_EXT ends.
           localLevel--;
-          v = new LocalExt(bufferView(mem, base + fPos[s], p - fPos[s]));
+          v = new LocalExt(bufferView(b.buffer, b.byteOffset + fPos[s], p - fPos[s]));
           break;
         }
       }

@@ -102,19 +102,8 @@ export class Mailbox implements AsyncIterable<Term> {
     for (let i = this.head; i < q.length; i++) {
       const m = q[i];
       if (match === undefined || match(m)) {
-        if (i === this.head) {
-          q[i] = undefined;
-          this.head++;
-          if (this.head >= q.length) {
-            this.q = [];
-            this.head = 0;
-          } else if (this.head > 1024 && this.head * 2 > q.length) {
-            this.q = q.slice(this.head);
-            this.head = 0;
-          }
-        } else {
-          q.splice(i, 1);
-        }
+        if (i === this.head) return this.shift();
+        q.splice(i, 1);
         this.stats.received++;
         return m;
       }
@@ -190,16 +179,34 @@ export class Mailbox implements AsyncIterable<Term> {
 
   /** Iterates over messages as they arrive, until the mailbox closes. */
   [Symbol.asyncIterator](): AsyncIterator<Term> {
+    const ended = (e: unknown): IteratorResult<Term> => {
+      if (this.closedWith && e === this.closeError() && this.closedWith.normal) return { value: undefined, done: true };
+      throw e;
+    };
     return {
-      next: async () => {
-        try {
-          return { value: await this.receive(), done: false };
-        } catch (e) {
-          if (this.closedWith && e === this.closeError() && this.closedWith.normal) return { value: undefined, done: true };
-          throw e;
-        }
+      next: () => {
+        // A queued message is taken at once (one settled promise, no receive).
+        if (this.head < this.q.length) return Promise.resolve({ value: this.shift(), done: false });
+        return this.receive().then((value) => ({ value, done: false }), ended);
       },
       return: async () => ({ value: undefined, done: true }),
     };
+  }
+
+  /** Takes the oldest queued message (the queue must not be empty). */
+  private shift(): Term {
+    const q = this.q;
+    const m = q[this.head];
+    q[this.head] = undefined;
+    this.head++;
+    if (this.head >= q.length) {
+      this.q = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > q.length) {
+      this.q = q.slice(this.head);
+      this.head = 0;
+    }
+    this.stats.received++;
+    return m;
   }
 }
