@@ -43,7 +43,7 @@ const PEERS = Number(process.env.BENCH_PEERS ?? (quick ? 3 : 6));
 // --only <text>: run only the flows whose label contains <text> (for profiling); --no-memory skips the memory row.
 const onlyAt = process.argv.indexOf('--only');
 const ONLY = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
-const MEMORY = !process.argv.includes('--no-memory') && ONLY === undefined;
+const MEMORY = !process.argv.includes('--no-memory') && (ONLY === undefined || 'memory per connected peer'.includes(ONLY));
 const COOKIE = `bench${process.pid}`;
 const here = fileURLToPath(new URL('.', import.meta.url));
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench:dist does)');
@@ -226,15 +226,12 @@ function jsMemory() {
   return m.heapUsed + m.external;
 }
 
-async function memoryRound(node, sink, ebin, epmdPort, round, jsName, count) {
+async function memoryRound(node, sink, driver, round, jsName, count) {
   const erlBefore = await node.rpc(sink, 'dist_bench', 'memory', [], { timeoutMs: 60_000 });
   const jsBefore = jsMemory();
-  const peers = [];
-  for (let k = 0; k < count; k++) {
-    const name = `bbpeer${round}_${k}_${process.pid}@127.0.0.1`;
-    peers.push(erl(name, ebin, epmdPort, `dist_bench:peer(['${sink}', '${jsName}']).`, ['-hidden']));
-  }
-  await Promise.all(peers.map((p) => p.waitFor(/CONNECTED/, 120_000)));
+  // The driver starts the peers (OTP's `peer'), so that this process holds nothing for them but their connections.
+  const prefix = [...`bbpeer${round}_${process.pid}_`].map((c) => c.charCodeAt(0));
+  await node.rpc(driver, 'dist_bench', 'peers', [prefix, count, [atom(sink), atom(jsName)]], { timeoutMs: 300_000 });
   await new Promise((r) => setTimeout(r, 500));
   const erlAfter = await node.rpc(sink, 'dist_bench', 'memory', [], { timeoutMs: 60_000 });
   const jsAfter = jsMemory();
@@ -324,9 +321,9 @@ try {
 
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).
-  if (MEMORY) await memoryRound(node, sinkName, ebin, epmdPort, 'w', jsName, 2);
+  if (MEMORY) await memoryRound(node, sinkName, driverName, 'w', jsName, 2);
   for (let r = 0; MEMORY && r < ROUNDS; r++) {
-    const mem = await memoryRound(node, sinkName, ebin, epmdPort, r, jsName, PEERS);
+    const mem = await memoryRound(node, sinkName, driverName, r, jsName, PEERS);
     record('memory per connected peer', { mem: mem.erl }, { mem: mem.js });
     console.log(`memory round ${r + 1}: ${fmtKB(mem.js)} per peer vs erl ${fmtKB(mem.erl)}`);
   }

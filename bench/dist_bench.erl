@@ -18,7 +18,7 @@
 -behaviour(gen_server).
 -export([sink/0, chat_msg/0, memory/0]).
 -export([oneway/2, calls/3, seq/2]).
--export([peer/1]).
+-export([peer/1, peers/3]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 %% The 58-byte chat message of the issue (term_to_binary size, version
@@ -116,10 +116,33 @@ now_us() -> erlang:monotonic_time(microsecond).
 
 %% ----------------------------------------------------------------- peers
 
-%% A hidden peer for the memory row: connects to each of Targets, exchanges
-%% some traffic with each as a connected peer does (100 chat messages to its
-%% `counter', 10 calls to its `bb_server'), and prints CONNECTED (then stays
-%% until the benchmark stops it).
+%% Starts Count hidden peer nodes (with OTP's `peer' module, from this node,
+%% so that the benchmark's own process holds nothing for them), each running
+%% peer/1 against Targets; returns when every one of them has connected.
+%% They stop with this node.
+peers(Prefix, Count, Targets) ->
+    Self = self(),
+    Ebin = filename:dirname(code:which(?MODULE)),
+    Cookie = atom_to_list(erlang:get_cookie()),
+    Holder = spawn(fun() ->
+        Started = [begin
+                       Name = Prefix ++ integer_to_list(K),
+                       {ok, _, Node} = peer:start(#{name => Name, host => "127.0.0.1", longnames => true,
+                                                    args => ["-hidden", "-setcookie", Cookie, "-pa", Ebin]}),
+                       Node
+                   end || K <- lists:seq(1, Count)],
+        Self ! {started, self()},
+        [ok = erpc:call(N, ?MODULE, peer, [Targets], 60000) || N <- Started],
+        Self ! {connected, self()},
+        receive stop -> ok end
+    end),
+    receive {started, Holder} -> ok after 120000 -> exit(peers_start_timeout) end,
+    receive {connected, Holder} -> ok after 120000 -> exit(peers_connect_timeout) end,
+    ok.
+
+%% A hidden peer for the memory row: connects to each of Targets and
+%% exchanges some traffic with each as a connected peer does (100 chat
+%% messages to its `counter', 10 calls to its `bb_server').
 peer(Targets) ->
     Msg = chat_msg(),
     [begin
@@ -127,4 +150,4 @@ peer(Targets) ->
          send_n({counter, T}, Msg, 100),
          [Msg = gen_server:call({bb_server, T}, Msg) || _ <- lists:seq(1, 10)]
      end || T <- Targets],
-    io:format("CONNECTED~n").
+    ok.

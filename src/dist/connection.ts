@@ -33,6 +33,14 @@ export interface DistConnectionOptions {
   /** Largest fragment sent; default 64 KiB. */
   fragmentSize?: number;
   /**
+   * Send atoms through the atom cache when the peer negotiated
+   * DFLAG_DIST_HDR_ATOM_CACHE (as OTP does): each atom in full once, then as a
+   * 2-byte reference, so a message's atoms (the node name in every pid, the
+   * record tags) cost the peer neither the bytes nor the atom-table lookups.
+   * Default true; false sends every atom in full (a header with no references).
+   */
+  atomCache?: boolean;
+  /**
    * Send-buffer size (queued + in the socket) above which {@link DistConnection.send}
    * returns false and {@link DistConnection.busy} is true, like OTP's
    * dist_buf_busy_limit; default 1 MiB. `'drain'` is emitted when it drops back.
@@ -151,7 +159,7 @@ export class DistConnection extends EventEmitter {
     this.ticks = new TickState(intensity, (hs.peerFlags & DFLAG.PUBLISHED) === 0n);
     this.splitter = new FrameSplitter(o.maxFrameSize ?? DEFAULT_MAX_MESSAGE_SIZE);
     this.decoder = new DistDecoder(o.decoder);
-    this.encoder = new DistEncoder({ flags: hs.flags, fragmentSize: o.fragmentSize });
+    this.encoder = new DistEncoder({ flags: hs.flags, fragmentSize: o.fragmentSize, atomCache: o.atomCache });
     this.writer = new SocketWriter(
       this.socket,
       () => {

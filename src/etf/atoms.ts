@@ -21,6 +21,24 @@ import { Atom, atom } from './types.js';
 // ---------------------------------------------------------------- encoding
 
 /**
+ * @internal Atom cache references while a distribution message is written
+ * (erl_ext_dist "Distribution Header"): `ref(a)` returns the index (0..254)
+ * of `a` among the message's cache references, to be written as
+ * ATOM_CACHE_REF, or -1 to write the atom in full. Set by the distribution
+ * encoder around the terms of one message; undefined otherwise.
+ */
+export interface AtomRefTable {
+  ref(a: Atom): number;
+}
+
+/**
+ * @internal The table of the message being written (see {@link AtomRefTable})
+ * and the writer (a TermWriter) writing it: other writers, such as an
+ * `encode()` called by a getter meanwhile, write atoms in full.
+ */
+export const atomRefHook: { table: AtomRefTable | undefined; owner: unknown } = { table: undefined, owner: undefined };
+
+/**
  * The full encoding of `a` (tag byte included), cached in `a.ext`. Throws
  * {@link EncodeError} when the name has more than 255 characters or a lone
  * surrogate (nothing is cached then).

@@ -97,6 +97,37 @@ export class ByteBuilder {
     return mark;
   }
 
+  /**
+   * Advances past `n` bytes whose content is left undefined, to be filled
+   * with {@link patchBytes} (or dropped with {@link dropFront}); returns
+   * their position as an offset from the start of the current message.
+   */
+  skip(n: number): number {
+    const mark = this.pos - this.start;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    this.pos += n;
+    return mark;
+  }
+
+  /** Writes `bytes` over the current message at `mark` (an offset from its start), inside what was written. */
+  patchBytes(mark: number, bytes: Uint8Array, from = 0, to = bytes.length): this {
+    const n = to - from;
+    if (!(mark >= 0 && mark + n <= this.pos - this.start)) {
+      throw new RangeError(`patchBytes: ${n} bytes at ${mark} are outside the current message`);
+    }
+    const b = this.buf;
+    const p = this.start + mark;
+    for (let i = 0; i < n; i++) b[p + i] = bytes[from + i];
+    return this;
+  }
+
+  /** Drops the first `n` bytes of the current message (the message then starts `n` bytes later). */
+  dropFront(n: number): this {
+    if (!(n >= 0 && n <= this.pos - this.start)) throw new RangeError(`dropFront: ${n} bytes is more than the current message`);
+    this.start += n;
+    return this;
+  }
+
   /** Fills 4 bytes reserved by {@link reserveU32} with `value`. */
   patchU32(mark: number, value: number): this {
     if (!(mark >= 0 && mark + 4 <= this.pos - this.start)) {

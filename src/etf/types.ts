@@ -67,6 +67,12 @@ export class Atom {
    * the encoder's hot path (element 0 is the byte length; see atoms.ts).
    */
   extWords: Int32Array | undefined = undefined;
+  /**
+   * @internal Distribution atom cache: the slot (0..2047) this atom takes
+   * in the atom caches of outgoing connections, -1 until first sent with
+   * the cache (see src/dist/atomcache.ts).
+   */
+  cix = -1;
 
   /** @internal Use {@link atom}; the constructor does not intern. */
   constructor(name: string) {

@@ -7,7 +7,7 @@
  * Byte layouts follow erl_ext_dist ("External Term Format"); each case names
  * its section.
  */
-import { atomEncoding } from './atoms.js';
+import { atomEncoding, atomRefHook } from './atoms.js';
 import { bigintMagnitude } from './bignum.js';
 import { EncodeError } from './errors.js';
 import { MAX_BIG_BYTES } from './tags.js';
@@ -64,7 +64,7 @@ export function describe(v: unknown): string {
  */
 export function writeRare(w: ByteSink, t: object): Opened | undefined {
   if (t instanceof Atom) {
-    w.writeBytes(atomEncoding(t));
+    writeAtom(w, t, 'atom');
     return undefined;
   }
   if (t instanceof Float) {
@@ -199,7 +199,14 @@ function writeInt32Term(w: ByteSink, v: number): void {
 
 function writeAtom(w: ByteSink, a: unknown, what: string): void {
   if (!(a instanceof Atom)) throw new EncodeError(`${what} must be an Atom`);
-  w.writeBytes(atomEncoding(a));
+  const refs = atomRefHook.owner === w ? atomRefHook.table : undefined;
+  const i = refs === undefined ? -1 : refs.ref(a);
+  if (i >= 0) {
+    w.writeU8(82); // ATOM_CACHE_REF
+    w.writeU8(i);
+  } else {
+    w.writeBytes(atomEncoding(a));
+  }
 }
 
 /** NEW_PID_EXT: 88, Node, ID:32, Serial:32, Creation:32. */

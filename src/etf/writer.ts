@@ -14,7 +14,7 @@
 import { Buffer } from 'node:buffer';
 import { ByteBuilder } from './builder.js';
 import { EncodeError } from './errors.js';
-import { atomEncoding, atomWordsOf } from './atoms.js';
+import { atomEncoding, atomRefHook, atomWordsOf, type AtomRefTable } from './atoms.js';
 import { writeSafeMagnitude } from './bignum.js';
 import { Atom, Tuple, atom, type Term } from './types.js';
 import * as W from './write-terms.js';
@@ -78,7 +78,7 @@ function writeFloat(v: number, b: Uint8Array, p: number): number {
  * `dv` is a DataView of `b`'s memory (`b.byteOffset` 0). Kept small so that
  * it inlines.
  */
-export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): number {
+export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs: AtomRefTable | undefined): number {
   if (typeof t === 'number') {
     if ((t | 0) === t) {
       if (t >= 0 && t <= 255) {
@@ -101,6 +101,15 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): numb
     if (t === null) return copySmall(UNDEFINED_BYTES, b, p);
     const c = t.constructor;
     if (c === Atom) {
+      if (refs !== undefined) {
+        // ATOM_CACHE_REF: 82, AtomCacheReferenceIndex (inside a distribution message with the atom cache).
+        const i = refs.ref(t as Atom);
+        if (i >= 0) {
+          b[p] = 82;
+          b[p + 1] = i;
+          return p + 2;
+        }
+      }
       // The cached encoding, a word at a time (may write up to 3 bytes past
       // the atom, inside HEADROOM; they are overwritten or beyond the end).
       let w = (t as Atom).extWords;
@@ -210,6 +219,8 @@ export class TermWriter extends ByteBuilder {
   }
 
   private encodeLoop(root: Term): void {
+    // Atom cache references, when the distribution layer is writing a message with this writer.
+    const refs = atomRefHook.owner === this ? atomRefHook.table : undefined;
     let b = this.buf;
     let dv = this.dv;
     let p = this.pos;
@@ -221,7 +232,7 @@ export class TermWriter extends ByteBuilder {
       p = this.pos;
       cap = b.length;
     }
-    const q0 = writeLeaf(root, b, dv, p);
+    const q0 = writeLeaf(root, b, dv, p, refs);
     if (q0 >= 0) {
       this.pos = q0;
       return;
@@ -314,7 +325,7 @@ export class TermWriter extends ByteBuilder {
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(children[i], b, dv, p);
+          const q = writeLeaf(children[i], b, dv, p, refs);
           if (q < 0) break;
           p = q;
           i++;
@@ -369,7 +380,7 @@ export class TermWriter extends ByteBuilder {
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(arr[i], b, dv, p);
+          const q = writeLeaf(arr[i], b, dv, p, refs);
           if (q < 0) break;
           p = q;
           i++;
@@ -395,7 +406,7 @@ export class TermWriter extends ByteBuilder {
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(t, b, dv, p);
+          const q = writeLeaf(t, b, dv, p, refs);
           if (q < 0) break;
           p = q;
           continue;

@@ -65,7 +65,8 @@ async function scriptedAccept(b: Socket, name: string, cookie: string, after: Bu
 t.test('frames sent with the last handshake message reach listeners attached after construction', async (t) => {
   const peer = `lo${uniq}@127.0.0.1`;
   const from = new Pid(atom(peer), 1, 0, 7);
-  const enc = new DistEncoder({ flags: DEFAULT_DFLAGS });
+  // One encoder for frames that several fresh connections read: without the atom cache, which is per connection.
+  const enc = new DistEncoder({ flags: DEFAULT_DFLAGS, atomCache: false });
   const frame = (what: string) => {
     const sig = ctrl.regSend(from, atom('x'), atom(what));
     return Buffer.concat(enc.encode(sig.control, sig.payload));

@@ -218,9 +218,12 @@ t.test('encoder: pass-through, header, and fragments round-trip through the deco
     t.ok(termEquals(m!.payload!, payload), `${what}: payload`);
   }
   // Control-only messages and a re-entrant encode.
+  const link = tuple(1, new Pid(atom('a@b'), 1, 1, 1), new Pid(atom('a@b'), 2, 1, 1));
+  t.same([...new DistEncoder({ flags: DEFAULT_DFLAGS, atomCache: false }).encode(link)[0].subarray(4, 7)], [131, 68, 0], 'no atom cache: no refs');
   const enc = new DistEncoder({ flags: DEFAULT_DFLAGS });
-  const [f] = enc.encode(tuple(1, new Pid(atom('a@b'), 1, 1, 1), new Pid(atom('a@b'), 2, 1, 1)));
-  t.same([...f.subarray(4, 7)], [131, 68, 0]);
+  enc.encode(link); // the first message carries the node name in full
+  const [f] = enc.encode(link);
+  t.same([...f.subarray(4, 9)], [131, 68, 1, 0x00 | (atom('a@b').cix >> 8), atom('a@b').cix & 0xff], 'the node name once, as an old cache ref');
   const tricky = {
     get x(): Term {
       return enc.encode(tuple(9))[0];
