@@ -40,10 +40,13 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
 const FLOW_MS = Number(process.env.BENCH_FLOW_MS ?? (quick ? 1000 : 3000));
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 64);
 const PEERS = Number(process.env.BENCH_PEERS ?? (quick ? 3 : 6));
-// --only <text>: run only the flows whose label contains <text> (for profiling); --no-memory skips the memory row.
+// --only <text>: run only the flows whose label contains <text> (for profiling); --no-memory skips the
+// memory row, --no-atom-cache the atom cache section (BENCH_AC_MS per flow there, default 2000).
+const AC_MS = Number(process.env.BENCH_AC_MS ?? (quick ? 1000 : 2000));
 const onlyAt = process.argv.indexOf('--only');
 const ONLY = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
 const MEMORY = !process.argv.includes('--no-memory') && (ONLY === undefined || 'memory per connected peer'.includes(ONLY));
+const ATOM_CACHE = !process.argv.includes('--no-atom-cache') && (ONLY === undefined || 'atom cache'.includes(ONLY));
 const COOKIE = `bench${process.pid}`;
 const here = fileURLToPath(new URL('.', import.meta.url));
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench:dist does)');
@@ -117,6 +120,17 @@ const COUNT = atom('count');
 const chatMsg = tuple(CHAT, 1001, Buffer.from('hello'), [atom('alice'), atom('bob')], new Map([[atom('seq'), 7]]));
 if (encode(chatMsg).length !== 58) throw new Error(`the chat message is ${encode(chatMsg).length} bytes, not 58`);
 const isChat = (m) => m instanceof Tuple && m.elements[0] === CHAT;
+/** An atom-heavy term (20 distinct atoms, as records and proplists are): for the atom cache section. */
+const A = (s) => atom(s);
+const atomHeavy = tuple(A('user_state'), A('alice'), [
+  tuple(A('status'), A('online')),
+  tuple(A('client'), A('web')),
+  tuple(A('idle_minutes'), 0),
+  tuple(A('last_seen'), 1732900000),
+  tuple(A('role'), A('member')),
+  tuple(A('flags'), [A('typing'), A('away_message'), A('mobile')]),
+  tuple(A('channel'), A('lobby')),
+], new Map([[A('presence'), A('visible')], [A('tier'), A('channel_server')]]));
 
 // ------------------------------------------------ the beambridge side (J)
 /** J's `counter': counts chat messages; {report, From} answers {count, N} and resets. */
@@ -125,31 +139,32 @@ function startCounter(node) {
   void (async () => {
     let n = 0;
     for await (const m of p) {
-      if (isChat(m)) n++;
-      else if (m instanceof Tuple && m.elements[0] === REPORT) {
+      if (m instanceof Tuple && m.elements[0] === REPORT) {
         p.send(m.elements[1], tuple(COUNT, n));
         n = 0;
-      }
+      } else n++;
     }
   })().catch(() => {}); // ends with the node
 }
 
 const yieldTurn = () => new Promise((r) => setImmediate(r));
 
-/** J to S one-way: { rate } in messages/s. */
-async function jsOneway(node, sink, ms) {
+/** J to S one-way: { rate, n, bytes } in messages/s, messages, and bytes written per message. */
+async function jsOneway(node, sink, ms, msg = chatMsg) {
   const p = node.spawn();
   try {
     const to = { name: 'counter', node: sink };
     const isCount = (m) => m instanceof Tuple && m.elements[0] === COUNT;
     p.send(to, tuple(REPORT, p.pid)); // resets the counter
     await p.receive({ timeoutMs: 60_000, match: isCount });
+    const sock = node.connection(sink).tcpSocket;
+    const bytes0 = sock.bytesWritten;
     const t0 = performance.now();
     const end = t0 + ms;
     let sent = 0;
     while (performance.now() < end) {
       let full = false;
-      for (let i = 0; i < 1000; i++) if (!p.send(to, chatMsg)) full = true;
+      for (let i = 0; i < 1000; i++) if (!p.send(to, msg)) full = true;
       sent += 1000;
       if (full) await node.waitWritable(sink, { timeoutMs: 60_000 });
       else await yieldTurn();
@@ -158,7 +173,7 @@ async function jsOneway(node, sink, ms) {
     const r = await p.receive({ timeoutMs: 120_000, match: isCount });
     const dt = (performance.now() - t0) / 1000;
     if (r.elements[1] !== sent) throw new Error(`sent ${sent}, counted ${r.elements[1]}`);
-    return { rate: sent / dt, n: sent };
+    return { rate: sent / dt, n: sent, bytes: (sock.bytesWritten - bytes0) / sent };
   } finally {
     p.exit();
   }
@@ -391,6 +406,49 @@ try {
   for (const t of table) console.log(fmtRow(t));
   console.log('');
   console.log('Ratios are beambridge / erl for rates and erl / beambridge for latencies and memory: above 1 is better.');
+
+  // ------------------------------------------------------ the atom cache
+  if (ATOM_CACHE) {
+    // A second beambridge node that sends every atom in full, against J (atom cache on, the default).
+    let plain;
+    try {
+      plain = await Node.start({ name: `bbjsplain_${process.pid}@127.0.0.1`, cookie: COOKIE, epmd: { port: epmdPort }, connection: { atomCache: false } });
+      if (!(await plain.ping(sinkName))) throw new Error('cannot reach the sink');
+      const terms = [
+        ['chat message', chatMsg],
+        ['atom-heavy term (20 atoms)', atomHeavy],
+      ];
+      for (const [, msg] of terms) {
+        await jsOneway(plain, sinkName, 300, msg);
+        await jsOneway(node, sinkName, 300, msg);
+      }
+      const ac = new Map(terms.map(([name]) => [name, []]));
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const [name, msg] of terms) {
+          const off = await jsOneway(plain, sinkName, AC_MS, msg);
+          const on = await jsOneway(node, sinkName, AC_MS, msg);
+          ac.get(name).push({ off, on });
+        }
+      }
+      const rowsAc = [...ac].map(([name, rs]) => [
+        name,
+        `${median(rs.map((x) => x.off.bytes)).toFixed(1)} B`,
+        `${median(rs.map((x) => x.on.bytes)).toFixed(1)} B`,
+        rs.map((x) => (x.on.rate / x.off.rate).toFixed(2)).join(' '),
+        `${median(rs.map((x) => x.on.rate / x.off.rate)).toFixed(2)}x`,
+      ]);
+      const h = ['Node to Erlang, one-way', 'bytes/msg, atoms in full', 'with the atom cache', 'msg/s ratio per round', 'median'];
+      const wd = h.map((x, i) => Math.max(x.length, ...rowsAc.map((rr) => rr[i].length)));
+      const line = (cells) => `| ${cells.map((c, i) => c.padEnd(wd[i])).join(' | ')} |`;
+      console.log('');
+      console.log(`atom cache (${ROUNDS} round(s) of ${AC_MS} ms per flow; bytes are written to the socket per message, frame header included):`);
+      console.log(line(h));
+      console.log(`|${wd.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+      for (const rr of rowsAc) console.log(line(rr));
+    } finally {
+      if (plain) await plain.stop();
+    }
+  }
   console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (at start ${load0.toFixed(2)})`);
 } finally {
   if (node) await node.stop();

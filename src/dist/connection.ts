@@ -230,6 +230,11 @@ export class DistConnection extends EventEmitter {
     return this.decoder.counters;
   }
 
+  /** Atoms sent in full into the peer's atom cache so far (0 without the atom cache; see {@link DistConnectionOptions.atomCache}). */
+  get atomCacheEntriesSent(): number {
+    return this.encoder.atomCacheEntries;
+  }
+
   /**
    * Queues a control tuple and optional payload (encoded now, written at the
    * end of this event-loop turn). Returns false when the send buffer is over
