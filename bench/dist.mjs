@@ -17,8 +17,8 @@
 //   sequential  one caller: calls/s and the p50 / p99 latency;
 // then the memory row: a wave of hidden erl peers connects to both S and J,
 // and each side's growth per connected peer is compared (erlang:memory(total)
-// on S after a GC of every process; V8 heap used + external on J after a
-// full GC). Each round's ratio is beambridge / erl (for latencies and memory,
+// on S after a GC of every process; V8 heap used, without compiled code, plus
+// external memory on J after full GCs). Each round's ratio is beambridge / erl (for latencies and memory,
 // erl / beambridge, so that above 1 is better everywhere); the table gives
 // every round's ratio and their median.
 //
@@ -31,6 +31,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
@@ -235,10 +236,14 @@ async function erlSeq(node, driver, target, ms) {
 }
 
 // --------------------------------------------------------------- memory
+/** V8 heap used (without compiled code, which is not per peer) plus external memory, after full GCs. */
 function jsMemory() {
   for (let i = 0; i < 3; i++) globalThis.gc();
   const m = process.memoryUsage();
-  return m.heapUsed + m.external;
+  const code = getHeapSpaceStatistics()
+    .filter((s) => s.space_name.startsWith('code'))
+    .reduce((n, s) => n + s.space_used_size, 0);
+  return m.heapUsed - code + m.external;
 }
 
 async function memoryRound(node, sink, driver, round, jsName, count) {

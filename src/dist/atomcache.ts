@@ -15,6 +15,8 @@ import { atomEncoding, type AtomRefTable } from '../etf/atoms.js';
 
 /** Slots in an atom cache (8 segments of 256). */
 const SLOTS = 2048;
+/** Headers remembered per connection (see OutAtomCache). */
+const MEMOS = 8;
 /** Most cache references in one message (NumberOfAtomCacheRefs is a byte; OTP uses 255). */
 const MAX_REFS = 255;
 
@@ -86,9 +88,14 @@ let scratch = Buffer.allocUnsafeSlow(1024);
 export class OutAtomCache {
   /** What the peer's cache holds, by slot (grows as slots are used). */
   private readonly slots: (Atom | undefined)[] = [];
-  /** The references and bytes of the last header without new entries (messages of one shape repeat it). */
-  private lastRefs: Atom[] = [];
-  private lastHeader: Buffer | undefined = undefined;
+  /**
+   * Recent headers without new entries, with their references: messages of
+   * one shape repeat one (a call repeats three: monitor, request, demonitor).
+   * Emptied when a header adds entries.
+   */
+  private readonly memoRefs: Atom[][] = [];
+  private readonly memoBytes: Buffer[] = [];
+  private memoNext = 0;
   /** New entries sent (for stats and tests). */
   newEntries = 0;
 
@@ -102,11 +109,12 @@ export class OutAtomCache {
   header(refs: readonly Atom[]): Buffer {
     const k = refs.length;
     if (k === 0) return NO_REFS;
-    const last = this.lastHeader;
-    if (last !== undefined && k === this.lastRefs.length) {
+    for (let m = 0; m < this.memoRefs.length; m++) {
+      const r = this.memoRefs[m];
+      if (r.length !== k) continue;
       let i = 0;
-      while (i < k && refs[i] === this.lastRefs[i]) i++;
-      if (i === k) return last;
+      while (i < k && refs[i] === r[i]) i++;
+      if (i === k) return this.memoBytes[m];
     }
     const flagBytes = (k >> 1) + 1;
     // Sizes first: LongAtoms when any new entry's text is over 255 bytes.
@@ -126,7 +134,7 @@ export class OutAtomCache {
     if (scratch.length < size) scratch = Buffer.allocUnsafeSlow(Math.max(size, 2 * scratch.length));
     const b = scratch;
     b[0] = k;
-    b.fill(0, 1, 1 + flagBytes);
+    for (let i = 1; i <= flagBytes; i++) b[i] = 0;
     let p = 1 + flagBytes;
     for (let i = 0; i < k; i++) {
       const a = refs[i];
@@ -150,12 +158,16 @@ export class OutAtomCache {
     // The half byte after the last ref's: LongAtoms in bit 0.
     if (long) b[1 + (k >> 1)] |= k & 1 ? 0x10 : 0x01;
     const out = b.subarray(0, p);
-    if (fresh === 0) {
-      this.lastRefs = refs.slice();
-      this.lastHeader = Buffer.from(out);
-      return this.lastHeader;
+    if (fresh > 0) {
+      this.memoRefs.length = 0;
+      this.memoBytes.length = 0;
+      this.memoNext = 0;
+      return out;
     }
-    this.lastHeader = undefined;
-    return out;
+    const m = this.memoNext;
+    this.memoNext = (m + 1) % MEMOS;
+    this.memoRefs[m] = refs.slice();
+    this.memoBytes[m] = Buffer.from(out);
+    return this.memoBytes[m];
   }
 }

@@ -16,7 +16,7 @@ import { ByteBuilder } from './builder.js';
 import { EncodeError } from './errors.js';
 import { atomEncoding, atomRefHook, atomWordsOf, type AtomRefTable } from './atoms.js';
 import { writeSafeMagnitude } from './bignum.js';
-import { Atom, Tuple, atom, type Term } from './types.js';
+import { Atom, Pid, Reference, Tuple, atom, type Term } from './types.js';
 import * as W from './write-terms.js';
 import { describe, isByteList, writeBigint, writeRare } from './write-terms.js';
 
@@ -119,10 +119,67 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs:
       for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
       return p + n;
     }
+    if (c === Pid) return writePidLeaf(t as Pid, b, dv, p, refs);
+    if (c === Reference) return writeRefLeaf(t as Reference, b, dv, p, refs);
     return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
   }
   if (typeof t === 'boolean') return copySmall(t ? TRUE_BYTES : FALSE_BYTES, b, p);
   return t === undefined ? copySmall(UNDEFINED_BYTES, b, p) : -1;
+}
+
+const isU32 = (v: unknown): v is number => typeof v === 'number' && v >>> 0 === v;
+
+/**
+ * A node atom inside a pid or reference at `b[p]`: a cache reference, or the
+ * atom in full when its encoding is at most `room` bytes; -1 otherwise.
+ */
+function writeNodeAtom(a: unknown, b: Uint8Array, dv: DataView, p: number, refs: AtomRefTable | undefined, room: number): number {
+  if (!(a instanceof Atom)) return -1;
+  if (refs !== undefined) {
+    const i = refs.ref(a);
+    if (i >= 0) {
+      b[p] = 82; // ATOM_CACHE_REF
+      b[p + 1] = i;
+      return p + 2;
+    }
+  }
+  let w = a.extWords;
+  if (w === undefined) w = atomWordsOf(a);
+  const n = w[0];
+  if (n > room - 3) return -1;
+  for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
+  return p + n;
+}
+
+/** NEW_PID_EXT: 88, Node, ID:32, Serial:32, Creation:32 (a pid whose node name fits in the headroom; else -1). */
+function writePidLeaf(t: Pid, b: Uint8Array, dv: DataView, p: number, refs: AtomRefTable | undefined): number {
+  const { id, serial, creation } = t;
+  if (!isU32(id) || !isU32(serial) || !isU32(creation)) return -1; // the slow path says what is wrong
+  b[p] = 88;
+  const q = writeNodeAtom(t.node, b, dv, p + 1, refs, HEADROOM - 13);
+  if (q < 0) return -1;
+  dv.setUint32(q, id);
+  dv.setUint32(q + 4, serial);
+  dv.setUint32(q + 8, creation);
+  return q + 12;
+}
+
+/** NEWER_REFERENCE_EXT: 90, Len:16, Node, Creation:32, ID:32 * Len (when it fits in the headroom; else -1). */
+function writeRefLeaf(t: Reference, b: Uint8Array, dv: DataView, p: number, refs: AtomRefTable | undefined): number {
+  const ids = t.ids;
+  const creation = t.creation;
+  if (!Array.isArray(ids) || ids.length > 5 || !isU32(creation)) return -1;
+  const n = ids.length;
+  for (let i = 0; i < n; i++) if (!isU32(ids[i])) return -1;
+  b[p] = 90;
+  b[p + 1] = 0;
+  b[p + 2] = n;
+  let q = writeNodeAtom(t.node, b, dv, p + 3, refs, HEADROOM - 7 - 4 * n);
+  if (q < 0) return -1;
+  dv.setUint32(q, creation);
+  q += 4;
+  for (let i = 0; i < n; i++, q += 4) dv.setUint32(q, ids[i]);
+  return q;
 }
 
 /** Numbers beyond int32: SMALL_BIG_EXT for safe integers, NEW_FLOAT_EXT. */
