@@ -48,11 +48,27 @@ export type Term =
   | Map<Term, Term>
   | { [key: string]: Term };
 
-const atomTable = new Map<string, Atom>();
+/**
+ * The atom table: name -> the live Atom of that name, held weakly. An atom
+ * nothing references any more can be collected (its entry then goes, through
+ * the FinalizationRegistry), so a flood of new atoms from a peer cannot
+ * exhaust memory the way it exhausts an Erlang VM's atom table. While an atom
+ * is referenced anywhere (a term, a Map key, a module constant), `atom(name)`
+ * returns that same object, so `===` and Map keys keep working.
+ */
+const atomTable = new Map<string, WeakRef<Atom>>();
+const atomReaper = new FinalizationRegistry<string>((name) => {
+  // The entry may already hold a newer atom of the same name: remove only a dead one.
+  const r = atomTable.get(name);
+  if (r !== undefined && r.deref() === undefined) atomTable.delete(name);
+});
 
 /**
  * An Erlang atom. Atoms are interned: `atom('ok') === atom('ok')`, so they can be
  * compared with `===` and used as `Map` keys. Construct them with {@link atom}.
+ * Unlike Erlang's, the atom table does not grow forever: an atom that nothing
+ * references any more is garbage collected (a later `atom()` of its name makes
+ * a new one, which nothing can tell apart).
  */
 export class Atom {
   /** The atom's text, as Unicode. At most 255 characters (code points). */
@@ -81,21 +97,40 @@ export class Atom {
 }
 
 /**
- * How many atoms are interned in this process. Like Erlang's atom table, the
- * table only grows: this is the number to watch for atoms made from untrusted
- * input.
+ * How many atoms are interned in this process: those alive, plus those
+ * collected whose entries are not yet removed (that happens shortly after a
+ * garbage collection). This is the number to watch for atoms made from
+ * untrusted input; it falls again when they are no longer referenced.
  */
 export function atomCount(): number {
   return atomTable.size;
 }
 
+/**
+ * The atoms used most recently, held strongly in two generations of at most
+ * {@link RECENT} each: a hot atom is found with one Map lookup (a WeakRef's
+ * deref() costs twice that again), and at most 2 x RECENT atoms are kept
+ * alive by this cache alone, however many a flood creates.
+ */
+const RECENT = 2048;
+let young = new Map<string, Atom>();
+let old = new Map<string, Atom>();
+
 /** Returns the interned {@link Atom} named `name`. */
 export function atom(name: string): Atom {
-  let a = atomTable.get(name);
+  let a = young.get(name);
+  if (a !== undefined) return a;
+  a = old.get(name) ?? atomTable.get(name)?.deref();
   if (a === undefined) {
     a = new Atom(name);
-    atomTable.set(name, a);
+    atomTable.set(name, new WeakRef(a));
+    atomReaper.register(a, name);
   }
+  if (young.size >= RECENT) {
+    old = young;
+    young = new Map();
+  }
+  young.set(name, a);
   return a;
 }
 

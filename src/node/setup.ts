@@ -57,6 +57,14 @@ export interface NodeOptions {
   /** Decode integral floats as `Float` (so `1.0` stays a float when echoed back); default false. */
   lossless?: boolean;
   /**
+   * The most elements one incoming term may decode to (every element of
+   * every tuple, list and map; see `DecodeOptions.maxElements`); default 10
+   * million. A message over it is refused before it is built, with a
+   * `DecodeError` `ERR_DECODE_TOO_MANY_ELEMENTS` as the cause of the
+   * connection's `ERR_DIST_PROTOCOL` close (as any undecodable message).
+   */
+  maxElements?: number;
+  /**
    * Run the distribution over TLS in both directions, as OTP's `-proto_dist
    * inet_tls` (EPMD is unchanged). Certificates are checked by default both
    * ways (see `DistTlsOptions`: `{ ca, cert, key }` and policy fields), and the
@@ -249,7 +257,14 @@ export async function prepareNode(o: NodeOptions, spawn = false): Promise<NodeSe
       // The node applies `onBusy` to messages itself; its own signals must never be refused.
       onBusy: 'wait',
       tickTimeMs,
-      decoder: { ...o.connection?.decoder, decodeOptions: { ...o.connection?.decoder?.decodeOptions, lossless: o.lossless ?? false } },
+      decoder: {
+        ...o.connection?.decoder,
+        decodeOptions: {
+          ...o.connection?.decoder?.decodeOptions,
+          lossless: o.lossless ?? false,
+          maxElements: o.maxElements ?? o.connection?.decoder?.decodeOptions?.maxElements,
+        },
+      },
     },
   };
 }

@@ -4,39 +4,18 @@
 // back equal, through new entries, old references, more atoms than slots,
 // more than 255 atoms in one message, long atoms and fragmented messages.
 import t from 'tap';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Node } from '../../src/otp/index.js';
 import { Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
+import { loadErlModules } from './erl-modules.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
-const ECHO_SRC = fileURLToPath(new URL('../erl/bb_echo.erl', import.meta.url));
-
-/** Copies bb_echo.erl where the (possibly chroot'd) erl can read it; returns the path erl sees and a cleanup. */
-function placeEcho(root: string): { path: string; remove: () => void } {
-  const dir = `/tmp/bb-echo-${uniq}`;
-  const host = join(root || '/', dir);
-  mkdirSync(host, { recursive: true });
-  copyFileSync(ECHO_SRC, join(host, 'bb_echo.erl'));
-  return { path: `${dir}/bb_echo.erl`, remove: () => rmSync(host, { recursive: true, force: true }) };
-}
-
 for (const v of otpVariants()) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
     const erlName = `ace${vtag}@127.0.0.1`;
-    const echo = placeEcho(v.root);
-    t.teardown(echo.remove);
-    await startErlNode(t, {
-      name: erlName,
-      cookie: 'c',
-      epmdPort,
-      root: v.root,
-      eval: `{ok, bb_echo, Bin} = compile:file("${echo.path}", [binary]), {module, _} = code:load_binary(bb_echo, "bb_echo.erl", Bin), ok = bb_echo:start()`,
-    });
+    await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, root: v.root, eval: `${loadErlModules(t, v.root, ['bb_echo'])}, ok = bb_echo:start()` });
     const node = await Node.start({ name: `acj${vtag}@127.0.0.1`, cookie: 'c', epmd: { port: epmdPort }, lossless: true });
     t.teardown(() => node.stop());
     const p = node.spawn();

@@ -212,7 +212,7 @@ t.test('2,000 unauthenticated peers: nothing interned, nothing kept', async (t) 
   const after = await atomCensus(marker);
   t.equal(after.marked, 0, 'no atom made from any unauthenticated peer name');
   t.equal(after.total, before.total, `atom count unchanged (${before.total} -> ${after.total})`);
-  t.equal(atomCount(), internedBefore, `atom table unchanged (${internedBefore} interned)`);
+  t.ok(atomCount() <= internedBefore, `no atom interned (${internedBefore} -> ${atomCount()}; collected ones may leave)`);
   const heapAfter = process.memoryUsage().heapUsed;
   t.comment(`heap ${(heapBefore / 1e6).toFixed(1)} MB -> ${(heapAfter / 1e6).toFixed(1)} MB after ${N} refused handshakes`);
 });
