@@ -25,13 +25,11 @@
 // Environment: BENCH_ROUNDS (default 3), BENCH_FLOW_MS (default 3000),
 // BENCH_CALLERS (default 64), BENCH_PEERS (peers per memory round, default 6).
 // Everything started here (epmd, erl nodes) is stopped by pid on exit.
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { erlNodes, median, startEpmd, table } from './erl.mjs';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
@@ -51,68 +49,6 @@ const ATOM_CACHE = !process.argv.includes('--no-atom-cache') && (ONLY === undefi
 const COOKIE = `bench${process.pid}`;
 const here = fileURLToPath(new URL('.', import.meta.url));
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench:dist does)');
-
-// ------------------------------------------------------------- processes
-const children = new Set();
-function stopAll() {
-  for (const c of children) {
-    try {
-      process.kill(c.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  children.clear();
-}
-process.on('exit', stopAll);
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(130));
-
-function start(cmd, args, env = {}) {
-  const c = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(c);
-  let out = '';
-  let err = '';
-  c.stdout.setEncoding('utf8').on('data', (d) => (out += d));
-  c.stderr.setEncoding('utf8').on('data', (d) => (err += d));
-  c.once('exit', () => children.delete(c));
-  return {
-    async waitFor(re, ms) {
-      const end = Date.now() + ms;
-      while (!re.test(out)) {
-        if (c.exitCode !== null) throw new Error(`${cmd} exited: ${err}${out}`);
-        if (Date.now() > end) throw new Error(`timeout waiting for ${re} from ${cmd}: ${err}${out}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-  };
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitPort(port, ms) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise((r) => {
-      const s = connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
-      s.on('error', () => r(false));
-    });
-    if (ok) return;
-    if (Date.now() > end) throw new Error(`port ${port} did not open`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function erl(name, ebin, epmdPort, evalExpr, extra = []) {
-  const args = ['-noshell', '-start_epmd', 'false', '-name', name, '-setcookie', COOKIE, '-pa', ebin, ...extra, '-eval', evalExpr];
-  return start('erl', args, { ERL_EPMD_PORT: String(epmdPort) });
-}
 
 // ------------------------------------------------------------- the data
 const CHAT = atom('chat_msg');
@@ -263,27 +199,19 @@ function percentiles(lat) {
   const s = Float64Array.from(lat).sort();
   return { p50: s[Math.floor(s.length * 0.5)], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))] };
 }
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmtRate = (n) => Math.round(n).toLocaleString('en-US');
 const fmtUs = (n) => `${Math.round(n)} µs`;
 const fmtKB = (n) => `${(n / 1024).toFixed(1)} KB`;
 
-const ebin = mkdtempSync(join(tmpdir(), 'bb-bench-'));
 let node;
 try {
-  execFileSync('erlc', ['-o', ebin, join(here, 'dist_bench.erl')]);
-  const epmdPort = await freePort();
-  start('epmd', ['-port', String(epmdPort)]);
-  await waitPort(epmdPort, 10_000);
+  const epmdPort = await startEpmd();
+  const erl = erlNodes([join(here, 'dist_bench.erl')], epmdPort, COOKIE);
   const sinkName = `bbsink_${process.pid}@127.0.0.1`;
   const driverName = `bbdriver_${process.pid}@127.0.0.1`;
   const jsName = `bbjs_${process.pid}@127.0.0.1`;
-  const sink = erl(sinkName, ebin, epmdPort, 'dist_bench:sink(), io:format("READY~n").');
-  const driver = erl(driverName, ebin, epmdPort, 'io:format("READY~n").');
+  const sink = erl(sinkName, 'dist_bench:sink(), io:format("READY~n").');
+  const driver = erl(driverName, 'io:format("READY~n").');
   await Promise.all([sink.waitFor(/READY/, 60_000), driver.waitFor(/READY/, 60_000)]);
   node = await Node.start({ name: jsName, cookie: COOKIE, epmd: { port: epmdPort } });
   startCounter(node);
@@ -371,8 +299,8 @@ try {
   }
 
   // ------------------------------------------------------------ the table
-  const table = [];
-  const add = (flow, erlFig, bbFig, ratios) => table.push([flow, erlFig, bbFig, ratios.map((x) => x.toFixed(2)).join(' '), `${median(ratios).toFixed(2)}x`]);
+  const rowsOut = [];
+  const add = (flow, erlFig, bbFig, ratios) => rowsOut.push([flow, erlFig, bbFig, ratios.map((x) => x.toFixed(2)).join(' '), `${median(ratios).toFixed(2)}x`]);
   for (const row of rows) {
     for (const [label] of row.flows) {
       const rs = results.get(label);
@@ -402,13 +330,8 @@ try {
     mem.map((x) => fmtKB(x.got.mem)).join(' '),
     mem.map((x) => x.base.mem / x.got.mem),
   );
-  const head = ['flow', 'erl to erl', 'beambridge', 'ratio per round', 'median'];
-  const widths = head.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
-  const fmtRow = (cells) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   console.log('');
-  console.log(fmtRow(head));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const t of table) console.log(fmtRow(t));
+  console.log(table(['flow', 'erl to erl', 'beambridge', 'ratio per round', 'median'], rowsOut));
   console.log('');
   console.log('Ratios are beambridge / erl for rates and erl / beambridge for latencies and memory: above 1 is better.');
 
@@ -442,14 +365,9 @@ try {
         rs.map((x) => (x.on.rate / x.off.rate).toFixed(2)).join(' '),
         `${median(rs.map((x) => x.on.rate / x.off.rate)).toFixed(2)}x`,
       ]);
-      const h = ['Node to Erlang, one-way', 'bytes/msg, atoms in full', 'with the atom cache', 'msg/s ratio per round', 'median'];
-      const wd = h.map((x, i) => Math.max(x.length, ...rowsAc.map((rr) => rr[i].length)));
-      const line = (cells) => `| ${cells.map((c, i) => c.padEnd(wd[i])).join(' | ')} |`;
       console.log('');
       console.log(`atom cache (${ROUNDS} round(s) of ${AC_MS} ms per flow; bytes are written to the socket per message, frame header included):`);
-      console.log(line(h));
-      console.log(`|${wd.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-      for (const rr of rowsAc) console.log(line(rr));
+      console.log(table(['Node to Erlang, one-way', 'bytes/msg, atoms in full', 'with the atom cache', 'msg/s ratio per round', 'median'], rowsAc));
     } finally {
       if (plain) await plain.stop();
     }
@@ -457,6 +375,5 @@ try {
   console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (at start ${load0.toFixed(2)})`);
 } finally {
   if (node) await node.stop();
-  stopAll();
-  rmSync(ebin, { recursive: true, force: true });
+  process.exit(process.exitCode ?? 0);
 }
