@@ -152,7 +152,7 @@ export class ByteBuilder {
     let out = bufferView(this.mem, this.start, this.pos - this.start);
     const next = (this.pos + 7) & ~7;
     const rest = b.length - next;
-    if (rest >= 1024 && (b.length === this.slabSize || rest <= 4 * this.slabSize)) {
+    if (rest >= 1024 && (b.length === this.slabSize || rest <= Math.max(4 * this.slabSize, 3 * out.length))) {
       this.start = this.pos = next;
       return out;
     }
@@ -176,8 +176,12 @@ export class ByteBuilder {
   protected grow(n: number): void {
     const used = this.pos - this.start;
     // Room for this write plus as much again as is used (amortized doubling
-    // while a message grows piece by piece; little waste for one large write).
-    const size = Math.max(this.slabSize, used + n + Math.max(4096, used));
+    // while a message grows piece by piece). A large message (a big binary,
+    // up to 256 KiB) gets room for three more like it, so that a run of them
+    // shares slabs as small ones do instead of taking a buffer each.
+    const need = used + n;
+    const room = need >= this.slabSize / 2 && need <= 1 << 18 ? 4 * ((need + 7) & ~7) + 1024 : 0;
+    const size = Math.max(this.slabSize, need + Math.max(4096, used), room);
     const nb = Buffer.allocUnsafeSlow(size);
     this.buf.copy(nb, 0, this.start, this.pos);
     this.buf = nb;

@@ -101,15 +101,8 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs:
     if (t === null) return copySmall(UNDEFINED_BYTES, b, p);
     const c = t.constructor;
     if (c === Atom) {
-      if (refs !== undefined) {
-        // ATOM_CACHE_REF: 82, AtomCacheReferenceIndex (inside a distribution message with the atom cache).
-        const i = refs.ref(t as Atom);
-        if (i >= 0) {
-          b[p] = 82;
-          b[p + 1] = i;
-          return p + 2;
-        }
-      }
+      // Inside a distribution message with the atom cache: ATOM_CACHE_REF (82, index), or in full.
+      if (refs !== undefined) return writeNodeAtom(t, b, dv, p, refs, HEADROOM + 3);
       // The cached encoding, a word at a time (may write up to 3 bytes past
       // the atom, inside HEADROOM; they are overwritten or beyond the end).
       let w = (t as Atom).extWords;
@@ -119,8 +112,6 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs:
       for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
       return p + n;
     }
-    if (c === Pid) return writePidLeaf(t as Pid, b, dv, p, refs);
-    if (c === Reference) return writeRefLeaf(t as Reference, b, dv, p, refs);
     return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
   }
   if (typeof t === 'boolean') return copySmall(t ? TRUE_BYTES : FALSE_BYTES, b, p);
@@ -130,8 +121,9 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs:
 const isU32 = (v: unknown): v is number => typeof v === 'number' && v >>> 0 === v;
 
 /**
- * A node atom inside a pid or reference at `b[p]`: a cache reference, or the
- * atom in full when its encoding is at most `room` bytes; -1 otherwise.
+ * An atom at `b[p]` (a node inside a pid or reference, or any atom in a
+ * message with the atom cache): a cache reference, or the atom in full when
+ * its encoding is at most `room - 3` bytes (words are written); -1 otherwise.
  */
 function writeNodeAtom(a: unknown, b: Uint8Array, dv: DataView, p: number, refs: AtomRefTable | undefined, room: number): number {
   if (!(a instanceof Atom)) return -1;
@@ -309,6 +301,7 @@ export class TermWriter extends ByteBuilder {
       let children: Term[] | undefined;
       let end = END_NONE;
       let aux: unknown = undefined;
+      let q: number;
       const c = typeof t === 'object' && t !== null ? t.constructor : undefined;
       if (c === Tuple) {
         // SMALL_TUPLE_EXT: 104, Arity:8 / LARGE_TUPLE_EXT: 105, Arity:32
@@ -354,6 +347,9 @@ export class TermWriter extends ByteBuilder {
           children[j++] = value;
         }
         aux = m;
+      } else if ((c === Pid || c === Reference) && (q = c === Pid ? writePidLeaf(t as Pid, b, dv, p, refs) : writeRefLeaf(t as Reference, b, dv, p, refs)) >= 0) {
+        // A pid or reference (in every control message) written inline.
+        p = q;
       } else {
         this.pos = p;
         if (this.writeSlow(t)) {
