@@ -1,12 +1,16 @@
 // Thrift benchmark: beambridge against npm thrift 0.24 (with code from
 // `thrift --gen js:node,ts,es6`, generated into a temp dir now) and thriftrw,
 // in one run, on one machine. Prints ops/s and the ratio of beambridge to the
-// fastest other library for every item:
+// fastest other library for every item, per round and the median of the rounds:
 //   codec: encode/decode of ChatMessage and of a 500-entry map<i64, PresenceState>
-//          (the presence() result struct), binary protocol;
+//          (the presence() result struct), and that decode followed by reading
+//          every entry, binary protocol (rates per CPU-second; the libraries of
+//          an item take turns in 5 ms slices within each round);
 //   round trips: send() sequentially, and with 64 calls outstanding, from each
 //          client to the same server (beambridge's, in a child process) over loopback.
 // Run: npm run bench:thrift   (bounded: every item runs for a fixed time)
+// Environment: BENCH_MS (CPU ms per library and round, default 200), BENCH_ROUNDS
+// (default 5), BENCH_RTT_MS (wall ms per round trip measurement, default 700).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,8 +26,8 @@ const thrift = require('thrift');
 const { Thrift: ThriftRW } = require('thriftrw');
 const Long = require('long');
 
-const MS = Number(process.env.BENCH_MS ?? 700); // per measurement
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3); // best of
+const MS = Number(process.env.BENCH_MS ?? 200); // CPU time per library and round
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5); // the median is reported
 
 // --- apache code, generated now -------------------------------------------------
 const gen = mkdtempSync(join(tmpdir(), 'beambridge-bench-'));
@@ -106,82 +110,129 @@ if (!ourMsgBytes.equals(rwMsgBytes) || !ourMsgBytes.equals(apEncode(apMsg()))) t
 const apKeys = Object.keys(apDecode(ApService.ChatChannel_presence_result, ourMapBytes).success);
 const apMapNote = apKeys.length === 500 ? '' : ` (apache decodes it to ${apKeys.length} distinct keys)`;
 
-function measure(fn) {
-  // Warm up, then count operations for MS milliseconds.
-  for (let i = 0; i < 200; i++) fn();
-  let n = 0;
-  let batch = 16;
-  const t0 = process.hrtime.bigint();
-  const end = t0 + BigInt(MS) * 1_000_000n;
-  let now = t0;
-  while (now < end) {
-    for (let i = 0; i < batch; i++) fn();
-    n += batch;
-    if (batch < 4096) batch *= 2;
-    now = process.hrtime.bigint();
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/**
+ * One round of a codec item: the libraries take turns in slices of about
+ * 5 ms of CPU time until each has had MS ms, so that garbage collections and
+ * load spikes fall on each alike. Returns calls per CPU-second, by name.
+ */
+function round(fns) {
+  const names = Object.keys(fns);
+  for (const k of names) for (let i = 0; i < 200; i++) fns[k](); // warm-up
+  const ops = Object.fromEntries(names.map((k) => [k, 0]));
+  const used = Object.fromEntries(names.map((k) => [k, 0]));
+  while (names.some((k) => used[k] < MS * 1000)) {
+    for (const k of names) {
+      if (used[k] >= MS * 1000) continue;
+      const t0 = cpuMicros();
+      let n = 0;
+      let dt;
+      do {
+        for (let i = 0; i < 8; i++) fns[k]();
+        n += 8;
+        dt = cpuMicros() - t0;
+      } while (dt < 5000);
+      ops[k] += n;
+      used[k] += dt;
+    }
   }
-  return (n * 1e9) / Number(now - t0);
+  return Object.fromEntries(names.map((k) => [k, (ops[k] * 1e6) / used[k]]));
 }
 
-function best(fns) {
-  const out = Object.fromEntries(Object.keys(fns).map((k) => [k, 0]));
+/** ROUNDS rounds: each library's rate per round. */
+function rounds(fns) {
+  const out = Object.fromEntries(Object.keys(fns).map((k) => [k, []]));
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [k, fn] of Object.entries(fns)) {
-      globalThis.gc?.();
-      out[k] = Math.max(out[k], measure(fn));
-    }
+    globalThis.gc?.();
+    const got = round(fns);
+    for (const k of Object.keys(got)) out[k].push(got[k]);
   }
   return out;
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const fmt = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0)).padStart(8);
 const rows = [];
+/** Prints an item: each library's median rate, and beambridge's ratio to the fastest other library, per round and median. */
 function report(item, r, note = '') {
-  const ours = r.beambridge;
-  const others = Object.entries(r).filter(([k]) => k !== 'beambridge');
-  const [bestName, bestVal] = others.reduce((a, b) => (b[1] > a[1] ? b : a));
-  const ratio = ours / bestVal;
-  rows.push({ item, ratio });
+  const med = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, median(v)]));
+  const others = Object.keys(r).filter((k) => k !== 'beambridge');
+  const bestName = others.reduce((a, b) => (med[b] > med[a] ? b : a));
+  const perRound = r.beambridge.map((x, i) => x / r[bestName][i]);
+  const ratio = median(perRound);
+  rows.push({ item, ratio, perRound });
   console.log(
-    `${item.padEnd(34)} beambridge ${fmt(ours)}/s  ${others.map(([k, v]) => `${k} ${fmt(v)}/s`).join('  ')}  ratio ${ratio.toFixed(2)}x vs ${bestName}${note}`,
+    `${item.padEnd(40)} beambridge ${fmt(med.beambridge)}/s  ${others.map((k) => `${k} ${fmt(med[k])}/s`).join('  ')}  ratio ${ratio.toFixed(2)}x vs ${bestName} (rounds ${perRound.map((x) => x.toFixed(2)).join(' ')})${note}`,
   );
 }
 
-console.log(`node ${process.version}; ${MS} ms per measurement, best of ${ROUNDS}; binary protocol\n`);
+console.log(`node ${process.version}; ${MS} ms of CPU per library and round, ${ROUNDS} rounds (median); binary protocol\n`);
 console.log('codec');
-report('ChatMessage encode', best({
+report('ChatMessage encode', rounds({
   beambridge: () => ChatMessage.encode(msg),
   apache: () => apEncode(apMsg()),
   thriftrw: () => RwCM.toBuffer(rwMsg),
 }));
-report('ChatMessage decode', best({
+report('ChatMessage decode', rounds({
   beambridge: () => ChatMessage.decode(ourMsgBytes),
   apache: () => apDecode(ap.ChatMessage, ourMsgBytes),
   thriftrw: () => RwCM.fromBuffer(ourMsgBytes),
 }));
-report('map<i64,PresenceState> x500 encode', best({
+report('map<i64,PresenceState> x500 encode', rounds({
   beambridge: () => encodeWith('binary', writePresence, ourMap),
   apache: () => apEncode(new ApService.ChatChannel_presence_result({ success: apMapObj })),
   'thriftrw(object)': () => RwPres.toBuffer({ success: rwMapObj }),
   'thriftrw(entries)': () => RwPresE.toBuffer({ success: rwMapEntries }),
   'thriftrw(Long)': () => RwPresL.toBuffer({ success: rwMapLong }),
 }), ' (apache: decimal-string keys, parsed as hex: #1519)');
-report('map<i64,PresenceState> x500 decode', best({
+report('map<i64,PresenceState> x500 decode', rounds({
   beambridge: () => decodeWith('binary', readPresence, ourMapBytes),
   apache: () => apDecode(ApService.ChatChannel_presence_result, apMapBytes),
   'thriftrw(object)': () => RwPres.fromBuffer(ourMapBytes),
   'thriftrw(entries)': () => RwPresE.fromBuffer(ourMapBytes),
   'thriftrw(Long)': () => RwPresL.fromBuffer(ourMapBytes),
 }), apMapNote);
-const info = best({
+// Decoding is half the work: the caller then reads the map. Each library
+// iterates what it decoded, touching every key and value as it gives them
+// (beambridge: bigint keys; thriftrw: hex strings, 8-byte Buffers or Longs).
+let sink = 0;
+report('map<i64,PresenceState> x500 decode + read every entry', rounds({
+  beambridge: () => {
+    for (const [k, v] of decodeWith('binary', readPresence, ourMapBytes)) sink += v + (k === 0n ? 1 : 0);
+  },
+  apache: () => {
+    const o = apDecode(ApService.ChatChannel_presence_result, apMapBytes).success;
+    for (const k in o) sink += o[k] + (k === '' ? 1 : 0);
+  },
+  'thriftrw(object)': () => {
+    const o = RwPres.fromBuffer(ourMapBytes).success;
+    for (const k in o) sink += o[k].length + (k === '' ? 1 : 0);
+  },
+  'thriftrw(entries)': () => {
+    for (const [k, v] of RwPresE.fromBuffer(ourMapBytes).success) sink += v.length + (k === null ? 1 : 0);
+  },
+  'thriftrw(Long)': () => {
+    for (const [k, v] of RwPresL.fromBuffer(ourMapBytes).success) sink += v.length + (k === null ? 1 : 0);
+  },
+}));
+const info = rounds({
   'encode from a plain Map<bigint, V>': () => encodeWith('binary', writePresence, plainMap),
   'decode, then get() every key': () => {
     const m = decodeWith('binary', readPresence, ourMapBytes);
-    for (const k of keys) m.get(k);
+    for (const k of keys) sink += m.get(k);
   },
   'compact ChatMessage encode+decode': () => ChatMessage.decode(ChatMessage.encode(msg, 'compact'), 'compact'),
 });
-for (const [k, v] of Object.entries(info)) console.log(`(info) beambridge ${k}: ${fmt(v)}/s`);
+for (const [k, v] of Object.entries(info)) console.log(`(info) beambridge ${k}: ${fmt(median(v))}/s`);
+if (sink < 0) console.log(sink);
 
 // --- round trips ------------------------------------------------------------------
 const server = spawn(process.execPath, [join(repo, 'bench', 'thrift-server.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -202,8 +253,9 @@ const apClient = thrift.createClient(ApService, conn);
 const apSend = () => apClient.send(1, 2, 'hello', 'c');
 const ourSend = () => ours.send(1, 2, 'hello', 'c');
 
+const RTT_MS = Number(process.env.BENCH_RTT_MS ?? 700);
 async function rtt(call, outstanding) {
-  const end = Date.now() + MS;
+  const end = Date.now() + RTT_MS;
   let n = 0;
   const t0 = process.hrtime.bigint();
   await Promise.all(
@@ -216,15 +268,16 @@ async function rtt(call, outstanding) {
   );
   return (n * 1e9) / Number(process.hrtime.bigint() - t0);
 }
-async function bestRtt(fns, outstanding) {
-  const out = Object.fromEntries(Object.keys(fns).map((k) => [k, 0]));
+/** Round trips per second of each client, round by round (wall time, RTT_MS each). */
+async function rttRounds(fns, outstanding) {
+  const out = Object.fromEntries(Object.keys(fns).map((k) => [k, []]));
   for (const fn of Object.values(fns)) for (let i = 0; i < 200; i++) await fn();
-  for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(fns)) out[k] = Math.max(out[k], await rtt(fn, outstanding));
+  for (let r = 0; r < ROUNDS; r++) for (const [k, fn] of Object.entries(fns)) out[k].push(await rtt(fn, outstanding));
   return out;
 }
 console.log('\nround trips (send(), one connection each, same server process)');
-report('sequential', await bestRtt({ beambridge: ourSend, apache: apSend }, 1));
-report('64 outstanding', await bestRtt({ beambridge: ourSend, apache: apSend }, 64));
+report('sequential', await rttRounds({ beambridge: ourSend, apache: apSend }, 1));
+report('64 outstanding', await rttRounds({ beambridge: ourSend, apache: apSend }, 64));
 
 await ours.close();
 conn.end();

@@ -1,10 +1,11 @@
 // I64Map: a Map<bigint, V> for Thrift's map<i64, V>, keyed by the exact
-// 64-bit value. Decoded maps use it: keys are stored as two int32 halves in
-// typed arrays and hashed as integers, so decoding 500 entries does not pay
-// for bigint hashing (V8 hashes a bigint key far slower than a number); the
-// bigint keys are made only when iterated. It implements the whole Map
-// interface (insertion order, last write wins), so it can be used, or copied
-// with `new Map(m)`, wherever a Map<bigint, V> is expected.
+// 64-bit value. Decoded maps use it: keys are stored in a BigInt64Array,
+// written and hashed as two int32 halves (V8 hashes a bigint key far slower
+// than a number), so decoding 500 entries makes no bigint; reading a key
+// makes one from the array's 8 bytes, which is as cheap as BigInt(number).
+// It implements the whole Map interface (insertion order, last write wins),
+// so it can be used, or copied with `new Map(m)`, wherever a Map<bigint, V>
+// is expected.
 import { inspect } from 'node:util';
 
 const TWO32 = 4294967296;
@@ -43,22 +44,57 @@ function hash(hi: number, lo: number): number {
 
 const scratch = { hi: 0, lo: 0 };
 
+/** Where the halves of key i sit in the Int32Array over the keys' BigInt64Array. */
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const HI = LE ? 1 : 0;
+const LO = LE ? 0 : 1;
+
+/** Iterates entries, keys or values without a generator (one result object per step). */
+class I64MapIterator<V, T> implements MapIterator<T> {
+  private i = 0;
+  constructor(
+    private readonly m: I64Map<V>,
+    private readonly pick: (m: I64Map<V>, i: number) => T,
+  ) {}
+
+  next(): IteratorResult<T, undefined> {
+    const m = this.m;
+    while (this.i < m.count) {
+      const i = this.i++;
+      if (m.alive[i] === 1) return { value: this.pick(m, i), done: false };
+    }
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.iterator](): MapIterator<T> {
+    return this;
+  }
+}
+
+const pickEntry = <V>(m: I64Map<V>, i: number): [bigint, V] => [m.keys64[i]!, m.vals[i]!];
+const pickKey = <V>(m: I64Map<V>, i: number): bigint => m.keys64[i]!;
+const pickValue = <V>(m: I64Map<V>, i: number): V => m.vals[i]!;
+
 /** A Map keyed by exact 64-bit integers; see the top of this file. */
 export class I64Map<V> implements Map<bigint, V> {
-  private his: Int32Array;
-  private los: Int32Array;
-  private vals: V[];
-  private keyCache: (bigint | undefined)[] = [];
-  private alive: Uint8Array;
+  /** @internal The keys, in insertion order (with deleted ones where `alive` is 0). */
+  keys64: BigInt64Array;
+  /** The same memory as int32 halves: key i is words[2i + HI], words[2i + LO]. */
+  private words: Int32Array;
+  /** @internal */
+  vals: V[];
+  /** @internal 1 for a live entry, 0 for a deleted one. */
+  alive: Uint8Array;
   private table: Int32Array;
-  private count = 0; // entries appended (live or deleted)
+  /** @internal Entries appended (live or deleted). */
+  count = 0;
   private live = 0;
 
   /** Creates an empty map (with room for `capacity` entries), or one holding `entries`. */
   constructor(entries?: Iterable<readonly [bigint | number, V]> | number | null) {
     const cap = typeof entries === 'number' ? Math.max(4, entries) : 8;
-    this.his = new Int32Array(cap);
-    this.los = new Int32Array(cap);
+    this.keys64 = new BigInt64Array(cap);
+    this.words = new Int32Array(this.keys64.buffer);
     this.alive = new Uint8Array(cap);
     this.vals = new Array<V>(cap);
     this.table = new Int32Array(tableSizeFor(cap)).fill(EMPTY);
@@ -77,11 +113,12 @@ export class I64Map<V> implements Map<bigint, V> {
 
   private find(hi: number, lo: number): number {
     const t = this.table;
+    const w = this.words;
     const mask = t.length - 1;
     for (let h = hash(hi, lo) & mask; ; h = (h + 1) & mask) {
       const i = t[h]!;
       if (i === EMPTY) return -1;
-      if (this.his[i] === hi && this.los[i] === lo && this.alive[i] === 1) return i;
+      if (w[2 * i + HI] === hi && w[2 * i + LO] === lo && this.alive[i] === 1) return i;
     }
   }
 
@@ -90,17 +127,21 @@ export class I64Map<V> implements Map<bigint, V> {
     // One probe: either the live entry with this key, or the empty slot to fill.
     const t = this.table;
     const mask = t.length - 1;
+    let w = this.words;
     let h = hash(hi, lo) & mask;
     for (let i = t[h]!; i !== EMPTY; h = (h + 1) & mask, i = t[h]!) {
-      if (this.his[i] === hi && this.los[i] === lo && this.alive[i] === 1) {
+      if (w[2 * i + HI] === hi && w[2 * i + LO] === lo && this.alive[i] === 1) {
         this.vals[i] = value;
         return this;
       }
     }
-    if (this.count === this.his.length) this.grow();
+    if (this.count === this.alive.length) {
+      this.grow();
+      w = this.words;
+    }
     const n = this.count++;
-    this.his[n] = hi;
-    this.los[n] = lo;
+    w[2 * n + HI] = hi;
+    w[2 * n + LO] = lo;
     this.vals[n] = value;
     this.alive[n] = 1;
     this.live++;
@@ -121,21 +162,19 @@ export class I64Map<V> implements Map<bigint, V> {
   private place(n: number): void {
     const t = this.table;
     const mask = t.length - 1;
-    let h = hash(this.his[n]!, this.los[n]!) & mask;
+    let h = hash(this.words[2 * n + HI]!, this.words[2 * n + LO]!) & mask;
     while (t[h] !== EMPTY) h = (h + 1) & mask;
     t[h] = n;
   }
 
   private grow(): void {
-    const cap = this.his.length * 2;
-    const his = new Int32Array(cap);
-    his.set(this.his);
-    const los = new Int32Array(cap);
-    los.set(this.los);
+    const cap = this.alive.length * 2;
+    const keys = new BigInt64Array(cap);
+    keys.set(this.keys64);
     const alive = new Uint8Array(cap);
     alive.set(this.alive);
-    this.his = his;
-    this.los = los;
+    this.keys64 = keys;
+    this.words = new Int32Array(keys.buffer);
     this.alive = alive;
     this.vals.length = cap;
   }
@@ -165,7 +204,6 @@ export class I64Map<V> implements Map<bigint, V> {
     if (i < 0) return false;
     this.alive[i] = 0;
     this.vals[i] = undefined as V;
-    this.keyCache[i] = undefined;
     this.live--;
     if (this.live === 0) this.clear();
     return true;
@@ -174,37 +212,31 @@ export class I64Map<V> implements Map<bigint, V> {
   clear(): void {
     this.count = 0;
     this.live = 0;
-    this.vals = new Array<V>(this.his.length);
-    this.keyCache = [];
+    this.vals = new Array<V>(this.alive.length);
     this.alive.fill(0);
     this.table.fill(EMPTY);
   }
 
-  private keyAt(i: number): bigint {
-    let k = this.keyCache[i];
-    if (k === undefined) this.keyCache[i] = k = i64FromParts(this.his[i]!, this.los[i]!);
-    return k;
-  }
-
   forEach(fn: (value: V, key: bigint, map: Map<bigint, V>) => void, thisArg?: unknown): void {
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) fn.call(thisArg, this.vals[i]!, this.keyAt(i), this);
+    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) fn.call(thisArg, this.vals[i]!, this.keys64[i]!, this);
   }
 
   /** Calls `fn` with each entry's key as int32 halves (the encoder's path: no bigint made). */
   forEachParts(fn: (value: V, hi: number, lo: number) => void): void {
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) fn(this.vals[i]!, this.his[i]!, this.los[i]!);
+    const w = this.words;
+    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) fn(this.vals[i]!, w[2 * i + HI]!, w[2 * i + LO]!);
   }
 
-  *entries(): MapIterator<[bigint, V]> {
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) yield [this.keyAt(i), this.vals[i]!];
+  entries(): MapIterator<[bigint, V]> {
+    return new I64MapIterator(this, pickEntry);
   }
 
-  *keys(): MapIterator<bigint> {
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) yield this.keyAt(i);
+  keys(): MapIterator<bigint> {
+    return new I64MapIterator(this, pickKey);
   }
 
-  *values(): MapIterator<V> {
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) yield this.vals[i]!;
+  values(): MapIterator<V> {
+    return new I64MapIterator(this, pickValue);
   }
 
   [Symbol.iterator](): MapIterator<[bigint, V]> {
