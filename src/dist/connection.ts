@@ -167,6 +167,8 @@ export class DistConnection extends EventEmitter {
         this.checkDrain();
       },
       () => this.checkDrain(),
+      // Only a connection that was busy, or has senders waiting for room, needs to know when its writes leave.
+      () => this.wasBusy || this.waiters.length > 0,
     );
 
     const s = this.socket;

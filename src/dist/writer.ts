@@ -43,12 +43,14 @@ export class SocketWriter {
    * @param onFlush Called after each flush that wrote bytes (tick bookkeeping).
    * @param onWritten Called when the last write of a flush has left the
    *   socket's buffer (backpressure bookkeeping: the socket's own `'drain'`
-   *   only comes after a write over its high-water mark).
+   *   only comes after a write over its high-water mark), for the flushes
+   *   made while `wantWritten()` is true (a write callback costs a turn).
    */
   constructor(
     private readonly socket: Socket,
     private readonly onFlush: () => void = () => {},
     private readonly onWritten?: () => void,
+    private readonly wantWritten: () => boolean = () => true,
   ) {}
 
   /** Bytes queued and not yet handed to the socket. */
@@ -86,6 +88,14 @@ export class SocketWriter {
     this.queued = 0;
     const s = this.socket;
     if (s.destroyed) return;
+    const written = this.onWritten !== undefined && this.wantWritten() ? this.onWritten : undefined;
+    if (q.length === 1) {
+      // One frame (a request, a reply): a plain write, without cork and writev.
+      if (written) s.write(q[0], written);
+      else s.write(q[0]);
+      this.onFlush();
+      return;
+    }
     s.cork();
     let batch: Buffer[] = [];
     let batchLen = 0;
@@ -108,9 +118,8 @@ export class SocketWriter {
     }
     cut();
     const last = out.length - 1;
-    const written = this.onWritten;
     for (let i = 0; i < last; i++) s.write(out[i]);
-    if (written) s.write(out[last], () => written());
+    if (written) s.write(out[last], written);
     else s.write(out[last]);
     s.uncork();
     this.onFlush();
