@@ -1,5 +1,5 @@
 // Floods from an authenticated peer at full size (issue 15; the test suite
-// runs them scaled down in test/dist/floods-erl.test.ts):
+// runs them scaled down in test/dist/wire-floods-erl.test.ts):
 //   1. a 200 MiB message from erl: the live memory while it arrives (after
 //      full GCs, at the large allocations and at delivery) and the resident
 //      peak without forced GCs, against the message size;

@@ -1,4 +1,4 @@
-%% The Erlang side of the flood tests (test/dist/floods-erl.test.ts) and of
+%% The Erlang side of the flood tests (test/dist/wire-floods-erl.test.ts) and of
 %% bench/floods.mjs: an authenticated peer sending what a careless or hostile
 %% one could. Each function sends to To ({Name, Node} or a pid) and returns
 %% what the receiver should check against.

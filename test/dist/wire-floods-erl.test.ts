@@ -9,6 +9,8 @@
 // - an atom flood's memory returns once the atoms are no longer referenced,
 //   and a second flood does not add to what stays.
 // Each test prints its figure. The system OTP only: the decoder is ours.
+// (test/otp/floods-erl.test.ts has the node's floods: mailbox bound, memory
+// guard, handshake cap.)
 import t from 'tap';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -16,7 +18,7 @@ import { Node } from '../../src/otp/index.js';
 import { Tuple, atom, atomCount, decode, tuple, type Term } from '../../src/etf/index.js';
 import type { DistError } from '../../src/dist/index.js';
 import { startEpmd, startErlNode } from '../helpers/erl.js';
-import { loadErlModules } from './erl-modules.js';
+import { compileErl } from '../otp/erlmod.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -39,7 +41,7 @@ const settle = async () => {
 t.test('floods from an erl peer', async (t) => {
   const epmdPort = await startEpmd(t);
   const erlName = `flood${uniq}@127.0.0.1`;
-  await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, eval: loadErlModules(t, '', ['bb_flood']) });
+  await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, args: ['-pa', await compileErl(t, 'bb_flood', '')] });
   const jsName = `floodjs${uniq}@127.0.0.1`;
   const node = await Node.start({ name: jsName, cookie: 'c', epmd: { port: epmdPort } });
   t.teardown(() => node.stop());
