@@ -78,7 +78,7 @@ function writeFloat(v: number, b: Uint8Array, p: number): number {
  * `dv` is a DataView of `b`'s memory (`b.byteOffset` 0). Kept small so that
  * it inlines.
  */
-export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs: AtomRefTable | undefined): number {
+export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): number {
   if (typeof t === 'number') {
     if ((t | 0) === t) {
       if (t >= 0 && t <= 255) {
@@ -101,8 +101,6 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number, refs:
     if (t === null) return copySmall(UNDEFINED_BYTES, b, p);
     const c = t.constructor;
     if (c === Atom) {
-      // Inside a distribution message with the atom cache: ATOM_CACHE_REF (82, index), or in full.
-      if (refs !== undefined) return writeNodeAtom(t, b, dv, p, refs, HEADROOM + 3);
       // The cached encoding, a word at a time (may write up to 3 bytes past
       // the atom, inside HEADROOM; they are overwritten or beyond the end).
       let w = (t as Atom).extWords;
@@ -202,6 +200,17 @@ function writeShortBinary(d: Uint8Array, b: Uint8Array, p: number): number {
   return copySmall(d, b, p + 5);
 }
 
+/** A map's keys and values, alternating (forEach: no entry arrays, unlike for...of). */
+function flatten(m: Map<Term, Term>): Term[] {
+  const out: Term[] = new Array(2 * m.size);
+  let j = 0;
+  m.forEach((value, key) => {
+    out[j++] = key;
+    out[j++] = value;
+  });
+  return out;
+}
+
 /** What a frame stands for, for cycle tracking. */
 function identity(arr: Term[], aux: unknown, end: number): unknown {
   return end === END_NONE && aux !== undefined ? aux : arr;
@@ -281,7 +290,7 @@ export class TermWriter extends ByteBuilder {
       p = this.pos;
       cap = b.length;
     }
-    const q0 = writeLeaf(root, b, dv, p, refs);
+    const q0 = refs !== undefined && root instanceof Atom ? writeNodeAtom(root, b, dv, p, refs, HEADROOM + 3) : writeLeaf(root, b, dv, p);
     if (q0 >= 0) {
       this.pos = q0;
       return;
@@ -340,12 +349,7 @@ export class TermWriter extends ByteBuilder {
         b[p + 3] = k >>> 8;
         b[p + 4] = k;
         p += 5;
-        children = new Array(2 * k);
-        let j = 0;
-        for (const [key, value] of m) {
-          children[j++] = key;
-          children[j++] = value;
-        }
+        children = flatten(m);
         aux = m;
       } else if ((c === Pid || c === Reference) && (q = c === Pid ? writePidLeaf(t as Pid, b, dv, p, refs) : writeRefLeaf(t as Reference, b, dv, p, refs)) >= 0) {
         // A pid or reference (in every control message) written inline.
@@ -378,7 +382,9 @@ export class TermWriter extends ByteBuilder {
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(children[i], b, dv, p, refs);
+          // (With the atom cache, atoms are written here as references: writeLeaf stays small enough to inline.)
+          const x = children[i];
+          const q = refs !== undefined && x instanceof Atom ? writeNodeAtom(x, b, dv, p, refs, HEADROOM + 3) : writeLeaf(x, b, dv, p);
           if (q < 0) break;
           p = q;
           i++;
@@ -433,7 +439,8 @@ export class TermWriter extends ByteBuilder {
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(arr[i], b, dv, p, refs);
+          const x = arr[i];
+          const q = refs !== undefined && x instanceof Atom ? writeNodeAtom(x, b, dv, p, refs, HEADROOM + 3) : writeLeaf(x, b, dv, p);
           if (q < 0) break;
           p = q;
           i++;
@@ -459,7 +466,7 @@ export class TermWriter extends ByteBuilder {
             p = this.pos;
             cap = b.length;
           }
-          const q = writeLeaf(t, b, dv, p, refs);
+          const q = refs !== undefined && t instanceof Atom ? writeNodeAtom(t, b, dv, p, refs, HEADROOM + 3) : writeLeaf(t, b, dv, p);
           if (q < 0) break;
           p = q;
           continue;
