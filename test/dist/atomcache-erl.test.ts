@@ -6,8 +6,8 @@
 import t from 'tap';
 import { Node } from '../../src/otp/index.js';
 import { Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../helpers/erl.js';
-import { compileErl } from '../otp/erlmod.js';
+import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 for (const v of otpVariants()) {
@@ -15,8 +15,7 @@ for (const v of otpVariants()) {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
     const erlName = `ace${vtag}@127.0.0.1`;
-    const ebin = await compileErl(t, 'bb_echo', v.root);
-    await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, root: v.root, args: ['-pa', ebin], eval: 'ok = bb_echo:start()' });
+    await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, root: v.root, modules: [erlModule('bb_echo')], eval: 'ok = bb_echo:start()' });
     const node = await Node.start({ name: `acj${vtag}@127.0.0.1`, cookie: 'c', epmd: { port: epmdPort }, lossless: true });
     t.teardown(() => node.stop());
     const p = node.spawn();

@@ -17,8 +17,8 @@ import { runInNewContext } from 'node:vm';
 import { Node } from '../../src/otp/index.js';
 import { Tuple, atom, atomCount, decode, tuple, type Term } from '../../src/etf/index.js';
 import type { DistError } from '../../src/dist/index.js';
-import { startEpmd, startErlNode } from '../helpers/erl.js';
-import { compileErl } from '../otp/erlmod.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
+import { erlModule } from '../helpers/erl-modules.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -41,7 +41,7 @@ const settle = async () => {
 t.test('floods from an erl peer', async (t) => {
   const epmdPort = await startEpmd(t);
   const erlName = `flood${uniq}@127.0.0.1`;
-  await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, args: ['-pa', await compileErl(t, 'bb_flood', '')] });
+  await startErlNode(t, { name: erlName, cookie: 'c', epmdPort, root: '', modules: [erlModule('bb_flood')] });
   const jsName = `floodjs${uniq}@127.0.0.1`;
   const node = await Node.start({ name: jsName, cookie: 'c', epmd: { port: epmdPort } });
   t.teardown(() => node.stop());
