@@ -24,15 +24,16 @@
 //
 // Environment: BENCH_ROUNDS (default 3), BENCH_FLOW_MS (default 3000),
 // BENCH_CALLERS (default 64), BENCH_PEERS (peers per memory round, default 6).
-// Everything started here (epmd, erl nodes) is stopped by pid on exit.
+// Everything started here (epmd, erl nodes; beambridge/testing) is stopped by pid on exit.
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { erlNodes, median, startEpmd, table } from './erl.mjs';
+import { median, table } from './stats.mjs';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
+const { startEpmd, startErlNode } = await import(new URL('../dist/testing/index.js', import.meta.url).href);
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
@@ -206,13 +207,11 @@ const fmtKB = (n) => `${(n / 1024).toFixed(1)} KB`;
 let node;
 try {
   const epmdPort = await startEpmd();
-  const erl = erlNodes([join(here, 'dist_bench.erl')], epmdPort, COOKIE);
   const sinkName = `bbsink_${process.pid}@127.0.0.1`;
   const driverName = `bbdriver_${process.pid}@127.0.0.1`;
   const jsName = `bbjs_${process.pid}@127.0.0.1`;
-  const sink = erl(sinkName, 'dist_bench:sink(), io:format("READY~n").');
-  const driver = erl(driverName, 'io:format("READY~n").');
-  await Promise.all([sink.waitFor(/READY/, 60_000), driver.waitFor(/READY/, 60_000)]);
+  const erl = (name, evalExpr) => startErlNode({ name, cookie: COOKIE, epmdPort, modules: [join(here, 'dist_bench.erl')], eval: evalExpr });
+  await Promise.all([erl(sinkName, 'dist_bench:sink()'), erl(driverName)]);
   node = await Node.start({ name: jsName, cookie: COOKIE, epmd: { port: epmdPort } });
   startCounter(node);
   node.serve('bb_server', { call: (req) => req });

@@ -22,6 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { Encoder, Decoder } from '@msgpack/msgpack';
+import { median } from './stats.mjs';
 
 const require = createRequire(import.meta.url);
 const { Erlang } = require('erlang_js');
@@ -181,12 +182,6 @@ function measureTogether(fns) {
   }
   if (sink < 0) console.log(sink);
   return Object.fromEntries(names.map((k) => [k, (ops[k] * 1e6) / Math.max(used[k], 1)]));
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 function fmt(n) {

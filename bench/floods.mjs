@@ -18,10 +18,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { erlNodes, startEpmd, table } from './erl.mjs';
+import { table } from './stats.mjs';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, atomCount, decode, tuple, Tuple, DEFAULT_MAX_ELEMENTS } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
+const { startEpmd, startErlNode } = await import(new URL('../dist/testing/index.js', import.meta.url).href);
 
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench:floods does)');
 const MB = 1024 * 1024;
@@ -48,11 +49,11 @@ async function settle() {
 }
 
 const epmdPort = await startEpmd();
-const erl = erlNodes([fileURLToPath(new URL('../test/erl/bb_flood.erl', import.meta.url))], epmdPort, COOKIE);
+const erl = (name, evalExpr) =>
+  startErlNode({ name, cookie: COOKIE, epmdPort, modules: [fileURLToPath(new URL('../test/erl/bb_flood.erl', import.meta.url))], eval: evalExpr });
 const senderName = `fsend${uniq}@127.0.0.1`;
 const erlSinkName = `fsink${uniq}@127.0.0.1`;
-const sinkEval = 'register(floodsink, spawn(fun L() -> receive _ -> L() end end)), io:format("READY~n").';
-await Promise.all([erl(senderName, 'io:format("READY~n").').waitFor(/READY/, 60_000), erl(erlSinkName, sinkEval).waitFor(/READY/, 60_000)]);
+await Promise.all([erl(senderName), erl(erlSinkName, 'register(floodsink, spawn(fun L() -> receive _ -> L() end end))')]);
 const jsName = `fjs${uniq}@127.0.0.1`;
 const node = await Node.start({ name: jsName, cookie: COOKIE, epmd: { port: epmdPort } });
 const rows = [];

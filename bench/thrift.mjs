@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { ChatMessage, ChatChannel_presence, ChatChannelClient } from '../dist/chat/index.js';
 import { encodeWith, decodeWith, I64Map } from '../dist/thrift/index.js';
+import { median } from './stats.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(join(repo, 'package.json'));
@@ -154,11 +155,6 @@ function rounds(fns) {
   return out;
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const fmt = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)}k` : x.toFixed(0)).padStart(8);
 const rows = [];
 /** Prints an item: each library's median rate, and beambridge's ratio to the fastest other library, per round and median. */
