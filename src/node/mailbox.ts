@@ -4,7 +4,6 @@
 // the oldest pending receive whose `match` accepts it, else to the queue.
 import type { Term } from '../etf/types.js';
 import { deadline } from '../deadline.js';
-import { SocketWriter } from '../dist/writer.js';
 import { NodeError, abortError } from './errors.js';
 
 /** Options of a receive. */
@@ -126,10 +125,6 @@ export class Mailbox implements AsyncIterable<Term> {
     if (timeoutMs !== undefined && timeoutMs <= 0) {
       return Promise.reject(new NodeError('ERR_TIMEOUT', 'receive: no matching message'));
     }
-    // About to wait: whatever this process sent (a request) leaves now rather
-    // than at the end of the event-loop turn, as an Erlang process that
-    // blocks in receive lets its node's distribution write.
-    SocketWriter.flushSoon();
     return new Promise<Term>((resolve, reject) => {
       const w: Waiter = {
         match,
