@@ -30,15 +30,18 @@ const hog = node.spawn({ name: 'hog' });
 let peak = 0;
 const watcher = node.spawn();
 watcher.monitor(hog.pid);
-void watcher.receive().then((m) => out({ event: 'hog_down', reason: formatTerm(m.at(4)), heap: heap(), health: node.health }));
+void watcher.receive().then((m) => {
+  probe();
+  out({ event: 'hog_down', reason: formatTerm(m.at(4)), heap: heap(), health: node.health });
+});
 node.expose('child', {
   hog: () => hog.pid,
   peak: () => peak,
   queued: () => hog.mailbox.size,
 });
 let refused = false;
-setInterval(() => {
-  peak = Math.max(peak, heap().usedMB);
+/** Tries to start new work; prints the first refusal. */
+function probe() {
   try {
     node.spawn().exit();
   } catch (e) {
@@ -47,5 +50,12 @@ setInterval(() => {
       out({ event: 'refused', code: e.code, heap: heap(), queued: hog.mailbox.size });
     }
   }
+}
+// Every 20 ms, and once when the guard has ended hog: the guard is still
+// overloaded then (it sheds while overloaded, and nothing clears that before
+// the next sample), whereas a timer alone can miss the window on a busy machine.
+setInterval(() => {
+  peak = Math.max(peak, heap().usedMB);
+  probe();
 }, 20).unref();
 out({ event: 'ready' });
