@@ -8,6 +8,8 @@
 
 -export([defaults/0, load/0, get/1, all/0, parse_args/1, parse_slots/1, usage/0]).
 
+-include("chat_stub.hrl").
+
 -define(PT, {chat_stub, config}).
 
 %% @doc Every configuration key with its default value.
@@ -30,7 +32,8 @@ defaults() ->
       control_port => 0,                  % text control port on 127.0.0.1 (0 = ephemeral)
       max_connections => 10000,           % Thrift connections
       max_frame => 16777216,              % Thrift frame / message bytes
-      max_inflight => 4096}.              % concurrent requests per Thrift connection
+      max_inflight => 4096,               % concurrent requests per Thrift connection
+      shards => 0}.                       % front-door shards (0 = one per scheduler)
 
 %% @doc Reads the application environment, validates it and freezes it.
 -spec load() -> ok | {error, term()}.
@@ -78,6 +81,7 @@ valid(users, V) -> is_integer(V) andalso V >= 0;
 valid(friends, V) -> is_integer(V) andalso V >= 0;
 valid(seed, V) -> is_integer(V);
 valid(cluster_wait_ms, V) -> is_integer(V) andalso V >= 0;
+valid(shards, V) -> is_integer(V) andalso V >= 0 andalso V =< ?SLOTS;
 valid(_, V) -> is_integer(V) andalso V > 0.
 
 valid_ip(S) ->
@@ -132,6 +136,7 @@ flag_key("control-port") -> {control_port, int};
 flag_key("max-connections") -> {max_connections, int};
 flag_key("max-frame") -> {max_frame, int};
 flag_key("max-inflight") -> {max_inflight, int};
+flag_key("shards") -> {shards, int};
 flag_key("log-level") -> {log_level, level};
 flag_key(_) -> undefined.
 
@@ -177,4 +182,4 @@ usage() ->
     "                 [--grace-ms MS] [--window N] [--history-max N] [--dedup-ms MS]\n"
     "                 [--max-text BYTES] [--cluster NODE,NODE] [--cluster-wait-ms MS]\n"
     "                 [--control-port N] [--max-connections N] [--max-frame BYTES]\n"
-    "                 [--max-inflight N] [--log-level LEVEL]\n".
+    "                 [--max-inflight N] [--shards N] [--log-level LEVEL]\n".

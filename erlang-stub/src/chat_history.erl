@@ -4,7 +4,9 @@
 %% of users, keyed `{A, B, SentAtMs, MsgId}' with A =< B, in an ordered table,
 %% so the last N messages of a conversation are N steps back from the end of
 %% its key range. The total is capped at `history_max' messages; the oldest
-%% stored go first. Only the front door writes (a single writer), anyone reads.
+%% stored go first. The front door's shards write concurrently (each message
+%% once, under its unique key; eviction tolerates a concurrent evictor);
+%% anyone reads.
 -module(chat_history).
 
 -include("chat_stub.hrl").
@@ -27,10 +29,15 @@ store(#{id := Id, from := F, to := T, sent_at_ms := At} = Msg) ->
 trim(Max) ->
     case ets:info(?HISTORY_IDX, size) > Max of
         true ->
-            First = ets:first(?HISTORY_IDX),
-            [{_, Key}] = ets:take(?HISTORY_IDX, First),
-            ets:delete(?HISTORY, Key),
-            trim(Max);
+            case ets:first(?HISTORY_IDX) of
+                '$end_of_table' -> ok;
+                First ->
+                    case ets:take(?HISTORY_IDX, First) of
+                        [{_, Key}] -> ets:delete(?HISTORY, Key);
+                        [] -> ok                  % another shard evicted it
+                    end,
+                    trim(Max)
+            end;
         false ->
             ok
     end.

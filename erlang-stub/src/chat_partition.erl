@@ -136,7 +136,7 @@ merge(Incoming, S) ->
         false -> publish(S#{entries := New})
     end.
 
-%% Recomputes the slot owners and tells the front door.
+%% Recomputes the slot owners and tells the front door's shards.
 publish(S) ->
     Entries = maps:get(entries, S),
     Claims = lists:sort([{Slot, Node} || {Node, {_, Ranges, _}} <- maps:to_list(Entries),
@@ -144,10 +144,7 @@ publish(S) ->
     Owners = owners_tuple(Claims),
     Ports = maps:map(fun(_, {_, _, P}) -> P end, Entries),
     S2 = S#{owners => Owners, ports => Ports},
-    case whereis(chat_channel) of
-        undefined -> ok;
-        Pid -> gen_server:cast(Pid, {partition_changed, Owners, Ports})
-    end,
+    chat_channel:cast_shards({partition_changed, Owners, Ports}),
     S2.
 
 owners_tuple(Claims) ->

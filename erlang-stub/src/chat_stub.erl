@@ -67,6 +67,7 @@ ready_info() ->
       idle_ms => chat_config:get(idle_ms),
       grace_ms => chat_config:get(grace_ms),
       window => chat_config:get(window),
+      shards => chat_channel:shard_count(),
       cluster => chat_partition:known_nodes(),
       cookie => atom_to_binary(erlang:get_cookie(), utf8),
       otp_release => list_to_binary(erlang:system_info(otp_release)),

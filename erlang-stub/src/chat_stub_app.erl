@@ -1,5 +1,5 @@
 %% @doc The chat_stub application: validates the configuration, seeds the
-%% friend graph and starts the supervision tree (chat_stub_sup).
+%% friend graph, names the front door's shards and starts the supervision tree (chat_stub_sup).
 -module(chat_stub_app).
 -behaviour(application).
 
@@ -9,6 +9,7 @@ start(_Type, _Args) ->
     case chat_config:load() of
         ok ->
             chat_friends:init(),
+            chat_channel:init_shards(),
             chat_stub_sup:start_link();
         {error, _} = E ->
             E

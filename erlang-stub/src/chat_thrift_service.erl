@@ -71,7 +71,7 @@ args([{Id, Type, Name} | T], Args, Acc) ->
 %% @doc Runs a prepared job: the result struct fields, or a TApplicationException.
 -spec execute(job()) -> {reply, [{integer(), term(), term()}]} | {app, integer(), binary()}.
 execute({Method, Req, Timeout}) ->
-    try gen_server:call(chat_channel, Req, Timeout) of
+    try gen_server:call(chat_channel:server(Req), Req, Timeout) of
         Reply -> result(Method, Reply)
     catch
         exit:{timeout, _} -> {app, ?INTERNAL_ERROR, <<"timeout">>};

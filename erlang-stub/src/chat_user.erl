@@ -135,9 +135,9 @@ handle_info({timeout, TRef, grace}, #u{grace = TRef, held = none, user = User} =
 handle_info(_Msg, S) ->
     {noreply, S}.
 
-%% @doc Tells the front door that this channel's grace period ran out.
+%% @doc Tells the user's front-door shard that this channel's grace period ran out.
 expire(User) ->
-    gen_server:cast(chat_channel, {channel_expired, User, self()}).
+    gen_server:cast(chat_channel:shard_of(User), {channel_expired, User, self()}).
 
 %%% ---------------------------------------------------------------- helpers
 

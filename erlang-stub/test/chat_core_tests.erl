@@ -1,4 +1,5 @@
-%% EUnit: the core semantics through the chat_channel front door, in this VM.
+%% EUnit: the core semantics through the chat_channel front door, in this VM,
+%% with one front-door shard and with several.
 %% Queueing, seq, every poll outcome, dedup, history, partition errors,
 %% subscriptions and restart after injected crashes.
 -module(chat_core_tests).
@@ -11,9 +12,14 @@
 -define(B, 12).
 -define(C, 13).
 
+%% The whole suite runs with one front-door shard and with three (so that
+%% the users of one test are spread over different shards).
 core_test_() ->
+    [core_suite(1), core_suite(3)].
+
+core_suite(Shards) ->
     {foreach,
-     fun() -> chat_test_util:start(#{window => 5}) end,
+     fun() -> chat_test_util:start(#{window => 5, shards => Shards}) end,
      fun(_) -> chat_test_util:stop() end,
      [{"login returns the current seq", fun login_seq/0},
       {"send queues on recipient and sender", fun send_queues_both/0},

@@ -1,0 +1,491 @@
+%% @doc One shard of the front door: the requests of the users it owns.
+%%
+%% `chat_channel' (the registered front door) hands every request to the
+%% shard that owns the user it acts for: shard K of N owns the users whose
+%% `slot rem N = K' (see chat_channel). README.md documents every call term,
+%% reply and error. A shard handles its users' requests one at a time, so
+%% everything that needs a sequence per user (a sender's messages in order,
+%% its clientMsgId dedup, login/logout/poll) is sequential as with a single
+%% front door, while the shards run in parallel. The shared state (channel
+%% registry, presence, history, dedup) is in public ETS tables written with
+%% per-user keys or atomic updates (chat_presence, chat_history).
+%%
+%% The server never blocks on a request: polls are handed to the user's
+%% channel process (chat_user), which replies later with gen_server:reply/2;
+%% sends to users owned by another node are relayed to that node's
+%% chat_channel (which hands them to the recipient's shard there) and
+%% answered when it confirms; queries that need other nodes run in a
+%% short-lived worker.
+%%
+%% A user owned by another node gets
+%% `{error, {wrong_partition, User, OwnerNode, OwnerThriftPort}}'.
+-module(chat_shard).
+-behaviour(gen_server).
+
+-include("chat_stub.hrl").
+
+-export([start_link/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(RETRY_MS, 2).
+-define(MAX_TRIES, 250).
+-define(RELAY_TIMEOUT_MS, 5000).
+-define(REMOTE_TIMEOUT_MS, 5000).
+-define(DEDUP_PURGE_MS, 5000).
+-define(MAX_BATCH, 100000).
+
+%% @doc Starts shard K (registered as the K-th name of chat_channel:shard_names/0).
+start_link(K) ->
+    Name = lists:nth(K + 1, chat_channel:shard_names()),
+    gen_server:start_link({local, Name}, ?MODULE, {K, Name}, []).
+
+reply(From, Reply) ->
+    chat_channel:reply(From, Reply).
+
+%%% ----------------------------------------------------------------- server
+
+init({K, Name}) ->
+    prune_registry(Name),
+    {Owners, Ports} = chat_partition:owners(),
+    K =:= 0 andalso erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),
+    {ok, #{name => Name, owners => Owners, ports => Ports, all_local => all_local(Owners),
+           relays => #{},      % relay monitor ref => {Caller, Event, DedupKey}
+           inflight => #{}}}.  % {From, ClientMsgId} => [waiting callers]
+
+%% Rows of this shard's users whose channel died with a crashed
+%% chat_user_sup are stale.
+prune_registry(Name) ->
+    [begin ets:delete(?REGISTRY, U), chat_presence:logout(U) end
+     || {U, Pid, _} <- ets:tab2list(?REGISTRY), chat_channel:shard_of(U) =:= Name,
+        not is_process_alive(Pid)],
+    ok.
+
+%% A request for another shard's user (a caller that addressed the wrong
+%% shard) is passed on, so each user is still served by one shard only.
+handle_call(Req, From, #{name := Name} = S) ->
+    case chat_channel:owns(Name, Req) of
+        true -> dispatch(Req, From, 0, S);
+        false -> chat_channel:pass_on(From, Req), {noreply, S}
+    end.
+
+handle_cast({partition_changed, Owners, Ports}, S) ->
+    {noreply, S#{owners := Owners, ports := Ports, all_local := all_local(Owners)}};
+handle_cast({channel_expired, User, Pid}, S) ->
+    case ets:lookup(?REGISTRY, User) of
+        [{_, Pid, _}] ->
+            ets:delete(?REGISTRY, User),
+            chat_presence:logout(User);
+        _ ->
+            ok
+    end,
+    chat_user:stop(Pid, expired),
+    {noreply, S};
+handle_cast(_Msg, S) ->
+    {noreply, S}.
+
+handle_info({retry, Req, From, Try}, S) ->
+    dispatch(Req, From, Try, S);
+handle_info({relay, Ref, ReplyTo, To, Event, Try}, S) ->
+    {noreply, relay_in(Ref, ReplyTo, To, Event, Try, S)};
+handle_info({relay_result, Ref, Result}, S) ->
+    {noreply, relay_done(Ref, Result, S)};
+handle_info({relay_timeout, Ref}, S) ->
+    {noreply, relay_done(Ref, timeout, S)};
+handle_info({'DOWN', Ref, process, _, _}, S) ->
+    {noreply, relay_done(Ref, down, S)};
+handle_info(purge_dedup, S) ->
+    Cut = chat_presence:now_ms() - chat_config:get(dedup_ms),
+    ets:select_delete(?DEDUP, [{{'_', '_', '$1'}, [{'<', '$1', Cut}], [true]}]),
+    erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),
+    {noreply, S};
+handle_info(_Msg, S) ->
+    {noreply, S}.
+
+%% Runs one request. Try counts the retries of a request waiting for a
+%% crashed channel to be restarted or for the presence table to be rebuilt.
+dispatch(Req, From, Try, S) ->
+    try
+        request(Req, From, Try, S)
+    catch
+        throw:{retry, _} when Try < ?MAX_TRIES ->
+            erlang:send_after(?RETRY_MS, self(), {retry, Req, From, Try + 1}),
+            {noreply, S};
+        throw:{retry, Why} ->
+            reply(From, {error, {unavailable, Why}}),
+            {noreply, S};
+        throw:presence_unavailable when Try < ?MAX_TRIES ->
+            erlang:send_after(?RETRY_MS, self(), {retry, Req, From, Try + 1}),
+            {noreply, S};
+        throw:{reply, Reply} ->
+            reply(From, Reply),
+            {noreply, S};
+        Class:Reason:Stack ->
+            logger:error("chat_stub: ~p failed: ~p:~p ~p", [Req, Class, Reason, Stack]),
+            reply(From, {error, {internal, Reason}}),
+            {noreply, S}
+    end.
+
+%%% --------------------------------------------------------------- requests
+
+request({login, U}, From, _Try, S) when ?IS_ID(U) ->
+    local(U, S),
+    case channel(U) of
+        {ok, Pid} ->
+            chat_presence:activity(U),
+            chat_user:login(Pid, From);
+        none ->
+            _ = start_channel(U),
+            reply(From, {ok, 0})
+    end,
+    {noreply, S};
+request({logout, U}, From, _Try, S) when ?IS_ID(U) ->
+    local(U, S),
+    case channel(U) of
+        {ok, Pid} ->
+            ets:delete(?REGISTRY, U),
+            chat_presence:logout(U),
+            chat_user:stop(Pid, logout);
+        none ->
+            ok
+    end,
+    reply(From, ok),
+    {noreply, S};
+request({touch, U}, From, _Try, S) when ?IS_ID(U) ->
+    local(U, S),
+    chat_presence:activity(U),
+    reply(From, ok),
+    {noreply, S};
+request({poll, U, After, Timeout}, From, _Try, S)
+  when ?IS_ID(U), is_integer(After), is_integer(Timeout) ->
+    local(U, S),
+    Pid = case channel(U) of
+              {ok, P} -> P;
+              none -> start_channel(U)             % a poll opens the channel
+          end,
+    chat_user:poll(Pid, From, After, min(Timeout, 16#7FFFFFFF)),
+    {noreply, S};
+request({send, F, T, Text, CMId}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T) ->
+    local(F, S),
+    Bin = text(Text),
+    Key = dedup_key(F, CMId),
+    FromPid = online(F),
+    case dedup_find(Key, S) of
+        {done, Msg} ->
+            reply(From, {ok, Msg}),
+            {noreply, S};
+        {inflight, Waiting} ->
+            {noreply, S#{inflight := (maps:get(inflight, S))#{Key => [From | Waiting]}}};
+        new ->
+            Msg = new_message(F, T, Bin, Key),
+            deliver(F, FromPid, T, {message, Msg}, From, Key, S)
+    end;
+request({typing, F, T, Active}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T), is_boolean(Active) ->
+    local(F, S),
+    FromPid = online(F),
+    deliver(F, FromPid, T, {typing, #{from => F, to => T, active => Active}}, From, none, S);
+request({friends_presence, U}, From, _Try, S) when ?IS_ID(U) ->
+    local(U, S),
+    presence_query(chat_friends:unsorted(U), From, friends, S);
+request({presence, Ids}, From, _Try, S) when is_list(Ids) ->
+    case length(Ids) =< ?MAX_BATCH andalso lists:all(fun(I) -> ?IS_ID(I) end, Ids) of
+        true -> presence_query(Ids, From, batch, S);
+        false -> throw({reply, {error, {bad_request, presence_ids}}})
+    end;
+request({history, U, Peer, Limit}, From, _Try, S) when ?IS_ID(U), ?IS_ID(Peer), is_integer(Limit) ->
+    local(U, S),
+    reply(From, {ok, chat_history:get(U, Peer, Limit)}),
+    {noreply, S};
+request(partition_map, From, _Try, S) ->
+    reply(From, {ok, chat_partition:map()}),
+    {noreply, S};
+request({subscribe, U, Pid}, From, _Try, S) when ?IS_ID(U), is_pid(Pid) ->
+    local(U, S),
+    chat_subs:subscribe(U, Pid, From),
+    {noreply, S};
+request({unsubscribe, U, Pid}, From, _Try, S) when ?IS_ID(U), is_pid(Pid) ->
+    local(U, S),
+    chat_subs:unsubscribe(U, Pid, From),
+    {noreply, S};
+request({friends, U}, From, _Try, S) when ?IS_ID(U) ->
+    reply(From, {ok, chat_friends:friends_of(U)}),
+    {noreply, S};
+request(stats, From, _Try, S) ->
+    reply(From, {ok, stats()}),
+    {noreply, S};
+request(Req, From, _Try, S) ->
+    reply(From, {error, {bad_request, Req}}),
+    {noreply, S}.
+
+%% Throws the wrong_partition reply unless this node owns U.
+local(U, #{owners := Owners, ports := Ports}) ->
+    case element(chat_partition:slot(U) + 1, Owners) of
+        Me when Me =:= node() -> ok;
+        undefined -> throw({reply, {error, {wrong_partition, U, undefined, 0}}});
+        Node -> throw({reply, {error, {wrong_partition, U, Node, maps:get(Node, Ports, 0)}}})
+    end.
+
+%% True when this node owns every slot (a cluster of one).
+all_local(Owners) ->
+    Me = node(),
+    lists:all(fun(N) -> N =:= Me end, tuple_to_list(Owners)).
+
+owner(U, #{owners := Owners}) ->
+    case element(chat_partition:slot(U) + 1, Owners) of
+        Me when Me =:= node() -> local;
+        Node -> Node
+    end.
+
+%% The channel of a local user: {ok, Pid} or none. A registered channel that
+%% is dead is being restarted by its supervisor: the request is retried.
+channel(U) ->
+    case ets:lookup(?REGISTRY, U) of
+        [{_, Pid, _}] ->
+            case is_process_alive(Pid) of
+                true -> {ok, Pid};
+                false -> throw({retry, {channel_restarting, U}})
+            end;
+        [] ->
+            none
+    end.
+
+online(U) ->
+    case channel(U) of
+        {ok, Pid} -> Pid;
+        none -> throw({reply, {error, {not_online, U}}})
+    end.
+
+start_channel(U) ->
+    {ok, Pid} = supervisor:start_child(chat_user_sup, [U]),
+    chat_presence:login(U),
+    Pid.
+
+text(T) when is_binary(T) ->
+    check_text(T);
+text(T) when is_list(T) ->
+    case unicode:characters_to_binary(T) of
+        B when is_binary(B) -> check_text(B);
+        _ -> throw({reply, {error, {bad_request, text}}})
+    end;
+text(_) ->
+    throw({reply, {error, {bad_request, text}}}).
+
+check_text(B) ->
+    case byte_size(B) =< chat_config:get(max_text) of
+        true -> B;
+        false -> throw({reply, {error, {bad_request, text_too_long}}})
+    end.
+
+dedup_key(_, undefined) -> none;
+dedup_key(_, <<>>) -> none;
+dedup_key(_, []) -> none;
+dedup_key(F, C) when is_binary(C) -> {F, C};
+dedup_key(F, C) when is_list(C) ->
+    case unicode:characters_to_binary(C) of
+        B when is_binary(B) -> {F, B};
+        _ -> throw({reply, {error, {bad_request, client_msg_id}}})
+    end;
+dedup_key(_, _) ->
+    throw({reply, {error, {bad_request, client_msg_id}}}).
+
+dedup_find(none, _) ->
+    new;
+dedup_find(Key, #{inflight := In}) ->
+    case ets:lookup(?DEDUP, Key) of
+        [{_, Msg, _}] -> {done, Msg};
+        [] ->
+            case maps:find(Key, In) of
+                {ok, W} -> {inflight, W};
+                error -> new
+            end
+    end.
+
+%% Message ids: a per-node counter times 1024 plus the sender's slot, unique
+%% in the cluster because only the owner of that slot makes ids for it.
+new_message(F, T, Text, Key) ->
+    N = ets:update_counter(?META, msg_counter, 1),
+    #{id => N * ?SLOTS + chat_partition:slot(F), from => F, to => T, text => Text,
+      sent_at_ms => erlang:system_time(millisecond),
+      client_msg_id => case Key of {_, C} -> C; none -> undefined end}.
+
+%% Queues Event for T (here or on T's node) and, for messages, echoes it to
+%% the sender's own channel once T's side accepted it.
+deliver(F, FromPid, T, Event, From, Key, S) ->
+    case owner(T, S) of
+        local ->
+            ToPid = case channel(T) of
+                        {ok, P} -> P;
+                        none -> throw({reply, {error, {not_online, T}}})
+                    end,
+            chat_user:deliver(ToPid, Event),
+            {noreply, accepted(F, FromPid, ToPid, Event, [From], Key, S)};
+        undefined ->
+            throw({reply, {error, {not_online, T}}});
+        Node ->
+            Ref = erlang:monitor(process, {chat_channel, Node}),
+            erlang:send({chat_channel, Node}, {relay, Ref, self(), T, Event, 0}),
+            erlang:send_after(?RELAY_TIMEOUT_MS, self(), {relay_timeout, Ref}),
+            Relays = (maps:get(relays, S))#{Ref => {From, F, Event, Key}},
+            Inflight = case Key of
+                           none -> maps:get(inflight, S);
+                           _ -> (maps:get(inflight, S))#{Key => []}
+                       end,
+            {noreply, S#{relays := Relays, inflight := Inflight}}
+    end.
+
+%% The recipient's side has the event: echo, log, remember, answer.
+accepted(F, FromPid, ToPid, {message, Msg}, Callers, Key, S) ->
+    case FromPid =:= ToPid of
+        true -> ok;
+        false -> chat_user:deliver(FromPid, {message, Msg})
+    end,
+    chat_history:store(Msg),
+    case Key of
+        none -> ok;
+        _ -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
+    end,
+    chat_presence:activity(F),
+    [reply(C, {ok, Msg}) || C <- Callers],
+    S;
+accepted(F, _FromPid, _ToPid, {typing, _}, Callers, _Key, S) ->
+    chat_presence:activity(F),
+    [reply(C, ok) || C <- Callers],
+    S.
+
+%% Another node relays an event for a user this node owns.
+relay_in(Ref, ReplyTo, To, Event, Try, S) ->
+    Result = try
+                 case owner(To, S) of
+                     local -> ok;
+                     _ -> throw({reply, {error, {not_online, To}}})
+                 end,
+                 Pid = online(To),
+                 chat_user:deliver(Pid, Event),
+                 case Event of
+                     {message, Msg} -> chat_history:store(Msg);
+                     _ -> ok
+                 end,
+                 ok
+             catch
+                 throw:{reply, Err} -> Err;
+                 throw:{retry, _} when Try < ?MAX_TRIES ->
+                     erlang:send_after(?RETRY_MS, self(), {relay, Ref, ReplyTo, To, Event, Try + 1}),
+                     pending;
+                 throw:{retry, _} -> {error, {not_online, To}}
+             end,
+    case Result of
+        pending -> ok;
+        _ -> ReplyTo ! {relay_result, Ref, Result}
+    end,
+    S.
+
+relay_done(Ref, Result, #{relays := Relays, inflight := In} = S) ->
+    case maps:take(Ref, Relays) of
+        error ->
+            S;
+        {{Caller, F, Event, Key}, Relays2} ->
+            erlang:demonitor(Ref, [flush]),
+            {Waiting, In2} = case Key of
+                                 none -> {[], In};
+                                 _ -> {maps:get(Key, In, []), maps:remove(Key, In)}
+                             end,
+            Callers = [Caller | Waiting],
+            S2 = S#{relays := Relays2, inflight := In2},
+            T = case Event of {message, #{to := To}} -> To; {typing, #{to := To}} -> To end,
+            case Result of
+                ok ->
+                    FromPid = case ets:lookup(?REGISTRY, F) of
+                                  [{_, P, _}] -> P;
+                                  [] -> undefined
+                              end,
+                    case FromPid of
+                        undefined ->
+                            %% The sender went offline meanwhile: still logged and answered.
+                            accepted_offline(F, Event, Callers, Key, S2);
+                        _ ->
+                            accepted(F, FromPid, undefined, Event, Callers, Key, S2)
+                    end;
+                {error, _} = Err ->
+                    [reply(C, Err) || C <- Callers],
+                    S2;
+                _ ->
+                    [reply(C, {error, {not_online, T}}) || C <- Callers],
+                    S2
+            end
+    end.
+
+accepted_offline(_F, {message, Msg}, Callers, Key, S) ->
+    chat_history:store(Msg),
+    case Key of
+        none -> ok;
+        _ -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
+    end,
+    [reply(C, {ok, Msg}) || C <- Callers],
+    S;
+accepted_offline(_F, {typing, _}, Callers, _Key, S) ->
+    [reply(C, ok) || C <- Callers],
+    S.
+
+%%% --------------------------------------------------------------- presence
+
+%% friends: [#{user_id, state, idle_seconds}] of online and idle friends;
+%% batch: #{Id => State}. Local ids are read here; ids owned by other nodes
+%% are asked of their chat_presence by a worker, so this server never waits.
+presence_query(Ids, From, Kind, S) ->
+    {Local, Remote} = split(Ids, S),
+    Found = case Kind of
+                friends -> chat_presence:present(Local);
+                batch -> chat_presence:lookup(Local)
+            end,
+    case maps:size(Remote) of
+        0 ->
+            reply(From, {ok, presence_result(Kind, Found, Ids)});
+        _ ->
+            spawn(fun() ->
+                          More = lists:append([remote_lookup(Node, NIds) || {Node, NIds} <- maps:to_list(Remote)]),
+                          reply(From, {ok, presence_result(Kind, Found ++ More, Ids)})
+                  end)
+    end,
+    {noreply, S}.
+
+split(Ids, #{owners := Owners, all_local := true}) when is_tuple(Owners) ->
+    {Ids, #{}};
+split(Ids, #{owners := Owners}) ->
+    Me = node(),
+    lists:foldl(fun(Id, {L, R}) ->
+                        case element(chat_partition:slot(Id) + 1, Owners) of
+                            Me -> {[Id | L], R};
+                            undefined -> {L, R};
+                            Node -> {L, maps:update_with(Node, fun(X) -> [Id | X] end, [Id], R)}
+                        end
+                end, {[], #{}}, Ids).
+
+remote_lookup(Node, Ids) ->
+    try gen_server:call({chat_presence, Node}, {lookup, Ids}, ?REMOTE_TIMEOUT_MS) of
+        L when is_list(L) -> L;
+        _ -> []
+    catch exit:_ -> []
+    end.
+
+presence_result(friends, Found, _Ids) ->
+    [#{user_id => Id, state => St, idle_seconds => Sec}
+     || {Id, St, Sec} <- lists:sort(Found), St =/= offline];
+presence_result(batch, Found, Ids) ->
+    Known = maps:from_list([{Id, St} || {Id, St, _} <- Found]),
+    maps:from_list([{Id, maps:get(Id, Known, offline)} || Id <- Ids]).
+
+%%% ------------------------------------------------------------------ stats
+
+stats() ->
+    Held = ets:select_count(?REGISTRY, [{{'_', '_', '$1'}, [{'=/=', '$1', none}], [true]}]),
+    #{node => node(),
+      online => ets:info(?REGISTRY, size),
+      present => chat_presence:online_count(),
+      held_polls => Held,
+      messages => ets:lookup_element(?META, msg_counter, 2),
+      history => chat_history:size(),
+      dedup => ets:info(?DEDUP, size),
+      subscriptions => chat_subs:count(),
+      thrift_connections => chat_thrift_listener:connection_count(),
+      delay_ms => chat_channel:delay_ms(),
+      shards => chat_channel:shard_count(),
+      processes => erlang:system_info(process_count)}.

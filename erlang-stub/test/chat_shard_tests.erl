@@ -1,0 +1,163 @@
+%% EUnit: the sharded front door. Routing, direct calls to a shard, and the
+%% semantics that sharding must keep under concurrency: order per sender and
+%% seq per channel, dedup, history eviction, partition changes, a shard crash.
+-module(chat_shard_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-import(chat_test_util, [call/1, eventually/2]).
+
+-define(SHARDS, 4).
+
+shard_test_() ->
+    {foreach,
+     fun() -> chat_test_util:start(#{shards => ?SHARDS, window => 1000, users => 200, friends => 20}) end,
+     fun(_) -> chat_test_util:stop() end,
+     [{"shards are named, counted and route by slot", fun routing/0},
+      {"a shard called directly serves its users; a wrong shard passes the call on", fun direct/0},
+      {"many senders at once: order per sender, one seq per channel", {timeout, 60, fun order/0}},
+      {"concurrent repeats of one clientMsgId store one message", fun dedup/0},
+      {"history eviction with every shard writing", {timeout, 60, fun history_eviction/0}},
+      {"a partition change reaches every shard", fun partition_change/0},
+      {"a killed shard is restarted; calls meanwhile are served", fun shard_killed/0},
+      {"a killed front door is restarted; shards keep their state", fun router_killed/0}]}.
+
+default_count_test() ->
+    chat_test_util:start(#{}),
+    try
+        ?assertEqual(erlang:system_info(schedulers_online), chat_channel:shard_count())
+    after
+        chat_test_util:stop()
+    end.
+
+bad_count_test() ->
+    chat_test_util:stop(),
+    ?assertMatch({error, _}, chat_stub:start(#{shards => -1})),
+    ?assertMatch({error, _}, chat_stub:start(#{shards => 1025})),
+    ?assertEqual({ok, [{shards, 8}]}, chat_config:parse_args(["--shards", "8"])).
+
+routing() ->
+    Names = [chat_shard_0, chat_shard_1, chat_shard_2, chat_shard_3],
+    ?assertEqual(Names, chat_channel:shard_names()),
+    ?assert(lists:all(fun(N) -> is_pid(whereis(N)) end, Names)),
+    ?assertEqual(chat_shard_1, chat_channel:shard_of(1)),
+    ?assertEqual(chat_shard_1, chat_channel:shard_of(1025)),          % slot 1
+    ?assertEqual(chat_shard_3, chat_channel:shard_of(-1)),            % slot 1023
+    ?assertEqual(chat_shard_2, chat_channel:server({send, 6, 1, <<"x">>, <<>>})),  % by the sender
+    ?assertEqual(chat_channel, chat_channel:server(stats)),
+    {ok, #{shards := ?SHARDS}} = call(stats),
+    %% Requests for no user are spread over the shards and answered alike.
+    Maps = [call(partition_map) || _ <- lists:seq(1, 8)],
+    ?assertEqual([hd(Maps)], lists:usort(Maps)).
+
+direct() ->
+    U = 6,                                      % shard 2
+    ?assertEqual({ok, 0}, gen_server:call(chat_shard_2, {login, U})),
+    ?assertEqual({ok, 0}, gen_server:call(chat_shard_1, {login, 5})),
+    %% Addressed to the wrong shard: passed on, answered by the owner.
+    {ok, M} = gen_server:call(chat_shard_0, {send, U, 5, <<"via the wrong shard">>, <<"c1">>}),
+    ?assertEqual({ok, M}, gen_server:call(chat_shard_3, {send, U, 5, <<"via the wrong shard">>, <<"c1">>})),
+    ?assertEqual({ok, M}, call({send, U, 5, <<"via the wrong shard">>, <<"c1">>})),
+    {ok, #{status := events, events := [#{message := M}]}} = gen_server:call(chat_shard_0, {poll, 5, 0, 0}),
+    %% Requests for no user work on any shard.
+    ?assertMatch({ok, #{5 := online, 6 := online, 7 := offline}},
+                 gen_server:call(chat_shard_3, {presence, [5, 6, 7]})),
+    ?assertMatch({error, {bad_request, _}}, gen_server:call(chat_shard_1, nonsense)).
+
+%% Eight senders spread over the shards each send 50 messages to one
+%% recipient at the same time, and to themselves in between.
+order() ->
+    R = 100,
+    Senders = lists:seq(1, 8),
+    [{ok, _} = call({login, U}) || U <- [R | Senders]],
+    Parent = self(),
+    [spawn_link(fun() ->
+                        Ids = [begin
+                                   {ok, #{id := Id}} = call({send, F, R, integer_to_binary(I), <<>>}),
+                                   Id
+                               end || I <- lists:seq(1, 50)],
+                        Parent ! {sent, F, Ids}
+                end) || F <- Senders],
+    Sent = maps:from_list([receive {sent, F, Ids} -> {F, Ids} after 30000 -> error(timeout) end
+                           || F <- Senders]),
+    {ok, #{status := events, seq := 400, events := Evs}} = call({poll, R, 0, 0}),
+    %% One seq per channel: 1..400, no gap, no repeat.
+    ?assertEqual(lists:seq(1, 400), [S || #{seq := S} <- Evs]),
+    %% Order per sender: each sender's texts 1..50 in order, ids increasing.
+    [begin
+         Mine = [M || #{message := #{from := From} = M} <- Evs, From =:= F],
+         ?assertEqual([integer_to_binary(I) || I <- lists:seq(1, 50)], [T || #{text := T} <- Mine]),
+         ?assertEqual(maps:get(F, Sent), [Id || #{id := Id} <- Mine]),
+         ?assertEqual(lists:sort(maps:get(F, Sent)), maps:get(F, Sent))
+     end || F <- Senders],
+    %% Each sender's own channel got the echo, in order.
+    {ok, #{status := events, seq := 50, events := Echo}} = call({poll, 3, 0, 0}),
+    ?assertEqual(maps:get(3, Sent), [Id || #{message := #{id := Id}} <- Echo]).
+
+dedup() ->
+    [{ok, _} = call({login, U}) || U <- [21, 22]],
+    Parent = self(),
+    [spawn_link(fun() -> Parent ! {got, call({send, 21, 22, <<"once">>, <<"dup">>})} end)
+     || _ <- lists:seq(1, 20)],
+    Replies = [receive {got, Rep} -> Rep after 10000 -> error(timeout) end || _ <- lists:seq(1, 20)],
+    ?assertMatch([{ok, _}], lists:usort(Replies)),
+    {ok, #{seq := 1}} = call({poll, 22, 0, 0}),
+    ?assertEqual(1, length(chat_history:get(21, 22, 100))).
+
+history_eviction() ->
+    chat_test_util:start(#{shards => ?SHARDS, history_max => 40, users => 200, friends => 20}),
+    Users = lists:seq(1, 16),
+    [{ok, _} = call({login, U}) || U <- Users],
+    Parent = self(),
+    [spawn_link(fun() ->
+                        [{ok, _} = call({send, F, F - 1 + 2 * (F rem 2), <<"x">>, <<>>}) || _ <- lists:seq(1, 100)],
+                        Parent ! done
+                end) || F <- Users],
+    [receive done -> ok after 30000 -> error(timeout) end || _ <- Users],
+    ?assertEqual(40, chat_history:size()),
+    ?assertEqual(40, ets:info(chat_history_idx, size)),
+    {ok, _} = call({send, 1, 2, <<"still fine">>, <<>>}).
+
+partition_change() ->
+    %% Another node claims slots 0-7 (one of each shard's); its name sorts
+    %% before nonode@nohost, so it owns them everywhere from now on.
+    Other = 'a_other@127.0.0.1',
+    gen_server:cast(chat_partition, {gossip, Other, #{Other => {1, [{0, 7}], 9999}}}),
+    eventually(fun() -> lists:member(Other, chat_partition:known_nodes()) end, 5000),
+    [begin
+         U = 1024 + Slot,
+         Expect = {error, {wrong_partition, U, Other, 9999}},
+         eventually(fun() -> call({login, U}) =:= Expect end, 5000),
+         ?assertEqual(Expect, gen_server:call(chat_channel:shard_of(U), {touch, U}))
+     end || Slot <- lists:seq(0, 7)],
+    ?assertEqual({ok, 0}, call({login, 1024 + 8})).
+
+shard_killed() ->
+    [{ok, _} = call({login, U}) || U <- [1, 2]],
+    Old = whereis(chat_shard_1),
+    Parent = self(),
+    Send = fun(Text) -> spawn_link(fun() -> Parent ! {got, Text, call({send, 1, 2, Text, <<>>})} end) end,
+    %% Hold the restart back: the front door retries calls for the missing
+    %% shard for about half a second, then answers unavailable.
+    ok = sys:suspend(chat_shard_sup),
+    exit(Old, kill),
+    eventually(fun() -> whereis(chat_shard_1) =:= undefined end, 5000),
+    Send(<<"too late">>),
+    ?assertEqual({got, <<"too late">>, {error, {unavailable, {shard_restarting, chat_shard_1}}}},
+                 receive {got, _, _} = G -> G after 5000 -> timeout end),
+    [Send(<<"during">>) || _ <- lists:seq(1, 5)],
+    timer:sleep(50),
+    ok = sys:resume(chat_shard_sup),
+    [?assertMatch({got, <<"during">>, {ok, #{text := <<"during">>}}},
+                  receive {got, _, _} = G -> G after 5000 -> timeout end) || _ <- lists:seq(1, 5)],
+    ?assertNotEqual(Old, whereis(chat_shard_1)),
+    {ok, #{status := events, seq := 5}} = call({poll, 2, 0, 0}).
+
+router_killed() ->
+    [{ok, _} = call({login, U}) || U <- [1, 2]],
+    {ok, M} = call({send, 1, 2, <<"before">>, <<"k1">>}),
+    Old = whereis(chat_channel),
+    exit(Old, kill),
+    eventually(fun() -> is_pid(whereis(chat_channel)) andalso whereis(chat_channel) =/= Old end, 5000),
+    ?assertEqual({ok, M}, call({send, 1, 2, <<"before">>, <<"k1">>})),
+    {ok, #{status := events, seq := 1}} = call({poll, 2, 0, 0}).
