@@ -1,27 +1,40 @@
-%% Load benchmark of one stub node, run from another Erlang node (over
-%% distribution), bounded in time. bench/run.sh starts epmd, the stub and this
-%% load node, and stops them by pid.
+%% Load benchmark of the stub, run from another Erlang node over distribution,
+%% bounded in time. bench/run.sh starts epmd, two stub nodes (one with one
+%% scheduler, one with two) and this load node, and stops them by pid.
 %%
 %%   erl -name load@127.0.0.1 -setcookie C -pa ebin -pa ebin-test \
-%%       -eval 'chat_bench:main()' -extra STUB_NODE [key=value ...]
+%%       -eval 'chat_bench:main()' -extra STUB_NODE [single=STUB1_NODE] [key=value ...]
 %%
-%% Keys: users (10000), seconds (10, per load phase), send_rate (2000),
-%% fp_rate (500), pollers (true: every user holds a long-poll and polls again
-%% as soon as it is answered), workers (50 senders, 25 presence clients),
-%% saturation (false: also run the clients back to back for `seconds').
+%% Keys: users (10000), seconds (10: the target phase), send_rate (2000),
+%% fp_rate (500), workers (50 senders and 25 presence clients in the target
+%% phase), pollers (true: every user holds a long-poll and polls again as soon
+%% as it is answered), single (a second stub node, run with +S 1:1: enables
+%% the scaling rounds; STUB_NODE then needs two schedulers), rounds (3),
+%% round_seconds (4), sat_senders (32), sat_fp (16).
 %%
 %% Phases:
-%%   1. log in every user (20 parallel clients);
-%%   2. optionally start one long-polling process per user;
-%%   3. target load: sends and friendsPresence at fixed rates at once, each
-%%      client on a fixed schedule; latency is measured from the scheduled
+%%   1. on every stub: log in every user, start one long-polling process per user;
+%%   2. target load on STUB_NODE: sends and friendsPresence at fixed rates at
+%%      once, each client on a fixed schedule; latency also from the scheduled
 %%      start (so a stalled server cannot hide its queueing delay);
-%%   4. saturation (opt-in): the same clients back to back, for headroom;
-%%   5. the cost of one 500-id presence lookup inside the stub.
-%% Prints the figures and PASS/FAIL against the targets (p99 < 50 ms).
+%%   3. scaling rounds: in each round, sends alone and then friendsPresence
+%%      alone, back to back by a fixed set of clients, against three
+%%      configurations in turn (the order alternates between rounds): the
+%%      +S 1:1 stub, the +S 2:2 stub with one scheduler online, and with
+%%      both; per phase the rate, p50/p99, the CPU of the stub, of this node
+%%      and of the whole machine, and what limited it; per round the ratios;
+%%      at the end their medians;
+%%   4. the cost of one 500-id presence lookup inside the stub, memory.
+%%
+%% Every call is the documented protocol written out: `{'$gen_call', {Pid,
+%% Tag}, Request}' to the registered chat_channel, then wait for `{Tag,
+%% Reply}' (no monitor per call, as a Node.js client does it), so this node
+%% spends as little CPU per request as it can.
 -module(chat_bench).
 
 -export([main/0, run/2]).
+
+-define(CALL_TIMEOUT, 60000).
 
 main() ->
     [Node | KVs] = init:get_plain_arguments(),
@@ -33,144 +46,329 @@ main() ->
 
 parse("true") -> true;
 parse("false") -> false;
-parse(V) -> list_to_integer(V).
+parse(V) ->
+    try list_to_integer(V) catch error:badarg -> list_to_atom(V) end.
 
 run(Stub, Opts) ->
     Users = maps:get(users, Opts, 10000),
     Seconds = maps:get(seconds, Opts, 10),
-    SendRate = maps:get(send_rate, Opts, 2000),
-    FpRate = maps:get(fp_rate, Opts, 500),
-    Pollers = maps:get(pollers, Opts, true),
-    SendWorkers = maps:get(workers, Opts, 50),
-    FpWorkers = max(1, SendWorkers div 2),
-    pong = net_adm:ping(Stub),
-    {ok, #{node := Stub}} = call(Stub, stats),
+    Single = maps:get(single, Opts, none),
+    Load0 = loadavg(),
+    Stubs = [Stub | [Single || Single =/= none]],
+    [pong = net_adm:ping(S) || S <- Stubs],
     {ok, Friends} = call(Stub, {friends, 1}),
-    out("stub ~s: ~b users, ~b friends each, OTP ~s, ~b schedulers here, load average ~s~n",
-        [Stub, Users, length(Friends), erlang:system_info(otp_release), erlang:system_info(schedulers_online), loadavg()]),
-    case string:to_float(loadavg()) of
-        {Load, _} when is_float(Load), Load > 2.5 ->
-            out("WARNING: the machine is busy (load average above 2.5 on 2 cores): latencies are not representative~n", []);
-        _ -> ok
-    end,
+    out("load node: OTP ~s, ~b schedulers; load average ~s (~b cores)~n",
+        [erlang:system_info(otp_release), erlang:system_info(schedulers_online), Load0, ncpu()]),
+    [out("stub ~s: ~b scheduler(s), ~b front-door shard(s), ~b users, ~b friends each~n",
+         [S, schedulers(S), shards(S), Users, length(Friends)]) || S <- Stubs],
+    busy_warning(Load0),
 
-    %% 1. Log in.
-    {LoginUs, _} = timer:tc(fun() -> pforeach(fun(U) -> {ok, _} = call(Stub, {login, U}) end, lists:seq(1, Users), 20) end),
-    {ok, #{online := Online}} = call(Stub, stats),
-    out("login: ~b users in ~.2f s (~b/s); online now ~b~n",
-        [Users, LoginUs / 1.0e6, round(Users / (LoginUs / 1.0e6)), Online]),
+    %% 1. Log in and hold a long-poll for every user, on every stub.
+    Polls = maps:from_list([{S, setup(S, Users, maps:get(pollers, Opts, true))} || S <- Stubs]),
 
-    %% 2. Long-polls.
-    Polls = counters:new(1, [write_concurrency]),
-    PollerPids = case Pollers of
-                     true -> [spawn(fun() -> poller(Stub, U, 0, Polls) end) || U <- lists:seq(1, Users)];
-                     false -> []
-                 end,
-    wait_held(Stub, length(PollerPids), 60),
-    {ok, #{held_polls := Held}} = call(Stub, stats),
-    out("held long-polls: ~b~n", [Held]),
+    %% 2. Target load.
+    TargetOk = target(Stub, Users, Seconds, maps:get(Stub, Polls), Opts),
 
-    %% 3. Target load.
-    counters:put(Polls, 1, 0),
-    Cpu0 = cpu(Stub),
-    {SendR, FpR} = load(Stub, Users, Seconds, {rate, SendRate}, {rate, FpRate}, SendWorkers, FpWorkers),
-    Cpu1 = cpu(Stub),
-    PollsDone = counters:get(Polls, 1),
-    SendOk = report("send (target)", SendR, Seconds, SendRate),
-    FpOk = report("friendsPresence (target)", FpR, Seconds, FpRate),
-    out("poll answers during the target phase: ~b (~b/s)~n", [PollsDone, PollsDone div Seconds]),
-    cpu_report("target", Cpu0, Cpu1, Seconds, element(1, SendR) + element(1, FpR) + PollsDone),
+    %% 3. Scaling rounds.
+    ScaleOk = case Single of
+                  none -> true;
+                  _ -> scaling(Single, Stub, Users, maps:get(Single, Polls), maps:get(Stub, Polls), Opts)
+              end,
 
-    %% 4. Saturation (opt-in: it keeps both cores busy for the whole phase).
-    case maps:get(saturation, Opts, false) of
-        true ->
-            counters:put(Polls, 1, 0),
-            Cpu2 = cpu(Stub),
-            {SendS, FpS} = load(Stub, Users, Seconds, max, max, SendWorkers, FpWorkers),
-            Cpu3 = cpu(Stub),
-            cpu_report("saturation", Cpu2, Cpu3, Seconds, element(1, SendS) + element(1, FpS) + counters:get(Polls, 1)),
-            _ = report("send (saturation)", SendS, Seconds, SendRate),
-            _ = report("friendsPresence (saturation)", FpS, Seconds, FpRate);
-        false ->
-            ok
-    end,
-
-    %% 5. One 500-id presence lookup inside the stub.
+    %% 4. One 500-id presence lookup inside the stub, memory.
     Ids = lists:seq(1, 500),
     Times = lists:sort([element(1, rpc:call(Stub, timer, tc, [chat_presence, lookup, [Ids]])) || _ <- lists:seq(1, 201)]),
     Us = lists:nth(101, Times),
     out("presence lookup of 500 ids inside the stub: median ~b us (~.2f us per id)~n", [Us, Us / 500]),
+    {ok, #{online := Online}} = call(Stub, stats),
     Mem = rpc:call(Stub, erlang, memory, [total]),
     Procs = rpc:call(Stub, erlang, system_info, [process_count]),
-    out("stub memory ~.1f MB, ~b processes (~.1f KB per online user)~n",
-        [Mem / 1048576, Procs, Mem / 1024 / max(Online, 1)]),
+    out("stub memory ~.1f MB, ~b processes (~.1f KB per online user); load average now ~s~n",
+        [Mem / 1048576, Procs, Mem / 1024 / max(Online, 1), loadavg()]),
+    TargetOk andalso ScaleOk.
 
-    [exit(P, kill) || P <- PollerPids],
+busy_warning(Load) ->
+    case string:to_float(Load) of
+        {L, _} when is_float(L), L > 2.5 ->
+            out("WARNING: the machine is busy (load average above 2.5 on 2 cores): "
+                "latencies and ratios are not representative~n", []);
+        _ -> ok
+    end.
+
+%% Logs in every user (20 parallel clients) and starts the pollers; returns
+%% the counter of poll answers.
+setup(Stub, Users, Pollers) ->
+    {LoginUs, _} = timer:tc(fun() -> pforeach(fun(U) -> {ok, _} = call(Stub, {login, U}) end, lists:seq(1, Users), 20) end),
+    {ok, #{online := Online}} = call(Stub, stats),
+    Polls = counters:new(1, [write_concurrency]),
+    N = case Pollers of
+            true -> [spawn(fun() -> poller(Stub, U, 0, Polls) end) || U <- lists:seq(1, Users)], Users;
+            false -> 0
+        end,
+    wait_held(Stub, N, 120),
+    {ok, #{held_polls := Held}} = call(Stub, stats),
+    out("~s: ~b users logged in in ~.2f s (~b/s); online ~b; held long-polls ~b~n",
+        [Stub, Users, LoginUs / 1.0e6, round(Users / (LoginUs / 1.0e6)), Online, Held]),
+    Polls.
+
+%%% --------------------------------------------------------------- target
+
+target(Stub, Users, Seconds, Polls, Opts) ->
+    SendRate = maps:get(send_rate, Opts, 2000),
+    FpRate = maps:get(fp_rate, Opts, 500),
+    Workers = maps:get(workers, Opts, 50),
+    out("~ntarget load on ~s for ~b s: ~b sends/s and ~b friendsPresence/s at once~n",
+        [Stub, Seconds, SendRate, FpRate]),
+    {#{send := SendR, fp := FpR}, Cpu} =
+        measure(Stub, Polls, fun() ->
+                                     load(Stub, Users, Seconds, [{send, {rate, SendRate}, Workers},
+                                                                 {fp, {rate, FpRate}, max(1, Workers div 2)}])
+                             end),
+    SendOk = report("send", SendR, Seconds, SendRate),
+    FpOk = report("friendsPresence", FpR, Seconds, FpRate),
+    #{polls := PollsDone, stub_cores := SC, load_cores := LC, stub_ms := SMs} = Cpu,
+    Ops = element(1, SendR) + element(1, FpR) + PollsDone,
+    out("poll answers: ~b (~b/s); cpu: stub ~.2f cores, load node ~.2f cores, stub ~.1f us per request "
+        "(~b requests incl. poll answers); load average ~s~n",
+        [PollsDone, PollsDone div Seconds, SC, LC, SMs * 1000 / max(Ops, 1), Ops, loadavg()]),
     Pass = SendOk andalso FpOk,
-    out("RESULT ~s: >= ~b sends/s and >= ~b friendsPresence/s with p99 < 50 ms~n",
-        [case Pass of true -> "PASS"; false -> "FAIL" end, SendRate, FpRate]),
+    out("RESULT target ~s: >= ~b sends/s and >= ~b friendsPresence/s with p99 < 50 ms~n",
+        [pass(Pass), SendRate, FpRate]),
     Pass.
 
-%% CPU milliseconds used so far by the stub node and by this node, and the
-%% machine's load average (the machine is shared: figures are relative).
+%% Service latency: from the moment the call is made. Schedule latency: from
+%% the moment it was due, so it also counts time a client spent behind
+%% schedule (coordinated omission); on a busy machine it is the larger.
+report(Name, {Count, Errors, Lat, Sched}, Seconds, Target) ->
+    Rate = Count / Seconds,
+    P99 = pct(Lat, 0.99),
+    out("~s: ~b ok, ~b errors, ~b/s (x~.2f of ~b/s)~n"
+        "    service latency  p50 ~.2f ms, p99 ~.2f ms, max ~.2f ms~n"
+        "    schedule latency p50 ~.2f ms, p99 ~.2f ms, max ~.2f ms~n",
+        [Name, Count, Errors, round(Rate), Rate / Target, Target,
+         pct(Lat, 0.5) / 1000, P99 / 1000, last(Lat) / 1000,
+         pct(Sched, 0.5) / 1000, pct(Sched, 0.99) / 1000, last(Sched) / 1000]),
+    Errors =:= 0 andalso Rate >= Target * 0.98 andalso P99 < 50000.
+
+%%% -------------------------------------------------------------- scaling
+
+%% The configurations of a round, all loaded by the same clients:
+%%   vm1  the +S 1:1 stub: a one-scheduler VM, whose ETS tables take no locks
+%%        (OTP skips them when there is one scheduler), the literal baseline;
+%%   on1  the +S 2:2 stub with one scheduler online (erlang:system_flag/2):
+%%        the same VM as on2, so on2/on1 is the stub's own scaling;
+%%   on2  the +S 2:2 stub with both schedulers online.
+configs() -> [vm1, on1, on2].
+
+label(vm1) -> "1 core, +S 1:1";
+label(on1) -> "1 core, +S 2:2 1 online";
+label(on2) -> "2 cores, +S 2:2".
+
+%% Rounds of: sends alone, then friendsPresence alone, against each
+%% configuration in turn. The order alternates from round to round, so a
+%% drift in the machine's load favours none of them.
+scaling(One, Two, Users, PollsOne, PollsTwo, Opts) ->
+    Rounds = maps:get(rounds, Opts, 3),
+    Secs = maps:get(round_seconds, Opts, 4),
+    Clients = #{send => maps:get(sat_senders, Opts, 32), fp => maps:get(sat_fp, Opts, 16)},
+    out("~nscaling: ~b rounds; in each, sends alone then friendsPresence alone, back to back "
+        "(~b senders, ~b friendsPresence clients), ~b s against each of: ~s~n",
+        [Rounds, maps:get(send, Clients), maps:get(fp, Clients), Secs,
+         string:join([label(C) || C <- configs()], "; ")]),
+    Target = #{vm1 => {One, PollsOne, 1}, on1 => {Two, PollsTwo, 1}, on2 => {Two, PollsTwo, 2}},
+    Results = [begin
+                   Order = case R rem 2 of 1 -> configs(); 0 -> lists:reverse(configs()) end,
+                   [begin
+                        Ph = maps:from_list([{C, sat_phase(R, Kind, C, maps:get(C, Target), Users, Secs,
+                                                           maps:get(Kind, Clients))} || C <- Order]),
+                        round_ratio(R, Kind, Ph),
+                        {Kind, Ph}
+                    end || Kind <- [send, fp]]
+               end || R <- lists:seq(1, Rounds)],
+    set_online(Two, 2),
+    summary(lists:append(Results)).
+
+set_online(Stub, N) ->
+    case rpc:call(Stub, erlang, system_info, [schedulers]) of
+        Max when is_integer(Max), Max >= N -> _ = rpc:call(Stub, erlang, system_flag, [schedulers_online, N]), ok;
+        _ -> ok
+    end.
+
+sat_phase(R, Kind, C, {Stub, Polls, Online}, Users, Secs, Clients) ->
+    set_online(Stub, Online),
+    timer:sleep(300),                           % let the previous phase drain
+    {#{Kind := {Count, Errors, Lat, _}}, Cpu} =
+        measure(Stub, Polls, fun() -> load(Stub, Users, Secs, [{Kind, max, Clients}]) end),
+    #{stub_cores := SC, load_cores := LC, machine := M, stub_ms := SMs, load_ms := LMs, polls := P} = Cpu,
+    Rate = Count / Secs,
+    Limit = if
+                SC >= 0.85 * Online -> "the stub (its schedulers are busy)";
+                M >= 0.92 * 2 -> "the machine (every core busy)";
+                true -> "neither: the clients (too few, or waiting)"
+            end,
+    out("  round ~b ~-15s ~-23s ~6b/s  p50 ~6.2f ms  p99 ~6.2f ms ~s| stub ~.2f cores, ~.1f us/req | "
+        "load node ~.2f cores, ~.1f us/req | machine ~.2f of ~b cores busy (others ~.2f) | limit: ~s~s~n",
+        [R, kind_name(Kind), label(C), round(Rate), pct(Lat, 0.5) / 1000, pct(Lat, 0.99) / 1000,
+         case Errors of 0 -> ""; _ -> io_lib:format("~b ERRORS ", [Errors]) end,
+         SC, SMs * 1000 / max(Count, 1), LC, LMs * 1000 / max(Count, 1), M, ncpu(), max(0.0, M - SC - LC), Limit,
+         case Kind of
+             send -> io_lib:format(" (~.2f poll answers per send, counted in its CPU)", [P / max(Count, 1)]);
+             fp -> ""
+         end]),
+    #{rate => Rate, p99 => pct(Lat, 0.99), errors => Errors, stub_cores => SC, load_cores => LC,
+      machine => M, cpu_per_req => SMs / max(Count, 1)}.
+
+round_ratio(R, Kind, #{vm1 := V1, on1 := O1, on2 := O2}) ->
+    out("  round ~b ~-15s ratios: 2 cores / +S 1:1 x~.2f; 2 cores / 1 online x~.2f "
+        "(stub cores x~.2f, stub CPU per request x~.2f)~n",
+        [R, kind_name(Kind), ratio(O2, V1, rate), ratio(O2, O1, rate),
+         ratio(O2, O1, stub_cores), ratio(O2, O1, cpu_per_req)]).
+
+summary(Results) ->
+    out("~nscaling summary (medians of the rounds; goal: 2 cores >= x1.8 of 1 core, p99 < 50 ms):~n", []),
+    Ok = [begin
+              Phs = [Ph || {K, Ph} <- Results, K =:= Kind],
+              Med = fun(Key, C) -> median([maps:get(Key, maps:get(C, Ph)) || Ph <- Phs]) end,
+              Goal = [ratio(O2, V1, rate) || #{vm1 := V1, on2 := O2} <- Phs],
+              Same = [ratio(O2, O1, rate) || #{on1 := O1, on2 := O2} <- Phs],
+              Eff = median([ratio(O2, O1, rate) / ratio(O2, O1, stub_cores) || #{on1 := O1, on2 := O2} <- Phs]),
+              Worst = [lists:max([maps:get(p99, maps:get(C, Ph)) / 1000 || Ph <- Phs]) || C <- configs()],
+              Errors = lists:sum([maps:get(errors, maps:get(C, Ph)) || Ph <- Phs, C <- configs()]),
+              Rounds = fun(L) -> string:join([io_lib:format("x~.2f", [X]) || X <- L], " ") end,
+              Per = fun(Key, Fmt) -> string:join([io_lib:format(Fmt, [Med(Key, C)]) || C <- configs()], " / ") end,
+              Rates = string:join([integer_to_list(round(Med(rate, C))) || C <- configs()], " / "),
+              out("  ~s:~n"
+                  "    2 cores over +S 1:1      x~.2f (rounds ~s)~n"
+                  "    2 cores over 1 online    x~.2f (rounds ~s); throughput per stub core x~.2f~n"
+                  "    per configuration (~s):~n"
+                  "      rate/s ~s; p99 worst ~s ms~n"
+                  "      stub cores ~s; stub CPU us/request ~s~n"
+                  "      load node cores ~s; machine busy ~s of ~b~s~n",
+                  [kind_name(Kind), median(Goal), Rounds(Goal), median(Same), Rounds(Same), Eff,
+                   string:join([label(C) || C <- configs()], " / "),
+                   Rates, string:join([io_lib:format("~.2f", [W]) || W <- Worst], " / "),
+                   Per(stub_cores, "~.2f"), string:join([io_lib:format("~.1f", [Med(cpu_per_req, C) * 1000]) || C <- configs()], " / "),
+                   Per(load_cores, "~.2f"), Per(machine, "~.2f"), ncpu(),
+                   case Errors of 0 -> ""; _ -> io_lib:format("~n    ~b ERRORS", [Errors]) end]),
+              {median(Goal), median(Same), lists:max(Worst) < 50.0 andalso Errors =:= 0}
+          end || Kind <- [send, fp]],
+    [{GS, SS, OkS}, {GF, SF, OkF}] = Ok,
+    Pass = OkS andalso OkF andalso GS >= 1.8 andalso GF >= 1.8,
+    out("RESULT scaling ~s: 2 cores over 1 core (+S 1:1): sends x~.2f, friendsPresence x~.2f "
+        "(over 1 online: x~.2f, x~.2f); goal >= x1.8 with p99 < 50 ms; load average ~s~n",
+        [pass(Pass), GS, GF, SS, SF, loadavg()]),
+    Pass.
+
+ratio(A, B, Key) ->
+    maps:get(Key, A) / max(maps:get(Key, B), 1.0e-9).
+
+kind_name(send) -> "sends";
+kind_name(fp) -> "friendsPresence".
+
+pass(true) -> "PASS";
+pass(false) -> "FAIL".
+
+median(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    case N rem 2 of
+        1 -> lists:nth(N div 2 + 1, S);
+        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
+    end.
+
+%%% ------------------------------------------------------------ measuring
+
+%% Runs Fun and measures around it: the CPU used by the stub node (all its
+%% threads), by this node and by the whole machine, and the poll answers.
+measure(Stub, Polls, Fun) ->
+    counters:put(Polls, 1, 0),
+    {S0, M0, T0, Mach0} = cpu(Stub),
+    R = Fun(),
+    {S1, M1, T1, Mach1} = cpu(Stub),
+    Wall = max(1, T1 - T0),
+    {R, #{stub_ms => S1 - S0, load_ms => M1 - M0, stub_cores => (S1 - S0) / Wall,
+          load_cores => (M1 - M0) / Wall, machine => busy_cores(Mach0, Mach1),
+          polls => counters:get(Polls, 1)}}.
+
 cpu(Stub) ->
     {StubMs, _} = rpc:call(Stub, erlang, statistics, [runtime]),
     {MyMs, _} = erlang:statistics(runtime),
-    {StubMs, MyMs, erlang:monotonic_time(millisecond)}.
+    {StubMs, MyMs, erlang:monotonic_time(millisecond), proc_stat()}.
 
-cpu_report(Phase, {S0, M0, T0}, {S1, M1, T1}, _Seconds, Ops) ->
-    Wall = max(1, T1 - T0),
-    out("cpu (~s): stub ~.2f cores, load node ~.2f cores, stub ~.1f us CPU per request (~b requests incl. poll answers); load average ~s~n",
-        [Phase, (S1 - S0) / Wall, (M1 - M0) / Wall, (S1 - S0) * 1000 / max(Ops, 1), Ops, loadavg()]).
+%% The machine's CPU counters (/proc/stat): {Busy, Total} in ticks.
+proc_stat() ->
+    case file:read_file("/proc/stat") of
+        {ok, B} ->
+            [Line | _] = binary:split(B, <<"\n">>),
+            [_ | Fields] = string:lexemes(binary_to_list(Line), " "),
+            Ns = [list_to_integer(F) || F <- lists:sublist(Fields, 8)],
+            Idle = lists:nth(4, Ns) + lists:nth(5, Ns),
+            {lists:sum(Ns) - Idle, lists:sum(Ns)};
+        _ ->
+            {0, 0}
+    end.
+
+busy_cores({B0, T0}, {B1, T1}) when T1 > T0 -> (B1 - B0) / (T1 - T0) * ncpu();
+busy_cores(_, _) -> 0.0.
+
+ncpu() ->
+    erlang:system_info(logical_processors_available).
 
 loadavg() ->
     case file:read_file("/proc/loadavg") of
-        {ok, B} -> hd(string:lexemes(binary_to_list(B), " "));
+        {ok, B} -> string:join(lists:sublist(string:lexemes(binary_to_list(B), " "), 3), " ");
         _ -> "?"
     end.
 
-call(Node, Req) ->
-    gen_server:call({chat_channel, Node}, Req, 60000).
+schedulers(Stub) -> rpc:call(Stub, erlang, system_info, [schedulers_online]).
 
-%% Runs both kinds of clients for Seconds; returns {SendResults, FpResults},
-%% each {Count, Errors, SortedLatenciesUs}.
-load(Stub, Users, Seconds, SendMode, FpMode, SendWorkers, FpWorkers) ->
+shards(Stub) ->
+    {ok, St} = call(Stub, stats),
+    maps:get(shards, St, 1).
+
+%%% -------------------------------------------------------------- clients
+
+%% A call, written out: the request to the registered name, the reply by tag.
+call(Node, Req) ->
+    Ref = make_ref(),
+    erlang:send({chat_channel, Node}, {'$gen_call', {self(), Ref}, Req}),
+    receive {Ref, Reply} -> Reply after ?CALL_TIMEOUT -> {error, timeout} end.
+
+%% Runs the given clients for Seconds: [{Kind, Mode, N}], Kind send or fp,
+%% Mode {rate, PerSecond} (fixed schedule) or max (back to back). Returns
+%% #{Kind => {Count, Errors, SortedServiceLatencyUs, SortedScheduleLatencyUs}}.
+load(Stub, Users, Seconds, Specs) ->
     Me = self(),
     End = erlang:monotonic_time(microsecond) + Seconds * 1000000,
-    Send = fun(Rng) ->
-                   F = 1 + Rng rem Users,
-                   T = 1 + (Rng div Users) rem Users,
-                   case call(Stub, {send, F, T, <<"benchmark message">>, <<>>}) of
-                       {ok, _} -> ok;
-                       Other -> Other
-                   end
-           end,
-    Fp = fun(Rng) ->
-                 case call(Stub, {friends_presence, 1 + Rng rem Users}) of
-                     {ok, L} when is_list(L) -> ok;
-                     Other -> Other
-                 end
-         end,
-    Spawn = fun(Kind, Op, Mode, N) ->
-                    [spawn_link(fun() -> Me ! {Kind, client(Op, interval(Mode, N), End, I)} end)
-                     || I <- lists:seq(1, N)]
-            end,
-    Spawn(send, Send, SendMode, SendWorkers),
-    Spawn(fp, Fp, FpMode, FpWorkers),
-    {collect(send, SendWorkers), collect(fp, FpWorkers)}.
+    Ops = #{send => fun(Rng) ->
+                            F = 1 + Rng rem Users,
+                            T = 1 + (Rng div Users) rem Users,
+                            case call(Stub, {send, F, T, <<"benchmark message">>, <<>>}) of
+                                {ok, _} -> ok;
+                                Other -> Other
+                            end
+                    end,
+            fp => fun(Rng) ->
+                          case call(Stub, {friends_presence, 1 + Rng rem Users}) of
+                              {ok, L} when is_list(L) -> ok;
+                              Other -> Other
+                          end
+                  end},
+    [[spawn_link(fun() -> Me ! {Kind, client(maps:get(Kind, Ops), interval(Mode, N), End, I)} end)
+      || I <- lists:seq(1, N)] || {Kind, Mode, N} <- Specs],
+    maps:from_list([{Kind, collect(Kind, N)} || {Kind, _, N} <- Specs]).
 
 interval(max, _) -> 0;
 interval({rate, Rate}, N) -> N * 1000000 / Rate.        % microseconds between calls of one client
 
-%% {Count, Errors, ServiceLatencies, ScheduleLatencies}, latencies sorted.
 collect(Kind, N) ->
     Rs = [receive {Kind, R} -> R end || _ <- lists:seq(1, N)],
     All = lists:append([L || {_, _, L} <- Rs]),
     {lists:sum([C || {C, _, _} <- Rs]), lists:sum([E || {_, E, _} <- Rs]),
      lists:sort([S || {S, _} <- All]), lists:sort([D || {_, D} <- All])}.
 
-%% One client: calls on a fixed schedule (Interval us apart, staggered) until
-%% End; latency counts from the scheduled time.
+%% One client: calls on a fixed schedule (Interval us apart, staggered), or
+%% back to back when Interval is 0, until End.
 client(Op, Interval, End, I) ->
     rand:seed(exsss, {I, erlang:unique_integer(), 7}),
     Start = erlang:monotonic_time(microsecond) + round(Interval * rand:uniform()),
@@ -178,7 +376,7 @@ client(Op, Interval, End, I) ->
 
 client_loop(Op, Interval, End, Start, K, Count, Errors, Lat) ->
     Sched = case Interval of
-                0 -> erlang:monotonic_time(microsecond);     % back to back
+                0 -> erlang:monotonic_time(microsecond);
                 _ -> Start + round(K * Interval)
             end,
     case Sched >= End of
@@ -200,20 +398,6 @@ client_loop(Op, Interval, End, Start, K, Count, Errors, Lat) ->
             end
     end.
 
-%% Service latency: from the moment the call is made. Schedule latency: from
-%% the moment it was due, so it also counts time a client spent behind
-%% schedule (coordinated omission); on a busy machine it is the larger.
-report(Name, {Count, Errors, Lat, Sched}, Seconds, Target) ->
-    Rate = Count / Seconds,
-    P99 = pct(Lat, 0.99),
-    out("~s: ~b ok, ~b errors, ~b/s (x~.2f of ~b/s)~n"
-        "    service latency  p50 ~.2f ms, p99 ~.2f ms, max ~.2f ms~n"
-        "    schedule latency p50 ~.2f ms, p99 ~.2f ms, max ~.2f ms~n",
-        [Name, Count, Errors, round(Rate), Rate / Target, Target,
-         pct(Lat, 0.5) / 1000, P99 / 1000, last(Lat) / 1000,
-         pct(Sched, 0.5) / 1000, pct(Sched, 0.99) / 1000, last(Sched) / 1000]),
-    Errors =:= 0 andalso Rate >= Target * 0.98 andalso P99 < 50000.
-
 last([]) -> 0;
 last(L) -> lists:last(L).
 
@@ -221,7 +405,7 @@ pct([], _) -> 0;
 pct(L, P) -> lists:nth(max(1, min(length(L), round(P * length(L)))), L).
 
 poller(Stub, U, After, Polls) ->
-    case catch gen_server:call({chat_channel, Stub}, {poll, U, After, 30000}, 60000) of
+    case call(Stub, {poll, U, After, 30000}) of
         {ok, #{seq := Seq}} ->
             counters:add(Polls, 1, 1),
             poller(Stub, U, Seq, Polls);
@@ -238,11 +422,10 @@ wait_held(Stub, N, Tries) ->
         _ -> timer:sleep(500), wait_held(Stub, N, Tries - 1)
     end.
 
-%% Sequential map over Items with Par workers.
+%% Runs F over Items with Par workers.
 pforeach(F, Items, Par) ->
-    Chunks = chunk(Items, Par),
     Me = self(),
-    Pids = [spawn_link(fun() -> lists:foreach(F, C), Me ! {done, self()} end) || C <- Chunks],
+    Pids = [spawn_link(fun() -> lists:foreach(F, C), Me ! {done, self()} end) || C <- chunk(Items, Par)],
     [receive {done, P} -> ok end || P <- Pids],
     ok.
 

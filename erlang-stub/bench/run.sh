@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
-# Benchmark of the chat stub (npm run bench:stub): one stub node holding
-# 10,000 online users with 200 friends each, loaded over Erlang distribution
-# by bench/chat_bench.erl on a second node. Prints the figures and PASS/FAIL.
-# Starts its own epmd and stub on free ports and stops them by pid on exit.
-# Bounded: each load phase lasts BENCH_SECONDS (default 10); the whole run is
-# cut off after BENCH_TIMEOUT seconds (default 300).
-#   BENCH_ARGS="send_rate=3000 pollers=false" bash erlang-stub/bench/run.sh
+# Benchmark of the chat stub (npm run bench:stub). Starts epmd and two stub
+# nodes holding the same 10,000 online users with 200 friends each, one with
+# one scheduler (+S 1:1) and one with two (+S 2:2), and a load node running
+# bench/chat_bench.erl over distribution: the target load (2,000 sends/s and
+# 500 friendsPresence/s) on the two-scheduler stub, then the scaling rounds
+# (saturation of each stub in turn, per-round ratios and their median).
+# Starts everything on free ports and stops it by pid on exit.
+#
+# Bounded: the target phase lasts BENCH_SECONDS (default 10), each scaling
+# phase BENCH_ROUND_SECONDS (default 4) for BENCH_ROUNDS rounds (default 3,
+# 0 = no scaling rounds); the whole run is cut off after BENCH_TIMEOUT seconds
+# (default 300).
+#   BENCH_ROUNDS=5 BENCH_ARGS="sat_senders=64 pollers=false" bash erlang-stub/bench/run.sh
+#
+# Every node runs with scheduler busy-waiting off (+sbwt none and its dirty
+# variants): the stubs and the load node share the machine's cores, and a
+# spinning idle scheduler would take CPU from the others and count as work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-10}
+rounds=${BENCH_ROUNDS:-3}
+round_seconds=${BENCH_ROUND_SECONDS:-4}
 limit=${BENCH_TIMEOUT:-300}
 users=${BENCH_USERS:-10000}
 friends=${BENCH_FRIENDS:-200}
+vm_flags=${BENCH_VM_FLAGS:-"+sbwt none +sbwtdcpu none +sbwtdio none"}
 
 mkdir -p ebin ebin-test
 flock ebin/.build.lock make -s all ebin-test/chat_bench.beam >&2
@@ -30,16 +43,27 @@ epmd -port "$port" -relaxed_command_check &
 pids+=($!)
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 
-stub="benchstub_$$@127.0.0.1"
 cookie="bench_$$_$RANDOM"
-bin/chat-stub --name "$stub" --cookie "$cookie" --epmd-port "$port" --thrift-port 0 \
-  --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error \
-  >"$tmp/ready" 2>"$tmp/stub.err" &
-pids+=($!)
-for _ in $(seq 1 600); do [ -s "$tmp/ready" ] && break; sleep 0.1; done
-[ -s "$tmp/ready" ] || { echo "stub did not start:" >&2; cat "$tmp/stub.err" >&2; exit 1; }
-echo "stub ready: $(cat "$tmp/ready")"
+# start_stub NAME SCHEDULERS: one stub node; its ready line goes to $tmp/NAME.ready.
+start_stub() {
+  ERL_FLAGS="+S $2:$2 $vm_flags" bin/chat-stub --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
+    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error ${BENCH_STUB_ARGS:-} \
+    >"$tmp/$1.ready" 2>"$tmp/$1.err" &
+  pids+=($!)
+}
+wait_ready() {
+  for _ in $(seq 1 600); do [ -s "$tmp/$1.ready" ] && break; sleep 0.1; done
+  [ -s "$tmp/$1.ready" ] || { echo "stub $1 did not start:" >&2; cat "$tmp/$1.err" >&2; exit 1; }
+}
+two="benchstub2_$$"
+one="benchstub1_$$"
+start_stub "$two" 2
+single=()
+if [ "$rounds" -gt 0 ]; then start_stub "$one" 1; single=("single=$one@127.0.0.1"); fi
+wait_ready "$two"
+if [ "$rounds" -gt 0 ]; then wait_ready "$one"; fi
 
-ERL_EPMD_PORT=$port timeout "$limit" erl -noshell -noinput -start_epmd false -hidden \
+ERL_EPMD_PORT=$port timeout "$limit" erl +S 2:2 $vm_flags -noshell -noinput -start_epmd false -hidden \
   -name "benchload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \
-  -eval 'chat_bench:main()' -extra "$stub" users="$users" seconds="$seconds" ${BENCH_ARGS:-}
+  -eval 'chat_bench:main()' -extra "$two@127.0.0.1" "${single[@]}" users="$users" seconds="$seconds" \
+  rounds="$rounds" round_seconds="$round_seconds" ${BENCH_ARGS:-}

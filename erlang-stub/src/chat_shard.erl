@@ -468,7 +468,7 @@ remote_lookup(Node, Ids) ->
 
 presence_result(friends, Found, _Ids) ->
     [#{user_id => Id, state => St, idle_seconds => Sec}
-     || {Id, St, Sec} <- lists:sort(Found), St =/= offline];
+     || {Id, St, Sec} <- lists:keysort(1, Found), St =/= offline];
 presence_result(batch, Found, Ids) ->
     Known = maps:from_list([{Id, St} || {Id, St, _} <- Found]),
     maps:from_list([{Id, maps:get(Id, Known, offline)} || Id <- Ids]).

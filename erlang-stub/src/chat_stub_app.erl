@@ -1,5 +1,6 @@
 %% @doc The chat_stub application: validates the configuration, seeds the
-%% friend graph, names the front door's shards and starts the supervision tree (chat_stub_sup).
+%% friend graph, names the front door's shards, creates the presence mirror
+%% and starts the supervision tree (chat_stub_sup).
 -module(chat_stub_app).
 -behaviour(application).
 
@@ -10,6 +11,7 @@ start(_Type, _Args) ->
         ok ->
             chat_friends:init(),
             chat_channel:init_shards(),
+            chat_presence:init_mirror(),
             chat_stub_sup:start_link();
         {error, _} = E ->
             E

@@ -139,6 +139,44 @@ friends_presence_test_() ->
                  ?assertEqual({ok, #{}}, call({presence, []}))
          end).
 
+%% Seeded users' last activity is mirrored in an atomics array read without
+%% locks; ids above `users' are read from the table. Both must say the same
+%% as the table, across logins, logouts, idling and a presence crash.
+mirror_test_() ->
+    with(#{users => 50, friends => 10, idle_ms => 200},
+         fun() ->
+                 Ids = lists:seq(1, 60) ++ [1 bsl 40, -3],
+                 [{ok, 0} = call({login, U}) || U <- Ids],
+                 [ok = call({logout, U}) || U <- [2, 40, 55, 1 bsl 40]],
+                 timer:sleep(250),                                   % everyone idle
+                 [ok = call({touch, U}) || U <- [3, 41, 56]],        % some active again
+                 All = Ids ++ [61, 1 bsl 41],
+                 FromTable = fun() ->
+                                     Now = chat_presence:now_ms(),
+                                     maps:from_list(
+                                       [{U, case ets:lookup(chat_presence_tab, U) of
+                                                [] -> offline;
+                                                [{_, LA, _}] when Now - LA >= 200 -> idle;
+                                                _ -> online
+                                            end} || U <- All])
+                             end,
+                 {ok, M} = call({presence, All}),
+                 ?assertEqual(FromTable(), M),
+                 ?assertMatch(#{2 := offline, 3 := online, 4 := idle, 41 := online, 55 := offline,
+                                56 := online, 57 := idle, 61 := offline}, M),
+                 {ok, Fp} = call({friends_presence, 1}),
+                 ?assertEqual([F || F <- chat_friends:friends_of(1), maps:get(F, M) =/= offline],
+                              [F || #{user_id := F} <- Fp]),
+                 %% A crash loses presence: the rebuilt users are online, idle time reset.
+                 ok = chat_fault:crash_presence(),
+                 {ok, M2} = call({presence, All}),
+                 ?assertEqual(FromTable(), M2),
+                 ?assertEqual(lists:sort([U || U <- All, maps:get(U, M) =/= offline]),
+                              lists:sort([U || U <- All, maps:get(U, M2) =:= online])),
+                 ?assert(lists:all(fun(#{state := online, idle_seconds := 0}) -> true; (_) -> false end,
+                                   element(2, call({friends_presence, 1}))))
+         end).
+
 %%% ------------------------------------------------------------ partitioning
 
 partition_test_() ->
