@@ -4,14 +4,20 @@
 # one scheduler (+S 1:1) and one with two (+S 2:2), and a load node running
 # bench/chat_bench.erl over distribution: the target load (2,000 sends/s and
 # 500 friendsPresence/s) on the two-scheduler stub, then the scaling rounds
-# (saturation of each stub in turn, per-round ratios and their median).
-# Starts everything on free ports and stops it by pid on exit.
+# (saturation of the +S 1:1 stub, of the +S 2:2 stub with one scheduler online
+# and with two, in turn; per-round ratios and their median). README.md
+# ("Benchmark") explains the method and its limits. Starts everything on free
+# ports and stops it by pid on exit.
 #
 # Bounded: the target phase lasts BENCH_SECONDS (default 10), each scaling
 # phase BENCH_ROUND_SECONDS (default 4) for BENCH_ROUNDS rounds (default 3,
 # 0 = no scaling rounds); the whole run is cut off after BENCH_TIMEOUT seconds
-# (default 300).
+# (default 300). About 2 minutes with the defaults.
 #   BENCH_ROUNDS=5 BENCH_ARGS="sat_senders=64 pollers=false" bash erlang-stub/bench/run.sh
+# Other knobs: BENCH_USERS, BENCH_FRIENDS, BENCH_STUB_ARGS (more stub flags),
+# BENCH_VM_FLAGS (every node), BENCH_LOAD_FLAGS (the load node, default +S 1:1:
+# a one-scheduler VM spends the least CPU per request, which leaves the most
+# to the stub; one core is more than it needs).
 #
 # Every node runs with scheduler busy-waiting off (+sbwt none and its dirty
 # variants): the stubs and the load node share the machine's cores, and a
@@ -63,7 +69,7 @@ if [ "$rounds" -gt 0 ]; then start_stub "$one" 1; single=("single=$one@127.0.0.1
 wait_ready "$two"
 if [ "$rounds" -gt 0 ]; then wait_ready "$one"; fi
 
-ERL_EPMD_PORT=$port timeout "$limit" erl +S 2:2 $vm_flags -noshell -noinput -start_epmd false -hidden \
+ERL_EPMD_PORT=$port timeout "$limit" erl ${BENCH_LOAD_FLAGS:-+S 1:1} $vm_flags -noshell -noinput -start_epmd false -hidden \
   -name "benchload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \
   -eval 'chat_bench:main()' -extra "$two@127.0.0.1" "${single[@]}" users="$users" seconds="$seconds" \
   rounds="$rounds" round_seconds="$round_seconds" ${BENCH_ARGS:-}
