@@ -26,3 +26,8 @@
 
 %% A user id is any Thrift i64.
 -define(IS_ID(X), (is_integer(X) andalso X >= -16#8000000000000000 andalso X =< 16#7FFFFFFFFFFFFFFF)).
+
+%% Waiting for a server being restarted by its supervisor (a channel, a shard,
+%% the presence table): retry every RETRY_MS, at most MAX_TRIES times (~0.5 s).
+-define(RETRY_MS, 2).
+-define(MAX_TRIES, 250).

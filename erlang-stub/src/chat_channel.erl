@@ -31,8 +31,6 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(SHARDS, {chat_stub, shard_names}).
--define(RETRY_MS, 2).
--define(MAX_TRIES, 250).
 
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).

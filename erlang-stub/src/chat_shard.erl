@@ -27,8 +27,6 @@
 -export([start_link/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
--define(RETRY_MS, 2).
--define(MAX_TRIES, 250).
 -define(RELAY_TIMEOUT_MS, 5000).
 -define(REMOTE_TIMEOUT_MS, 5000).
 -define(DEDUP_PURGE_MS, 5000).
