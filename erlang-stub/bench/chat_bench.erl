@@ -10,7 +10,7 @@
 %% phase), pollers (true: every user holds a long-poll and polls again as soon
 %% as it is answered), single (a second stub node, run with +S 1:1: enables
 %% the scaling rounds; STUB_NODE then needs two schedulers), rounds (3),
-%% round_seconds (4), sat_senders (32), sat_fp (16).
+%% round_seconds (4), sat_senders (64), sat_fp (48).
 %%
 %% Phases:
 %%   1. on every stub: log in every user, start one long-polling process per user;
@@ -170,7 +170,7 @@ label(on2) -> "2 cores, +S 2:2".
 scaling(One, Two, Users, PollsOne, PollsTwo, Opts) ->
     Rounds = maps:get(rounds, Opts, 3),
     Secs = maps:get(round_seconds, Opts, 4),
-    Clients = #{send => maps:get(sat_senders, Opts, 32), fp => maps:get(sat_fp, Opts, 16)},
+    Clients = #{send => maps:get(sat_senders, Opts, 64), fp => maps:get(sat_fp, Opts, 48)},
     out("~nscaling: ~b rounds; in each, sends alone then friendsPresence alone, back to back "
         "(~b senders, ~b friendsPresence clients), ~b s against each of: ~s~n",
         [Rounds, maps:get(send, Clients), maps:get(fp, Clients), Secs,
