@@ -33,6 +33,8 @@
 -module(chat_bench).
 
 -export([main/0, run/2]).
+%% Called on a stub node (the in-VM scaling rounds load this module there).
+-export([load/4, start_pollers/2, polls/0]).
 
 -define(CALL_TIMEOUT, 60000).
 
@@ -57,8 +59,9 @@ run(Stub, Opts) ->
     Stubs = [Stub | [Single || Single =/= none]],
     [pong = net_adm:ping(S) || S <- Stubs],
     {ok, Friends} = call(Stub, {friends, 1}),
-    out("load node: OTP ~s, ~b schedulers; load average ~s (~b cores)~n",
-        [erlang:system_info(otp_release), erlang:system_info(schedulers_online), Load0, ncpu()]),
+    out("load node: OTP ~s, ~b schedulers, niceness ~s; load average ~s (~b cores)~n",
+        [erlang:system_info(otp_release), erlang:system_info(schedulers_online),
+         string:trim(os:cmd("ps -o ni= -p " ++ os:getpid())), Load0, ncpu()]),
     [out("stub ~s: ~b scheduler(s), ~b front-door shard(s), ~b users, ~b friends each~n",
          [S, schedulers(S), shards(S), Users, length(Friends)]) || S <- Stubs],
     busy_warning(Load0),
@@ -69,10 +72,11 @@ run(Stub, Opts) ->
     %% 2. Target load.
     TargetOk = target(Stub, Users, Seconds, maps:get(Stub, Polls), Opts),
 
-    %% 3. Scaling rounds.
+    %% 3. Scaling rounds: the clients on this node (over distribution), then
+    %% the clients inside each stub's VM.
     ScaleOk = case Single of
                   none -> true;
-                  _ -> scaling(Single, Stub, Users, maps:get(Single, Polls), maps:get(Stub, Polls), Opts)
+                  _ -> scaling_all(Single, Stub, Users, Polls, Opts)
               end,
 
     %% 4. One 500-id presence lookup inside the stub, memory.
@@ -96,20 +100,23 @@ busy_warning(Load) ->
     end.
 
 %% Logs in every user (20 parallel clients) and starts the pollers; returns
-%% the counter of poll answers.
+%% where the poll answers are counted.
 setup(Stub, Users, Pollers) ->
     {LoginUs, _} = timer:tc(fun() -> pforeach(fun(U) -> {ok, _} = call(Stub, {login, U}) end, lists:seq(1, Users), 20) end),
     {ok, #{online := Online}} = call(Stub, stats),
     Polls = counters:new(1, [write_concurrency]),
     N = case Pollers of
-            true -> [spawn(fun() -> poller(Stub, U, 0, Polls) end) || U <- lists:seq(1, Users)], Users;
+            true ->
+                counters:add(alive(), 1, Users),
+                [spawn(fun() -> poller(Stub, U, 0, Polls) end) || U <- lists:seq(1, Users)],
+                Users;
             false -> 0
         end,
     wait_held(Stub, N, 120),
     {ok, #{held_polls := Held}} = call(Stub, stats),
     out("~s: ~b users logged in in ~.2f s (~b/s); online ~b; held long-polls ~b~n",
         [Stub, Users, LoginUs / 1.0e6, round(Users / (LoginUs / 1.0e6)), Online, Held]),
-    Polls.
+    {local, Polls}.
 
 %%% --------------------------------------------------------------- target
 
@@ -167,26 +174,94 @@ label(on2) -> "2 cores, +S 2:2".
 %% Rounds of: sends alone, then friendsPresence alone, against each
 %% configuration in turn. The order alternates from round to round, so a
 %% drift in the machine's load favours none of them.
-scaling(One, Two, Users, PollsOne, PollsTwo, Opts) ->
+%% scaling=both (default), dist or vm: which of the two sets of rounds run.
+scaling_all(One, Two, Users, Polls, Opts) ->
+    Which = maps:get(scaling, Opts, both),
+    DistOk = case Which =/= vm of
+                 true -> scaling(dist, One, Two, Users, maps:get(One, Polls), maps:get(Two, Polls), Opts);
+                 false -> true
+             end,
+    VmOk = case Which =/= dist of
+               true ->
+                   [VmOne, VmTwo] = inside([One, Two], Users, maps:get(pollers, Opts, true)),
+                   scaling(vm, One, Two, Users, VmOne, VmTwo, Opts);
+               false -> true
+           end,
+    DistOk andalso VmOk.
+
+%% Moves the load into the stubs' VMs: loads this module there, stops this
+%% node's pollers and starts one poller per user inside each stub (each one's
+%% first poll answers the remote one's with `continue', which ends it).
+%% Returns where each stub's poll answers are counted.
+inside(Stubs, Users, Pollers) ->
+    {Mod, Bin, File} = code:get_object_code(?MODULE),
+    persistent_term:put({?MODULE, stop_pollers}, true),
+    [begin
+         {module, Mod} = rpc:call(S, code, load_binary, [Mod, File, Bin]),
+         ok = rpc:call(S, ?MODULE, start_pollers, [S, case Pollers of true -> Users; false -> 0 end])
+     end || S <- Stubs],
+    wait_pollers_gone(600),
+    [{remote, S} || S <- Stubs].
+
+%% This node's pollers still running (they stop after their next answer).
+alive() ->
+    case persistent_term:get({?MODULE, pollers_alive}, undefined) of
+        undefined ->
+            C = counters:new(1, []),
+            persistent_term:put({?MODULE, pollers_alive}, C),
+            C;
+        C -> C
+    end.
+
+wait_pollers_gone(0) -> out("WARNING: ~b pollers of this node did not stop~n", [counters:get(alive(), 1)]);
+wait_pollers_gone(Tries) ->
+    case counters:get(alive(), 1) of
+        0 -> ok;
+        _ -> timer:sleep(100), wait_pollers_gone(Tries - 1)
+    end.
+
+%% On the stub: one poller per user, their answers counted in a counter
+%% that polls/0 reads.
+start_pollers(Stub, Users) ->
+    C = counters:new(1, [write_concurrency]),
+    persistent_term:put({?MODULE, polls}, C),
+    _ = [spawn(fun() -> poller(Stub, U, 0, C) end) || U <- lists:seq(1, Users)],
+    ok.
+
+polls() ->
+    persistent_term:get({?MODULE, polls}).
+
+polls_reset({local, C}) -> counters:put(C, 1, 0);
+polls_reset({remote, Stub}) -> rpc:call(Stub, counters, put, [polls_ref(Stub), 1, 0]).
+
+polls_get({local, C}) -> counters:get(C, 1);
+polls_get({remote, Stub}) -> rpc:call(Stub, counters, get, [polls_ref(Stub), 1]).
+
+polls_ref(Stub) -> rpc:call(Stub, ?MODULE, polls, []).
+
+where(dist) -> "clients on the load node, over distribution";
+where(vm) -> "clients inside the stub's VM".
+
+scaling(Where, One, Two, Users, PollsOne, PollsTwo, Opts) ->
     Rounds = maps:get(rounds, Opts, 3),
     Secs = maps:get(round_seconds, Opts, 4),
     Clients = #{send => maps:get(sat_senders, Opts, 64), fp => maps:get(sat_fp, Opts, 48)},
-    out("~nscaling: ~b rounds; in each, sends alone then friendsPresence alone, back to back "
+    out("~nscaling, ~s: ~b rounds; in each, sends alone then friendsPresence alone, back to back "
         "(~b senders, ~b friendsPresence clients), ~b s against each of: ~s~n",
-        [Rounds, maps:get(send, Clients), maps:get(fp, Clients), Secs,
+        [where(Where), Rounds, maps:get(send, Clients), maps:get(fp, Clients), Secs,
          string:join([label(C) || C <- configs()], "; ")]),
     Target = #{vm1 => {One, PollsOne, 1}, on1 => {Two, PollsTwo, 1}, on2 => {Two, PollsTwo, 2}},
     Results = [begin
                    Order = case R rem 2 of 1 -> configs(); 0 -> lists:reverse(configs()) end,
                    [begin
-                        Ph = maps:from_list([{C, sat_phase(R, Kind, C, maps:get(C, Target), Users, Secs,
+                        Ph = maps:from_list([{C, sat_phase(Where, R, Kind, C, maps:get(C, Target), Users, Secs,
                                                            maps:get(Kind, Clients))} || C <- Order]),
                         round_ratio(R, Kind, Ph),
                         {Kind, Ph}
                     end || Kind <- [send, fp]]
                end || R <- lists:seq(1, Rounds)],
     set_online(Two, 2),
-    summary(lists:append(Results)).
+    summary(Where, lists:append(Results)).
 
 set_online(Stub, N) ->
     case rpc:call(Stub, erlang, system_info, [schedulers]) of
@@ -194,11 +269,14 @@ set_online(Stub, N) ->
         _ -> ok
     end.
 
-sat_phase(R, Kind, C, {Stub, Polls, Online}, Users, Secs, Clients) ->
+sat_phase(Where, R, Kind, C, {Stub, Polls, Online}, Users, Secs, Clients) ->
     set_online(Stub, Online),
     timer:sleep(300),                           % let the previous phase drain
-    {#{Kind := {Count, Errors, Lat, _}}, Cpu} =
-        measure(Stub, Polls, fun() -> load(Stub, Users, Secs, [{Kind, max, Clients}]) end),
+    Run = case Where of
+              dist -> fun() -> load(Stub, Users, Secs, [{Kind, max, Clients}]) end;
+              vm -> fun() -> rpc:call(Stub, ?MODULE, load, [Stub, Users, Secs, [{Kind, max, Clients}]], infinity) end
+          end,
+    {#{Kind := {Count, Errors, Lat, _}}, Cpu} = measure(Stub, Polls, Run),
     #{stub_cores := SC, load_cores := LC, machine := M, stub_ms := SMs, load_ms := LMs, polls := P} = Cpu,
     Rate = Count / Secs,
     Limit = if
@@ -224,8 +302,9 @@ round_ratio(R, Kind, #{vm1 := V1, on1 := O1, on2 := O2}) ->
         [R, kind_name(Kind), ratio(O2, V1, rate), ratio(O2, O1, rate),
          ratio(O2, O1, stub_cores), ratio(O2, O1, cpu_per_req)]).
 
-summary(Results) ->
-    out("~nscaling summary (medians of the rounds; goal: 2 cores >= x1.8 of 1 core, p99 < 50 ms):~n", []),
+summary(Where, Results) ->
+    out("~nscaling summary, ~s (medians of the rounds; goal: 2 cores >= x1.8 of 1 core, p99 < 50 ms):~n",
+        [where(Where)]),
     Ok = [begin
               Phs = [Ph || {K, Ph} <- Results, K =:= Kind],
               Med = fun(Key, C) -> median([maps:get(Key, maps:get(C, Ph)) || Ph <- Phs]) end,
@@ -254,9 +333,9 @@ summary(Results) ->
           end || Kind <- [send, fp]],
     [{GS, SS, OkS}, {GF, SF, OkF}] = Ok,
     Pass = OkS andalso OkF andalso GS >= 1.8 andalso GF >= 1.8,
-    out("RESULT scaling ~s: 2 cores over 1 core (+S 1:1): sends x~.2f, friendsPresence x~.2f "
+    out("RESULT scaling ~s (~s): 2 cores over 1 core (+S 1:1): sends x~.2f, friendsPresence x~.2f "
         "(over 1 online: x~.2f, x~.2f); goal >= x1.8 with p99 < 50 ms; load average ~s~n",
-        [pass(Pass), GS, GF, SS, SF, loadavg()]),
+        [pass(Pass), where(Where), GS, GF, SS, SF, loadavg()]),
     Pass.
 
 ratio(A, B, Key) ->
@@ -281,14 +360,14 @@ median(L) ->
 %% Runs Fun and measures around it: the CPU used by the stub node (all its
 %% threads), by this node and by the whole machine, and the poll answers.
 measure(Stub, Polls, Fun) ->
-    counters:put(Polls, 1, 0),
+    polls_reset(Polls),
     {S0, M0, T0, Mach0} = cpu(Stub),
     R = Fun(),
     {S1, M1, T1, Mach1} = cpu(Stub),
     Wall = max(1, T1 - T0),
     {R, #{stub_ms => S1 - S0, load_ms => M1 - M0, stub_cores => (S1 - S0) / Wall,
           load_cores => (M1 - M0) / Wall, machine => busy_cores(Mach0, Mach1),
-          polls => counters:get(Polls, 1)}}.
+          polls => polls_get(Polls)}}.
 
 cpu(Stub) ->
     {StubMs, _} = rpc:call(Stub, erlang, statistics, [runtime]),
@@ -404,14 +483,20 @@ last(L) -> lists:last(L).
 pct([], _) -> 0;
 pct(L, P) -> lists:nth(max(1, min(length(L), round(P * length(L)))), L).
 
+%% One user's long-poll, renewed as soon as it is answered, until this
+%% node's pollers are told to stop (the in-VM rounds start their own).
 poller(Stub, U, After, Polls) ->
-    case call(Stub, {poll, U, After, 30000}) of
-        {ok, #{seq := Seq}} ->
-            counters:add(Polls, 1, 1),
-            poller(Stub, U, Seq, Polls);
-        _ ->
-            timer:sleep(100),
-            poller(Stub, U, After, Polls)
+    Next = case call(Stub, {poll, U, After, 30000}) of
+               {ok, #{seq := Seq}} ->
+                   counters:add(Polls, 1, 1),
+                   Seq;
+               _ ->
+                   timer:sleep(100),
+                   After
+           end,
+    case persistent_term:get({?MODULE, stop_pollers}, false) of
+        true -> counters:sub(alive(), 1, 1);
+        false -> poller(Stub, U, Next, Polls)
     end.
 
 wait_held(_Stub, 0, _) -> ok;
