@@ -10,14 +10,17 @@
 %% phase), pollers (true: every user holds a long-poll and polls again as soon
 %% as it is answered), single (a second stub node, run with +S 1:1: enables
 %% the scaling rounds; STUB_NODE then needs two schedulers), rounds (3),
-%% round_seconds (4), sat_senders (64), sat_fp (48).
+%% round_seconds (4), sat_senders (64), sat_fp (48), scaling (both: the
+%% rounds with the clients on this node, then inside each stub's VM; dist or
+%% vm: one of them), direct (false: call chat_channel; true: the user's shard).
 %%
 %% Phases:
 %%   1. on every stub: log in every user, start one long-polling process per user;
 %%   2. target load on STUB_NODE: sends and friendsPresence at fixed rates at
 %%      once, each client on a fixed schedule; latency also from the scheduled
 %%      start (so a stalled server cannot hide its queueing delay);
-%%   3. scaling rounds: in each round, sends alone and then friendsPresence
+%%   3. scaling rounds, with the clients on this node and then inside each
+%%      stub's VM: in each round, sends alone and then friendsPresence
 %%      alone, back to back by a fixed set of clients, against three
 %%      configurations in turn (the order alternates between rounds): the
 %%      +S 1:1 stub, the +S 2:2 stub with one scheduler online, and with
@@ -65,6 +68,9 @@ run(Stub, Opts) ->
     [out("stub ~s: ~b scheduler(s), ~b front-door shard(s), ~b users, ~b friends each~n",
          [S, schedulers(S), shards(S), Users, length(Friends)]) || S <- Stubs],
     busy_warning(Load0),
+    Direct = maps:get(direct, Opts, false),
+    [direct(node(), S, Direct) || S <- Stubs],
+    Direct andalso out("clients call the shards directly (direct=true), not chat_channel~n", []),
 
     %% 1. Log in and hold a long-poll for every user, on every stub.
     Polls = maps:from_list([{S, setup(S, Users, maps:get(pollers, Opts, true))} || S <- Stubs]),
@@ -184,6 +190,7 @@ scaling_all(One, Two, Users, Polls, Opts) ->
     VmOk = case Which =/= dist of
                true ->
                    [VmOne, VmTwo] = inside([One, Two], Users, maps:get(pollers, Opts, true)),
+                   [direct(S, S, maps:get(direct, Opts, false)) || S <- [One, Two]],
                    scaling(vm, One, Two, Users, VmOne, VmTwo, Opts);
                false -> true
            end,
@@ -410,8 +417,34 @@ shards(Stub) ->
 %% A call, written out: the request to the registered name, the reply by tag.
 call(Node, Req) ->
     Ref = make_ref(),
-    erlang:send({chat_channel, Node}, {'$gen_call', {self(), Ref}, Req}),
+    erlang:send({dest(Node, Req), Node}, {'$gen_call', {self(), Ref}, Req}),
     receive {Ref, Reply} -> Reply after ?CALL_TIMEOUT -> {error, timeout} end.
+
+%% chat_channel, or with direct=true the shard that owns the request's user
+%% (README.md, "Shards: calling a shard directly"): chat_shard_K, K = slot rem N.
+dest(Node, Req) ->
+    case persistent_term:get({?MODULE, shards, Node}, none) of
+        none -> chat_channel;
+        Names ->
+            case req_user(Req) of
+                none -> chat_channel;
+                U -> element(((U rem 1024) + 1024) rem 1024 rem tuple_size(Names) + 1, Names)
+            end
+    end.
+
+req_user({send, F, _, _, _}) -> F;
+req_user({friends_presence, U}) -> U;
+req_user({poll, U, _, _}) -> U;
+req_user({login, U}) -> U;
+req_user(_) -> none.
+
+%% With direct=true, makes call/2 on Where (this node or a stub) address
+%% Stub's shards directly.
+direct(Where, Stub, true) ->
+    Names = list_to_tuple([list_to_atom("chat_shard_" ++ integer_to_list(K)) || K <- lists:seq(0, shards(Stub) - 1)]),
+    ok = rpc:call(Where, persistent_term, put, [{?MODULE, shards, Stub}, Names]);
+direct(_, _, _) ->
+    ok.
 
 %% Runs the given clients for Seconds: [{Kind, Mode, N}], Kind send or fp,
 %% Mode {rate, PerSecond} (fixed schedule) or max (back to back). Returns

@@ -6,7 +6,7 @@
 %%   ?PRESENCE     set      {UserId, LastActiveMonoMs, online | idle} (owned by chat_presence:
 %%                          lost and rebuilt when the presence server crashes)
 %%   ?HISTORY      ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store
-%%   ?HISTORY_IDX  ordered  {InsertCounter, HistoryKey}             eviction order
+%%   ?HISTORY_IDX  set      {InsertCounter, HistoryKey | evicted}   eviction order (chat_history)
 %%   ?DEDUP        set      {{FromId, ClientMsgId}, Msg, InsertedMonoMs}
 %%   ?SUBS         bag      {UserId, SubscriberPid}
 %%   ?SUBS_BY_PID  bag      {SubscriberPid, UserId}

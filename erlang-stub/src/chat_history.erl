@@ -5,8 +5,16 @@
 %% so the last N messages of a conversation are N steps back from the end of
 %% its key range. The total is capped at `history_max' messages; the oldest
 %% stored go first. The front door's shards write concurrently (each message
-%% once, under its unique key; eviction tolerates a concurrent evictor);
-%% anyone reads.
+%% once, under its unique key); anyone reads.
+%%
+%% Eviction order without a shared lock: each stored message takes the next
+%% number of the history_seq counter (chat_tables, atomics) and is indexed
+%% under it in a hash table; the evicted counter says how many of them are
+%% gone. An evictor claims the next number with a compare-and-swap (so the
+%% cap is exact with every shard evicting at once) and deletes that message.
+%% Should it come before the message's index row (the storer was preempted
+%% between taking its number and writing the row), it leaves a marker there
+%% and the storer, finding it, deletes its own message.
 -module(chat_history).
 
 -include("chat_stub.hrl").
@@ -19,27 +27,41 @@ store(#{id := Id, from := F, to := T, sent_at_ms := At} = Msg) ->
     Key = {min(F, T), max(F, T), At, Id},
     case ets:insert_new(?HISTORY, {Key, Msg}) of
         true ->
-            N = ets:update_counter(?META, history_seq, 1),
-            ets:insert(?HISTORY_IDX, {N, Key}),
+            N = chat_tables:next(history_seq),
+            case ets:insert_new(?HISTORY_IDX, {N, Key}) of
+                true ->
+                    ok;
+                false ->                        % evicted before it was indexed
+                    ets:delete(?HISTORY_IDX, N),
+                    ets:delete(?HISTORY, Key)
+            end,
             trim(chat_config:get(history_max));
         false ->
             ok
     end.
 
 trim(Max) ->
-    case ets:info(?HISTORY_IDX, size) > Max of
+    Gone = chat_tables:value(history_evicted),
+    case chat_tables:value(history_seq) - Gone > Max of
         true ->
-            case ets:first(?HISTORY_IDX) of
-                '$end_of_table' -> ok;
-                First ->
-                    case ets:take(?HISTORY_IDX, First) of
-                        [{_, Key}] -> ets:delete(?HISTORY, Key);
-                        [] -> ok                  % another shard evicted it
-                    end,
-                    trim(Max)
-            end;
+            case chat_tables:claim(history_evicted, Gone) of
+                true -> evict(Gone + 1);
+                false -> ok                     % another shard evicted it
+            end,
+            trim(Max);
         false ->
             ok
+    end.
+
+evict(N) ->
+    case ets:take(?HISTORY_IDX, N) of
+        [{_, Key}] ->
+            ets:delete(?HISTORY, Key);
+        [] ->
+            case ets:insert_new(?HISTORY_IDX, {N, evicted}) of
+                true -> ok;                     % its storer deletes it
+                false -> evict(N)               % the row came in meanwhile
+            end
     end.
 
 %% @doc The last Limit messages between User and Peer, oldest first.

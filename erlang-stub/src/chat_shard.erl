@@ -300,7 +300,7 @@ dedup_find(Key, #{inflight := In}) ->
 %% Message ids: a per-node counter times 1024 plus the sender's slot, unique
 %% in the cluster because only the owner of that slot makes ids for it.
 new_message(F, T, Text, Key) ->
-    N = ets:update_counter(?META, msg_counter, 1),
+    N = chat_tables:next(msg_counter),
     #{id => N * ?SLOTS + chat_partition:slot(F), from => F, to => T, text => Text,
       sent_at_ms => erlang:system_time(millisecond),
       client_msg_id => case Key of {_, C} -> C; none -> undefined end}.
@@ -479,7 +479,7 @@ stats() ->
       online => ets:info(?REGISTRY, size),
       present => chat_presence:online_count(),
       held_polls => Held,
-      messages => ets:lookup_element(?META, msg_counter, 2),
+      messages => chat_tables:value(msg_counter),
       history => chat_history:size(),
       dedup => ets:info(?DEDUP, size),
       subscriptions => chat_subs:count(),

@@ -6,15 +6,21 @@
 %% The presence table is the exception: chat_presence owns it on purpose, so
 %% that the "crash the presence server" fault really loses presence state.
 %%
-%% ?META rows: {msg_counter, N} (message ids), {history_seq, N} (history
-%% eviction order), {delay_ms, N} (fault: delay every reply), {thrift_port, P},
+%% ?META rows: {delay_ms, N} (fault: delay every reply), {thrift_port, P},
 %% {boot_version, V} (this node's partition entry version), {presence_starts, N}.
+%% The counters every send bumps, the message id counter and the history
+%% eviction order (history_seq: messages indexed, history_evicted: how many of
+%% them are gone), are an `atomics' array (next/1, value/1, claim/2): the
+%% shards update them in parallel without taking an ETS lock. They start
+%% again at 0 with the tables.
 -module(chat_tables).
 -behaviour(gen_server).
 
 -include("chat_stub.hrl").
 
--export([start_link/0]).
+-export([start_link/0, next/1, value/1, claim/2]).
+
+-define(COUNTERS, {?MODULE, counters}).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 start_link() ->
@@ -24,15 +30,37 @@ init([]) ->
     Opts = [named_table, public, {read_concurrency, true}, {write_concurrency, true}],
     ets:new(?REGISTRY, [set | Opts]),
     ets:new(?HISTORY, [ordered_set | Opts]),
-    ets:new(?HISTORY_IDX, [ordered_set | Opts]),
+    ets:new(?HISTORY_IDX, [set | Opts]),
     ets:new(?DEDUP, [set | Opts]),
     ets:new(?SUBS, [bag | Opts]),
     ets:new(?SUBS_BY_PID, [bag | Opts]),
     ets:new(?META, [set | Opts]),
-    ets:insert(?META, [{msg_counter, 0}, {history_seq, 0}, {delay_ms, 0}, {thrift_port, 0},
+    persistent_term:put(?COUNTERS, atomics:new(3, [{signed, false}])),
+    ets:insert(?META, [{delay_ms, 0}, {thrift_port, 0},
                        {presence_starts, 0},
                        {boot_version, erlang:system_time(microsecond)}]),
     {ok, #{}}.
+
+-type counter() :: msg_counter | history_seq | history_evicted.
+
+%% @doc Bumps a counter and returns its new value.
+-spec next(counter()) -> pos_integer().
+next(Counter) ->
+    atomics:add_get(persistent_term:get(?COUNTERS), index(Counter), 1).
+
+%% @doc A counter's current value.
+-spec value(counter()) -> non_neg_integer().
+value(Counter) ->
+    atomics:get(persistent_term:get(?COUNTERS), index(Counter)).
+
+%% @doc Bumps a counter from Seen to Seen + 1 if nobody changed it meanwhile.
+-spec claim(counter(), non_neg_integer()) -> boolean().
+claim(Counter, Seen) ->
+    atomics:compare_exchange(persistent_term:get(?COUNTERS), index(Counter), Seen, Seen + 1) =:= ok.
+
+index(msg_counter) -> 1;
+index(history_seq) -> 2;
+index(history_evicted) -> 3.
 
 handle_call(_Req, _From, S) ->
     {reply, {error, unknown_call}, S}.
