@@ -13,7 +13,7 @@
 # Bounded: the target phase lasts BENCH_SECONDS (default 10), each scaling
 # phase BENCH_ROUND_SECONDS (default 4) for BENCH_ROUNDS rounds (default 3,
 # 0 = no scaling rounds); the whole run is cut off after BENCH_TIMEOUT seconds
-# (default 480). About 3 minutes with the defaults.
+# (default 480). About 4 minutes with the defaults.
 #   BENCH_ROUNDS=5 BENCH_ARGS="sat_senders=64 pollers=false" bash erlang-stub/bench/run.sh
 # Other knobs: BENCH_USERS, BENCH_FRIENDS, BENCH_STUB_ARGS (more stub flags),
 # BENCH_VM_FLAGS (every node), BENCH_LOAD_FLAGS (the load node, default +S 1:1:
