@@ -20,7 +20,7 @@ shard_test_() ->
       {"history eviction with every shard writing", {timeout, 60, fun history_eviction/0}},
       {"history eviction with a cap below the shards writing at once", {timeout, 60, fun history_eviction_tiny/0}},
       {"a partition change reaches every shard", fun partition_change/0},
-      {"a killed shard is restarted; calls meanwhile are served", fun shard_killed/0},
+      {"a killed shard is restarted; calls meanwhile are served", {timeout, 60, fun shard_killed/0}},
       {"a killed front door is restarted; shards keep their state", fun router_killed/0}]}.
 
 default_count_test() ->
