@@ -25,9 +25,14 @@
 %% If the server crashes (the crash_presence fault), the table dies with it.
 %% The supervisor restarts the server, which rebuilds the table from the
 %% channel registry: every user with a live channel is online again with idle
-%% time reset to zero (the mirror is cleared and refilled alike). While there
-%% is no table, reads raise presence_unavailable. The loss is reported in the log and each rebuilt user's
-%% subscribers get `{presence_event, User, online}'.
+%% time reset to zero. The new table is filled under another name and renamed
+%% to its public name only once it and the mirror are complete (the mirror's
+%% rebuilt users are overwritten, the others zeroed, before the rename), so no
+%% reader ever sees a half-built table or a cleared mirror. While there is no
+%% table, reads raise presence_unavailable (the shards retry) and logins,
+%% logouts and activity wait for it (bounded), so none made during the rebuild
+%% is lost or undone by it. The loss is reported in the log and each rebuilt
+%% user's subscribers get `{presence_event, User, online}'.
 -module(chat_presence).
 -behaviour(gen_server).
 
@@ -39,6 +44,10 @@
 
 -define(MIRROR, {chat_stub, presence_mirror}).
 -define(MIRROR_MAX, 1 bsl 20).
+%% The table's name while a (re)started server fills it.
+-define(BUILDING, chat_presence_tab_building).
+%% How long a write waits for the table to be published after a crash.
+-define(WAIT_MS, 5000).
 
 -type state() :: online | idle | offline.
 -export_type([state/0]).
@@ -61,45 +70,66 @@ init_mirror() ->
 %% @doc The user logged in (a channel was created). Counts as activity.
 -spec login(integer()) -> ok.
 login(User) ->
-    Now = now_ms(),
-    try ets:insert_new(?PRESENCE, {User, Now, online}) of
-        true ->
-            mirror_put(User, Now),
-            chat_subs:notify(User, {presence_event, User, online});
-        false ->
-            activity(User)
-    catch error:badarg -> ok                      % table being rebuilt
-    end.
+    with_table(fun() ->
+                       Now = now_ms(),
+                       case ets:insert_new(?PRESENCE, {User, Now, online}) of
+                           true ->
+                               mirror_put(User, Now),
+                               chat_subs:notify(User, {presence_event, User, online});
+                           false ->
+                               activity(User)
+                       end
+               end).
 
 %% @doc The user logged out or timed out.
 -spec logout(integer()) -> ok.
 logout(User) ->
-    try ets:take(?PRESENCE, User) of
-        [_] ->
-            mirror_put(User, offline),
-            chat_subs:notify(User, {presence_event, User, offline});
-        [] ->
-            ok
-    catch error:badarg -> ok
-    end.
+    with_table(fun() ->
+                       case ets:take(?PRESENCE, User) of
+                           [_] ->
+                               mirror_put(User, offline),
+                               chat_subs:notify(User, {presence_event, User, offline});
+                           [] ->
+                               ok
+                       end
+               end).
 
 %% @doc The user did something: online again, idle time zero.
 -spec activity(integer()) -> ok.
 activity(User) ->
-    Now = now_ms(),
-    try
-        case ets:select_replace(?PRESENCE, [{{User, '_', online}, [], [{{{const, User}, Now, online}}]}]) of
-            1 -> mirror_put(User, Now);
-            0 ->
-                case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
-                    1 ->
-                        mirror_put(User, Now),
-                        chat_subs:notify(User, {presence_event, User, online});
-                    0 ->
-                        ok                         % offline: activity does not log in
-                end
-        end
-    catch error:badarg -> ok
+    with_table(fun() -> activity(User, now_ms()) end).
+
+activity(User, Now) ->
+    case ets:select_replace(?PRESENCE, [{{User, '_', online}, [], [{{{const, User}, Now, online}}]}]) of
+        1 -> mirror_put(User, Now);
+        0 ->
+            case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
+                1 ->
+                    mirror_put(User, Now),
+                    chat_subs:notify(User, {presence_event, User, online});
+                0 ->
+                    ok                         % offline: activity does not log in
+            end
+    end.
+
+%% Runs a write once the table exists. After a presence crash there is no
+%% table until the restarted server has rebuilt it; a login, logout or
+%% activity in that window waits for it (bounded by ?WAIT_MS, then it is
+%% dropped as before), so that it is applied to the rebuilt table instead of
+%% being lost: a logout is not undone by the rebuild, a login is kept.
+with_table(Write) ->
+    with_table(Write, now_ms() + ?WAIT_MS).
+
+with_table(Write, Deadline) ->
+    try Write()
+    catch error:badarg ->
+            case ets:whereis(?PRESENCE) =:= undefined andalso now_ms() < Deadline of
+                true ->
+                    timer:sleep(2),
+                    with_table(Write, Deadline);
+                false ->
+                    ok
+            end
     end.
 
 mirror_put(User, LastActive) ->
@@ -194,10 +224,15 @@ idle_ms() ->
 init([]) ->
     %% Read and written by every front-door shard at once (a friendsPresence
     %% is hundreds of lookups): per-scheduler read locks, fine-grained writes.
+    %% The table is built under another name and published (renamed) only
+    %% once it and the mirror are full: readers see no table (and raise
+    %% presence_unavailable, which the shards retry) until then, never a
+    %% half-built one, and writers wait for it (see with_table/1).
     Starts = ets:update_counter(?META, presence_starts, 1),
-    Starts > 1 andalso clear_mirror(),
-    ets:new(?PRESENCE, [named_table, public, set, {read_concurrency, true}, {write_concurrency, true}]),
-    Rebuilt = rebuild(),
+    Tab = ets:new(?BUILDING, [named_table, public, set, {read_concurrency, true}, {write_concurrency, true}]),
+    Rebuilt = rebuild(Tab),
+    Starts > 1 andalso clear_mirror(Tab),
+    ?PRESENCE = ets:rename(Tab, ?PRESENCE),
     case Starts > 1 of
         true ->
             logger:warning("chat_stub: presence server restarted; presence state lost, "
@@ -211,21 +246,35 @@ init([]) ->
     erlang:send_after(Sweep, self(), sweep),
     {ok, #{sweep_ms => Sweep, rebuilt => length(Rebuilt)}}.
 
-clear_mirror() ->
+%% Zeroes the mirror's users that the rebuilt table does not hold. The
+%% rebuilt ones were overwritten in place, never zeroed, so a reader that
+%% checked for the old table just before the crash reads them online.
+clear_mirror(Tab) ->
     {A, _, Size} = persistent_term:get(?MIRROR),
-    lists:foreach(fun(I) -> atomics:put(A, I, 0) end, lists:seq(1, Size)).
+    lists:foreach(fun(I) ->
+                          ets:member(Tab, I) orelse atomics:put(A, I, 0)
+                  end, lists:seq(1, Size)).
 
-rebuild() ->
+rebuild(Tab) ->
+    rebuild_hook(),
     Now = now_ms(),
     ets:foldl(fun({User, Pid, _}, Acc) ->
                       case is_pid(Pid) andalso is_process_alive(Pid) of
                           true ->
-                              ets:insert(?PRESENCE, {User, Now, online}),
+                              ets:insert(Tab, {User, Now, online}),
                               mirror_put(User, Now),
                               [User | Acc];
                           false -> Acc
                       end
               end, [], ?REGISTRY).
+
+%% Tests pause the rebuild here (application env `presence_rebuild_hook', a
+%% fun of arity 0) to query presence while it runs.
+rebuild_hook() ->
+    case application:get_env(chat_stub, presence_rebuild_hook) of
+        {ok, F} when is_function(F, 0) -> F();
+        _ -> ok
+    end.
 
 %% Remote nodes of the cluster ask for the state of users this node owns.
 handle_call({lookup, Ids}, _From, S) when is_list(Ids) ->

@@ -177,6 +177,50 @@ mirror_test_() ->
                                    element(2, call({friends_presence, 1}))))
          end).
 
+%% A presence crash while users are online: the restarted server rebuilds the
+%% table and the mirror from the channels. A reader that sees the table during
+%% the rebuild must not be told that a logged-in user is offline (it may be
+%% told presence_unavailable, and the shards retry), and logins and logouts
+%% made while the rebuild runs are kept. The rebuild is paused by a hook, so
+%% the query runs inside it every time.
+rebuild_race_test_() ->
+    with(#{users => 50, friends => 10},
+         fun() ->
+                 Online = lists:seq(1, 12) ++ [1 bsl 40],
+                 [{ok, 0} = call({login, U}) || U <- Online],
+                 Me = self(),
+                 ok = application:set_env(chat_stub, presence_rebuild_hook,
+                                          fun() ->
+                                                  Me ! {rebuilding, self()},
+                                                  receive go -> ok after 8000 -> ok end
+                                          end),
+                 try
+                     Crash = spawn_link(fun() -> Me ! {crashed, chat_fault:crash_presence()} end),
+                     Server = receive {rebuilding, P} -> P after 8000 -> error(no_rebuild) end,
+                     ok = application:unset_env(chat_stub, presence_rebuild_hook),
+                     Query = fun(F) -> try F() catch throw:presence_unavailable -> unavailable end end,
+                     %% Inside the rebuild: never "offline" for a logged-in user.
+                     ?assertEqual(unavailable, Query(fun() -> chat_presence:lookup(Online) end)),
+                     ?assertEqual(unavailable, Query(fun() -> chat_presence:present(Online) end)),
+                     ?assertEqual(unavailable, Query(fun() -> chat_presence:state(1, chat_presence:now_ms()) end)),
+                     %% A login and a logout while the rebuild runs.
+                     In = async_call({login, 20}),
+                     Out = async_call({logout, 5}),
+                     timer:sleep(50),
+                     Server ! go,
+                     receive {crashed, R} -> ?assertEqual(ok, R) after 10000 -> error(no_restart) end,
+                     ?assertEqual({ok, 0}, await(In)),
+                     ?assertEqual(ok, await(Out)),
+                     unlink(Crash),
+                     Expect = maps:from_list([{U, online} || U <- Online ++ [20], U =/= 5] ++ [{5, offline}]),
+                     ?assertEqual({ok, Expect}, call({presence, maps:keys(Expect)})),
+                     ?assertEqual(lists:sort(maps:keys(Expect)) -- [5],
+                                  lists:sort([U || {U, _, _} <- ets:tab2list(chat_presence_tab)]))
+                 after
+                     application:unset_env(chat_stub, presence_rebuild_hook)
+                 end
+         end).
+
 %%% ------------------------------------------------------------ partitioning
 
 partition_test_() ->
