@@ -347,6 +347,12 @@ async function agree(t: Test, root: string, bin: boolean): Promise<void> {
     }
     t.same(bad.slice(0, 5), [], `${pairs.length} pairs agree (seed ${seed})`);
     const ours = terms.map((_, i) => i).sort((i, j) => compareTerms(terms[i], terms[j]));
-    t.same(ours, sorted, `lists:sort order (seed ${seed})`);
+    // Before OTP 27, -0.0 and 0.0 are the same map key and the same number, so
+    // a term holding -0.0 sorts where OTP 27+ (and we) would not (e.g. seed
+    // 434476701 on OTP 25: #{-0.0 => _, {..} => _} vs #{0.0 => _, fun .. => _}).
+    // Both orders are total and lists:sort is stable, so the terms without
+    // -0.0 must still come out in exactly the same relative order.
+    const plain = (i: number) => release >= 27 || !texts[i].includes('-0.0');
+    t.same(ours.filter(plain), sorted.filter(plain), `lists:sort order (seed ${seed})`);
     if (bin) t.ok(terms.some((x) => JSON.stringify(formatTerm(x)).includes('#Fun<')), 'local funs were compared');
 }
