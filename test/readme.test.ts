@@ -8,7 +8,9 @@
 //                                 Thrift port, and ERL_EPMD_PORT its EPMD
 //   <!-- example: cjs -->         runs as a CommonJS file
 //   <!-- example: skip REASON --> not run (a reason is required)
-// Node names `x@127.0.0.1` are made unique per run. `npm test` builds first.
+// Node names `x@127.0.0.1` are made unique per run and per example (the EPMD
+// and the stub drop the previous example's node only when they see its sockets
+// close, which a loaded machine delays). `npm test` builds first.
 import t from 'tap';
 import ts from 'typescript';
 import { execFile } from 'node:child_process';
@@ -55,10 +57,10 @@ export function extractExamples(text: string): Example[] {
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
 
-/** The example's code as run: stub placeholders filled in, node names made unique. */
-function prepare(e: Example, stub: StubNode | undefined): string {
+/** The example's code as run: stub placeholders filled in, node names made unique to example `n`. */
+function prepare(e: Example, n: number, stub: StubNode | undefined): string {
   let code = e.code.replace(/stub1@127\.0\.0\.1/g, '\u0000STUB\u0000');
-  code = code.replace(/\b([a-z][a-z0-9_]*)@127\.0\.0\.1/g, `$1_${uniq}@127.0.0.1`);
+  code = code.replace(/\b([a-z][a-z0-9_]*)@127\.0\.0\.1/g, `$1_${uniq}e${n}@127.0.0.1`);
   if (stub) {
     code = code
       .replace(/\u0000STUB\u0000/g, stub.node)
@@ -68,11 +70,16 @@ function prepare(e: Example, stub: StubNode | undefined): string {
   return code.replace(/\u0000STUB\u0000/g, 'stub1@127.0.0.1');
 }
 
-function run(file: string, env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs one example; `how` says how it ended (exit status, or the signal and whether the limit killed it) and after how long. */
+function run(file: string, env: NodeJS.ProcessEnv, limitMs: number): Promise<{ code: number | null; how: string; stdout: string; stderr: string }> {
+  const t0 = Date.now();
   return new Promise((resolve) => {
-    execFile(process.execPath, [file], { cwd: dir, env, timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
+    execFile(process.execPath, [file], { cwd: dir, env, timeout: limitMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const e = err as (Error & { code?: number | string; signal?: string; killed?: boolean }) | null;
+      const code = e ? (typeof e.code === 'number' ? e.code : 1) : 0;
+      const ended = !e ? 'exit 0' : e.killed ? `killed by the ${limitMs} ms limit` : e.signal ? `signal ${e.signal}` : `exit ${String(e.code)}`;
+      resolve({ code, how: `${ended} after ${Date.now() - t0} ms`, stdout, stderr });
+    });
   });
 }
 
@@ -96,7 +103,7 @@ t.test('every README example type-checks and runs', async (t) => {
 
   const files = runnable.map((e, i) => {
     const base = join(dir, `readme-${String(i).padStart(2, '0')}-line${e.line}`);
-    const code = prepare(e, e.marker.kind === 'stub' ? stub : undefined);
+    const code = prepare(e, i, e.marker.kind === 'stub' ? stub : undefined);
     const source = `${base}.${e.marker.kind === 'cjs' ? 'cts' : 'mts'}`;
     const target = `${base}.${e.marker.kind === 'cjs' ? 'cjs' : 'mjs'}`;
     writeFileSync(source, code);
@@ -125,9 +132,16 @@ t.test('every README example type-checks and runs', async (t) => {
 
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TAP') && k !== 'NODE_OPTIONS') env[k] = v;
+  // One example at a time (they would starve each other on 2 cores), each with
+  // a generous limit. The tap example would otherwise get tap's default 30 s
+  // for its whole run (TAP_TIMEOUT is not passed down), which booting its own
+  // stub on a loaded machine can exceed; give it the same limit as the runner.
+  const limitMs = 180_000;
+  env.TAP_TIMEOUT = String(limitMs / 1000);
   for (const f of files) {
     const withStub = f.e.marker.kind === 'stub' && stub ? { ERL_EPMD_PORT: String(stub.epmdPort) } : {};
-    const r = await run(f.target, { ...env, ...withStub });
-    t.equal(r.code, 0, `README.md:${f.e.line} (${f.e.marker.kind}) runs to exit 0${r.code === 0 ? '' : `\n${r.stderr.slice(-2000)}\n${r.stdout.slice(-1000)}`}`);
+    const r = await run(f.target, { ...env, ...withStub }, limitMs);
+    t.comment(`README.md:${f.e.line}: ${r.how}`);
+    t.equal(r.code, 0, `README.md:${f.e.line} (${f.e.marker.kind}) runs to exit 0${r.code === 0 ? '' : ` (${r.how})\nstderr: ${r.stderr.slice(-2000)}\nstdout: ${r.stdout.slice(-1000)}`}`);
   }
 });
