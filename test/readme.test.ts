@@ -14,14 +14,17 @@
 import t from 'tap';
 import ts from 'typescript';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startStub, type StubNode } from '../src/testing/index.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 // Inside the package, so that `import 'beambridge'` resolves to this package (self-reference).
-const dir = join(repo, '.tap', 'readme-examples');
+// One directory per run: a fixed one was deleted under a run by another run in
+// the same checkout (its start or its teardown), and every later example then
+// failed to spawn (ENOENT).
+let dir = ''; // set by the test below
 
 interface Example {
   line: number;
@@ -95,8 +98,8 @@ t.test('the marker convention', async (t) => {
 });
 
 t.test('every README example type-checks and runs', async (t) => {
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(join(repo, '.tap'), { recursive: true });
+  dir = mkdtempSync(join(repo, '.tap', 'readme-examples-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const runnable = examples.filter((e) => e.marker.kind !== 'skip');
   const stub = runnable.some((e) => e.marker.kind === 'stub') ? await startStub(t) : undefined;
