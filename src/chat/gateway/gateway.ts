@@ -18,7 +18,8 @@ import { GatewayMetrics } from './metrics.js';
 import { NodeHttpServer } from './nodehttp.js';
 import { loadPage, type PageFile } from './page.js';
 import { PresenceHub } from './presence.js';
-import { SESSION_COOKIE, SessionSigner, TokenBucket, readCookie, type RateLimit } from './session.js';
+import { RateLimiter, SESSION_COOKIE, SessionSigner, TokenBucket, readCookie, type RateLimit, type RevocationStore } from './session.js';
+import { silentLogger, type Logger } from '../../node/diagnostics.js';
 
 /** What the `authenticate` hook sees of the login request. */
 export interface GatewayRequest {
@@ -60,11 +61,29 @@ export interface GatewayOptions {
   presenceIntervalMs?: number;
   /** Sends and typing notices per user: a token bucket; past it 429 with Retry-After. Default 5/s, burst 20. */
   rateLimit?: RateLimit;
+  /** Sign-in attempts per remote address (a token bucket; 429 past it). Default 1/s, burst 10. */
+  loginRateLimit?: RateLimit;
+  /**
+   * Every other call of a signed-in user (poll, session, presence, history,
+   * logout), per user: a token bucket; 429 past it. A history read costs one
+   * token per 100 messages asked. Default 20/s, burst 100.
+   */
+  apiRateLimit?: RateLimit;
+  /** Largest `limit` of `GET /api/history` (400 past it); default 1000. */
+  maxHistoryLimit?: number;
+  /**
+   * Keeps logouts across restarts: `save` is called on each logout, `load`
+   * once at start. Without it a revocation lives in this process only (see
+   * the README's "Sessions").
+   */
+  revocations?: RevocationStore;
+  /** Where server errors (accept failures, a failing revocation store) are reported; default silent. */
+  logger?: Logger;
   /** Serve `GET /metrics` (Prometheus text); default false. */
   metrics?: boolean;
   /** Mark the session cookie `Secure` (behind HTTPS); default false. */
   secureCookie?: boolean;
-  /** Lifetime of a session; default 7 days. */
+  /** Lifetime of a session, signed into its cookie (a session is refused after it); default 7 days. */
   sessionTtlMs?: number;
   /** Largest request body; default 64 KiB (413 past it). */
   maxBodyBytes?: number;
@@ -115,6 +134,9 @@ const NUDGE_MS = 2000;
 
 const JSON_HEADERS = Object.freeze({ 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
 
+/** RFC 9110 section 11.6.1: a 401 says how to authenticate. Here: sign in at /api/login for a session cookie. */
+const WWW_AUTHENTICATE = `Cookie realm="beambridge", cookie-name="${SESSION_COOKIE}", login="/api/login"`;
+
 const ROUTES: Record<string, string> = {
   '/api/login': 'POST',
   '/api/session': 'GET',
@@ -160,6 +182,9 @@ class GatewayImpl implements ChannelHost, Gateway {
   private readonly page: Map<string, PageFile>;
   private readonly http: HttpServer | NodeHttpServer;
   private readonly sweep: NodeJS.Timeout;
+  private readonly logins: RateLimiter;
+  private readonly calls: RateLimiter;
+  private readonly logger: Logger;
   private closing: Promise<void> | undefined;
   private shuttingDown = false;
   url = '';
@@ -186,6 +211,9 @@ class GatewayImpl implements ChannelHost, Gateway {
       },
     });
     this.page = loadPage();
+    this.logger = o.logger ?? silentLogger;
+    this.logins = new RateLimiter(o.loginRateLimit ?? { ratePerSec: 1, burst: 10 });
+    this.calls = new RateLimiter(o.apiRateLimit ?? { ratePerSec: 20, burst: 100 });
     const Server = o.httpServer === 'node:http' ? NodeHttpServer : HttpServer;
     this.http = new Server((req, res) => this.handle(req, res), {
       maxBodyBytes: o.maxBodyBytes ?? 65_536,
@@ -196,12 +224,17 @@ class GatewayImpl implements ChannelHost, Gateway {
         this.metrics?.requests.inc(['http', String(status)]);
         this.metrics?.errors.inc([code]);
       },
+      onError: (e) => {
+        this.metrics?.errors.inc(['server_error']);
+        this.logger.error('gateway: server error (still serving)', { code: (e as NodeJS.ErrnoException).code, message: e.message });
+      },
     });
     this.sweep = setInterval(() => this.expirePolls(), 250);
     this.sweep.unref();
   }
 
   async listen(): Promise<void> {
+    if (this.o.revocations !== undefined) for (const r of await this.o.revocations.load()) this.sessions.revoke(r);
     const host = this.o.host ?? '127.0.0.1';
     await this.http.listen(this.o.port ?? 0, host);
     const addr = this.http.server.address();
@@ -312,17 +345,28 @@ class GatewayImpl implements ChannelHost, Gateway {
     if (route === 'page') return this.servePage(req, res);
     const method = ROUTES[req.path];
     if (method === undefined || (req.path === '/metrics' && this.metrics === undefined)) throw new HttpError(404, 'not_found', `no such resource: ${req.path}`);
-    if (req.method !== method) throw new HttpError(405, 'method_not_allowed', `${req.path} takes ${method}`, { Allow: method });
+    // HEAD is GET without the body (RFC 9110 section 9.3.2; the HTTP layer leaves the body out).
+    if (req.method !== method && !(req.method === 'HEAD' && method === 'GET')) {
+      const allow = method === 'GET' ? 'GET, HEAD' : method;
+      throw new HttpError(405, 'method_not_allowed', `${req.path} takes ${allow}`, { Allow: allow });
+    }
     if (req.path === '/metrics') {
       res.send(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8', 'Cache-Control': 'no-store' }, this.metrics!.render());
       this.metrics!.requests.inc([route, '200']);
       return;
     }
-    if (req.path === '/api/login') return this.login(req, res);
+    checkSameOrigin(req);
+    if (method === 'POST') checkJsonBody(req);
+    if (req.path === '/api/login') {
+      this.limit(this.logins, req.remoteAddress ?? '?', 1, 'too many sign-in attempts; slow down');
+      return this.login(req, res);
+    }
     const session = this.sessions.verify(readCookie(req.headers.get('cookie'), SESSION_COOKIE));
     if (session === undefined && req.path === '/api/session') return this.reply(res, route, 200, { userId: null });
-    if (session === undefined) throw new HttpError(401, 'unauthorized', 'sign in first (no session, or a session that is not valid)');
+    if (session === undefined) throw new HttpError(401, 'unauthorized', 'sign in first (no session, or a session that is not valid)', { 'WWW-Authenticate': WWW_AUTHENTICATE });
     const me = session.userId;
+    // Sends and typing have their own bucket (rateLimit); every other call of the session is metered here.
+    if (req.path !== '/api/send' && req.path !== '/api/typing') this.limit(this.calls, me.toString(), 1, 'too many requests; slow down');
     switch (req.path) {
       case '/api/poll':
         return this.poll(req, res, me);
@@ -346,11 +390,18 @@ class GatewayImpl implements ChannelHost, Gateway {
 
   private servePage(req: HttpRequest, res: HttpResponse): void {
     const f = this.page.get(req.path)!;
-    if (req.method !== 'GET') throw new HttpError(405, 'method_not_allowed', 'pages take GET', { Allow: 'GET' });
+    if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'pages take GET or HEAD', { Allow: 'GET, HEAD' });
     const inm = req.headers.get('if-none-match');
-    if (inm !== undefined && inm.split(',').some((t) => t.trim() === f.etag)) res.send(304, { ETag: f.etag, 'Cache-Control': 'no-cache' });
+    const fresh = inm !== undefined && inm.split(',').some((t) => t.trim() === f.etag);
+    if (fresh) res.send(304, { ETag: f.etag, 'Cache-Control': 'no-cache' });
     else res.send(200, f.headers, f.body);
-    this.metrics?.requests.inc(['page', res.done ? '200' : '304']);
+    this.metrics?.requests.inc(['page', fresh ? '304' : '200']);
+  }
+
+  /** Takes from `key`'s bucket in `limiter`, or 429 with Retry-After. */
+  private limit(limiter: RateLimiter, key: string, cost: number, message: string): void {
+    const wait = limiter.take(key, cost);
+    if (wait > 0) throw new HttpError(429, 'rate_limited', message, { 'Retry-After': Math.max(1, Math.ceil(wait / 1000)) });
   }
 
   /** The user's state on this gateway, made on first use (also for a session from before a restart). */
@@ -454,13 +505,24 @@ class GatewayImpl implements ChannelHost, Gateway {
   private async history(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
     const q = parseQuery(req.query);
     const peer = parseId(q.get('with'), 'with');
-    const limit = intParam(q, 'limit', 1, 10_000, 50)!;
+    const limit = intParam(q, 'limit', 1, this.o.maxHistoryLimit ?? 1000, 50)!;
+    // A long read costs more of the caller's bucket (one token is taken already): one per 100 messages.
+    if (limit > 100) this.limit(this.calls, me.toString(), Math.floor(limit / 100), 'too many messages asked; slow down');
     const msgs = await this.timed('history', () => this.backend.history(me, peer, limit));
     this.reply(res, '/api/history', 200, { messages: msgs.map(messageJson) });
   }
 
   private async logout(res: HttpResponse, me: bigint): Promise<void> {
-    this.sessions.logout(me);
+    const revoked = this.sessions.logout(me);
+    if (this.o.revocations !== undefined) {
+      try {
+        await this.o.revocations.save(revoked);
+      } catch (e) {
+        // The logout holds in this process; only a restart would forget it.
+        this.metrics?.errors.inc(['revocation_store']);
+        this.logger.error('gateway: the revocation store failed to save a logout', { userId: revoked.userId, message: (e as Error).message });
+      }
+    }
     this.users.get(me.toString())?.stop();
     const cookie = this.sessions.clearCookie(this.o.secureCookie ?? false);
     try {
@@ -482,6 +544,38 @@ class GatewayImpl implements ChannelHost, Gateway {
     })();
     return this.closing;
   }
+}
+
+/**
+ * Refuses a request another site made the browser send (403): `Sec-Fetch-Site`
+ * other than same-origin or none (a person typing the URL), or else an
+ * `Origin` whose host is not this request's Host. A client that sends
+ * neither (curl, a service) is let through: cookies are what it would forge,
+ * and a browser sends at least one of the two with every cross-site fetch or form.
+ */
+function checkSameOrigin(req: HttpRequest): void {
+  const site = req.headers.get('sec-fetch-site');
+  if (site !== undefined) {
+    if (site === 'same-origin' || site === 'none') return;
+    throw new HttpError(403, 'cross_site', `cross-site requests are refused (Sec-Fetch-Site: ${site})`);
+  }
+  const origin = req.headers.get('origin');
+  if (origin === undefined) return;
+  let host: string | undefined;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    host = undefined;
+  }
+  if (host === undefined || host === '' || host !== req.headers.get('host')) throw new HttpError(403, 'cross_site', `cross-site requests are refused (Origin: ${origin})`);
+}
+
+/** A POST body must be JSON, said so by its Content-Type (415 otherwise): an HTML form cannot send that cross-site. An empty body may leave it out. */
+function checkJsonBody(req: HttpRequest): void {
+  const type = req.headers.get('content-type');
+  if (type === undefined && req.body.length === 0) return;
+  const media = (type ?? '').split(';')[0].trim().toLowerCase();
+  if (media !== 'application/json') throw new HttpError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json', { Accept: 'application/json' });
 }
 
 /**

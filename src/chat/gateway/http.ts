@@ -14,8 +14,10 @@
 // previous one is written (section 9.3.2). Limits: head size (431), body
 // size (413), a deadline for the head, one for the body, and one for an
 // idle keep-alive connection (the connection is closed, 408 when a request
-// had started). A handler that never answers holds the connection, which is
-// what a long-poll wants: the application bounds those itself.
+// had started), one for a handler (503 past it: a long-poll is bounded by the
+// application well before), and a short linger after an answer that closes
+// the connection (the socket is destroyed then, FIN from the client or not).
+// HEAD is answered like GET without the body (RFC 9110 section 9.3.2).
 import { createServer, type Server, type Socket } from 'node:net';
 
 /** One parsed request. Header names are lower case; repeated fields are joined with `, `. */
@@ -56,6 +58,12 @@ export interface HttpServerOptions {
   requestTimeoutMs?: number;
   /** An idle persistent connection is closed after this long (default 60 s). */
   keepAliveTimeoutMs?: number;
+  /** A handler that has not answered after this long gets 503 and the connection is closed (default 300 s). */
+  handlerTimeoutMs?: number;
+  /** After an answer with `Connection: close`, how long the client may take to close before the socket is destroyed (default 2 s). */
+  lingerMs?: number;
+  /** Told of a server error after listen (accept failures such as EMFILE); the server keeps running. */
+  onError?: (error: Error) => void;
   /** Most connections at once; further ones are closed at once (default 50 000). */
   maxConnections?: number;
   /** Told of each request the server itself refused (parse errors, limits, deadlines), with the status and code sent. */
@@ -78,7 +86,7 @@ export class HttpParseError extends Error {
 
 /** The error codes of the answers the server sends by itself. */
 const REFUSAL_CODES: Record<number, string> = {
-  408: 'request_timeout', 413: 'too_large', 431: 'headers_too_large', 500: 'internal', 501: 'not_implemented', 505: 'http_version',
+  408: 'request_timeout', 413: 'too_large', 431: 'headers_too_large', 500: 'internal', 501: 'not_implemented', 503: 'handler_timeout', 505: 'http_version',
 };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -224,7 +232,8 @@ export function responseHead(status: number, headers: Record<string, string | nu
 const enum Phase {
   Idle, // between requests (keep-alive deadline)
   Reading, // a request has started (head or body deadline)
-  Handling, // the handler has it (no deadline: the application's)
+  Handling, // the handler has it (the handler deadline; the application bounds it well before)
+  Closing, // answered with Connection: close; destroyed at the deadline if the client does not close
 }
 
 /** The state of one connection: one object, no closures, no timer. */
@@ -234,6 +243,8 @@ class Conn implements HttpResponse {
   deadline: number;
   started = 0;
   keepAlive = true;
+  /** The request being answered is a HEAD. */
+  head = false;
   done = true;
   private abortCb: (() => void) | undefined = undefined;
 
@@ -259,22 +270,35 @@ class Conn implements HttpResponse {
     this.done = true;
     this.abortCb = undefined;
     if (this.socket.destroyed) return;
+    // A server that is closing ends every connection after its answer.
+    if (this.srv.closing) this.keepAlive = false;
     // One buffer, one write: the head (ASCII) and the body (UTF-8) side by side.
     const bodyLen = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     const head = responseHead(status, headers, bodyLen, this.keepAlive);
-    const out = Buffer.allocUnsafe(head.length + bodyLen);
+    // HEAD: the same head, Content-Length included, and no body (RFC 9110 section 9.3.2).
+    const outLen = this.head ? head.length : head.length + bodyLen;
+    const out = Buffer.allocUnsafe(outLen);
     out.write(head, 0, 'latin1');
-    if (typeof body === 'string') out.write(body, head.length, 'utf8');
-    else body.copy(out, head.length);
+    if (!this.head) {
+      if (typeof body === 'string') out.write(body, head.length, 'utf8');
+      else body.copy(out, head.length);
+    }
     this.socket.write(out);
     if (!this.keepAlive) {
-      this.socket.end();
+      this.linger();
       return;
     }
     this.phase = Phase.Idle;
     this.deadline = Date.now() + this.srv.keepAliveTimeoutMs;
     // Pipelined requests already buffered are read now (after this answer).
     if (this.parser.buffered > 0) setImmediate(drain, this);
+  }
+
+  /** Ends our side; the socket is destroyed when the client closes or at the linger deadline, whichever comes first. */
+  linger(): void {
+    this.phase = Phase.Closing;
+    this.deadline = Date.now() + this.srv.lingerMs;
+    this.socket.end();
   }
 
   fail(status: number, message: string): void {
@@ -287,7 +311,7 @@ class Conn implements HttpResponse {
 }
 
 function drain(c: Conn): void {
-  if (c.phase === Phase.Handling || c.socket.destroyed) return;
+  if (c.phase === Phase.Handling || c.phase === Phase.Closing || c.socket.destroyed) return;
   let req: HttpRequest | undefined;
   try {
     req = c.parser.next();
@@ -308,8 +332,10 @@ function drain(c: Conn): void {
     return;
   }
   c.phase = Phase.Handling;
+  c.deadline = now + c.srv.handlerTimeoutMs;
   req.remoteAddress = c.socket.remoteAddress;
   c.keepAlive = req.keepAlive && !c.srv.closing;
+  c.head = req.method === 'HEAD';
   c.done = false;
   try {
     c.srv.handler(req, c);
@@ -321,6 +347,8 @@ function drain(c: Conn): void {
 function onData(this: Socket, chunk: Buffer): void {
   const c = CONNS.get(this);
   if (c === undefined) return;
+  // After a closing answer, whatever the client still sends is dropped.
+  if (c.phase === Phase.Closing) return;
   c.parser.push(chunk);
   // A pipelining client may not run ahead by more than one head and one body.
   if (c.parser.buffered > c.srv.maxHeaderBytes + c.srv.maxBodyBytes + 4) {
@@ -355,6 +383,8 @@ export class HttpServer {
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  readonly handlerTimeoutMs: number;
+  readonly lingerMs: number;
   closing = false;
   readonly onRefused: ((status: number, code: string) => void) | undefined;
   private readonly sweep: NodeJS.Timeout;
@@ -365,6 +395,8 @@ export class HttpServer {
     this.headersTimeoutMs = o.headersTimeoutMs ?? 10_000;
     this.requestTimeoutMs = o.requestTimeoutMs ?? 20_000;
     this.keepAliveTimeoutMs = o.keepAliveTimeoutMs ?? 60_000;
+    this.handlerTimeoutMs = o.handlerTimeoutMs ?? 300_000;
+    this.lingerMs = o.lingerMs ?? 2000;
     const maxConnections = o.maxConnections ?? 50_000;
     this.onRefused = o.onRefused;
     this.server = createServer({ noDelay: true }, (socket) => {
@@ -379,17 +411,24 @@ export class HttpServer {
       socket.on('close', onClose);
       socket.on('error', onError);
     });
+    // An error after listen (EMFILE on accept...) is reported and the server carries on; never an unhandled 'error'.
+    this.server.on('error', (e: Error) => {
+      if (this.server.listening) o.onError?.(e);
+    });
     this.sweep = setInterval(() => this.expire(), Math.min(1000, Math.max(50, this.headersTimeoutMs / 4)));
     this.sweep.unref();
   }
 
-  /** Closes connections past their deadline (one sweep for all of them). */
+  /** Acts on connections past their deadline, in every phase (one sweep for all of them). */
   private expire(): void {
     const now = Date.now();
     for (const c of this.conns) {
-      if (c.phase === Phase.Handling || now < c.deadline) continue;
+      if (now < c.deadline) continue;
       if (c.phase === Phase.Reading) c.fail(408, 'request not received in time');
-      else c.socket.destroy();
+      else if (c.phase === Phase.Handling) {
+        c.aborted(); // the application releases what it holds for this request
+        c.fail(503, 'the request was not answered in time');
+      } else c.socket.destroy();
     }
   }
 
@@ -402,16 +441,25 @@ export class HttpServer {
     return this.conns.size;
   }
 
+  /**
+   * Stops listening and ends connections: idle ones at once, the others once
+   * answered (each answer says `Connection: close`). Resolves as soon as every
+   * connection is gone; those still open after `graceMs` are destroyed.
+   */
   async close(graceMs = 1000): Promise<void> {
     this.closing = true;
-    clearInterval(this.sweep);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.conns) if (c.phase !== Phase.Handling) c.socket.destroy();
+    if (this.conns.size === 0) {
+      clearInterval(this.sweep);
+      return closed;
+    }
     const t = setTimeout(() => {
       for (const c of this.conns) c.socket.destroy();
     }, graceMs);
     await closed;
     clearTimeout(t);
+    clearInterval(this.sweep);
   }
 }
 

@@ -1,11 +1,14 @@
 // Sessions and rate limits of the gateway.
 //
 // A session is a cookie the gateway signs with HMAC-SHA256 under its
-// `secret`: `<userId>.<issuedAtMs>.<signature>`. Nothing is stored per
-// session, so a gateway restarted with the same secret accepts the cookies
-// it issued before (pages carry on without signing in again). Logout is
-// remembered per user in memory: sessions of that user issued before it are
-// refused by this process.
+// `secret`: `<userId>.<issuedAtMs>.<expiresAtMs>.<signature>`. Nothing is
+// stored per session, so a gateway restarted with the same secret accepts the
+// cookies it issued before, until they expire (pages carry on without signing
+// in again). Logout is a revocation: that user's sessions issued before it
+// are refused, and the revocation is kept until the last of them has expired
+// (issue time + TTL). Revocations live in this process's memory; a
+// `RevocationStore` given to the gateway saves them and loads them back at
+// start, so they survive a restart too.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The name of the session cookie. */
@@ -15,15 +18,39 @@ export const SESSION_COOKIE = 'bb_session';
 export interface Session {
   userId: bigint;
   issuedAtMs: number;
+  /** The session is refused from this time on (issue time + the gateway's `sessionTtlMs`, signed in the cookie). */
+  expiresAtMs: number;
 }
 
-const COOKIE_VALUE = /^(-?\d{1,20})\.(\d{1,15})\.([A-Za-z0-9_-]{43})$/;
+/** A logout: sessions of `userId` issued at or before `revokedAtMs` are refused; nothing of it matters after `untilMs`. */
+export interface Revocation {
+  /** The user id, decimal. */
+  userId: string;
+  revokedAtMs: number;
+  /** When the last session it refuses expires (revokedAtMs + the session TTL); forget it after. */
+  untilMs: number;
+}
+
+/**
+ * Where an application keeps logouts so they survive a gateway restart (a
+ * database table, Redis with `untilMs` as the expiry, a file). `load` is
+ * called once when the gateway starts (entries past `untilMs` are ignored);
+ * `save` on every logout. A failing `save` is logged and the logout still
+ * holds in this process.
+ */
+export interface RevocationStore {
+  load(): Iterable<Revocation> | Promise<Iterable<Revocation>>;
+  save(r: Revocation): void | Promise<void>;
+}
+
+const COOKIE_VALUE = /^(-?\d{1,20})\.(\d{1,15})\.(\d{1,15})\.([A-Za-z0-9_-]{43})$/;
 
 export class SessionSigner {
   private readonly key: Buffer;
-  /** user id (decimal) -> time of its last logout; sessions issued at or before it are refused. */
-  private readonly loggedOut = new Map<string, number>();
+  /** user id (decimal) -> its revocation; sessions issued at or before `revokedAtMs` are refused. */
+  private readonly loggedOut = new Map<string, Revocation>();
   private lastIssued = 0;
+  private nextPrune = 0;
 
   constructor(secret: string | Buffer, readonly ttlMs: number) {
     const key = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
@@ -38,9 +65,9 @@ export class SessionSigner {
   /** A new session cookie value for `userId`. */
   issue(userId: bigint): string {
     // Strictly increasing, so a login right after a logout is newer than it.
-    const now = Math.max(Date.now(), this.lastIssued + 1, (this.loggedOut.get(userId.toString()) ?? 0) + 1);
+    const now = Math.max(Date.now(), this.lastIssued + 1, (this.loggedOut.get(userId.toString())?.revokedAtMs ?? 0) + 1);
     this.lastIssued = now;
-    const payload = `${userId}.${now}`;
+    const payload = `${userId}.${now}.${now + this.ttlMs}`;
     return `${payload}.${this.sign(payload)}`;
   }
 
@@ -55,9 +82,9 @@ export class SessionSigner {
       if (this.verified.size >= 100_000) this.verified.delete(this.verified.keys().next().value as string);
       this.verified.set(value, s);
     }
-    if (s.issuedAtMs + this.ttlMs < Date.now()) return undefined;
+    if (s.expiresAtMs <= Date.now()) return undefined;
     const out = this.loggedOut.get(s.userId.toString());
-    if (out !== undefined && s.issuedAtMs <= out) return undefined;
+    if (out !== undefined && s.issuedAtMs <= out.revokedAtMs) return undefined;
     return s;
   }
 
@@ -66,22 +93,37 @@ export class SessionSigner {
   private check(value: string): Session | undefined {
     const m = COOKIE_VALUE.exec(value);
     if (m === null) return undefined;
-    const expected = Buffer.from(this.sign(`${m[1]}.${m[2]}`));
-    const given = Buffer.from(m[3]);
+    const expected = Buffer.from(this.sign(`${m[1]}.${m[2]}.${m[3]}`));
+    const given = Buffer.from(m[4]);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    return { userId: BigInt(m[1]), issuedAtMs: Number(m[2]) };
+    return { userId: BigInt(m[1]), issuedAtMs: Number(m[2]), expiresAtMs: Number(m[3]) };
   }
 
-  /** Refuses every session of `userId` issued until now. */
-  logout(userId: bigint): void {
+  /** Refuses every session of `userId` issued until now; returns the revocation (for a store). */
+  logout(userId: bigint): Revocation {
     const now = Math.max(Date.now(), this.lastIssued);
-    this.loggedOut.delete(userId.toString());
-    this.loggedOut.set(userId.toString(), now);
-    // Bounded: the oldest entries go first (their sessions expire anyway after ttlMs).
-    if (this.loggedOut.size > 100_000) {
-      const first = this.loggedOut.keys().next().value as string;
-      this.loggedOut.delete(first);
+    const r: Revocation = { userId: userId.toString(), revokedAtMs: now, untilMs: now + this.ttlMs };
+    this.revoke(r);
+    return r;
+  }
+
+  /** Adds a revocation (from {@link logout} or a store); one past its `untilMs` is ignored. */
+  revoke(r: Revocation): void {
+    const now = Date.now();
+    if (r.untilMs <= now) return;
+    const prev = this.loggedOut.get(r.userId);
+    if (prev !== undefined && prev.revokedAtMs >= r.revokedAtMs) return;
+    this.loggedOut.delete(r.userId);
+    this.loggedOut.set(r.userId, r);
+    if (now >= this.nextPrune) {
+      this.nextPrune = now + 60_000;
+      for (const [k, v] of this.loggedOut) if (v.untilMs <= now) this.loggedOut.delete(k);
     }
+  }
+
+  /** Revocations held now (users whose earlier sessions are refused). */
+  get revocations(): number {
+    return this.loggedOut.size;
   }
 
   /** The Set-Cookie value that stores `value`. */
@@ -122,14 +164,51 @@ export class TokenBucket {
     this.at = now;
   }
 
-  /** Takes one token: 0 when it was there, else how many ms until one is. */
-  take(now = Date.now()): number {
-    this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.at) / 1000) * this.limit.ratePerSec);
-    this.at = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
+  /** Takes `cost` tokens (default one): 0 when they were there, else how many ms until they are. */
+  take(now = Date.now(), cost = 1): number {
+    this.refill(now);
+    const need = Math.min(cost, this.limit.burst);
+    if (this.tokens >= need) {
+      this.tokens -= need;
       return 0;
     }
-    return Math.ceil(((1 - this.tokens) / this.limit.ratePerSec) * 1000);
+    return Math.ceil(((need - this.tokens) / this.limit.ratePerSec) * 1000);
+  }
+
+  /** Whether the bucket is full (its key can be forgotten: a new bucket is the same). */
+  full(now = Date.now()): boolean {
+    this.refill(now);
+    return this.tokens >= this.limit.burst;
+  }
+
+  private refill(now: number): void {
+    this.tokens = Math.min(this.limit.burst, this.tokens + ((now - this.at) / 1000) * this.limit.ratePerSec);
+    this.at = now;
+  }
+}
+
+/** Token buckets by key (a remote address, a user id); full buckets are forgotten, so memory follows the active keys. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, TokenBucket>();
+  private nextPrune = 0;
+
+  constructor(readonly limit: RateLimit) {}
+
+  /** Takes `cost` tokens of `key`'s bucket: 0 when allowed, else ms until it would be. */
+  take(key: string, cost = 1): number {
+    const now = Date.now();
+    let b = this.buckets.get(key);
+    if (b === undefined) this.buckets.set(key, (b = new TokenBucket(this.limit, now)));
+    const wait = b.take(now, cost);
+    if (now >= this.nextPrune) {
+      this.nextPrune = now + 10_000;
+      for (const [k, v] of this.buckets) if (v.full(now)) this.buckets.delete(k);
+    }
+    return wait;
+  }
+
+  /** Keys with a bucket now. */
+  get size(): number {
+    return this.buckets.size;
   }
 }

@@ -401,7 +401,11 @@ function addMessages(peer, list) {
     const text = document.createElement('span');
     text.className = 'text';
     text.textContent = m.text;
-    li.append(who, ': ', text, ' ', time);
+    // The message on the left (wraps), its time on the right (never wraps): two boxes side by side.
+    const body = document.createElement('span');
+    body.className = 'body';
+    body.append(who, ': ', text);
+    li.append(body, ' ', time);
     return li;
   }));
   ol.scrollTop = ol.scrollHeight;
