@@ -224,3 +224,137 @@ t.test('the server: keep-alive, pipelining in order, limits, deadlines', async (
     t.equal(await r.text(), 'GET /alive 0', 'still serving');
   });
 });
+
+/** A raw connection that never sends FIN by itself (half-open allowed), as a careless client. */
+async function rawHalfOpen(port: number): Promise<{ s: Socket; data: () => string; closed: Promise<void>; isClosed: () => boolean }> {
+  const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let buf = '';
+  let closed = false;
+  s.setEncoding('latin1').on('data', (d) => (buf += d));
+  const done = new Promise<void>((r) => s.once('close', () => ((closed = true), r())));
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  return { s, data: () => buf, closed: done, isClosed: () => closed };
+}
+
+t.test('socket lifecycle: linger after Connection: close, handler deadline, server errors, HEAD, close()', async (t) => {
+  const held: { res: any; aborted: boolean }[] = [];
+  const refused: number[] = [];
+  const errors: Error[] = [];
+  const srv = await serveHttp((req, res) => {
+    if (req.path === '/hold') {
+      const h = { res, aborted: false };
+      res.onAbort(() => (h.aborted = true));
+      held.push(h);
+      return;
+    }
+    res.send(200, { 'Content-Type': 'text/plain' }, `${req.method} ${req.path}`);
+  }, 0, '127.0.0.1', {
+    headersTimeoutMs: 200, requestTimeoutMs: 300, keepAliveTimeoutMs: 5000, handlerTimeoutMs: 400, lingerMs: 300,
+    onRefused: (status) => refused.push(status), onError: (e) => errors.push(e),
+  });
+  t.teardown(() => srv.close());
+  const port = (srv.server.address() as { port: number }).port;
+
+  await t.test('a client that never closes after Connection: close is destroyed after the linger', async (t) => {
+    const c = await rawHalfOpen(port);
+    c.s.write('GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    await until(() => c.data().length > 0 && srv.connections === 0, 5000);
+    t.equal(srv.connections, 0, 'the server destroyed its socket (no FIN from the client)');
+    t.notOk(c.isClosed(), 'the client did keep its side open');
+    t.match(c.data(), /^HTTP\/1\.1 200 OK\r\n[^]*Connection: close/);
+    c.s.destroy();
+  });
+
+  await t.test('a 408 to a client that stays half-open is sent and counted once', async (t) => {
+    refused.length = 0;
+    const c = await rawHalfOpen(port);
+    c.s.write('GET /x HTTP/1.1\r\nHo');
+    await until(() => c.data().length > 0 && srv.connections === 0, 5000);
+    t.equal(srv.connections, 0, 'destroyed after the linger');
+    await new Promise((r) => setTimeout(r, 300)); // more sweeps
+    t.same(refused, [408], 'one refusal for one request');
+    t.equal(c.data().match(/HTTP\/1\.1 408/g)?.length, 1, 'one answer on the wire');
+    c.s.destroy();
+  });
+
+  await t.test('a handler that never answers: 503 at the handler deadline, the application told', async (t) => {
+    const c = await raw(port);
+    c.s.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\n');
+    await c.closed;
+    t.match(c.data(), /^HTTP\/1\.1 503 /);
+    t.match(c.data(), /"handler_timeout"/);
+    t.equal(held.length, 1);
+    t.ok(held[0].aborted, 'onAbort called, so a held poll is released');
+    held.length = 0;
+  });
+
+  await t.test('HEAD: the head of GET, Content-Length included, no body', async (t) => {
+    const c = await raw(port);
+    c.s.write('HEAD /page HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    await c.closed;
+    const [first, second] = c.data().split(/(?=HTTP\/1\.1 )/);
+    t.match(first, /^HTTP\/1\.1 200 OK\r\n[^]*Content-Length: 10\r\n\r\n$/, 'HEAD /page: the length of "HEAD /page", no body');
+    t.match(second, /\r\n\r\nGET \/after$/, 'the next answer follows the head at once');
+  });
+
+  await t.test('a server error after listen is reported, not thrown; the server goes on', async (t) => {
+    const e = Object.assign(new Error('accept failed'), { code: 'EMFILE' });
+    srv.server.emit('error', e);
+    t.same(errors, [e]);
+    t.equal(await (await fetch(`http://127.0.0.1:${port}/still`)).text(), 'GET /still');
+  });
+
+  await t.test('close() waits only while something is left to drain', async (t) => {
+    const quiet = await serveHttp((_req, res) => res.send(200, {}, 'ok'), 0, '127.0.0.1');
+    let t0 = Date.now();
+    await quiet.close(5000);
+    t.ok(Date.now() - t0 < 1000, `nothing open: closed in ${Date.now() - t0} ms (grace 5000)`);
+    // A request in its handler (kept alive) is answered during close: the connection ends with it.
+    const busy = await serveHttp((_req, res) => void setTimeout(() => res.send(200, {}, 'late'), 200), 0, '127.0.0.1');
+    const p = (busy.server.address() as { port: number }).port;
+    const answer = fetch(`http://127.0.0.1:${p}/slow`).then((r) => r.text());
+    await until(() => busy.connections === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    t0 = Date.now();
+    await busy.close(5000);
+    t.ok(Date.now() - t0 < 2500, `one answer to drain: closed in ${Date.now() - t0} ms (grace 5000)`);
+    t.equal(await answer, 'late');
+  });
+});
+
+t.test('node:http adapter: chunked bodies bounded (413), errors reported, HEAD, close()', async (t) => {
+  const { NodeHttpServer } = await import('../../src/chat/gateway/nodehttp.js');
+  const errors: Error[] = [];
+  const refused: number[] = [];
+  const srv = new NodeHttpServer((req, res) => res.send(200, { 'Content-Type': 'text/plain' }, `${req.method} ${req.body.length}`), {
+    onError: (e) => errors.push(e), onRefused: (s) => refused.push(s),
+  });
+  await srv.listen(0, '127.0.0.1');
+  const port = (srv.server.address() as { port: number }).port;
+  let closed = false;
+  t.teardown(() => (closed ? undefined : srv.close()));
+  const chunked = async (total: number) => {
+    const c = await raw(port);
+    c.s.write('POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n');
+    const piece = Buffer.alloc(8192, 0x61);
+    for (let sent = 0; sent < total && !c.s.destroyed; sent += piece.length) c.s.write(`2000\r\n${piece.toString('latin1')}\r\n`);
+    if (!c.s.destroyed) c.s.write('0\r\n\r\n');
+    await c.closed;
+    return c.data();
+  };
+  t.match(await chunked(32 * 1024), /^HTTP\/1\.1 200 [^]*POST 32768$/, 'a chunked body within the limit');
+  t.match(await chunked(200 * 1024), /^HTTP\/1\.1 413 [^]*"too_large"/, 'a chunked body over 64 KiB: 413');
+  t.same(refused, [413]);
+  const head = await fetch(`http://127.0.0.1:${port}/h`, { method: 'HEAD' });
+  t.equal(head.status, 200);
+  t.equal(head.headers.get('content-length'), '6', 'the length of "HEAD 0"');
+  t.equal(await head.text(), '');
+  const e = new Error('accept failed');
+  srv.server.emit('error', e);
+  t.same(errors, [e], 'reported, not thrown');
+  const t0 = Date.now();
+  await srv.close(5000);
+  closed = true;
+  t.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms (grace 5000)`);
+});
