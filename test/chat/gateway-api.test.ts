@@ -6,12 +6,31 @@ import t from 'tap';
 import { connect } from 'node:net';
 import { startChat, Client, SECRET } from './gateway-fixture.js';
 import { ChatChannelCluster, acceptKnownUsers, serveGateway } from '../../src/chat/index.js';
-import { startStub } from '../../src/testing/index.js';
+import type { Revocation } from '../../src/chat/gateway/session.js';
 
 const friendsOf = async (c: Client): Promise<string[]> => (await c.req('GET', '/api/presence')).json.friends.map((f: any) => f.userId);
 
+// One stub and one node for the whole file; each test starts the gateways it needs over them.
+const fx = await startChat(t, {
+  gateway: { pollTimeoutMs: 1500, presenceIntervalMs: 300, rateLimit: { ratePerSec: 2, burst: 4 }, loginRateLimit: { ratePerSec: 5, burst: 30 }, metrics: true, headersTimeoutMs: 300 },
+});
+
+/** A raw connection that keeps its side open after the server's FIN. */
+async function halfOpen(port: number): Promise<{ s: import('node:net').Socket; data: () => string }> {
+  const s = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let buf = '';
+  s.setEncoding('latin1').on('data', (d) => (buf += d));
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  return { s, data: () => buf };
+}
+
+const metric = async (url: string, re: RegExp): Promise<number | undefined> => {
+  const m = re.exec(await (await fetch(new URL('/metrics', url))).text());
+  return m === null ? undefined : Number(m[1]);
+};
+
 t.test('HTTP API over the stub', async (t) => {
-  const fx = await startChat(t, { gateway: { pollTimeoutMs: 1500, presenceIntervalMs: 300, rateLimit: { ratePerSec: 2, burst: 4 }, metrics: true } });
   const { gateway } = fx;
   const alice = new Client(gateway.url);
   const bob = new Client(gateway.url);
@@ -124,6 +143,7 @@ t.test('HTTP API over the stub', async (t) => {
       const r = await anon.req(m, p, m === 'POST' ? {} : undefined);
       t.equal(r.status, 401, `401 for ${m} ${p} without a session`);
       t.equal(r.json.error.code, 'unauthorized');
+      t.match(r.headers.get('www-authenticate'), /^Cookie realm="beambridge", cookie-name="bb_session"/, 'RFC 9110 section 11.6.1: a 401 says how to authenticate');
     }
     const nf = await alice.req('GET', '/api/nothing');
     t.equal(nf.status, 404);
@@ -131,7 +151,10 @@ t.test('HTTP API over the stub', async (t) => {
     const na = await alice.req('GET', '/api/send');
     t.equal(na.status, 405);
     t.equal(na.headers.get('allow'), 'POST');
-    t.equal((await alice.req('DELETE', '/api/poll')).status, 405);
+    const del = await alice.req('DELETE', '/api/poll');
+    t.equal(del.status, 405);
+    t.equal(del.headers.get('allow'), 'GET, HEAD');
+    t.equal((await alice.req('GET', '/api/history?with=2&limit=1001')).status, 400, 'history limit capped at 1000');
     const big = await alice.req('POST', '/api/send', { to: bobId, text: 'x'.repeat(70 * 1024) });
     t.equal(big.status, 413);
     t.equal(big.json.error.code, 'too_large');
@@ -156,6 +179,56 @@ t.test('HTTP API over the stub', async (t) => {
     const p = await alice.req('GET', `/api/history?with=${bobId}&user=${bobId}&limit=1`);
     t.equal(p.json.messages[0].from, '1');
     t.ok(SECRET.length >= 16);
+  });
+
+  await t.test('POST bodies are JSON (415), cross-site requests are refused (403), plain clients pass', async (t) => {
+    // What an HTML form on another site can send: text/plain, form-urlencoded, multipart.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+      const r = await new Client(gateway.url).req('POST', '/api/login', '{"userId":"2"}', { 'content-type': type });
+      t.equal(r.status, 415, `415 for ${type}`);
+      t.equal(r.json.error.code, 'unsupported_media_type');
+    }
+    t.equal((await alice.req('POST', '/api/send', '{"to":"2","text":"x"}', { 'content-type': 'text/plain' })).status, 415);
+    t.equal((await new Client(gateway.url).req('POST', '/api/login', { userId: '2' }, { 'content-type': 'application/json; charset=utf-8' })).status, 200, 'JSON with a charset');
+    for (const site of ['cross-site', 'same-site']) {
+      const r = await new Client(gateway.url).req('POST', '/api/login', { userId: '2' }, { 'sec-fetch-site': site });
+      t.equal(r.status, 403, `403 for Sec-Fetch-Site: ${site}`);
+      t.equal(r.json.error.code, 'cross_site');
+      t.equal((await alice.req('GET', '/api/presence', undefined, { 'sec-fetch-site': site })).status, 403);
+    }
+    t.equal((await alice.req('GET', '/api/presence', undefined, { 'sec-fetch-site': 'same-origin' })).status, 200);
+    t.equal((await alice.req('GET', '/api/presence', undefined, { 'sec-fetch-site': 'none' })).status, 200, 'a URL typed by the person');
+    for (const origin of ['http://evil.example', 'null', `http://127.0.0.1:${gateway.port + 1}`]) {
+      t.equal((await alice.req('POST', '/api/typing', { to: bobId, active: false }, { origin })).status, 403, `403 for Origin: ${origin}`);
+    }
+    t.equal((await alice.req('GET', '/api/presence', undefined, { origin: `http://127.0.0.1:${gateway.port}` })).status, 200, 'the same origin');
+    t.equal((await alice.req('GET', '/api/presence')).status, 200, 'no Sec-Fetch-Site, no Origin: a plain client');
+  });
+
+  await t.test('HEAD is GET without the body', async (t) => {
+    for (const path of ['/', '/chat.css', '/metrics', '/api/presence', '/api/session']) {
+      const h: Record<string, string> = { cookie: alice.cookie };
+      const get = await fetch(new URL(path, gateway.url), { headers: h });
+      const getBody = await get.text();
+      const head = await fetch(new URL(path, gateway.url), { method: 'HEAD', headers: h });
+      t.equal(head.status, 200, `HEAD ${path}`);
+      t.equal(await head.text(), '', 'no body');
+      t.equal(head.headers.get('content-type'), get.headers.get('content-type'));
+      if (!path.startsWith('/metrics')) t.equal(head.headers.get('content-length'), String(Buffer.byteLength(getBody)), 'the length GET has');
+    }
+    t.equal((await fetch(new URL('/api/send', gateway.url), { method: 'HEAD' })).status, 405, 'not on a POST route');
+  });
+
+  await t.test('a 408 is counted once, even to a client that keeps its side open', async (t) => {
+    const re = /beambridge_gateway_requests_total\{route="http",status="408"\} (\d+)/;
+    const before = (await metric(gateway.url, re)) ?? 0;
+    const c = await halfOpen(gateway.port);
+    c.s.write('GET /api/presence HTTP/1.1\r\nHo');
+    for (let i = 0; i < 300 && c.data() === ''; i++) await new Promise((r) => setTimeout(r, 10));
+    t.match(c.data(), /^HTTP\/1\.1 408 /);
+    await new Promise((r) => setTimeout(r, 600)); // several sweeps of the server (every 75 ms here)
+    t.equal(await metric(gateway.url, re), before + 1);
+    c.s.destroy();
   });
 
   await t.test('429 with Retry-After past the token bucket; nothing sent past it', async (t) => {
@@ -245,45 +318,87 @@ t.test('HTTP API over the stub', async (t) => {
       const again = await fetch(new URL(path, gateway.url), { headers: { 'if-none-match': etag } });
       t.equal(again.status, 304, `${path} revalidates`);
     }
-    t.equal((await fetch(new URL('/metrics', gateway.url), { method: 'POST' })).status, 405);
+    const post = await fetch(new URL('/metrics', gateway.url), { method: 'POST' });
+    t.equal(post.status, 405);
+    t.equal(post.headers.get('allow'), 'GET, HEAD');
+    // Five 304s counted as 304 (and the 200s as 200: five GETs above, two in the HEAD test's GETs, two HEADs).
+    t.equal(await metric(gateway.url, /beambridge_gateway_requests_total\{route="page",status="304"\} (\d+)/), 5);
+    t.equal(await metric(gateway.url, /beambridge_gateway_requests_total\{route="page",status="200"\} (\d+)/), 9);
   });
 });
 
+t.test('rate limits: sign-in per address, every other call per session, long history reads cost more', async (t) => {
+  const g = await fx.startGateway({ loginRateLimit: { ratePerSec: 0.2, burst: 2 }, apiRateLimit: { ratePerSec: 0.5, burst: 3 } });
+  const a = new Client(g.url);
+  const b = new Client(g.url);
+  await a.login(11);
+  await b.login(12);
+  const third = await new Client(g.url).req('POST', '/api/login', { userId: '13' });
+  t.equal(third.status, 429, 'the third sign-in from one address in a row');
+  t.equal(third.json.error.code, 'rate_limited');
+  t.match(third.headers.get('retry-after'), /^[1-9]\d*$/);
+  const statuses: number[] = [];
+  for (let i = 0; i < 4; i++) statuses.push((await a.req('GET', '/api/presence')).status);
+  t.same(statuses, [200, 200, 200, 429], 'presence: burst 3, then 429');
+  const limited = await a.req('GET', `/api/poll?seq=0`);
+  t.equal(limited.status, 429, 'polls share the bucket');
+  t.match(limited.headers.get('retry-after'), /^[1-9]\d*$/);
+  t.equal((await b.req('GET', '/api/history?with=11&limit=50')).status, 200, 'a short read: one token');
+  t.equal((await b.req('GET', '/api/history?with=11&limit=1000')).status, 429, 'a long read costs more than is left');
+  t.equal((await b.req('POST', '/api/send', { to: '11', text: 'sends have their own bucket' })).status, 200);
+});
+
+t.test('sessions: expiry signed in the cookie, logout kept for the TTL, a store keeps it across restarts', async (t) => {
+  const saved: Revocation[] = [];
+  const store = { load: () => saved, save: (r: Revocation) => void saved.push(r) };
+  const ttl = 3000;
+  const g = await fx.startGateway({ sessionTtlMs: ttl, revocations: store });
+  const c = new Client(g.url);
+  await c.login(14);
+  const old = c.cookie;
+  const [, issued, expires] = old.split('=')[1].split('.');
+  t.equal(Number(expires) - Number(issued), ttl, 'the expiry is in the cookie');
+  t.equal((await c.req('POST', '/api/logout')).status, 200);
+  t.equal(saved.length, 1, 'the store was told');
+  t.match(saved[0], { userId: '14', revokedAtMs: Number, untilMs: saved[0].revokedAtMs + ttl });
+  const stale = new Client(g.url);
+  stale.cookie = old;
+  t.equal((await stale.req('GET', '/api/presence')).status, 401, 'the logged-out session is refused');
+  await c.login(14);
+  t.equal((await c.req('GET', '/api/presence')).status, 200, 'a new sign-in works');
+  // A restart with the same secret and the store: the logout holds.
+  const restarted = await fx.startGateway({ sessionTtlMs: ttl, revocations: store });
+  stale.base = restarted.url;
+  t.equal((await stale.req('GET', '/api/presence')).status, 401, 'refused after a restart with the store');
+  // Without the store a restart forgets the logout (documented): the copy is accepted until it expires.
+  const forgetful = await fx.startGateway({ sessionTtlMs: ttl });
+  stale.base = forgetful.url;
+  t.equal((await stale.req('GET', '/api/presence')).status, 200, 'a restart without a store forgets logouts');
+  // An altered expiry breaks the signature.
+  const [name, value] = c.cookie.split('=');
+  const parts = value.split('.');
+  const forged = new Client(g.url);
+  forged.cookie = `${name}=${parts[0]}.${parts[1]}.${Number(parts[2]) + 1e9}.${parts[3]}`;
+  t.equal((await forged.req('GET', '/api/presence')).status, 401, 'a longer expiry is a forgery');
+  // Expiry: past the TTL the session is refused everywhere.
+  const wait = Number(expires) + 50 - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  stale.base = forgetful.url;
+  t.equal((await stale.req('GET', '/api/presence')).status, 401, 'expired');
+});
+
 t.test('metrics are off unless enabled; a second gateway accepts the first one\'s cookies', async (t) => {
-  const fx = await startChat(t, { gateway: { pollTimeoutMs: 1000 } });
-  t.equal((await fetch(new URL('/metrics', fx.gateway.url))).status, 404);
-  const c = new Client(fx.gateway.url);
+  const g = await fx.startGateway({ metrics: false });
+  t.equal((await fetch(new URL('/metrics', g.url))).status, 404);
+  const c = new Client(g.url);
   await c.login(3);
   const other = await fx.startGateway();
   c.base = other.url;
   t.equal((await c.req('GET', '/api/presence')).status, 200, 'same secret: the session holds');
 });
 
-t.test('backend down: polls answered 503 with Retry-After, then back', async (t) => {
-  const fx = await startChat(t, { gateway: { pollTimeoutMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } } });
-  const c = new Client(fx.gateway.url);
-  const s = await c.login(5);
-  await fx.stub.stop();
-  let r = await c.req('GET', `/api/poll?seq=${s.seq}`);
-  for (let i = 0; i < 50 && r.status === 200; i++) r = await c.req('GET', `/api/poll?seq=${s.seq}`);
-  t.equal(r.status, 503);
-  t.equal(r.json.error.code, 'unavailable');
-  t.match(r.headers.get('retry-after'), /^\d+$/);
-  const send = await c.req('POST', '/api/send', { to: '6', text: 'x' });
-  t.equal(send.status, 503);
-  fx.stub = await fx.stub.restart();
-  const deadline = Date.now() + 60_000;
-  while (r.status !== 200 && Date.now() < deadline) {
-    await new Promise((res) => setTimeout(res, 200));
-    r = await c.req('GET', `/api/poll?seq=${s.seq}`);
-  }
-  t.equal(r.status, 200, 'polls answer again once the stub is back');
-  t.match(r.json.status, /^(refresh|continue|events)$/);
-});
-
 t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http', async (t) => {
-  const stub = await startStub(t, { users: 40, friends: 6 });
-  const chat = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: stub.thriftPort }] });
+  const chat = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: fx.stub.thriftPort }] });
   const gateway = await serveGateway({ backend: chat, secret: SECRET, authenticate: acceptKnownUsers(chat), httpServer: 'node:http', pollTimeoutMs: 2000, presenceIntervalMs: 200 });
   t.teardown(async () => {
     await gateway.close();
@@ -305,4 +420,27 @@ t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http',
   t.equal(h.json.messages.at(-1).text, 'over thrift');
   t.equal((await bob.req('POST', '/api/send', { to: '1', text: 'x'.repeat(70_000) })).status, 413, '413 on node:http too');
   t.equal((await new Client(gateway.url).req('GET', '/api/presence')).status, 401);
+});
+
+// Last: it stops the shared stub (and starts it again).
+t.test('backend down: polls answered 503 with Retry-After, then back', async (t) => {
+  const g = await fx.startGateway({ pollTimeoutMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
+  const c = new Client(g.url);
+  const s = await c.login(5);
+  await fx.stub.stop();
+  let r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  for (let i = 0; i < 50 && r.status === 200; i++) r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  t.equal(r.status, 503);
+  t.equal(r.json.error.code, 'unavailable');
+  t.match(r.headers.get('retry-after'), /^\d+$/);
+  const send = await c.req('POST', '/api/send', { to: '6', text: 'x' });
+  t.equal(send.status, 503);
+  fx.stub = await fx.stub.restart();
+  const deadline = Date.now() + 60_000;
+  while (r.status !== 200 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  }
+  t.equal(r.status, 200, 'polls answer again once the stub is back');
+  t.match(r.json.status, /^(refresh|continue|events)$/);
 });
