@@ -90,3 +90,31 @@ export async function launchChrome(t: Teardownable): Promise<Chrome> {
     },
   };
 }
+
+/**
+ * Layout faults of a conversation's message list, by bounding boxes: bubbles
+ * that overlap the next one, a time or text sticking out of its bubble, a
+ * bubble wider than the list, a list that scrolls sideways. Empty when it
+ * looks right.
+ */
+export async function bubbleFaults(page: Page, id: string): Promise<string[]> {
+  return conversation(page, id).getByRole('log').evaluate((list) => {
+    const out: string[] = [];
+    const box = list.getBoundingClientRect();
+    const items = [...list.querySelectorAll('li')];
+    if (list.scrollWidth > list.clientWidth + 1) out.push(`the list scrolls sideways (${list.scrollWidth} > ${list.clientWidth})`);
+    items.forEach((li, i) => {
+      const r = li.getBoundingClientRect();
+      if (r.left < box.left - 0.5 || r.right > box.right + 0.5) out.push(`bubble ${i} is wider than the list`);
+      for (const part of li.querySelectorAll('time, .text, .who')) {
+        const p = part.getBoundingClientRect();
+        if (p.top < r.top - 0.5 || p.bottom > r.bottom + 0.5 || p.left < r.left - 0.5 || p.right > r.right + 0.5) {
+          out.push(`bubble ${i}: its ${part.tagName.toLowerCase()}${part.className ? `.${part.className}` : ''} sticks out (${JSON.stringify([p.top, p.bottom, p.left, p.right])} in ${JSON.stringify([r.top, r.bottom, r.left, r.right])})`);
+        }
+      }
+      const next = items[i + 1];
+      if (next !== undefined && next.getBoundingClientRect().top < r.bottom - 0.5) out.push(`bubbles ${i} and ${i + 1} overlap`);
+    });
+    return out;
+  });
+}

@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { startChat } from './gateway-fixture.js';
-import { buddy, conversation, launchChrome, say, signIn } from './browser.js';
+import { bubbleFaults, buddy, conversation, launchChrome, say, signIn } from './browser.js';
 
 const WAIT = { timeout: 20_000 };
 
@@ -55,6 +55,23 @@ t.test('two users chat in two browser contexts', async (t) => {
   t.comment(`bob -> alice shown on alice's page after ${Date.now() - t0} ms`);
   await chrome.shot(A.page, 'chat-3-conversation-alice', t.comment);
 
+  // A long message (it wraps) and a long word (it must break): every bubble holds its text and time, none overlaps the next.
+  const long = `${'A message long enough to wrap over several lines of the conversation window, '.repeat(3)}and a long word: ${'x'.repeat(90)}`;
+  await say(A.page, bob, long);
+  await conversation(B.page, alice).getByRole('log').getByText(long).waitFor(WAIT);
+  for (const [p, peer] of [[A.page, bob], [B.page, alice]] as const) t.same(await bubbleFaults(p, peer), [], 'no bubble overlaps or overflows (1100 px wide)');
+  // A narrow window (a phone) and a wide one: the same, and the window follows the width.
+  await A.page.setViewportSize({ width: 360, height: 700 });
+  t.same(await bubbleFaults(A.page, bob), [], 'no bubble overlaps or overflows (360 px wide)');
+  t.ok(await A.page.evaluate(() => ((g: any) => g.document.documentElement.scrollWidth <= g.innerWidth)(globalThis)), 'the page does not scroll sideways at 360 px');
+  await chrome.shot(A.page, 'chat-3b-narrow', t.comment);
+  await A.page.setViewportSize({ width: 1600, height: 900 });
+  t.same(await bubbleFaults(A.page, bob), [], 'no bubble overlaps or overflows (1600 px wide)');
+  const wide = (await conversation(A.page, bob).boundingBox())!;
+  t.ok(wide.width > 500 && wide.height > 450, `the conversation grows with a wide window (${Math.round(wide.width)} x ${Math.round(wide.height)} px)`);
+  await chrome.shot(A.page, 'chat-3c-wide', t.comment);
+  await A.page.setViewportSize({ width: 1100, height: 700 });
+
   // Unread: Alice closes the conversation, Bob writes twice.
   await conversation(A.page, bob).getByRole('button', { name: `Close conversation with User ${bob}` }).click();
   await say(B.page, alice, 'unread one');
@@ -79,7 +96,7 @@ t.test('two users chat in two browser contexts', async (t) => {
   await conversation(A2, bob).getByRole('log').getByText('to both tabs').waitFor(WAIT);
   const count = async (p: Page) => conversation(p, bob).getByRole('listitem').count();
   t.equal(await count(A.page), await count(A2), 'both tabs show the same messages');
-  t.equal(await count(A.page), 6, 'each message once');
+  t.equal(await count(A.page), 7, 'each message once');
   await chrome.shot(A2, 'chat-5-second-tab', t.comment);
 
   // Idle: Bob does nothing for the stub's idle time.
