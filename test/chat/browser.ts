@@ -44,6 +44,8 @@ export interface Chrome {
   tab(context: BrowserContext, url: string): Promise<Page>;
   /** Console errors and page errors seen so far, with the page they came from. */
   errors: string[];
+  /** The same, each with the time it was seen (Date.now()), for checks scoped to a window of time. */
+  timedErrors: { atMs: number; text: string }[];
   /** Saves a full-page PNG and prints its path. */
   shot(page: Page, name: string, log: (s: string) => void): Promise<string>;
 }
@@ -57,17 +59,23 @@ export async function launchChrome(t: Teardownable): Promise<Chrome> {
     rmSync(home, { recursive: true, force: true });
   });
   const errors: string[] = [];
+  const timedErrors: { atMs: number; text: string }[] = [];
+  const seen = (text: string) => {
+    errors.push(text);
+    timedErrors.push({ atMs: Date.now(), text });
+  };
   const watch = (page: Page, who: string) => {
     page.setDefaultTimeout(20_000);
     page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(`${who}: console: ${m.text()}`);
+      if (m.type() === 'error') seen(`${who}: console: ${m.text()}`);
     });
-    page.on('pageerror', (e) => errors.push(`${who}: pageerror: ${e.message}`));
+    page.on('pageerror', (e) => seen(`${who}: pageerror: ${e.message}`));
   };
   let n = 0;
   return {
     browser,
     errors,
+    timedErrors,
     async person(url) {
       const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
       const page = await context.newPage();
