@@ -38,6 +38,8 @@ const gateway = await serveGateway({
   idleStopMs: 600_000,
   presenceIntervalMs: Number(presenceIntervalMs),
   rateLimit: { ratePerSec: 1e6, burst: 1e6 },
+  loginRateLimit: { ratePerSec: 1e6, burst: 1e6 },
+  apiRateLimit: { ratePerSec: 1e6, burst: 1e6 },
 });
 
 const gcAll = () => {

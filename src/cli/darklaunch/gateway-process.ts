@@ -44,6 +44,8 @@ const serve = (port: number) =>
     secret: a.secret,
     metrics: true,
     pollTimeoutMs: a.pollTimeoutMs,
+    // Every simulated browser signs in from this one address; real ones come from many.
+    loginRateLimit: { ratePerSec: 1e6, burst: 1e6 },
     authenticate: (_req, body) => {
       const id = typeof body.userId === 'string' && /^\d{1,19}$/.test(body.userId) ? BigInt(body.userId) : undefined;
       return id !== undefined && id >= lo && id <= hi ? id : null;
