@@ -427,7 +427,10 @@ t.test('backend down: polls answered 503 with Retry-After, then back', async (t)
   const g = await fx.startGateway({ pollTimeoutMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
   const c = new Client(g.url);
   const s = await c.login(5);
+  let t0 = Date.now();
   await fx.stub.stop();
+  t.comment(`stub stopped in ${Date.now() - t0} ms`);
+  t0 = Date.now();
   let r = await c.req('GET', `/api/poll?seq=${s.seq}`);
   for (let i = 0; i < 50 && r.status === 200; i++) r = await c.req('GET', `/api/poll?seq=${s.seq}`);
   t.equal(r.status, 503);
@@ -435,12 +438,17 @@ t.test('backend down: polls answered 503 with Retry-After, then back', async (t)
   t.match(r.headers.get('retry-after'), /^\d+$/);
   const send = await c.req('POST', '/api/send', { to: '6', text: 'x' });
   t.equal(send.status, 503);
+  t.comment(`503s within ${Date.now() - t0} ms`);
+  t0 = Date.now();
   fx.stub = await fx.stub.restart();
+  t.comment(`stub restarted in ${Date.now() - t0} ms`);
+  t0 = Date.now();
   const deadline = Date.now() + 60_000;
   while (r.status !== 200 && Date.now() < deadline) {
     await new Promise((res) => setTimeout(res, 200));
     r = await c.req('GET', `/api/poll?seq=${s.seq}`);
   }
   t.equal(r.status, 200, 'polls answer again once the stub is back');
+  t.comment(`polls answered ${Date.now() - t0} ms after the restart`);
   t.match(r.json.status, /^(refresh|continue|events)$/);
 });
