@@ -220,6 +220,8 @@ class GatewayImpl implements ChannelHost, Gateway {
       headersTimeoutMs: o.headersTimeoutMs,
       requestTimeoutMs: o.requestTimeoutMs,
       keepAliveTimeoutMs: o.keepAliveTimeoutMs,
+      // A backstop only: polls are answered at pollTimeoutMs, backend calls have their own deadlines.
+      handlerTimeoutMs: Math.max(300_000, 2 * (o.pollTimeoutMs ?? 25_000)),
       onRefused: (status, code) => {
         this.metrics?.requests.inc(['http', String(status)]);
         this.metrics?.errors.inc([code]);
