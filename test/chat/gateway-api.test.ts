@@ -424,7 +424,8 @@ t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http',
 
 // Last: it stops the shared stub (and starts it again).
 t.test('backend down: polls answered 503 with Retry-After, then back', async (t) => {
-  const g = await fx.startGateway({ pollTimeoutMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
+  // A short upstream poll: the gateway answers 503 until its first upstream poll after the outage returns (upstreamPollMs, 20 s by default).
+  const g = await fx.startGateway({ pollTimeoutMs: 1000, upstreamPollMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
   const c = new Client(g.url);
   const s = await c.login(5);
   let t0 = Date.now();
