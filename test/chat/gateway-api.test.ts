@@ -387,6 +387,17 @@ t.test('sessions: expiry signed in the cookie, logout kept for the TTL, a store 
   t.equal((await stale.req('GET', '/api/presence')).status, 401, 'expired');
 });
 
+t.test('a server error after listen goes to the logger and the metrics; the gateway keeps serving', async (t) => {
+  const logged: [string, Record<string, unknown> | undefined][] = [];
+  const log = (message: string, fields?: Record<string, unknown>) => void logged.push([message, fields]);
+  const g = await fx.startGateway({ logger: { debug: log, info: log, warn: log, error: log } });
+  // What an accept failure looks like to the listening server (the gateway's HTTP server is internal).
+  (g as any).http.server.emit('error', Object.assign(new Error('accept: too many open files'), { code: 'EMFILE' }));
+  t.match(logged, [[/server error/, { code: 'EMFILE', message: 'accept: too many open files' }]]);
+  t.equal(await metric(g.url, /beambridge_gateway_errors_total\{code="server_error"\} (\d+)/), 1);
+  t.equal((await fetch(new URL('/chat.css', g.url))).status, 200, 'still serving');
+});
+
 t.test('metrics are off unless enabled; a second gateway accepts the first one\'s cookies', async (t) => {
   const g = await fx.startGateway({ metrics: false });
   t.equal((await fetch(new URL('/metrics', g.url))).status, 404);
