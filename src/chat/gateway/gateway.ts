@@ -18,6 +18,7 @@ import { GatewayMetrics } from './metrics.js';
 import { NodeHttpServer } from './nodehttp.js';
 import { loadPage, type PageFile } from './page.js';
 import { PresenceHub } from './presence.js';
+import { WWW_AUTHENTICATE, checkJsonBody, checkSameOrigin } from './guards.js';
 import { RateLimiter, SESSION_COOKIE, SessionSigner, TokenBucket, readCookie, type RateLimit, type RevocationStore } from './session.js';
 import { silentLogger, type Logger } from '../../node/diagnostics.js';
 
@@ -133,9 +134,6 @@ export interface GatewayStats {
 const NUDGE_MS = 2000;
 
 const JSON_HEADERS = Object.freeze({ 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
-
-/** RFC 9110 section 11.6.1: a 401 says how to authenticate. Here: sign in at /api/login for a session cookie. */
-const WWW_AUTHENTICATE = `Cookie realm="beambridge", cookie-name="${SESSION_COOKIE}", login="/api/login"`;
 
 const ROUTES: Record<string, string> = {
   '/api/login': 'POST',
@@ -546,38 +544,6 @@ class GatewayImpl implements ChannelHost, Gateway {
     })();
     return this.closing;
   }
-}
-
-/**
- * Refuses a request another site made the browser send (403): `Sec-Fetch-Site`
- * other than same-origin or none (a person typing the URL), or else an
- * `Origin` whose host is not this request's Host. A client that sends
- * neither (curl, a service) is let through: cookies are what it would forge,
- * and a browser sends at least one of the two with every cross-site fetch or form.
- */
-function checkSameOrigin(req: HttpRequest): void {
-  const site = req.headers.get('sec-fetch-site');
-  if (site !== undefined) {
-    if (site === 'same-origin' || site === 'none') return;
-    throw new HttpError(403, 'cross_site', `cross-site requests are refused (Sec-Fetch-Site: ${site})`);
-  }
-  const origin = req.headers.get('origin');
-  if (origin === undefined) return;
-  let host: string | undefined;
-  try {
-    host = new URL(origin).host;
-  } catch {
-    host = undefined;
-  }
-  if (host === undefined || host === '' || host !== req.headers.get('host')) throw new HttpError(403, 'cross_site', `cross-site requests are refused (Origin: ${origin})`);
-}
-
-/** A POST body must be JSON, said so by its Content-Type (415 otherwise): an HTML form cannot send that cross-site. An empty body may leave it out. */
-function checkJsonBody(req: HttpRequest): void {
-  const type = req.headers.get('content-type');
-  if (type === undefined && req.body.length === 0) return;
-  const media = (type ?? '').split(';')[0].trim().toLowerCase();
-  if (media !== 'application/json') throw new HttpError(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json', { Accept: 'application/json' });
 }
 
 /**
