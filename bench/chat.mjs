@@ -22,6 +22,7 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
+import { median } from './stats.mjs';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, tuple } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
@@ -73,7 +74,6 @@ async function interleaved(ops) {
   return n.map((k, i) => [k / (ms[i] / 1000), cpu[i] / k]);
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (x) => `${Math.round(x).toLocaleString('en-US')}/s`;
 
 let epmd;
