@@ -1,4 +1,6 @@
-// Real Erlang for tests: epmd and erl nodes on free ports, stopped by pid.
+// Real Erlang for tests: erl nodes on free ports (stopped by pid), erlc and
+// one-shot erl runs. Starting epmd and the erl command line live in
+// src/procs/erl.ts (the darklaunch CLI uses them too).
 //
 // BEAMBRIDGE_OTP_ROOT=/opt/otp-sid runs erl inside that debootstrap'd root
 // (see scripts/otp-roots.sh) so the same suite runs against OTP 27 or 29.
@@ -8,18 +10,8 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { freePort, startProcess, type Started, type TestContext } from './procs.js';
-
-/** True for a tap or node:test test (something a helper can tie a process to). */
-export function isTestContext(x: unknown): x is TestContext {
-  const o = x as TestContext | null | undefined;
-  return typeof o?.teardown === 'function' || typeof o?.after === 'function';
-}
-
-/** The OTP root to run erl in by default, or '' for the system erl. */
-export function otpRoot(): string {
-  return process.env.BEAMBRIDGE_OTP_ROOT ?? '';
-}
+import { startProcess, type Started, type TestContext } from '../procs/process.js';
+import { erlCommand, isTestContext, otpRoot } from '../procs/erl.js';
 
 /** One Erlang/OTP installation the suite can run against. */
 export interface OtpVariant {
@@ -49,33 +41,6 @@ export function otpVariants(): OtpVariant[] {
   return out;
 }
 let warned = false;
-
-/** Command and arguments that run `erl args...` for the given (or default) OTP root. */
-export function erlCommand(args: string[], root: string = otpRoot()): { cmd: string; args: string[] } {
-  return root ? { cmd: 'chroot', args: [root, 'erl', ...args] } : { cmd: 'erl', args };
-}
-
-/**
- * Starts epmd on a free port (or reuses BEAMBRIDGE_EPMD_PORT) and returns the
- * port. It is stopped when the test `t` ends, or when this process exits.
- */
-export async function startEpmd(t?: TestContext): Promise<number> {
-  return (await startEpmdProcess(t)).port;
-}
-
-/** @internal {@link startEpmd} (on `onPort` if given), with the process to stop (undefined for a shared epmd). */
-export async function startEpmdProcess(t?: TestContext, onPort?: number): Promise<{ port: number; process?: Started }> {
-  const shared = process.env.BEAMBRIDGE_EPMD_PORT;
-  if (shared) return { port: Number(shared) };
-  const port = onPort ?? (await freePort());
-  const started = await startProcess({
-    cmd: 'epmd',
-    args: ['-port', String(port), '-relaxed_command_check'],
-    readyPort: port,
-    t,
-  });
-  return { port, process: started };
-}
 
 export interface ErlNodeOptions {
   /** Full node name, e.g. `a1@127.0.0.1` (a -name), or a short name with `shortNames`. */

@@ -17,30 +17,22 @@
  * Erlang must be installed (`erl`, `erlc`, `epmd` on the PATH); the stub
  * also needs `make` and `flock`.
  */
+// Process launching (epmd, the stub, processes by pid) lives one layer down in
+// src/procs/, which the shipped CLI uses too; this entry re-exports it and adds
+// what only tests need (erl nodes with compiled modules, erlc, socket pairs).
 export {
   freePort,
   startProcess,
   waitForPort,
-  socketPair,
   onTestEnd,
   type TestContext,
   type Teardownable,
   type Started,
   type StartOptions,
-} from './procs.js';
-export {
-  startEpmd,
-  startErlNode,
-  runErl,
-  erlWith,
-  compileErl,
-  erlCommand,
-  otpRoot,
-  otpVariants,
-  isTestContext,
-  type ErlNodeOptions,
-  type OtpVariant,
-} from './erl.js';
+} from '../procs/process.js';
+export { socketPair } from './sockets.js';
+export { startEpmd, erlCommand, otpRoot, isTestContext } from '../procs/erl.js';
+export { startErlNode, runErl, erlWith, compileErl, otpVariants, type ErlNodeOptions, type OtpVariant } from './erl.js';
 export {
   startStub,
   startStubCluster,
@@ -55,4 +47,4 @@ export {
   type StubNode,
   type StubReady,
   type ControlReply,
-} from './stub.js';
+} from '../procs/stub.js';

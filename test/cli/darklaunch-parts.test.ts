@@ -262,3 +262,14 @@ t.test('reports: consistency, SLO, merge, chart', async (t) => {
   t.notMatch(svg, /NaN|undefined|Infinity/);
   t.match(renderSvg(a), />SLO met</);
 });
+
+t.test('layering: the shipped CLI never imports the test helpers; src/procs imports only node built-ins', async (t) => {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const importsOf = (dir: string): [string, string][] =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.ts'))
+      .flatMap((f) => [...readFileSync(`${dir}/${f}`, 'utf8').matchAll(/^import[^;]*?from '([^']+)'/gms)].map((m): [string, string] => [f, m[1]]));
+  const cli = [...importsOf('src/cli/darklaunch'), ...importsOf('src/cli')];
+  t.same(cli.filter(([, m]) => m.includes('/testing/')), [], 'src/cli imports nothing from src/testing');
+  t.same(importsOf('src/procs').filter(([, m]) => !m.startsWith('node:') && !m.startsWith('./')), [], 'src/procs is a leaf');
+});

@@ -5,7 +5,7 @@
 // when the gateway exports them).
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { controlCommand } from '../../testing/stub.js';
+import { controlCommand } from '../../procs/stub.js';
 import type { CostSample, StubCost } from './collect.js';
 
 const CLK_TCK = 100;

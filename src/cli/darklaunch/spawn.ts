@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { startProcess, type Started } from '../../testing/procs.js';
-import { startEpmd } from '../../testing/erl.js';
-import { randomCookie, startStub, type StubNode, type StubOptions } from '../../testing/stub.js';
+import { startProcess, type Started } from '../../procs/process.js';
+import { startEpmd } from '../../procs/erl.js';
+import { randomCookie, startStub, type StubNode, type StubOptions } from '../../procs/stub.js';
 import { CommandFailed } from '../io.js';
 import type { GatewayProcessArgs } from './gateway-process.js';
 import type { DarklaunchSettings } from './settings.js';
@@ -24,7 +24,7 @@ class Scope {
     this.stops.push(fn);
   }
   async close(): Promise<void> {
-    // The started processes do not hold this process open (beambridge/testing unrefs them):
+    // The started processes do not hold this process open (src/procs unrefs them):
     // something must, while we wait for them to exit.
     const hold = setInterval(() => {}, 1000);
     try {

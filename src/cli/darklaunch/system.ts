@@ -1,7 +1,7 @@
 // The system a run loads: a gateway URL and, when known, the stub nodes
 // behind it (their control ports, for faults and `stats`). Either given
 // (TARGET and --stub-control) or spawned by the command (spawn.ts).
-import { controlCommand } from '../../testing/stub.js';
+import { controlCommand } from '../../procs/stub.js';
 import { slotOf } from '../../chat/slot.js';
 import { CommandFailed } from '../io.js';
 

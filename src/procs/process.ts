@@ -1,10 +1,10 @@
-// Processes for tests: start real servers (epmd, erl nodes, the chat stub) on
-// free ports, wait for them to be ready, fail fast if they die, and stop them
-// by pid: on `stop()`, in the test's teardown, and when this process exits or
-// is ended by SIGINT, SIGTERM or SIGHUP. Nothing here ever ends a process it
-// did not start.
+// Child processes by pid: start real servers (epmd, erl nodes, the chat stub)
+// on free ports, wait for them to be ready, fail fast if they die, and stop
+// them by pid: on `stop()`, when the owning scope (a test's teardown, or the
+// `darklaunch --spawn` run) ends, and when this process exits or is ended by
+// SIGINT, SIGTERM or SIGHUP. Nothing here ever ends a process it did not start.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Socket } from 'node:net';
+import { createServer, connect } from 'node:net';
 import { once } from 'node:events';
 
 /**
@@ -236,21 +236,4 @@ export async function waitForPort(port: number, timeoutMs = 30_000, dead: () => 
     if (Date.now() > deadline) throw new Error(`port ${port} did not open within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** A connected pair of TCP sockets over 127.0.0.1, destroyed when the test ends. */
-export async function socketPair(t?: TestContext): Promise<[Socket, Socket]> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const accepted = once(srv, 'connection');
-  const a = connect({ port: (srv.address() as { port: number }).port, host: '127.0.0.1' });
-  await once(a, 'connect');
-  const [b] = (await accepted) as [Socket];
-  srv.close();
-  onTestEnd(t, () => {
-    a.destroy();
-    b.destroy();
-  });
-  return [a, b];
 }

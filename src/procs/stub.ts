@@ -1,4 +1,5 @@
-// The Erlang chat stub (erlang-stub/, shipped in the package) for tests:
+// The Erlang chat stub (erlang-stub/, shipped in the package), for tests and
+// `darklaunch --spawn`:
 // builds it, starts one node or a cluster on free ports, waits for the JSON
 // ready line, and stops every node by pid when the test ends (even when it
 // fails) or when this process exits.
@@ -28,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProcess, type Started, type TestContext } from './procs.js';
+import { startProcess, type Started, type TestContext } from './process.js';
 import { erlCommand, isTestContext, startEpmdProcess } from './erl.js';
 
 /** The stub's directory (erlang-stub/). */
