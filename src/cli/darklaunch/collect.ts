@@ -46,6 +46,13 @@ export interface CostSample {
 /** One second of the run. `t` is the end of the second, in seconds from the start. */
 export interface Sample {
   t: number;
+  /**
+   * `run`: the measured window; `drain`: after it, the pages stopped acting and
+   * their polls bring what is in flight; `audit`: the end-of-run history
+   * audit, whose own requests are not in the sample (see `phases.auditLoad`).
+   * Absent in reports from before the field existed.
+   */
+  phase?: 'run' | 'drain' | 'audit';
   counters: Counters;
   errors: Record<string, number>;
   /** Users whose planned start has passed, users signed in, users idle (end of the second). */
@@ -138,10 +145,11 @@ export class Collector {
   }
 
   /** Closes the current second into a Sample and starts the next. */
-  tick(t: number, started: number, cost: CostSample, faults: string[]): Sample {
+  tick(t: number, started: number, cost: CostSample, faults: string[], phase: Sample['phase'] = 'run'): Sample {
     const g = this.gaugeTotals();
     const s: Sample = {
       t,
+      phase,
       counters: this.counters,
       errors: this.errors,
       users: { started, active: g.active, idle: g.idle },

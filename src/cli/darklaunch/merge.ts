@@ -68,6 +68,9 @@ export function mergeReports(reports: Report[]): Report {
       s.cost.gateway ??= p.cost.gateway;
       s.cost.stubs ??= p.cost.stubs;
     }
+    // A second is in the measured window while any shard is still in its own.
+    const phases = parts.map((p) => p.phase ?? 'run');
+    s.phase = phases.includes('run') ? 'run' : phases.includes('drain') ? 'drain' : 'audit';
     s.send = mergeApprox(parts.map((p) => p.send));
     s.presence = mergeApprox(parts.map((p) => p.presence));
     s.repoll = mergeApprox(parts.map((p) => p.repoll));
@@ -169,7 +172,7 @@ export function mergeReports(reports: Report[]): Report {
     settings: { ...first.settings, shard: reports.map((r) => r.settings.shard).join('+') },
     plan: { users: reports.reduce((a, r) => a + r.plan.users, 0), range: [ranges[0][0], ranges[ranges.length - 1][1]], digest: reports.map((r) => r.plan.digest).join('+') },
     machine: { ...first.machine, loadAvgStart: first.machine.loadAvgStart, loadAvgEnd: reports[reports.length - 1].machine.loadAvgEnd },
-    phases: { drainS: Math.max(...reports.map((r) => r.phases.drainS)), auditS: Math.max(...reports.map((r) => r.phases.auditS)) },
+    phases: mergePhases(reports),
     samples,
     totals,
     cost: summariseCost(samples),
@@ -179,5 +182,20 @@ export function mergeReports(reports: Report[]): Report {
     slo: evaluateSlo(parseSlo(first.settings.slo), totals, L),
     simulatorErrors: reports.flatMap((r) => r.simulatorErrors),
     merged: reports.map((r, i) => ({ startedAt: r.startedAt, shard: r.settings.shard, range: r.plan.range, offsetS: offsets[i] })),
+  };
+}
+
+/** The longest drain and audit, and the audits' own requests added up. */
+function mergePhases(reports: Report[]): Report['phases'] {
+  const loads = reports.map((r) => r.phases.auditLoad).filter((l) => l !== undefined);
+  const auditLoad = loads.length === 0 ? undefined : { counters: zeroCounters(), errors: {} as Record<string, number> };
+  for (const l of loads) {
+    addCounters(auditLoad!.counters, l.counters);
+    for (const [k, n] of Object.entries(l.errors)) auditLoad!.errors[k] = (auditLoad!.errors[k] ?? 0) + n;
+  }
+  return {
+    drainS: Math.max(...reports.map((r) => r.phases.drainS)),
+    auditS: Math.max(...reports.map((r) => r.phases.auditS)),
+    ...(auditLoad ? { auditLoad } : {}),
   };
 }

@@ -96,12 +96,22 @@ export interface WorkerInit {
 }
 
 /** An audit round is numbered: a worker's late answer to a round the main thread gave up on is told apart. */
-export type ToWorker = { type: 'stop-actions' } | { type: 'audit'; round: number; items: AuditItem[] } | { type: 'close' };
+export type ToWorker = { type: 'stop-actions' } | { type: 'audit'; round: number; items: AuditItem[]; readsPerS: number } | { type: 'close' };
+
+/**
+ * What the audit itself cost (its history reads, the sign-ins it needed, and
+ * whatever the pages did meanwhile): kept out of the per-second samples, which
+ * measure the load only.
+ */
+export interface AuditLoad {
+  counters: Counters;
+  errors: Record<string, number>;
+}
 
 /** `stopped`: every user's actions in progress have finished (after `stop-actions`), with a last batch before it. */
 export type FromWorker =
   | { type: 'batch'; batch: Batch }
   | { type: 'stopped' }
-  | { type: 'audit'; round: number; answers: AuditAnswer[] }
+  | { type: 'audit'; round: number; answers: AuditAnswer[]; load: AuditLoad }
   | { type: 'closed' }
   | { type: 'error'; message: string };

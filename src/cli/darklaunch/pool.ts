@@ -5,12 +5,12 @@
 // main thread runs one itself.
 import { Gateway } from './api.js';
 import type { AuditAnswer, AuditItem } from './ledger.js';
-import { LATENCY_KINDS, zeroCounters, type Batch, type Counters, type FromWorker, type Latencies, type LedgerRecord, type ToWorker, type WorkerInit } from './messages.js';
+import { LATENCY_KINDS, zeroCounters, type AuditLoad, type Batch, type Counters, type FromWorker, type Latencies, type LedgerRecord, type ToWorker, type WorkerInit } from './messages.js';
 import { UserPlan } from './plan.js';
 import { SimUser } from './user.js';
 
-/** History reads in flight per worker during the audit. */
-const AUDIT_PARALLEL = 32;
+/** History reads in flight per worker during the audit (also paced: see `readsPerS`). */
+const AUDIT_PARALLEL = 8;
 
 function emptyLatencies(): Latencies {
   return { send: [], presence: [], repoll: [], login: [], history: [] };
@@ -31,6 +31,9 @@ export class Pool {
   private lat: Latencies = emptyLatencies();
   private readonly users = new Map<number, SimUser>();
   private timer: NodeJS.Timeout | undefined;
+  /** Once the audit begins, counters go here, not into the batches (the samples measure the load only). */
+  private auditing = false;
+  private auditLoad: AuditLoad = { counters: zeroCounters(), errors: {} };
 
   constructor(
     private readonly init: WorkerInit,
@@ -50,15 +53,16 @@ export class Pool {
   }
 
   count(k: keyof Counters, n = 1): void {
-    this.counters[k] += n;
+    (this.auditing ? this.auditLoad.counters : this.counters)[k] += n;
   }
 
   error(key: string): void {
-    this.errors[key] = (this.errors[key] ?? 0) + 1;
+    const errors = this.auditing ? this.auditLoad.errors : this.errors;
+    errors[key] = (errors[key] ?? 0) + 1;
   }
 
   latency(kind: (typeof LATENCY_KINDS)[number], ms: number): void {
-    this.lat[kind].push(Math.round(ms * 1000) / 1000);
+    if (!this.auditing) this.lat[kind].push(Math.round(ms * 1000) / 1000);
   }
 
   /** A bug in the simulator itself: reported, never silent. */
@@ -111,8 +115,13 @@ export class Pool {
         );
         return;
       case 'audit':
-        this.audit(m.items).then(
-          (answers) => this.post({ type: 'audit', round: m.round, answers }),
+        this.auditing = true;
+        this.audit(m.items, m.readsPerS).then(
+          (answers) => {
+            const load = this.auditLoad;
+            this.auditLoad = { counters: zeroCounters(), errors: {} };
+            this.post({ type: 'audit', round: m.round, answers, load });
+          },
           (e: unknown) => this.fail(e),
         );
         return;
@@ -122,8 +131,12 @@ export class Pool {
     }
   }
 
-  /** Answers the audit: one history read per (recipient, sender) pair, a few at once. */
-  private async audit(items: AuditItem[]): Promise<AuditAnswer[]> {
+  /**
+   * Answers the audit: one history read per (recipient, sender) pair, a few at
+   * once and at most `readsPerS` a second, so that the audit does not load a
+   * gateway that is still catching up.
+   */
+  private async audit(items: AuditItem[], readsPerS: number): Promise<AuditAnswer[]> {
     const pairs = new Map<string, AuditItem[]>();
     for (const it of items) {
       const k = `${it.to}:${it.from}`;
@@ -134,9 +147,14 @@ export class Pool {
     const jobs = [...pairs.values()];
     const out: AuditAnswer[] = [];
     let next = 0;
+    const gapMs = 1000 / Math.max(0.1, readsPerS);
+    const a0 = performance.now();
     const run = async () => {
       while (next < jobs.length) {
-        const job = jobs[next++];
+        const i = next++;
+        const job = jobs[i];
+        const wait = a0 + i * gapMs - performance.now();
+        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
         const u = this.users.get(job[0].to);
         if (!u) {
           for (const it of job) out.push({ id: it.id, inHistory: false, refreshedAfter: false, error: 'the recipient is not in this worker' });

@@ -5,7 +5,7 @@ import { cpus, loadavg } from 'node:os';
 import type { Sample, Totals } from './collect.js';
 import type { FaultRecord } from './faults.js';
 import type { ExternalRecords, LedgerSummary } from './ledger.js';
-import type { Counters } from './messages.js';
+import type { AuditLoad, Counters } from './messages.js';
 import { formatDuration, type DarklaunchSettings, type SloCondition } from './settings.js';
 import type { SystemUnderTest } from './system.js';
 
@@ -15,6 +15,17 @@ export interface SloResult {
   actual: number | null;
   ok: boolean;
   note?: string;
+}
+
+/**
+ * How long the drain and the audit took, and what the audit's own requests
+ * were (history reads, the sign-ins it needed, and the pages' polls while it
+ * ran): after the measured window and kept out of the samples and totals.
+ */
+export interface Phases {
+  drainS: number;
+  auditS: number;
+  auditLoad?: AuditLoad;
 }
 
 /** Averages and peaks of what the system under test cost over the run. */
@@ -38,7 +49,7 @@ export interface Report {
   plan: { users: number; range: [number, number]; digest: string };
   system: { spawned: boolean; target: string; stubs: { index: number; node: string; controlPort: number; slots: [number, number][] }[] };
   machine: { cpus: number; loadAvgStart: number[]; loadAvgEnd: number[]; node: string; platform: string };
-  phases: { drainS: number; auditS: number };
+  phases: Phases;
   samples: Sample[];
   totals: Totals;
   cost: CostSummary;
@@ -170,7 +181,7 @@ export interface RunOutcome {
   external: ExternalRecords;
   faults: FaultRecord[];
   interrupted: boolean;
-  phases: { drainS: number; auditS: number };
+  phases: Phases;
   loadAvgStart: number[];
   simulatorErrors: string[];
 }
@@ -192,7 +203,7 @@ export function buildReport(o: RunOutcome): Report {
       stubs: o.sys.stubs().map((s) => ({ index: s.index, node: s.node, controlPort: s.controlPort, slots: s.slots })),
     },
     machine: { cpus: cpus().length, loadAvgStart: o.loadAvgStart.map(r2), loadAvgEnd: loadavg().map(r2), node: process.version, platform: process.platform },
-    phases: { drainS: r2(o.phases.drainS), auditS: r2(o.phases.auditS) },
+    phases: { drainS: r2(o.phases.drainS), auditS: r2(o.phases.auditS), ...(o.phases.auditLoad ? { auditLoad: o.phases.auditLoad } : {}) },
     samples: o.samples,
     totals: o.totals,
     cost: summariseCost(o.samples),

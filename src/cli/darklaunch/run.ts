@@ -11,7 +11,7 @@ import { Collector, type CostSample, type Sample } from './collect.js';
 import { MetricsScraper, ProcStat, SelfStat, stubStats } from './cost.js';
 import { assessFaults, explainLoss, fire, type FaultRecord } from './faults.js';
 import type { AuditAnswer, AuditItem } from './ledger.js';
-import type { FromWorker, ToWorker, WorkerInit } from './messages.js';
+import { addCounters, zeroCounters, type AuditLoad, type FromWorker, type ToWorker, type WorkerInit } from './messages.js';
 import { planDigest, shardUsers, UserPlan } from './plan.js';
 import { Pool } from './pool.js';
 import { buildReport, type Report } from './report.js';
@@ -54,6 +54,8 @@ const BATCH_MS = 250;
 const SOCKET_HEADROOM = 600;
 /** Audit rounds at most: the first, and rounds for messages accepted while the previous one ran. */
 const AUDIT_ROUNDS = 3;
+/** History reads per second the whole audit makes (split over the workers that have recipients). */
+const AUDIT_READS_PER_S = 200;
 
 /** One worker thread, or the main thread's own pool (`workers: 0`). */
 interface Runner {
@@ -126,13 +128,18 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
   });
   /** Audit waiters by `worker/round`. */
   const auditWaiters = new Map<string, (a: AuditAnswer[]) => void>();
+  const auditLoad: AuditLoad = { counters: zeroCounters(), errors: {} };
   const failures: string[] = [];
   const stoppedResolve: (() => void)[] = [];
   const stopped = (i: number) => new Promise<void>((r) => (stoppedResolve[i] = r));
   const onMessage = (i: number, m: FromWorker) => {
     if (m.type === 'batch') collector.add(i, m.batch);
     else if (m.type === 'stopped') stoppedResolve[i]?.();
-    else if (m.type === 'audit') auditWaiters.get(`${i}/${m.round}`)?.(m.answers);
+    else if (m.type === 'audit') {
+      addCounters(auditLoad.counters, m.load.counters);
+      for (const [k, n] of Object.entries(m.load.errors)) auditLoad.errors[k] = (auditLoad.errors[k] ?? 0) + n;
+      auditWaiters.get(`${i}/${m.round}`)?.(m.answers);
+    }
     else if (m.type === 'error' && failures.length < 20) failures.push(m.message);
   };
   const runners: Runner[] = [];
@@ -239,6 +246,8 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
   // ---- the clock: one sample per second
   const samples: Sample[] = [];
   let phase: LiveStatus['phase'] = 'running';
+  /** Which part of the run a sample belongs to: the measured window, the drain, or the audit (its own requests are kept out). */
+  let window: Sample['phase'] = 'run';
   let sec = 0;
   let prevErrorsTotal = 0;
   const tick = () => {
@@ -246,7 +255,7 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     const elapsed = Date.now() - t0;
     let started = 0;
     while (started < starts.length && starts[started] <= elapsed) started++;
-    const s = collector.tick(sec, started, cost(), firedThisSecond);
+    const s = collector.tick(sec, started, cost(), firedThisSecond, window);
     firedThisSecond = [];
     samples.push(s);
     void sampleAsync();
@@ -279,6 +288,7 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
   let auditS = 0;
   try {
     await sleepUntil(t0 + settings.durationMs, signal);
+    window = 'drain';
     broadcast({ type: 'stop-actions' });
     faultTimers.forEach(clearTimeout);
     await faultsSettled();
@@ -294,6 +304,7 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     }
     if (!endedEarly()) {
       phase = 'auditing';
+      window = 'audit';
       const a0 = Date.now();
       // A send whose answer came late (a loaded gateway) is accepted after the audit began: it is audited in the next round.
       const answers: AuditAnswer[] = [];
@@ -336,7 +347,7 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     external: collector.ledger.external(),
     faults,
     interrupted: endedEarly(),
-    phases: { drainS, auditS },
+    phases: { drainS, auditS, auditLoad },
     loadAvgStart,
     simulatorErrors: failures,
   });
@@ -345,12 +356,14 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
 /** Sends each worker the audit items of its recipients and waits (bounded) for the answers. */
 async function audit(runners: Runner[], waiters: Map<string, (a: AuditAnswer[]) => void>, round: number, items: AuditItem[], signal: AbortSignal | undefined): Promise<AuditAnswer[]> {
   const answers: AuditAnswer[] = [];
+  const shares = runners.map((r) => items.filter((it) => r.users.has(it.to)));
+  const readsPerS = AUDIT_READS_PER_S / Math.max(1, shares.filter((mine) => mine.length > 0).length);
   const jobs = runners.map((r, i) => {
-    const mine = items.filter((it) => r.users.has(it.to));
+    const mine = shares[i];
     if (mine.length === 0) return Promise.resolve();
     const key = `${i}/${round}`;
     const got = new Promise<AuditAnswer[]>((resolve) => waiters.set(key, resolve));
-    r.send({ type: 'audit', round, items: mine });
+    r.send({ type: 'audit', round, items: mine, readsPerS });
     // Bounded: two minutes and more for a long list (history reads of a loaded system are slow), at most five; Ctrl-C ends it.
     const bound = new AbortController();
     const ended = sleepUntil(Date.now() + Math.min(300_000, 120_000 + 100 * mine.length), AbortSignal.any([bound.signal, ...(signal ? [signal] : [])]));

@@ -1,8 +1,12 @@
-// report.svg: one self-contained chart of a run, readable at a glance. Four
-// panels over one time axis: delivery latency p50/p99 (log scale, with the
-// SLO line), throughput, users and held polls, and CPU of the gateway, the
-// stub nodes and the simulator; a marker and label at every fault, lines at
-// the end of the ramp and the end of the sends, and the verdict on top.
+// report.svg: one self-contained chart of a run, readable at a glance. Five
+// panels over one time axis, each with its own y axis: delivery latency
+// p50/p99 (log scale, max as dots, the SLO line), throughput (sends accepted
+// as an area, deliveries as a line), failed requests, users and held polls
+// (held polls as an area under the lines), and CPU of the gateway, the stub
+// nodes and the simulator. Above the panels, a lane of labels that never
+// overlap one another or the data: every fault, the end of the ramp, the
+// drain and the audit (shaded: after the measured window); a marker line
+// runs from each label down through every panel. The verdict is on top.
 import type { Sample } from './collect.js';
 import type { Report } from './report.js';
 import { formatDuration, parseSlo } from './settings.js';
@@ -129,6 +133,33 @@ class Chart {
     }
   }
 
+  /** A filled area from the bottom of a panel up to the values (no outline). */
+  area(times: number[], values: (number | undefined)[], y: (v: number) => number, bottom: number, colour: string, opacity = 0.25): void {
+    let run: string[] = [];
+    const close = () => {
+      if (run.length > 1) {
+        const first = run[0].split(',')[0];
+        const last = run[run.length - 1].split(',')[0];
+        this.add(`<path d='M${first},${bottom}L${run.join('L')}L${last},${bottom}Z' fill='${colour}' opacity='${opacity}' stroke='none'/>`);
+      }
+      run = [];
+    };
+    for (let i = 0; i < times.length; i++) {
+      const v = values[i];
+      if (v === undefined || !Number.isFinite(v)) close();
+      else run.push(`${this.x(times[i]).toFixed(1)},${y(v).toFixed(1)}`);
+    }
+    close();
+  }
+
+  /** A small dot per value. */
+  dots(times: number[], values: (number | undefined)[], y: (v: number) => number, colour: string): void {
+    for (let i = 0; i < times.length; i++) {
+      const v = values[i];
+      if (v !== undefined && Number.isFinite(v)) this.add(`<circle cx='${this.x(times[i]).toFixed(1)}' cy='${y(v).toFixed(1)}' r='2' fill='${colour}'/>`);
+    }
+  }
+
   /** Bars from the bottom of a panel. */
   bars(times: number[], values: number[], y: (v: number) => number, colour: string, bottom: number): void {
     const w = Math.max(1, PLOT_W / Math.max(1, this.tMax) - 1);
@@ -140,11 +171,12 @@ class Chart {
   }
 
   /** The legend right of a panel. */
-  legend(p: Panel, items: { label: string; colour: string; dash?: string; box?: boolean }[]): void {
+  legend(p: Panel, items: { label: string; colour: string; dash?: string; box?: boolean; dot?: boolean }[]): void {
     let y = p.top + 14;
     const x = LEFT + PLOT_W + 14;
     for (const it of items) {
       if (it.box) this.add(`<rect x='${x}' y='${y - 8}' width='22' height='9' fill='${it.colour}' opacity='0.55'/>`);
+      else if (it.dot) this.add(`<circle cx='${x + 11}' cy='${y - 4}' r='2.5' fill='${it.colour}'/>`);
       else this.add(`<line x1='${x}' x2='${x + 22}' y1='${y - 4}' y2='${y - 4}' stroke='${it.colour}' stroke-width='3'${it.dash ? ` stroke-dasharray='${it.dash}'` : ''}/>`);
       this.text(x + 28, y, it.label, { size: 12 });
       y += 18;
@@ -157,14 +189,10 @@ class Chart {
     this.add(`<line x1='${xx}' x2='${xx}' y1='${top}' y2='${bottom}' stroke='${colour}' stroke-width='${width}' stroke-dasharray='${dash}'/>`);
   }
 
-  band(t0: number, t1: number, top: number, bottom: number, colour: string): void {
+  band(t0: number, t1: number, top: number, bottom: number, colour: string, opacity = 0.1): void {
     const a = this.x(t0);
     const b = Math.max(a + 2, this.x(t1));
-    this.add(`<rect x='${a.toFixed(1)}' y='${top}' width='${(b - a).toFixed(1)}' height='${bottom - top}' fill='${colour}' opacity='0.10'/>`);
-  }
-
-  xAt(t: number): number {
-    return this.x(t);
+    this.add(`<rect x='${a.toFixed(1)}' y='${top}' width='${(b - a).toFixed(1)}' height='${bottom - top}' fill='${colour}' opacity='${opacity}'/>`);
   }
 
   toString(): string {
@@ -196,24 +224,85 @@ function logScale(p: Panel, lo: number, hi: number): { y: (v: number) => number;
   return { y, ticks: LOG_TICKS.filter((v) => v >= lo && v <= hi).map((v) => ({ v, label: label(v) })) };
 }
 
+/** A label in the lane above the panels, at time `t`, with a marker line down through the panels. */
+interface LaneLabel {
+  t: number;
+  text: string;
+  colour: string;
+  bold: boolean;
+  /** Marker line dash and width. */
+  dash: string;
+  width: number;
+}
+
+const LANE_ROW = 20;
+
+/**
+ * Rows for the lane's labels so that no two overlap: each goes in the first
+ * row where it fits (right of its marker, or left of it near the right edge).
+ */
+function packLane(labels: LaneLabel[], x: (t: number) => number): { l: LaneLabel; x: number; w: number; row: number }[] {
+  const rows: [number, number][][] = [];
+  const out: { l: LaneLabel; x: number; w: number; row: number }[] = [];
+  for (const l of [...labels].sort((a, b) => a.t - b.t)) {
+    // 12 px text is about 7.6 px a character (bold) or 6.8 (regular) in the fonts Chromium picks here.
+    const w = l.text.length * (l.bold ? 7.6 : 6.8) + 8;
+    const xx = x(l.t);
+    const lx = xx + w + 4 > LEFT + PLOT_W + RIGHT - 10 ? xx - 4 - w : xx + 4;
+    let row = rows.findIndex((r) => r.every(([a, b]) => lx + w + 6 <= a || lx >= b + 6));
+    if (row < 0) row = rows.push([]) - 1;
+    rows[row].push([lx, lx + w]);
+    out.push({ l, x: lx, w, row });
+  }
+  return out;
+}
+
 /** The chart of a report, as SVG text. */
 export function renderSvg(r: Report): string {
   const S: Sample[] = r.samples;
   const times = S.map((s) => s.t);
   const tMax = Math.max(1, ...times);
-  const panels: Panel[] = [
-    { top: 130, height: 230, title: 'Delivery latency, per second (log scale)' },
-    { top: 410, height: 160, title: 'Throughput, per second' },
-    { top: 620, height: 160, title: 'Users and held polls' },
-    { top: 830, height: 160, title: 'CPU, % of one core' },
+  const st = r.settings;
+  const x = (t: number) => LEFT + (PLOT_W * t) / Math.max(1, tMax);
+
+  // ---- the lane: faults, the end of the ramp, the drain and the audit
+  const ramp = Number(st.rampS);
+  const end = Number(st.durationS);
+  const firstOf = (ph: Sample['phase']) => S.find((s) => s.phase === ph)?.t;
+  const drainAt = firstOf('drain') ?? (end < tMax ? end : undefined);
+  const auditAt = firstOf('audit');
+  const lane: LaneLabel[] = [];
+  const phaseLabel = (t: number, text: string) => lane.push({ t, text, colour: '#555', bold: false, dash: '2 4', width: 1 });
+  if (ramp > 0 && ramp < tMax) phaseLabel(ramp, 'ramp done');
+  if (drainAt !== undefined) phaseLabel(drainAt - 1, 'window ends: sends stop, drain');
+  if (auditAt !== undefined) phaseLabel(auditAt - 1, 'history audit (not counted as load)');
+  for (const f of r.faults)
+    lane.push({ t: f.firedAtS, text: `${f.ok ? '' : 'FAILED '}${f.text.replace(/@[^@]*$/, '')} at ${f.firedAtS.toFixed(1)} s`, colour: C.fault, bold: true, dash: '6 3', width: 2 });
+  const packed = packLane(lane, x);
+  const laneTop = 100;
+  const laneRows = Math.max(1, ...packed.map((p) => p.row + 1));
+  const top0 = laneTop + laneRows * LANE_ROW + 34;
+
+  const sizes: [number, string][] = [
+    [230, 'Delivery latency, per second (log scale)'],
+    [150, 'Throughput, per second'],
+    [60, 'Failed requests, per second'],
+    [150, 'Users and held polls'],
+    [150, 'CPU, % of one core'],
   ];
-  const bottom = panels[3].top + panels[3].height;
+  const panels: Panel[] = [];
+  let y0 = top0;
+  for (const [height, title] of sizes) {
+    panels.push({ top: y0, height, title });
+    y0 += height + 48;
+  }
+  const last = panels[panels.length - 1];
+  const bottom = last.top + last.height;
   const chart = new Chart(tMax, bottom + 110);
 
   // ---- header: what ran, and the verdict
   const d = r.totals.latency.delivery;
   const L = r.ledger;
-  const st = r.settings;
   chart.text(LEFT, 32, `beambridge darklaunch: ${num(r.plan.users)} users, ${formatDuration(Number(st.durationS) * 1000)}, seed ${st.seed}`, { size: 20, weight: 'bold' });
   chart.text(LEFT, 54, `${r.system.spawned ? `spawned: ${r.system.stubs.length} stub nodes and a gateway` : `target ${r.system.target}`} · ${st.sendsPerMin} send/min per user · presence every ${formatDuration(Number(st.presenceEveryS) * 1000)} · started ${r.startedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}`, { size: 12, colour: '#555' });
   const verdict = r.slo.met ? 'SLO met' : 'SLO NOT met';
@@ -228,6 +317,13 @@ export function renderSvg(r: Report): string {
     { size: 14, colour: L.lostUnexplained > 0 ? C.errors : C.text },
   );
 
+  // ---- shading under the data: after the window (drain, audit), and the time each fault took
+  if (drainAt !== undefined) for (const p of panels) chart.band(drainAt - 1, tMax, p.top, p.top + p.height, '#888', 0.08);
+  for (const f of r.faults) {
+    const done = f.doneAtS ?? f.firedAtS;
+    if (done - f.firedAtS > 0.2) for (const p of panels) chart.band(f.firedAtS, done, p.top, p.top + p.height, C.fault);
+  }
+
   // ---- 1: delivery latency
   const p1 = panels[0];
   const have = S.map((s) => s.delivery.count > 0);
@@ -236,102 +332,79 @@ export function renderSvg(r: Report): string {
   const lo = Math.min(1, ...S.filter((s) => s.delivery.count > 0).map((s) => Math.max(0.1, s.delivery.p50)));
   const ls = logScale(p1, lo >= 1 ? 1 : 0.1, 10 ** Math.ceil(Math.log10(hi)));
   chart.panel(p1, ls.y, ls.ticks);
-  chart.lines(times, [{ label: 'max', colour: C.max, values: S.map((s, i) => (have[i] ? s.delivery.max : undefined)), width: 1 }], ls.y);
-  chart.lines(times, [
-    { label: 'p50', colour: C.p50, values: S.map((s, i) => (have[i] ? s.delivery.p50 : undefined)) },
-    { label: 'p99', colour: C.p99, values: S.map((s, i) => (have[i] ? s.delivery.p99 : undefined)) },
-  ], ls.y);
   if (sloMs !== undefined) {
     const yy = ls.y(sloMs).toFixed(1);
     chart.add(`<line x1='${LEFT}' x2='${LEFT + PLOT_W}' y1='${yy}' y2='${yy}' stroke='${C.slo}' stroke-width='1.5' stroke-dasharray='8 4'/>`);
   }
+  chart.dots(times, S.map((s, i) => (have[i] ? s.delivery.max : undefined)), ls.y, C.max);
+  chart.lines(times, [
+    { label: 'p50', colour: C.p50, values: S.map((s, i) => (have[i] ? s.delivery.p50 : undefined)) },
+    { label: 'p99', colour: C.p99, values: S.map((s, i) => (have[i] ? s.delivery.p99 : undefined)) },
+  ], ls.y);
   chart.legend(p1, [
-    { label: 'p50', colour: C.p50 },
     { label: 'p99', colour: C.p99 },
-    { label: 'max', colour: C.max },
+    { label: 'p50', colour: C.p50 },
+    { label: 'max', colour: C.max, dot: true },
     ...(sloMs !== undefined ? [{ label: `SLO p99 ≤ ${formatDuration(sloMs)}`, colour: C.slo, dash: '8 4' }] : []),
   ]);
 
   // ---- 2: throughput
   const p2 = panels[1];
-  const errs = S.map((s) => s.counters.failures - s.counters.sendsRejected);
-  const l2 = linear(p2, Math.max(...S.map((s) => Math.max(s.counters.sendsAccepted, s.deliveries)), ...errs, 1));
+  const l2 = linear(p2, Math.max(...S.map((s) => Math.max(s.counters.sendsAccepted, s.deliveries)), 1));
   chart.panel(p2, l2.y, l2.ticks);
-  chart.bars(times, errs, l2.y, C.errors, p2.top + p2.height);
-  chart.lines(times, [
-    { label: 'sends accepted/s', colour: C.sends, values: S.map((s) => s.counters.sendsAccepted) },
-    { label: 'delivered/s', colour: C.deliveries, values: S.map((s) => s.deliveries), dash: '5 3' },
-  ], l2.y);
+  chart.area(times, S.map((s) => s.counters.sendsAccepted), l2.y, p2.top + p2.height, C.sends, 0.3);
+  chart.lines(times, [{ label: 'delivered/s', colour: C.deliveries, values: S.map((s) => s.deliveries) }], l2.y);
   chart.legend(p2, [
-    { label: 'sends accepted', colour: C.sends },
-    { label: 'delivered by poll', colour: C.deliveries, dash: '5 3' },
-    { label: 'failed requests', colour: C.errors, box: true },
+    { label: 'sends accepted', colour: C.sends, box: true },
+    { label: 'delivered by poll', colour: C.deliveries },
   ]);
 
-  // ---- 3: users and polls
+  // ---- 3: failed requests (their own axis: a few failures are visible next to thousands of sends)
   const p3 = panels[2];
-  const l3 = linear(p3, Math.max(...S.map((s) => Math.max(s.users.started, s.heldPolls, s.cost.gateway?.heldPolls ?? 0)), 1));
-  chart.panel(p3, l3.y, l3.ticks);
+  const errs = S.map((s) => s.counters.failures - s.counters.sendsRejected);
+  const l3 = linear(p3, Math.max(...errs, 1));
+  chart.panel(p3, l3.y, l3.ticks.filter((_, i, a) => i === 0 || i === a.length - 1));
+  chart.bars(times, errs, l3.y, C.errors, p3.top + p3.height);
+  chart.legend(p3, [{ label: 'failed requests', colour: C.errors, box: true }]);
+
+  // ---- 4: users and polls
+  const p4 = panels[3];
+  const l4 = linear(p4, Math.max(...S.map((s) => Math.max(s.users.started, s.heldPolls, s.cost.gateway?.heldPolls ?? 0)), 1));
+  chart.panel(p4, l4.y, l4.ticks);
   const gwHeld = S.map((s) => s.cost.gateway?.heldPolls);
+  chart.area(times, S.map((s) => s.heldPolls), l4.y, p4.top + p4.height, C.held, 0.3);
   chart.lines(times, [
     { label: 'started', colour: C.started, values: S.map((s) => s.users.started), dash: '3 3', width: 1.5 },
     { label: 'signed in', colour: C.users, values: S.map((s) => s.users.active) },
-    { label: 'polls held', colour: C.held, values: S.map((s) => s.heldPolls), dash: '6 3' },
-    ...(gwHeld.some((v) => v !== undefined) ? [{ label: 'gateway', colour: '#0b5d5d', values: gwHeld, width: 1 }] : []),
-  ], l3.y);
-  chart.legend(p3, [
+    ...(gwHeld.some((v) => v !== undefined) ? [{ label: 'gateway', colour: '#0b5d5d', values: gwHeld, width: 1.5, dash: '1 3' }] : []),
+  ], l4.y);
+  chart.legend(p4, [
     { label: 'users started', colour: C.started, dash: '3 3' },
     { label: 'users signed in', colour: C.users },
-    { label: 'polls held (pages)', colour: C.held, dash: '6 3' },
-    ...(gwHeld.some((v) => v !== undefined) ? [{ label: 'polls held (gateway)', colour: '#0b5d5d' }] : []),
+    { label: 'polls held (pages)', colour: C.held, box: true },
+    ...(gwHeld.some((v) => v !== undefined) ? [{ label: 'polls held (gateway)', colour: '#0b5d5d', dash: '1 3' }] : []),
   ]);
 
-  // ---- 4: CPU
-  const p4 = panels[3];
+  // ---- 5: CPU
+  const p5 = panels[4];
   const nodes = r.cost.stubs.map((s) => s.node);
   const cpuSeries: Series[] = [
     { label: 'gateway', colour: C.gateway, values: S.map((s) => s.cost.gateway?.cpuPct) },
     ...nodes.map((n, i) => ({ label: shortNode(n), colour: C.stubs[i % C.stubs.length], values: S.map((s) => s.cost.stubs?.find((x) => x.node === n)?.cpuPct) })),
     { label: 'simulator', colour: C.simulator, values: S.map((s) => s.cost.simulator.cpuPct), dash: '4 3' },
   ];
-  const l4 = linear(p4, Math.max(100, ...cpuSeries.flatMap((s) => s.values.filter((v): v is number => v !== undefined))));
-  chart.panel(p4, l4.y, l4.ticks);
-  chart.lines(times, cpuSeries, l4.y);
-  chart.legend(p4, cpuSeries.map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })));
+  const l5 = linear(p5, Math.max(100, ...cpuSeries.flatMap((s) => s.values.filter((v): v is number => v !== undefined))));
+  chart.panel(p5, l5.y, l5.ticks);
+  chart.lines(times, cpuSeries, l5.y);
+  chart.legend(p5, cpuSeries.map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })));
   chart.timeAxis(bottom);
 
-  // ---- phase lines and faults over every panel
-  const top = panels[0].top;
-  const ramp = Number(st.rampS);
-  const end = Number(st.durationS);
-  const p1Bottom = p1.top + p1.height;
-  if (ramp > 0 && ramp < tMax) {
-    chart.marker(ramp, top, bottom, '#888', '2 4', 1);
-    chart.text(chart.xAt(ramp) + 4, p1Bottom - 6, 'ramp done', { size: 11, colour: '#666' });
-  }
-  if (end < tMax) {
-    chart.marker(end, top, bottom, '#888', '2 4', 1);
-    chart.text(chart.xAt(end) + 4, p1Bottom - 6, 'sends stop, drain', { size: 11, colour: '#666' });
-  }
-  let lastX = -Infinity;
-  let row = 0;
-  for (const f of [...r.faults].sort((a, b) => a.firedAtS - b.firedAtS)) {
-    const done = f.doneAtS ?? f.firedAtS;
-    if (done - f.firedAtS > 0.2) {
-      for (const p of panels) chart.band(f.firedAtS, done, p.top, p.top + p.height, C.fault);
-    }
-    chart.marker(f.firedAtS, top, bottom, C.fault, '6 3', 2);
-    const xx = chart.xAt(f.firedAtS);
-    row = xx - lastX < 200 ? row + 1 : 0;
-    lastX = xx;
-    const label = `${f.ok ? '' : 'FAILED '}${f.text.replace(/@[^@]*$/, '')} at ${f.firedAtS.toFixed(1)} s`;
-    // Bold 12 px text is about 7.6 px a character in the fonts Chromium picks here.
-    const w = label.length * 7.6 + 8;
-    const flip = xx + w + 6 > LEFT + PLOT_W;
-    const lx = flip ? xx - 4 - w : xx + 4;
-    const ly = top + 6 + row * 19;
-    chart.add(`<rect x='${lx.toFixed(1)}' y='${ly}' width='${w.toFixed(1)}' height='17' rx='3' fill='white' stroke='${C.fault}' stroke-width='1'/>`);
-    chart.text(lx + 3, ly + 13, label, { size: 12, colour: C.fault, weight: 'bold' });
+  // ---- markers from the lane down through every panel, then the labels over them
+  for (const p of packed) chart.marker(p.l.t, laneTop + p.row * LANE_ROW + 17, bottom, p.l.colour, p.l.dash, p.l.width);
+  for (const p of packed) {
+    const ly = laneTop + p.row * LANE_ROW;
+    chart.add(`<rect x='${p.x.toFixed(1)}' y='${ly}' width='${p.w.toFixed(1)}' height='17' rx='3' fill='white' stroke='${p.l.colour}' stroke-width='1'/>`);
+    chart.text(p.x + 4, ly + 13, p.l.text, { size: 12, colour: p.l.colour, weight: p.l.bold ? 'bold' : undefined });
   }
 
   // ---- footer
