@@ -1,10 +1,11 @@
 // The gateway's HTTP API (issue 11) as a simulated page speaks it: JSON in and
 // out, 64-bit ids as decimal strings, a session cookie, errors as
 // `{"error": {"code", "message"}}` with Retry-After on 429 and 503. One
-// keep-alive agent per worker carries every user's requests: a held long-poll
-// occupies a socket, and the sockets it frees are reused by other users'
-// calls, so a worker holds about one socket per user plus the calls in flight.
-import { Agent, request, type IncomingMessage } from 'node:http';
+// keep-alive client per worker (http1.ts) carries every user's requests: a
+// held long-poll occupies a connection, and the connections it frees are
+// reused by other users' calls, so a worker holds about one connection per
+// user plus the calls in flight.
+import { Http1Client } from './http1.js';
 
 /** A failed request: an HTTP error status, or no answer at all (`status` 0). */
 export interface ApiFailure {
@@ -114,86 +115,36 @@ export interface RequestOptions {
 
 /** The gateway at one base URL, for the users of one worker. */
 export class Gateway {
-  readonly agent: Agent;
-  private readonly host: string;
-  private readonly port: number;
+  private readonly http: Http1Client;
   private readonly prefix: string;
 
   constructor(base: string, maxSockets: number) {
     const u = new URL(base);
-    this.host = u.hostname.replace(/^\[|\]$/g, '');
-    this.port = Number(u.port || 80);
+    if (u.protocol !== 'http:') throw new Error(`darklaunch speaks http:// to the gateway, not ${u.protocol}`);
     this.prefix = u.pathname.replace(/\/$/, '');
-    // Keep-alive sized for long-polls: a socket per held poll plus calls in
-    // flight; idle sockets are kept for reuse (lifo: the warmest first).
-    this.agent = new Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxSockets, maxFreeSockets: Math.min(maxSockets, 1024), scheduling: 'lifo' });
+    // Keep-alive sized for long-polls: a connection per held poll plus calls in flight.
+    this.http = new Http1Client(u.hostname.replace(/^\[|\]$/g, ''), Number(u.port || 80), Math.min(maxSockets, 4096));
   }
 
-  /** One request; a reused keep-alive socket that turns out dead is retried once at once, as browsers do. */
+  /** One request; a reused keep-alive connection that turns out dead is retried once at once, as browsers do. */
   async call<T>(method: 'GET' | 'POST', path: string, o: RequestOptions): Promise<ApiResult<T>> {
-    const first = await this.once<T>(method, path, o);
-    if (!first.ok && first.error.status === 0 && (first as { reused?: boolean }).reused) return this.once<T>(method, path, o);
-    return first;
+    const headers = o.cookie ? `Cookie: ${o.cookie}\r\n` : '';
+    const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+    let r = await this.http.request(method, this.prefix + path, headers, body, o.timeoutMs, o.onSent);
+    if (!r.ok && r.error.reused && r.error.code !== 'TIMEOUT') r = await this.http.request(method, this.prefix + path, headers, body, o.timeoutMs, o.onSent);
+    if (!r.ok) return { ok: false, error: { status: 0, code: r.error.code, message: r.error.message, retryAfterMs: undefined } };
+    if (r.res.cookie && o.onCookie) o.onCookie(r.res.cookie);
+    return parseResponse<T>(r.res.status, r.res.retryAfter, r.res.body);
   }
 
-  private once<T>(method: 'GET' | 'POST', path: string, o: RequestOptions): Promise<ApiResult<T> & { reused?: boolean }> {
-    return new Promise((resolve) => {
-      const payload = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
-      const headers: Record<string, string> = { accept: 'application/json' };
-      if (o.cookie) headers.cookie = o.cookie;
-      if (payload) {
-        headers['content-type'] = 'application/json';
-        headers['content-length'] = String(payload.length);
-      }
-      let done = false;
-      const finish = (r: ApiResult<T> & { reused?: boolean }) => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        resolve(r);
-      };
-      const req = request({ host: this.host, port: this.port, method, path: this.prefix + path, headers, agent: this.agent }, (res) => {
-        readBody(res).then(
-          (text) => {
-            const cookie = res.headers['set-cookie']?.[0];
-            if (cookie && o.onCookie) o.onCookie(cookie.split(';')[0]);
-            finish(parseResponse<T>(res, text));
-          },
-          (e: NodeJS.ErrnoException) => finish(netFailure(e)),
-        );
-      });
-      const timer = setTimeout(() => {
-        req.destroy(Object.assign(new Error(`no answer within ${o.timeoutMs} ms`), { code: 'TIMEOUT' }));
-      }, o.timeoutMs);
-      req.on('error', (e: NodeJS.ErrnoException) => finish({ ...netFailure(e), reused: req.reusedSocket && e.code !== 'TIMEOUT' }));
-      if (o.onSent) req.on('finish', o.onSent);
-      req.end(payload);
-    });
-  }
-
-  /** Closes every socket (at the end of the run). */
+  /** Closes every connection (at the end of the run). */
   close(): void {
-    this.agent.destroy();
+    this.http.close();
   }
 }
 
-function readBody(res: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    res.on('data', (c: Buffer) => chunks.push(c));
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    res.on('error', reject);
-    res.on('aborted', () => reject(Object.assign(new Error('response aborted'), { code: 'ECONNRESET' })));
-  });
-}
-
-function netFailure(e: NodeJS.ErrnoException): { ok: false; error: ApiFailure } {
-  const code = e.code ?? (/socket hang up/.test(e.message) ? 'ECONNRESET' : 'ERR_NETWORK');
-  return { ok: false, error: { status: 0, code, message: e.message, retryAfterMs: undefined } };
-}
-
-function parseResponse<T>(res: IncomingMessage, text: string): ApiResult<T> {
-  const status = res.statusCode ?? 0;
+/** An answer as a result: a 2xx with a JSON body, or the error body's code and message with Retry-After. */
+export function parseResponse<T>(status: number, retryAfter: string | undefined, text: string): ApiResult<T> {
   let body: unknown;
   try {
     body = text === '' ? {} : JSON.parse(text);
@@ -202,7 +153,7 @@ function parseResponse<T>(res: IncomingMessage, text: string): ApiResult<T> {
   }
   if (status >= 200 && status < 300 && body !== undefined) return { ok: true, body: body as T };
   const err = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const ra = res.headers['retry-after'];
+  const ra = retryAfter;
   const retryAfterMs = ra === undefined ? undefined : /^\d+(\.\d+)?$/.test(ra) ? Number(ra) * 1000 : Math.max(0, Date.parse(ra) - Date.now()) || undefined;
   return {
     ok: false,

@@ -8,6 +8,7 @@ import type { AuditAnswer, AuditItem } from './ledger.js';
 import { LATENCY_KINDS, zeroCounters, type AuditLoad, type Batch, type Counters, type FromWorker, type Latencies, type LedgerRecord, type ToWorker, type WorkerInit } from './messages.js';
 import { UserPlan } from './plan.js';
 import { SimUser } from './user.js';
+import { Wheel } from './wheel.js';
 
 /** History reads in flight per worker during the audit (also paced: see `readsPerS`). */
 const AUDIT_PARALLEL = 8;
@@ -21,6 +22,8 @@ export class Pool {
   readonly t0: number;
   readonly runId: string;
   readonly pollTimeoutMs: number;
+  /** The one timer of this worker's users (plans, waits, backoff). */
+  readonly wheel = new Wheel();
   /** Polls sent and not yet answered. */
   held = 0;
   accepted: LedgerRecord[] = [];
@@ -154,7 +157,7 @@ export class Pool {
         const i = next++;
         const job = jobs[i];
         const wait = a0 + i * gapMs - performance.now();
-        if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (wait > 1) await this.wheel.sleep(wait);
         const u = this.users.get(job[0].to);
         if (!u) {
           for (const it of job) out.push({ id: it.id, inHistory: false, refreshedAfter: false, error: 'the recipient is not in this worker' });
@@ -172,6 +175,7 @@ export class Pool {
   close(): void {
     for (const u of this.users.values()) u.close();
     clearInterval(this.timer);
+    this.wheel.stop();
     this.flush();
     this.gateway.close();
     this.post({ type: 'closed' });

@@ -280,7 +280,16 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     });
   };
   await sleep(t0 - Date.now());
-  const clock = setInterval(tick, 1000);
+  // Each tick is due at t0 + its second (not 1 s after the last one ran), so that
+  // sample t stays second t of the run when a loaded event loop runs ticks late.
+  let clock: NodeJS.Timeout | undefined;
+  const next = () => {
+    clock = setTimeout(() => {
+      tick();
+      next();
+    }, Math.max(0, t0 + (sec + 1) * 1000 - Date.now()));
+  };
+  next();
   const endedEarly = () => signal?.aborted === true;
 
   // ---- the run, then drain, audit, close
@@ -327,7 +336,7 @@ async function load(settings: DarklaunchSettings, users: number[], sys: SystemUn
     broadcast({ type: 'close' });
     await Promise.race([Promise.all(runners.map((r) => r.closed)), sleep(10_000, true)]);
     await Promise.all(runners.map((r) => r.terminate()));
-    clearInterval(clock);
+    clearTimeout(clock);
   }
   tick();
   assessFaults(faults, samples);

@@ -58,7 +58,6 @@ export class SimUser {
   private session = 0;
   private sendNo = 0;
   private chain: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<NodeJS.Timeout>();
   private readonly sleeps = new Set<() => void>();
   private acting = true;
   private closed = false;
@@ -98,9 +97,8 @@ export class SimUser {
 
   /** Stops planned actions (sends, presence, sign-ins); the poll goes on. */
   stopActing(): void {
+    // Planned actions still on the pool's wheel find `acting` false and do nothing.
     this.acting = false;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
     for (const wake of [...this.sleeps]) wake();
   }
 
@@ -111,11 +109,9 @@ export class SimUser {
   }
 
   private at(atMs: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
+    this.pool.wheel.at(this.pool.t0 + atMs, () => {
       if (this.acting) fn();
-    }, Math.max(0, this.pool.t0 + atMs - Date.now()));
-    this.timers.add(t);
+    });
   }
 
   /** Runs `fn` after the user's previous action (a page does one thing at a time). */
@@ -156,12 +152,11 @@ export class SimUser {
     if (!this.acting) return Promise.resolve();
     return new Promise((resolve) => {
       const wake = () => {
-        clearTimeout(t);
-        this.sleeps.delete(wake);
+        if (!this.sleeps.delete(wake)) return;
         resolve();
       };
-      const t = setTimeout(wake, ms);
       this.sleeps.add(wake);
+      this.pool.wheel.after(ms, wake);
     });
   }
 
@@ -241,7 +236,7 @@ export class SimUser {
         failures = 0;
         await this.onPoll(p);
         // The gateway is going away (a restart): come back when it says.
-        if (p.retryAfterMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(p.retryAfterMs, MAX_DELAY_MS)));
+        if (p.retryAfterMs > 0) await this.pool.wheel.sleep(Math.min(p.retryAfterMs, MAX_DELAY_MS));
         continue;
       }
       const err = r.ok ? { status: 502, code: 'ERR_BAD_POLL_ANSWER', message: 'not a poll answer', retryAfterMs: undefined } : r.error;
@@ -253,7 +248,7 @@ export class SimUser {
         this.act(() => this.signIn(true));
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, backoffMs(++failures, err.retryAfterMs)));
+      await this.pool.wheel.sleep(backoffMs(++failures, err.retryAfterMs));
     }
   }
 
@@ -412,7 +407,7 @@ export class SimUser {
     // the page that loads reads history, as after a refresh.
     for (let attempt = 1; !this.signedIn && attempt <= 3; attempt++) {
       const err = await this.login();
-      if (err) await new Promise((resolve) => setTimeout(resolve, backoffMs(attempt, err.retryAfterMs)));
+      if (err) await this.pool.wheel.sleep(backoffMs(attempt, err.retryAfterMs));
       else this.refreshedAt.push(Date.now());
     }
     if (!this.signedIn) return items.map((it) => answer(it, false, 'the recipient could not sign in'));
