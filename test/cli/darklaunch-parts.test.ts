@@ -273,3 +273,81 @@ t.test('layering: the shipped CLI never imports the test helpers; src/procs impo
   t.same(cli.filter(([, m]) => m.includes('/testing/')), [], 'src/cli imports nothing from src/testing');
   t.same(importsOf('src/procs').filter(([, m]) => !m.startsWith('node:') && !m.startsWith('./')), [], 'src/procs is a leaf');
 });
+
+t.test('the simulator HTTP/1.1 client: keep-alive, chunked, cookies, Retry-After, timeouts, dead connections', async (t) => {
+  const { Gateway } = await import('../../src/cli/darklaunch/api.js');
+  let conns = 0;
+  const sockets = new Set<import('node:net').Socket>();
+  const srv = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      if (req.url === '/chunked') {
+        res.setHeader('content-type', 'application/json');
+        res.write('{"a":');
+        res.end('[1,2,3]}');
+      } else if (req.url === '/busy') {
+        res.writeHead(503, { 'retry-after': '2', 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'ERR_BUSY', message: 'later' } }));
+      } else if (req.url === '/login') {
+        res.writeHead(200, { 'set-cookie': 'sid=abc; HttpOnly; Path=/', 'content-type': 'application/json' });
+        res.end(JSON.stringify({ echo: JSON.parse(body), cookie: req.headers.cookie ?? null }));
+      } else if (req.url === '/slow') {
+        // never answers
+      } else {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ url: req.url, cookie: req.headers.cookie ?? null, body }));
+      }
+    });
+  });
+  srv.on('connection', (s) => {
+    conns++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}/`;
+  const g = new Gateway(base, 16);
+  t.teardown(() => {
+    g.close();
+    srv.close();
+    for (const s of sockets) s.destroy();
+  });
+  let cookie = '';
+  const login = await g.call<{ echo: unknown }>('POST', '/login', { body: { userId: '7' }, timeoutMs: 5000, onCookie: (c) => (cookie = c) });
+  t.same(login, { ok: true, body: { echo: { userId: '7' }, cookie: null } }, 'POST with a JSON body');
+  t.equal(cookie, 'sid=abc', 'Set-Cookie name=value');
+  for (let i = 0; i < 20; i++) {
+    const r = await g.call<{ cookie: string }>('GET', `/x${i}`, { cookie, timeoutMs: 5000 });
+    if (!r.ok || r.body.cookie !== 'sid=abc') t.fail(`request ${i}: ${JSON.stringify(r)}`);
+  }
+  t.equal(conns, 1, '21 requests in a row on one kept-alive connection');
+  t.same(await g.call('GET', '/chunked', { timeoutMs: 5000 }), { ok: true, body: { a: [1, 2, 3] } }, 'a chunked answer');
+  const busy = await g.call('GET', '/busy', { timeoutMs: 5000 });
+  t.same(busy, { ok: false, error: { status: 503, code: 'ERR_BUSY', message: 'later', retryAfterMs: 2000 } }, 'an error body with Retry-After');
+  const slow = await g.call('GET', '/slow', { timeoutMs: 300 });
+  t.equal(!slow.ok && slow.error.code, 'TIMEOUT', 'no answer within the deadline: TIMEOUT');
+  // The server drops every idle kept-alive connection: the next request is retried once on a fresh one.
+  for (const s of sockets) s.destroy();
+  const before = conns;
+  const again = await g.call<{ url: string }>('GET', '/after', { timeoutMs: 5000 });
+  t.same(again.ok && again.body.url, '/after', 'a dead kept-alive connection is retried on a new one');
+  t.ok(conns > before);
+  const closed = new Gateway('http://127.0.0.1:9/', 4);
+  const refused = await closed.call('GET', '/', { timeoutMs: 5000 });
+  t.equal(!refused.ok && refused.error.code, 'ECONNREFUSED', 'connection refused');
+  closed.close();
+});
+
+t.test('the timer wheel: in time order, never early, at most a slot late', async (t) => {
+  const { Wheel } = await import('../../src/cli/darklaunch/wheel.js');
+  const w = new Wheel();
+  t.teardown(() => w.stop());
+  const t0 = Date.now();
+  const fired: [number, number][] = [];
+  await Promise.all([350, 50, 200, -100].map((ms) => new Promise<void>((resolve) => w.after(ms, () => (fired.push([ms, Date.now() - t0]), resolve())))));
+  t.same(fired.map(([ms]) => ms), [-100, 50, 200, 350], 'in time order');
+  for (const [ms, at] of fired) t.ok(at >= Math.max(0, ms) - 1, `${ms} ms: not early (${at} ms)`);
+  t.equal(w.size, 0);
+});
