@@ -56,7 +56,9 @@ export class Pool {
   }
 
   count(k: keyof Counters, n = 1): void {
-    (this.auditing ? this.auditLoad.counters : this.counters)[k] += n;
+    // An acceptance always goes into the samples: the ledger checks them against its own (a send still
+    // being retried when the audit began, after the stop timed out, is still a send of the window).
+    (this.auditing && k !== 'sendsAccepted' ? this.auditLoad.counters : this.counters)[k] += n;
   }
 
   error(key: string): void {
