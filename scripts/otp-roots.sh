@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares extra Erlang/OTP installations for the interop tests: Debian roots
-# made with debootstrap, run with `chroot ROOT erl ...` (src/testing/erl.ts,
-# otpVariants()).
+# made with debootstrap, run with `chroot ROOT erl ...` (src/procs/erl.ts
+# erlCommand, src/testing/erl.ts otpVariants()).
 #
 #   /opt/otp-trixie   Debian trixie  (OTP 27)
 #   /opt/otp-sid      Debian sid     (OTP 29 at the time of writing)

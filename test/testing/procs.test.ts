@@ -17,7 +17,7 @@ t.test('stop() settles even when the child needs SIGKILL and nothing else is ali
   const dir = await mkdtemp(join(tmpdir(), 'bb-procs-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const script = join(dir, 'stop.mts');
-  const procs = pathToFileURL(join(import.meta.dirname, '../../src/testing/procs.ts')).href;
+  const procs = pathToFileURL(join(import.meta.dirname, '../../src/procs/process.ts')).href;
   await writeFile(
     script,
     [
