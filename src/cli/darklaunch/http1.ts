@@ -95,7 +95,10 @@ class Conn {
         else if (name === 'retry-after') retryAfter = value;
         else if (name === 'connection' && /close/i.test(value)) close = true;
       }
-      this.head = { status: Number(m[1]), cookie, retryAfter, close, need };
+      const status = Number(m[1]);
+      // No body on 204 and 304, whatever the headers say (RFC 9112 section 6.3).
+      if (status === 204 || status === 304) need = 0;
+      this.head = { status, cookie, retryAfter, close, need };
     }
     const h = this.head;
     let body: Buffer | undefined;
