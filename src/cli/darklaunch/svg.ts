@@ -275,7 +275,7 @@ export function renderSvg(r: Report): string {
   const phaseLabel = (t: number, text: string) => lane.push({ t, text, colour: '#555', bold: false, dash: '2 4', width: 1 });
   if (ramp > 0 && ramp < tMax) phaseLabel(ramp, 'ramp done');
   if (drainAt !== undefined) phaseLabel(drainAt - 1, 'window ends: sends stop, drain');
-  if (auditAt !== undefined) phaseLabel(auditAt - 1, 'history audit (not counted as load)');
+  if (auditAt !== undefined) phaseLabel(auditAt - 1, 'history audit (not load)');
   for (const f of r.faults)
     lane.push({ t: f.firedAtS, text: `${f.ok ? '' : 'FAILED '}${f.text.replace(/@[^@]*$/, '')} at ${f.firedAtS.toFixed(1)} s`, colour: C.fault, bold: true, dash: '6 3', width: 2 });
   const packed = packLane(lane, x);
@@ -316,13 +316,6 @@ export function renderSvg(r: Report): string {
     `delivery p50 ${formatDuration(d.p50)} · p99 ${formatDuration(d.p99)} · max ${formatDuration(d.max)}   |   ${num(L.accepted)} accepted · ${num(L.delivered)} delivered · ${num(L.recoveredByHistory)} recovered by history · ${num(L.duplicated)} duplicated · ${lostText}`,
     { size: 14, colour: L.lostUnexplained > 0 ? C.errors : C.text },
   );
-
-  // ---- shading under the data: after the window (drain, audit), and the time each fault took
-  if (drainAt !== undefined) for (const p of panels) chart.band(drainAt - 1, tMax, p.top, p.top + p.height, '#888', 0.08);
-  for (const f of r.faults) {
-    const done = f.doneAtS ?? f.firedAtS;
-    if (done - f.firedAtS > 0.2) for (const p of panels) chart.band(f.firedAtS, done, p.top, p.top + p.height, C.fault);
-  }
 
   // ---- 1: delivery latency
   const p1 = panels[0];
@@ -398,6 +391,13 @@ export function renderSvg(r: Report): string {
   chart.lines(times, cpuSeries, l5.y);
   chart.legend(p5, cpuSeries.map((s) => ({ label: s.label, colour: s.colour, dash: s.dash })));
   chart.timeAxis(bottom);
+
+  // ---- shading (translucent, over the panels): after the window (drain, audit), and the time each fault took
+  if (drainAt !== undefined) for (const p of panels) chart.band(drainAt - 1, tMax, p.top, p.top + p.height, '#888', 0.14);
+  for (const f of r.faults) {
+    const done = f.doneAtS ?? f.firedAtS;
+    if (done - f.firedAtS > 0.2) for (const p of panels) chart.band(f.firedAtS, done, p.top, p.top + p.height, C.fault);
+  }
 
   // ---- markers from the lane down through every panel, then the labels over them
   for (const p of packed) chart.marker(p.l.t, laneTop + p.row * LANE_ROW + 17, bottom, p.l.colour, p.l.dash, p.l.width);
