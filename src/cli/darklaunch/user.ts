@@ -32,6 +32,12 @@ export function messageKey(m: ApiMessage): string {
 }
 
 const HISTORY_LIMIT = 50;
+/**
+ * The audit's history read of one conversation: the gateway's largest `limit`
+ * by default (`maxHistoryLimit`, 1,000; a larger one is a 400). At one send a
+ * minute, a run would need over 16 hours for one pair to pass it.
+ */
+const AUDIT_HISTORY_LIMIT = 1000;
 const HISTORY_PARALLEL = 4;
 /** Attempts of one send (same clientMsgId, so the server keeps one copy). */
 const SEND_ATTEMPTS = 4;
@@ -411,7 +417,7 @@ export class SimUser {
       else this.refreshedAt.push(Date.now());
     }
     if (!this.signedIn) return items.map((it) => answer(it, false, 'the recipient could not sign in'));
-    const msgs = await this.history(String(items[0].from), 10_000);
+    const msgs = await this.history(String(items[0].from), AUDIT_HISTORY_LIMIT);
     if (!msgs) return items.map((it) => answer(it, false, 'its history read failed'));
     const keys = new Set(msgs.map(messageKey));
     return items.map((it) => answer(it, keys.has(it.id)));
