@@ -5,12 +5,13 @@
 import t from 'tap';
 import { ChatChannelCluster, ChatCluster } from '../../src/chat/index.js';
 import { Node } from '../../src/otp/index.js';
-import { otpVariants, startStubCluster } from '../../src/testing/index.js';
+import { startStubCluster } from '../../src/testing/index.js';
 import { contractSuite } from './contract.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const IDLE_MS = 1000;
 
-for (const [i, v] of otpVariants().entries()) {
+for (const [i, v] of variantsSideBySide(t).entries()) {
   t.test(`chat contract, stub cluster on ${v.label}`, async (t) => {
     const nodes = await startStubCluster(t, 3, { root: v.root, users: 2000, friends: 20, idleMs: IDLE_MS, graceMs: 0 });
     const release = nodes[0]!.ready.otp_release;

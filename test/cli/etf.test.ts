@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decode, termEquals } from '../../src/etf/index.js';
 import { fromMsgpack } from '../../src/etf/msgpack.js';
-import { runErl } from '../../src/testing/index.js';
+import { otpRoot } from '../../src/testing/index.js';
+import { EtfOracle } from '../helpers/etf-oracle.js';
 import { cli, cliTty, plainEnv } from './cli.js';
 
 // Terms Erlang writes, encodes, and later reads back from our text output.
@@ -21,30 +22,44 @@ const TERMS = [
   'lists:seq(1, 300)',
 ];
 
-/** term_to_binary of each expression, as hex, from one erl run; with `compressed` set, compressed. */
+// One long-running erl (test/erl/etf_oracle.erl) makes and checks every term of
+// this file, instead of one erl start per question.
+let oracleStarted: Promise<EtfOracle> | undefined;
+function oracle(): Promise<EtfOracle> {
+  oracleStarted ??= EtfOracle.start({ root: otpRoot(), t });
+  return oracleStarted;
+}
+
+/** term_to_binary of each expression, as hex (upper case), from the one erl; with `compressed` set, compressed. */
 async function erlHex(exprs: string[], opts = '[]'): Promise<string[]> {
-  const out = await runErl(`[io:format("~s~n", [binary:encode_hex(term_to_binary(T, ${opts}))]) || T <- [${exprs.join(', ')}]]`);
-  return out.trim().split('\n');
+  const o = await oracle();
+  return Promise.all(exprs.map(async (e) => (await o.evalBinary(`term_to_binary(${e}, ${opts})`)).toString('hex').toUpperCase()));
 }
 
-/** For each (expression, text) pair, Erlang's verdict on `parse(text) =:= expression`. */
+/** For each (expression, text) pair, Erlang's verdict on `parse_term(text) =:= expression` (floats bit-identical). */
 async function erlSame(exprs: string[], texts: string[]): Promise<boolean[]> {
-  const script = [
-    'io:setopts([{encoding, unicode}])',
-    `Exps = [${exprs.join(', ')}]`,
-    'P = fun(L) -> try {ok, Ts, _} = erl_scan:string(string:trim(L) ++ "."), {ok, X} = erl_parse:parse_term(Ts), X catch _:_ -> unparsable end end',
-    'R = [P(io:get_line("")) =:= E || E <- Exps]',
-    'io:format("~w", [R])',
-  ].join(', ');
-  const out = await runErl(script, { input: texts.map((x) => x + '\n').join('') });
-  return JSON.parse(out) as boolean[];
+  const o = await oracle();
+  return Promise.all(
+    exprs.map(async (e, i) => {
+      // The text travels as a list of code points: no quoting, no encoding questions.
+      const chars = [...texts[i]].map((c) => c.codePointAt(0)).join(',');
+      const parse = `{ok, Ts, _} = erl_scan:string(string:trim([${chars}]) ++ "."), {ok, X} = erl_parse:parse_term(Ts), term_to_binary(X)`;
+      const parsed = await o.evalBinary(parse).catch(() => undefined);
+      if (parsed === undefined) return false;
+      return (await o.check(await o.evalBinary(`term_to_binary(${e})`), parsed)).status === 'same';
+    }),
+  );
 }
 
-/** Erlang's verdict on `binary_to_term(hex) =:= expression` for each pair. */
+/** Erlang's verdict on `binary_to_term(hex) =:= expression` for each pair (floats bit-identical, so -0.0 keeps its sign on OTP 25 too). */
 async function erlDecodes(exprs: string[], hexes: string[]): Promise<boolean[]> {
-  const pairs = exprs.map((e, i) => `{${e}, <<"${hexes[i]}">>}`).join(', ');
-  const out = await runErl(`io:format("~w", [[(catch binary_to_term(binary:decode_hex(H))) =:= E || {E, H} <- [${pairs}]]])`);
-  return JSON.parse(out) as boolean[];
+  const o = await oracle();
+  return Promise.all(
+    exprs.map(async (e, i) => {
+      const original = await o.evalBinary(`term_to_binary(${e})`);
+      return (await o.check(original, Buffer.from(hexes[i], 'hex'))).status === 'same';
+    }),
+  );
 }
 
 t.test('decode prints what term_to_binary encoded, in Erlang syntax Erlang reads back', async (t) => {

@@ -11,8 +11,9 @@ import t, { type Test } from 'tap';
 import { Harness, uniq } from './harness.js';
 import { ctrl, type DistConnection, type DistError } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const TICK_S = 4;
 const TICK_MS = TICK_S * 1000;
@@ -37,7 +38,7 @@ async function until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
 /** Every measured detection time, for the summary at the end. */
 const measured: { variant: string; how: string; ms: number }[] = [];
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(`${v.label}: freeze and kill detection at net_ticktime ${TICK_S}`, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

@@ -4,13 +4,14 @@
 import t from 'tap';
 import { Harness, uniq } from './harness.js';
 import type { DistError } from '../../src/dist/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 // Prints every node event as "EV ..." (test/erl/bb_dist_peer.erl).
 const MONITOR = 'bb_dist_peer:monitor_nodes()';
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(`${v.label}: ticks at net_ticktime 2`, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

@@ -1,5 +1,5 @@
 // Hostile bytes, the way OTP's own erts binary_SUITE (bad_terms) fuzzes
-// binary_to_term: every golden vector (made by the system erl at test time)
+// binary_to_term: every golden vector (made at test time by the oracle: an OTP 26+ root when present, see oracleRoot)
 // cut at every byte, and every byte XOR-ed with 1, 2, 4, ..., 128 and 255
 // (for the few vectors marked `large`, at 24 sampled positions).
 // Each input must either decode or throw exactly DecodeError with an
@@ -10,7 +10,7 @@
 //    re-encoding must be =:= to Erlang's reading of it; where only one of them
 //    accepts, the case must be one of the known, deliberate differences
 //    (deliberateLeniency, deliberateStrictness);
-//  - a time-boxed random-mutation run (<= 5 s and <= 200,000 inputs; seed
+//  - a time-boxed random-mutation run (<= 5 s, 60 s in `npm run test:long`, and <= 200,000 inputs; seed
 //    printed, replay with BEAMBRIDGE_FUZZ_SEED=<seed>), where every decoded
 //    value must also encode;
 //  - zlib bombs: ~1 MB of compressed data that inflates to 1 GiB, with an
@@ -21,7 +21,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { constants as zc, deflateRawSync } from 'node:zlib';
 import { DecodeError, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, atom, decode, encode, type Term } from '../../src/index.js';
+import { otpVariants } from '../../src/testing/index.js';
 import { EtfOracle, hexPreview } from '../helpers/etf-oracle.js';
+import { LONG } from '../helpers/otp.js';
 import { goldenVectors } from '../fixtures/etf/golden-vectors.js';
 
 const MASKS = [1, 2, 4, 8, 16, 32, 64, 128, 255];
@@ -30,10 +32,25 @@ const MASKS = [1, 2, 4, 8, 16, 32, 64, 128, 255];
 const SAMPLED_POSITIONS = 24;
 const DIFF_SAMPLE = 4000; // mutants per category sent to Erlang
 const DIFF_MAX_BYTES = 16384; // larger mutants are not sampled for Erlang
-const RANDOM_MAX_MS = 5000;
+const RANDOM_MAX_MS = LONG ? 60_000 : 5000;
 const RANDOM_MAX_ITER = 200_000;
 const seedText = process.env.BEAMBRIDGE_FUZZ_SEED ?? String(randomBytes(4).readUInt32BE(0));
 const seed = Number(seedText) >>> 0;
+
+// The oracle's OTP: one of the debootstrap'd roots when any is present (OTP
+// 26+ writes LOCAL_EXT, so its branch of the differential check runs), picked
+// by the seed so that successive runs rotate over them; the system OTP only
+// when there is no root. BEAMBRIDGE_FUZZ_OTP_ROOT=<root> ('' = system) forces one.
+const variants = otpVariants();
+const roots = variants.length > 1 ? variants.slice(1) : variants;
+const oracleRoot = process.env.BEAMBRIDGE_FUZZ_OTP_ROOT ?? roots[seed % roots.length].root;
+
+/** One oracle for the whole file (an erl start costs seconds on a loaded machine), stopped at its end. */
+let oracleStarted: Promise<EtfOracle> | undefined;
+function oracleOf(): Promise<EtfOracle> {
+  oracleStarted ??= EtfOracle.start({ root: oracleRoot, t });
+  return oracleStarted;
+}
 
 /** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
 function prng(s: number): () => number {
@@ -282,8 +299,8 @@ t.test('zlib bombs are refused with bounded memory', async (t) => {
 // ------------------------------------------------------------ tests
 
 t.test('truncations and bit flips of every golden vector', async (t) => {
-  const oracle = await EtfOracle.start({ t });
-  t.comment(`OTP ${oracle.otpRelease}; seed ${seed} (replay with BEAMBRIDGE_FUZZ_SEED=${seed})`);
+  const oracle = await oracleOf();
+  t.comment(`OTP ${oracle.otpRelease} (${oracleRoot || 'system'}); seed ${seed} (replay with BEAMBRIDGE_FUZZ_SEED=${seed})`);
   const rnd = prng(seed);
   const vectors = goldenVectors().filter((v) => (v.minOtp ?? 0) <= oracle.otpRelease && oracle.otpRelease <= (v.maxOtp ?? 99));
   const made = await Promise.all(vectors.map((v) => oracle.evalBinary(v.erl)));
@@ -409,10 +426,9 @@ t.test('truncations and bit flips of every golden vector', async (t) => {
 
 t.test('time-boxed random mutations', async (t) => {
   t.comment(`seed ${seed} (replay with BEAMBRIDGE_FUZZ_SEED=${seed}); at most ${RANDOM_MAX_ITER} inputs or ${RANDOM_MAX_MS} ms`);
-  const oracle = await EtfOracle.start({ t });
+  const oracle = await oracleOf();
   const vectors = goldenVectors().filter((v) => !v.large && (v.minOtp ?? 0) <= oracle.otpRelease && oracle.otpRelease <= (v.maxOtp ?? 99));
   const corpus = await Promise.all(vectors.map((v) => oracle.evalBinary(v.erl)));
-  await oracle.stop();
 
   const rnd = prng(seed ^ 0x5eed);
   const int = (n: number) => Math.floor(rnd() * n);
@@ -492,7 +508,7 @@ t.test('time-boxed random mutations', async (t) => {
 t.test('decoding never depends on input buffers that were later overwritten', async (t) => {
   // Callers reuse receive buffers; nothing decoded from one (atoms, cached
   // keys) may change or leak into later decodes when its bytes are rewritten.
-  const oracle = await EtfOracle.start({ t });
+  const oracle = await oracleOf();
   const vectors = goldenVectors().filter((v) => !v.large && (v.minOtp ?? 0) <= oracle.otpRelease && oracle.otpRelease <= (v.maxOtp ?? 99));
   const made = await Promise.all(vectors.map((v) => oracle.evalBinary(v.erl)));
   const wrong: string[] = [];

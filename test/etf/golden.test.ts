@@ -8,9 +8,9 @@
 //  - decodeWithLength and decode agree on trailing bytes and offsets.
 import t from 'tap';
 import { DecodeError, decode, decodeWithLength, encode, type Term } from '../../src/etf/index.js';
-import { otpVariants } from '../../src/testing/index.js';
 import { EtfOracle, diffTerm, hexPreview, withoutFloats, type Expected } from '../helpers/etf-oracle.js';
 import { ALL_TAGS, goldenVectors, type GoldenVector } from '../fixtures/etf/golden-vectors.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const TRAILER = Buffer.from([131, 97, 1]);
 
@@ -32,7 +32,7 @@ function describeError(e: unknown): string {
   return e instanceof Error ? `${e.constructor.name}${(e as { code?: string }).code ? ` ${(e as { code?: string }).code}` : ''}: ${e.message}` : String(e);
 }
 
-for (const variant of otpVariants()) {
+for (const variant of variantsSideBySide(t)) {
   t.test(`golden vectors, ${variant.label}`, async (t) => {
     const oracle = await EtfOracle.start({ root: variant.root, t });
     const otp = oracle.otpRelease;

@@ -14,10 +14,11 @@ import { Node } from '../../src/otp/index.js';
 import type { PeerStatus } from '../../src/node/index.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom, formatTerm, tuple, type Term } from '../../src/etf/index.js';
-import { compileErl, erlCommand, otpVariants, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
+import { compileErl, erlCommand, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
 import { until } from './puppet.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const TICK_S = 4;
@@ -49,7 +50,7 @@ function resume(p: Started): void {
   }
 }
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

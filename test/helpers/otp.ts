@@ -1,0 +1,18 @@
+// How the suite spends its time on OTP variants and random cases.
+//  - Files whose per-variant work mostly waits (net ticks, reconnect backoff,
+//    oracle round trips) run their per-variant top-level subtests side by side:
+//    each variant has its own epmd, node names and erl, so they do not meet.
+//  - `npm run test:long` (BEAMBRIDGE_LONG=1) runs the long random-case counts
+//    and every OTP variant where the default run samples one.
+import type { Test } from 'tap';
+import { otpVariants, type OtpVariant } from '../../src/testing/index.js';
+
+/** True in `npm run test:long` (BEAMBRIDGE_LONG=1). */
+export const LONG = process.env.BEAMBRIDGE_LONG === '1';
+
+/** Every OTP variant present, with `t`'s top-level subtests (one per variant) allowed to run at once. */
+export function variantsSideBySide(t: Test): OtpVariant[] {
+  const variants = otpVariants();
+  t.jobs = Math.max(1, variants.length);
+  return variants;
+}
