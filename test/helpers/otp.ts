@@ -16,3 +16,13 @@ export function variantsSideBySide(t: Test): OtpVariant[] {
   t.jobs = Math.max(1, variants.length);
   return variants;
 }
+
+/**
+ * For tests whose behaviour does not change with the OTP version (what changes
+ * is covered per version elsewhere): the newest OTP present in the default
+ * run, every variant (side by side) in `npm run test:long`.
+ */
+export function newestOrAllVariants(t: Test): OtpVariant[] {
+  const variants = variantsSideBySide(t);
+  return LONG ? variants : variants.slice(-1);
+}
