@@ -25,7 +25,7 @@ import { ChatError } from '../errors.js';
 import { PollStatus, type ChannelEvent, type PollResult } from '../../thrift/gen/chat.js';
 import type { ChatBackend } from '../types.js';
 import type { HttpResponse } from './http.js';
-import type { PresenceWatcher } from './presence.js';
+import type { FriendEntry, PresenceWatcher } from './presence.js';
 import { TokenBucket } from './session.js';
 import type { BackoffPolicy } from '../../backoff.js';
 
@@ -71,8 +71,8 @@ export class UserChannel implements PresenceWatcher {
   base = -1n;
   private readonly events: ChannelEvent[] = [];
   readonly polls: HeldPoll[] = [];
-  /** Friend list (cached at sign-in) and presence version. */
-  friends: bigint[] = [];
+  /** The friends' presence entries (shared with other users; cached at sign-in) and the presence version. */
+  friends: readonly FriendEntry[] = [];
   pv = 0;
   ready: Promise<void>;
   private markReady!: () => void;

@@ -287,8 +287,8 @@ class GatewayImpl implements ChannelHost, Gateway {
     if (this.shuttingDown) out += `,"retryAfterMs":${1000 + Math.floor(Math.random() * 2000)}`;
     if (p.pv !== undefined) {
       out += `,"pv":${u.pv}`;
-      const changed = this.hub.view(u.friends, p.pv);
-      if (changed.length > 0) out += `,"presence":${JSON.stringify(changed)}`;
+      const changed = this.hub.viewText(u.friends, p.pv);
+      if (changed !== '') out += `,"presence":${changed}`;
     }
     this.replyText(p.res, '/api/poll', 200, `${out}}`);
   }
@@ -379,7 +379,7 @@ class GatewayImpl implements ChannelHost, Gateway {
       case '/api/presence': {
         const u = this.user(me, undefined);
         await this.friendsOf(u);
-        return this.reply(res, route, 200, { friends: this.hub.view(u.friends, 0) });
+        return this.replyText(res, route, 200, `{"friends":${this.hub.viewText(u.friends, 0)}}`);
       }
       case '/api/history':
         return this.history(req, res, me);
@@ -428,7 +428,6 @@ class GatewayImpl implements ChannelHost, Gateway {
           this.timed('friendsPresence', () => this.backend.friendsPresence(u.id)),
         ]);
         if (u.stopped) return;
-        u.friends = friends;
         this.hub.join(u, friends, online);
       })();
       this.friendsLoading.set(u, p);
