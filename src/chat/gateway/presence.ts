@@ -12,12 +12,15 @@
 // watchers' held polls are answered with the changes newer than the version
 // their page has seen. A page never asks for presence on its own.
 //
-// Pushes are coalesced: a change (from the batched call, or a friend's
-// fresher state seen at someone's sign-in) only marks its watchers, and the
-// marked watchers are woken once per interval, after the batched call, a
-// slice at a time so the event loop keeps serving messages in between. So a
-// user's held poll is answered for presence at most once per interval,
-// whatever number of friends changed, and the answer carries all of them.
+// Pushes are coalesced and spread: a change (from the batched call, or a
+// friend's fresher state seen at someone's sign-in) only marks its
+// watchers. The batched call runs every 2/3 of `intervalMs`; after it, the
+// watchers marked so far are woken evenly over the next 1/3, a slice at a
+// time, so the event loop keeps serving messages in between and the pages'
+// new polls do not come back as one crowd. A change thus reaches a page
+// within `intervalMs`, and a user's held poll is answered for presence at
+// most once per round, whatever number of friends changed (the answer
+// carries all of them).
 import { PresenceState, type Presence } from '../../thrift/gen/chat.js';
 import type { ChatBackend } from '../types.js';
 
@@ -57,8 +60,8 @@ const STATE_NAME = { [PresenceState.ONLINE]: 'online', [PresenceState.IDLE]: 'id
 
 /** Most ids in one backend `presence()` call (the servers' limit). */
 const MAX_IDS_PER_CALL = 100_000;
-/** Watchers woken per slice of a flush (then the loop serves I/O before the next slice). */
-const FLUSH_SLICE = 256;
+/** A flush wakes one slice of its watchers every this many ms. */
+const FLUSH_STEP_MS = 50;
 
 export interface PresenceHubOptions {
   intervalMs: number;
@@ -90,6 +93,7 @@ export class PresenceHub {
   readonly base = Date.now();
   private version = this.base;
   private timer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private running = false;
   private closed = false;
   /** Watchers with changes not yet pushed (woken at the next flush). */
@@ -110,7 +114,7 @@ export class PresenceHub {
 
   private schedule(): void {
     if (this.closed) return;
-    this.timer = setTimeout(() => void this.tick(), this.o.intervalMs);
+    this.timer = setTimeout(() => void this.tick(), Math.max(1, Math.round((this.o.intervalMs * 2) / 3)));
     this.timer.unref();
   }
 
@@ -156,18 +160,24 @@ export class PresenceHub {
     }
   }
 
-  /** Wakes the watchers marked so far, FLUSH_SLICE at a time. */
+  /** Wakes the watchers marked so far, spread evenly over a third of the interval. */
   private flush(): void {
     if (this.pending.size === 0 || this.closed) return;
     const batch = [...this.pending];
     this.pending = new Set();
-    const slice = (from: number): void => {
+    const steps = Math.max(1, Math.min(batch.length, Math.floor(this.o.intervalMs / 3 / FLUSH_STEP_MS)));
+    let done = 0;
+    const step = (n: number): void => {
+      this.flushTimer = undefined;
       if (this.closed) return;
-      const end = Math.min(batch.length, from + FLUSH_SLICE);
-      for (let i = from; i < end; i++) batch[i].presenceChanged();
-      if (end < batch.length) setImmediate(slice, end);
+      const end = n >= steps ? batch.length : Math.round((batch.length * n) / steps);
+      for (; done < end; done++) batch[done].presenceChanged();
+      if (done < batch.length) {
+        this.flushTimer = setTimeout(step, FLUSH_STEP_MS, n + 1);
+        this.flushTimer.unref();
+      }
     };
-    slice(0);
+    step(1);
   }
 
   /**
@@ -241,5 +251,6 @@ export class PresenceHub {
     this.closed = true;
     this.pending.clear();
     if (this.timer) clearTimeout(this.timer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
   }
 }
