@@ -4,6 +4,7 @@
 //   -> { cmd: 'mem' }    <- { rss, heapUsed, stats }  (after two full GCs)
 //   -> { cmd: 'stats' }  <- { stats }
 //   -> { cmd: 'upstream' } <- { ok: [ms] } stub event -> gateway receipt, and resets them
+//   -> { cmd: 'prof', file }  starts a CPU profile (file undefined: stops it and writes it) <- { ok }
 //   -> { cmd: 'exit' }
 // Run with --expose-gc.
 import { Node } from '../dist/otp/index.js';
@@ -42,6 +43,8 @@ const gateway = await serveGateway({
   apiRateLimit: { ratePerSec: 1e6, burst: 1e6 },
 });
 
+const prof = { session: undefined, file: '' };
+
 const gcAll = () => {
   for (let i = 0; i < 3; i++) globalThis.gc?.();
 };
@@ -58,6 +61,24 @@ process.on('message', async (m) => {
     upstream = [];
   } else if (m.cmd === 'stats') {
     process.send({ stats: gateway.stats() });
+  } else if (m.cmd === 'prof') {
+    // GW_PROF_FANOUT: a CPU profile of the fan-out phase only (bench/gateway.mjs).
+    const { Session } = await import('node:inspector');
+    const { writeFileSync } = await import('node:fs');
+    const post = (method, params) => new Promise((resolve, reject) => prof.session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
+    if (m.file !== undefined) {
+      prof.session = new Session();
+      prof.session.connect();
+      prof.file = m.file;
+      await post('Profiler.enable');
+      await post('Profiler.start');
+    } else if (prof.session !== undefined) {
+      const { profile } = await post('Profiler.stop');
+      writeFileSync(prof.file, JSON.stringify(profile));
+      prof.session.disconnect();
+      prof.session = undefined;
+    }
+    process.send({ ok: true });
   } else if (m.cmd === 'exit') {
     await gateway.close();
     await chat.close();

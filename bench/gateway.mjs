@@ -23,7 +23,9 @@
 //      connection) for CYCLE_MS with CYCLE_CONNS connections;
 //   5. presence: the gateway's batched presence() calls and ids asked.
 // Prints every figure for both layers, the ratio per round, and the median.
-// Bounded: BENCH_TIMEOUT seconds for the whole run (default 900).
+// Bounded: BENCH_TIMEOUT seconds for the whole run (default 900). GW_PROF=dir
+// CPU-profiles the gateway and client processes whole; GW_PROF_FANOUT=dir
+// the gateway through the fan-out only (step 3).
 //
 //   npm run bench:gateway        (USERS=10000 ROUNDS=3 by default)
 import { fork, spawn } from 'node:child_process';
@@ -163,6 +165,8 @@ async function runLayer(layer) {
     const p0 = heldMem.stats;
     // Fan-out: one event for every held poll.
     await srv.ask({ cmd: 'upstream' });
+    const profDir = process.env.GW_PROF_FANOUT;
+    if (profDir) await srv.ask({ cmd: 'prof', file: join(profDir, `fanout-${layer.replace(':', '')}-${Date.now()}.cpuprofile`) });
     out.send = await fanout();
     out.sendMs = out.send.ms;
     t0 = Date.now();
@@ -171,6 +175,7 @@ async function runLayer(layer) {
       await new Promise((r) => setTimeout(r, 250));
       lat = lat.concat((await cli.ask({ cmd: 'latencies' })).ok);
     }
+    if (profDir) await srv.ask({ cmd: 'prof' });
     const up = (await srv.ask({ cmd: 'upstream' })).ok;
     out.upP50 = pct(up, 50);
     out.upP99 = pct(up, 99);

@@ -9,7 +9,8 @@
 // a second; the same code runs against the real stub in the API and browser
 // tests.
 import t from 'tap';
-import { PollStatus, type ChannelEvent, type PollResult } from '../../src/thrift/gen/chat.js';
+import { PollStatus, PresenceState, type ChannelEvent, type PollResult } from '../../src/thrift/gen/chat.js';
+import { PresenceHub, type PresenceWatcher } from '../../src/chat/gateway/presence.js';
 import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from '../../src/chat/gateway/channel.js';
 import { backoffPolicy } from '../../src/backoff.js';
 import type { HttpResponse } from '../../src/chat/gateway/http.js';
@@ -161,4 +162,47 @@ t.test('tabs see every message once per epoch, through bursts and crashes', asyn
     }
   }
   t.ok(refreshes > 0, `40 randomised runs, ${refreshes} refreshes among them`);
+});
+
+t.test('presence: pushes are coalesced per watcher and round, spread over the round, and the text matches the objects', async (t) => {
+  const states = new Map<bigint, PresenceState>();
+  const backend = { presence: async (ids: bigint[]) => new Map(ids.map((id) => [id, states.get(id) ?? PresenceState.OFFLINE])) };
+  const hub = new PresenceHub(backend as never, { intervalMs: 300, timed: (_m, f) => f(), count: () => undefined });
+  const wakes = new Map<number, number[]>();
+  const watcher = (n: number): PresenceWatcher & { n: number } => ({ n, pv: 0, friends: [], presenceChanged: () => wakes.set(n, [...(wakes.get(n) ?? []), Date.now()]) });
+  // 60 users, each the friend of every other: a crowd.
+  const ids = Array.from({ length: 60 }, (_, i) => BigInt(i + 1));
+  const users = ids.map((_, i) => watcher(i));
+  for (const [i, u] of users.entries()) hub.join(u, ids.filter((_, j) => j !== i), []);
+  t.same([...wakes.values()].map((w) => w.length), users.map(() => 1), 'each joiner is woken once, for itself');
+  t.equal(hub.entries.size, 60, 'one shared entry per friend id');
+  t.ok(users[0].friends[0] === users[2].friends[1], 'users share the entry object of a common friend');
+  wakes.clear();
+  // 40 friends sign in at once, then one more user joins seeing 10 of them fresher than the hub.
+  for (const id of ids.slice(0, 40)) states.set(id, PresenceState.ONLINE);
+  const t0 = Date.now();
+  await hub.tick();
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(wakes.size, 60, 'every watcher woken');
+  t.ok([...wakes.values()].every((w) => w.length === 1), 'once each, for 39 or 40 changed friends');
+  const times = [...wakes.values()].map((w) => w[0] - t0);
+  t.ok(Math.max(...times) - Math.min(...times) >= 40, `spread over the round (${Math.min(...times)}..${Math.max(...times)} ms)`);
+  const u0 = users[0];
+  const view = hub.view(u0.friends, 0);
+  t.equal(hub.viewText(u0.friends, 0), JSON.stringify(view), 'viewText is the JSON of view');
+  t.equal(view.filter((f) => f.state === 'online').length, 39);
+  t.equal(hub.viewText(u0.friends, u0.pv), '', 'nothing newer than the watcher\'s version');
+  wakes.clear();
+  states.set(41n, PresenceState.IDLE);
+  const late = watcher(99);
+  hub.join(late, [41n, 42n], [{ userId: 41n, state: PresenceState.IDLE, idleSeconds: 7 }]);
+  t.same([...wakes.keys()], [99], 'a fresher state at sign-in wakes only the joiner at once');
+  t.match(hub.viewText(late.friends, 0), /"userId":"41","state":"idle","idleSeconds":7/);
+  await hub.tick();
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(wakes.size, 60, 'the 59 other watchers of 41 hear of it at the next round');
+  hub.leave(late, late.friends);
+  for (const u of users) hub.leave(u, u.friends);
+  t.equal(hub.entries.size, 0, 'entries go with their last watcher');
+  hub.close();
 });
