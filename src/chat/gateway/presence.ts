@@ -187,6 +187,8 @@ export class PresenceHub {
    * take) and `w.pv`, and answers `w`'s held polls.
    */
   join(w: PresenceWatcher, friends: readonly bigint[], online: readonly Presence[]): void {
+    // Once per watcher (the gateway loads a user's friends once): a second join would watch twice.
+    if (w.friends.length > 0) this.leave(w, w.friends);
     const now = Date.now();
     const known = new Map<bigint, Presence>();
     for (const p of online) known.set(p.userId, p);
@@ -203,7 +205,7 @@ export class PresenceHub {
         // Fresher than the hub's: the other watchers hear of it at the next flush.
         this.set(e, state, p?.idleSeconds ?? 0, now);
       }
-      if (!e.watchers.includes(w)) e.watchers.push(w);
+      e.watchers.push(w);
       mine.push(e);
       pv = Math.max(pv, e.v);
     }
