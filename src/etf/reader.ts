@@ -10,10 +10,12 @@ import { Buffer } from 'node:buffer';
 import { cachedAtom, latin1Atom, utf8Atom } from './atoms.js';
 import { bufferView } from './buffers.js';
 import { readBig } from './bignum.js';
-import { DecodeError, type DecodeErrorCode } from './errors.js';
 import { DupKeys, isSimpleKey } from './mapkeys.js';
 import { MAX_BIG_BYTES } from './tags.js';
-import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, Tuple, atom, type Term } from './types.js';
+import { exportAfter, fail, idEnd, makeFun, oldFloat, oldRefAfter, pidAfter, portAfter, refAfter, truncated, u32 } from './read-ids.js';
+import { Atom, BitBinary, Float, ImproperList, LocalExt, Tuple, atom, type Term } from './types.js';
+
+export { fail, truncated } from './read-ids.js';
 
 // Frame kinds of the decode stack.
 const K_TUPLE = 0;
@@ -49,17 +51,6 @@ const LOCAL_NODE = atom('');
 const f64 = new Float64Array(1);
 const f64b = new Uint8Array(f64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-const FLOAT_STRING = /^[+-]?[0-9]+\.[0-9]+(?:[eE][+-]?[0-9]+)?$/;
-
-/** Throws the DecodeError. */
-export function fail(code: DecodeErrorCode, message: string, offset: number, tag?: number): never {
-  throw new DecodeError(code, message, offset, tag);
-}
-
-export function truncated(offset: number, tag?: number): never {
-  fail('ERR_DECODE_TRUNCATED', 'unexpected end of input', offset, tag);
-}
 
 /** The decoded-element limit is exceeded by a container at `offset`. */
 function tooMany(offset: number, tag: number): never {
@@ -152,10 +143,6 @@ function readAtom(b: Buffer, p: number, end: number, what: string): Atom {
   if (a === 'utf8') fail('ERR_DECODE_BAD_ATOM', 'atom text is not valid UTF-8', p, tag);
   if (a === 'long') fail('ERR_DECODE_ATOM_TOO_LONG', 'atom of more than 255 characters', p, tag);
   return a;
-}
-
-function u32(b: Buffer, p: number): number {
-  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
 }
 
 /** Decodes one term at `b[p0]`; sets {@link pos} to the byte after it. */
@@ -378,12 +365,8 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
       case 103: {
         // PID_EXT: 103, Node, ID:32, Serial:32, Creation:8
         const node = readAtom(b, p + 1, end, 'pid node');
-        const q = pos;
-        const w = tag === 88 ? 12 : 9;
-        if (q + w > end) truncated(p, tag);
-        if (tag === 103 && b[q + 8] > 3) fail('ERR_DECODE_BAD_TERM', 'PID_EXT creation over 2 bits', p, tag);
-        v = new Pid(node, u32(b, q), u32(b, q + 4), tag === 88 ? u32(b, q + 8) : b[q + 8]);
-        p = q + w;
+        v = pidAfter(b, p, pos, end, tag, node);
+        p = idEnd();
         break;
       }
       case 89: // NEW_PORT_EXT: 89, Node, ID:32, Creation:32
@@ -391,19 +374,8 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
       case 120: {
         // V4_PORT_EXT: 120, Node, ID:64, Creation:32
         const node = readAtom(b, p + 1, end, 'port node');
-        const q = pos;
-        const w = tag === 89 ? 8 : tag === 102 ? 5 : 12;
-        if (q + w > end) truncated(p, tag);
-        if (tag === 120) {
-          const hi = u32(b, q);
-          const lo = u32(b, q + 4);
-          const id = hi === 0 ? lo : (BigInt(hi) << 32n) | BigInt(lo);
-          v = new Port(node, id, u32(b, q + 8));
-        } else {
-          if (tag === 102 && b[q + 4] > 3) fail('ERR_DECODE_BAD_TERM', 'PORT_EXT creation over 2 bits', p, tag);
-          v = new Port(node, u32(b, q), tag === 89 ? u32(b, q + 4) : b[q + 4]);
-        }
-        p = q + w;
+        v = portAfter(b, p, pos, end, tag, node);
+        p = idEnd();
         break;
       }
       case 90: // NEWER_REFERENCE_EXT: 90, Len:16, Node, Creation:32, ID:32 * Len
@@ -413,52 +385,23 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
         const n = (b[p + 1] << 8) | b[p + 2];
         if (n > 5) fail('ERR_DECODE_BAD_LENGTH', `reference of ${n} words (at most 5)`, p, tag);
         const node = readAtom(b, p + 3, end, 'reference node');
-        let q = pos;
-        const cw = tag === 90 ? 4 : 1;
-        if (q + cw + 4 * n > end) truncated(p, tag);
-        const creation = tag === 90 ? u32(b, q) : b[q];
-        q += cw;
-        const ids: number[] = new Array(n);
-        for (let i = 0; i < n; i++) ids[i] = u32(b, q + 4 * i);
-        // NEW_REFERENCE_EXT: 2-bit creation, 18 significant bits in the first word.
-        if (tag === 114 && (creation > 3 || (n > 0 && ids[0] >= 0x40000))) {
-          fail('ERR_DECODE_BAD_TERM', 'NEW_REFERENCE_EXT creation or first word out of range', p, tag);
-        }
-        v = new Reference(node, creation, ids);
-        p = q + 4 * n;
+        v = refAfter(b, p, pos, end, tag, node, n);
+        p = idEnd();
         break;
       }
       case 101: {
         // REFERENCE_EXT: 101, Node, ID:32, Creation:8
         const node = readAtom(b, p + 1, end, 'reference node');
-        const q = pos;
-        if (q + 5 > end) truncated(p, tag);
-        // As NEW_REFERENCE_EXT: 18 significant bits in the word, 2-bit creation.
-        if (b[q + 4] > 3 || u32(b, q) >= 0x40000) fail('ERR_DECODE_BAD_TERM', 'REFERENCE_EXT creation or word out of range', p, tag);
-        v = new Reference(node, b[q + 4], [u32(b, q)]);
-        p = q + 5;
+        v = oldRefAfter(b, p, pos, end, node);
+        p = idEnd();
         break;
       }
       case 113: {
-        // EXPORT_EXT: 113, Module, Function, Arity (SMALL_INTEGER_EXT; OTP
-        // also reads an INTEGER_EXT there). Arity 0..255.
+        // EXPORT_EXT: 113, Module, Function, Arity
         const m = readAtom(b, p + 1, end, 'export module');
         const f = readAtom(b, pos, end, 'export function');
-        const q = pos;
-        if (q + 2 > end) truncated(p, tag);
-        let arity: number;
-        if (b[q] === 97) {
-          arity = b[q + 1];
-          p = q + 2;
-        } else if (b[q] === 98) {
-          if (q + 5 > end) truncated(p, tag);
-          arity = u32(b, q + 1);
-          if (arity > 255) fail('ERR_DECODE_BAD_TERM', `export arity ${arity | 0}`, q, 98);
-          p = q + 5;
-        } else {
-          return fail('ERR_DECODE_BAD_TERM', 'export arity is not an integer', q, b[q]);
-        }
-        v = new ExportFun(m, f, arity);
+        v = exportAfter(b, p, pos, end, m, f);
+        p = idEnd();
         break;
       }
       case 112: {
@@ -617,7 +560,7 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
             fIdx[s] = i + 1;
             continue next;
           }
-          v = makeFun(b, fPos[s], a, fAux[s] as Buffer);
+          v = makeFun(b, fPos[s], a, fAux[s] as Buffer, localLevel > 0);
           fAux[s] = undefined;
           break;
         }
@@ -632,28 +575,4 @@ function decodeTerm(b: Buffer, p0: number, end: number): Term {
       sp = s;
     }
   }
-}
-
-/** Completes a NEW_FUN_EXT whose fields and free variables are decoded. */
-function makeFun(b: Buffer, start: number, a: Term[], uniq: Buffer): Fun {
-  let mod = a[0];
-  if (mod === true || mod === false) mod = atom(String(mod));
-  const local = localLevel > 0;
-  const okInt = (x: Term) => (typeof x === 'number' && Number.isInteger(x)) || typeof x === 'bigint' || (local && x instanceof LocalExt);
-  if (!(mod instanceof Atom) || !okInt(a[1]) || !okInt(a[2]) || !(a[3] instanceof Pid)) {
-    fail('ERR_DECODE_BAD_TERM', 'fun fields have the wrong types', start, 112);
-  }
-  const oldIndex = a[1] instanceof LocalExt ? 0 : (a[1] as number | bigint);
-  const oldUniq = a[2] instanceof LocalExt ? 0 : (a[2] as number | bigint);
-  return new Fun(b[start + 5], uniq, u32(b, start + 22), mod, oldIndex, oldUniq, a[3], a.slice(4));
-}
-
-/** FLOAT_EXT text: OTP accepts `[+-]digits.digits[e[+-]digits]` then NULs. */
-function oldFloat(b: Buffer, p: number): number {
-  let e = p + 1;
-  while (e < p + 32 && b[e] !== 0) e++;
-  const text = b.toString('latin1', p + 1, e);
-  const d = e < p + 32 && FLOAT_STRING.test(text) ? Number(text) : NaN;
-  if (!(d - d === 0)) fail('ERR_DECODE_BAD_FLOAT', `bad FLOAT_EXT text ${JSON.stringify(text)}`, p, 99);
-  return d;
 }
