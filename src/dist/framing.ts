@@ -9,7 +9,7 @@
 // - DistDecoder: one frame -> (control, payload), for pass-through frames
 //   (112), normal distribution headers (131 68) with the per-connection atom
 //   cache, and fragmented messages (131 69 / 131 70) reassembled into one
-//   buffer sized from the first fragment.
+//   buffer that grows as fragments arrive (bounded per connection).
 // The outgoing side (DistEncoder) is encoder.ts.
 // Spec: erl_ext_dist "Distribution Header"; erl_dist_protocol "Protocol
 // between Connected Nodes".
@@ -146,6 +146,7 @@ export interface DecodedMessage {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const NO_ATOMS: Atom[] = [];
+const NO_BYTES = Buffer.alloc(0);
 
 function protocolError(msg: string, cause?: unknown): DistError {
   return new DistError('ERR_DIST_PROTOCOL', msg, { cause });
@@ -235,12 +236,23 @@ export function readAtomCacheRefs(buf: Buffer, start: number, cache: AtomCache):
 /** A fragmented message being reassembled into one buffer. */
 interface Sequence {
   atoms: Atom[];
-  /** The message body (control, then payload), allocated from the first fragment's size times the fragment count. */
+  /** The message body so far (control, then payload); grows as fragments arrive. */
   buf: Buffer;
   size: number;
+  /** The most the message can hold if every fragment is as large as the first (OTP cuts at a fixed size). */
+  promised: number;
   /** The fragment id the next continuation must carry. */
   next: bigint;
 }
+
+/**
+ * Up front, a fragmented message gets room for this many times its first
+ * fragment; later, room for the whole promised message once 1/this of it has
+ * arrived. An honest message then costs about one allocation of its size
+ * (plus 1/8 of it on the way), and a peer that lies about its fragment count
+ * makes us hold at most this many times what it sent.
+ */
+const TRUST = 16;
 
 /** Options of {@link DistDecoder}. */
 export interface DistDecoderOptions {
@@ -248,6 +260,12 @@ export interface DistDecoderOptions {
   maxMessageSize?: number;
   /** Most fragmented messages in flight at once; default 1024. */
   maxSequences?: number;
+  /**
+   * Most bytes held for all fragmented messages in flight on the connection
+   * (their buffers); default {@link DEFAULT_MAX_MESSAGE_SIZE}. A fragment
+   * that needs more fails the connection with `ERR_FRAME_TOO_LARGE`.
+   */
+  maxReassemblyBytes?: number;
   /** Passed to the term decoder (e.g. `lossless`, `maxInflatedSize`, `maxElements`). */
   decodeOptions?: Omit<DecodeOptions, 'atomCache' | 'offset'>;
 }
@@ -258,9 +276,11 @@ export class DistDecoder {
   /** Frames seen, by kind, and atom-cache traffic (for stats and tests). */
   readonly counters = { passThrough: 0, header: 0, fragmentStarts: 0, fragmentConts: 0, cacheRefs: 0, newCacheEntries: 0 };
   private readonly sequences = new Map<bigint, Sequence>();
-  /** Bytes allocated for the sequences in flight. */
+  /** Bytes allocated for the sequences in flight, and the bytes they hold. */
   private reserved = 0;
+  private held = 0;
   private readonly maxMessageSize: number;
+  private readonly maxReassembly: number;
   private readonly maxSequences: number;
   private readonly limits: DecodeLimits;
   /**
@@ -274,12 +294,18 @@ export class DistDecoder {
   constructor(o: DistDecoderOptions = {}) {
     this.maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.maxSequences = o.maxSequences ?? 1024;
+    this.maxReassembly = o.maxReassemblyBytes ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.limits = decodeLimits(o.decodeOptions);
   }
 
   /** Fragmented messages currently being reassembled. */
   get pendingSequences(): number {
     return this.sequences.size;
+  }
+
+  /** Bytes allocated for the fragmented messages being reassembled. */
+  get reassemblyBytes(): number {
+    return this.reserved;
   }
 
   /**
@@ -328,16 +354,10 @@ export class DistDecoder {
     if (this.sequences.size >= this.maxSequences) throw protocolError(`more than ${this.maxSequences} fragmented messages in flight`);
     const len = end - off;
     if (len > this.maxMessageSize) throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented message over the ${this.maxMessageSize}-byte cap`);
-    // Every fragment but the last is as large as the first (OTP cuts at a
-    // fixed size), so the whole message fits in fragments x first; one
-    // allocation, whose untouched pages cost nothing until the data comes.
-    // Beyond the cap in flight, grow as the data arrives instead.
-    const whole = Math.min(Number(frag) * Math.max(len, 1), this.maxMessageSize);
-    const size = this.reserved + whole <= this.maxMessageSize ? whole : Math.max(len, 64 * 1024);
-    const body = Buffer.allocUnsafeSlow(size);
-    buf.copy(body, 0, off, end);
-    this.reserved += size;
-    this.sequences.set(seq, { atoms, buf: body, size: len, next: frag - 1n });
+    const promised = Math.min(Number(frag) * Math.max(len, 1), this.maxMessageSize);
+    const s: Sequence = { atoms, buf: NO_BYTES, size: 0, promised, next: frag - 1n };
+    this.append(s, buf, off, end);
+    this.sequences.set(seq, s);
     return undefined;
   }
 
@@ -350,25 +370,46 @@ export class DistDecoder {
     this.counters.fragmentConts++;
     if (!s) throw protocolError(`continuation of unknown fragment sequence ${seq}`);
     if (frag !== s.next) throw protocolError(`fragment ${frag} of sequence ${seq} out of order (expected ${s.next})`);
-    const len = end - start - 18;
-    const size = s.size + len;
-    if (size > this.maxMessageSize) {
-      throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented message over the ${this.maxMessageSize}-byte cap`);
-    }
-    if (size > s.buf.length) {
-      // More than the first fragment promised: grow (doubling, within the cap).
-      const grown = Buffer.allocUnsafeSlow(Math.min(Math.max(size, 2 * s.buf.length), this.maxMessageSize));
-      s.buf.copy(grown, 0, 0, s.size);
-      this.reserved += grown.length - s.buf.length;
-      s.buf = grown;
-    }
-    buf.copy(s.buf, s.size, start + 18, end);
-    s.size = size;
+    this.append(s, buf, start + 18, end);
     s.next--;
     if (frag !== 1n) return undefined;
     this.sequences.delete(seq);
     this.reserved -= s.buf.length;
-    return this.decodeBody(s.buf, 0, size, s.atoms, false);
+    this.held -= s.size;
+    return this.decodeBody(s.buf, 0, s.size, s.atoms, false);
+  }
+
+  /**
+   * Appends `buf[start, end)` to the message of `s`, growing its buffer as
+   * data arrives (see {@link TRUST}), within the per-message cap and the
+   * connection's reassembly bound.
+   */
+  private append(s: Sequence, buf: Buffer, start: number, end: number): void {
+    const size = s.size + (end - start);
+    if (size > this.maxMessageSize) {
+      throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented message over the ${this.maxMessageSize}-byte cap`);
+    }
+    if (this.held + (end - start) > this.maxReassembly) {
+      throw new DistError('ERR_FRAME_TOO_LARGE', `fragmented messages in flight over the ${this.maxReassembly}-byte reassembly bound`);
+    }
+    this.held += end - start;
+    const old = s.buf.length;
+    if (size > old) {
+      // Room for TRUST first fragments, then double; the whole promise once
+      // 1/TRUST of it is here. Past the promise (a peer that cut unevenly),
+      // keep doubling. Never less than needed.
+      let room = old === 0 ? TRUST * size : 2 * old;
+      if (size <= s.promised) room = size * TRUST >= s.promised ? s.promised : Math.min(room, s.promised);
+      room = Math.max(Math.min(room, this.maxMessageSize), size);
+      // Room beyond what is needed only while the connection's buffers fit the bound.
+      if (room > size && this.reserved - old + room > this.maxReassembly) room = Math.max(size, this.maxReassembly - (this.reserved - old));
+      const grown = Buffer.allocUnsafeSlow(room);
+      if (s.size > 0) s.buf.copy(grown, 0, 0, s.size);
+      this.reserved += room - old;
+      s.buf = grown;
+    }
+    buf.copy(s.buf, s.size, start, end);
+    s.size = size;
   }
 
   /** The atoms of the header at `buf[at]`; sets `refsEnd`. */

@@ -102,7 +102,9 @@
  * - `conn.stats`, `conn.frameCounters` (pass-through / header / fragment
  *   frames, atom-cache refs), `conn.pendingFragments` for observability.
  * - Incoming limits: `maxFrameSize` and `decoder.maxMessageSize` (512 MiB),
- *   `decoder.maxSequences` (1024 fragmented messages in flight).
+ *   `decoder.maxSequences` (1024 fragmented messages in flight),
+ *   `decoder.maxReassemblyBytes` (512 MiB held for them together; their
+ *   buffers grow as fragments arrive).
  *
  * Which variant to send (SEND or SEND_SENDER, EXIT or PAYLOAD_EXIT, ...) is
  * the node layer's choice from `conn.flags`; with {@link DEFAULT_DFLAGS} the

@@ -15,6 +15,7 @@ import {
   DFLAG,
   DEFAULT_DFLAGS,
   type DistError,
+  type DecodedMessage,
 } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, encode, termEquals, type Term } from '../../src/etf/index.js';
 
@@ -180,6 +181,59 @@ t.test('decoder: pass-through, headers, fragments, and malformed frames', async 
   const d5 = new DistDecoder({ maxMessageSize: 100 });
   d5.decodeFrame(start(1, 2));
   t.throws(() => d5.decodeFrame(cont(1, 1, Buffer.alloc(200))), { code: 'ERR_FRAME_TOO_LARGE' });
+});
+
+t.test('decoder: a fragmented message grows as it arrives, bounded per connection', async (t) => {
+  const KB = 1024;
+  const first = (seq: number, frags: number, body: Buffer) => Buffer.concat([Buffer.of(131, 69), u64(seq), u64(frags), Buffer.of(0), body]);
+  const cont = (seq: number, frag: number, b: Buffer) => Buffer.concat([Buffer.of(131, 70), u64(seq), u64(frag), b]);
+  // The control tuple, then a binary payload cut into 64 KiB fragments.
+  const ctl = encode(tuple(2, atom(''), new Pid(atom('n@h'), 1, 2, 3)), { version: false });
+  const payload = encode(Buffer.alloc(4 * 1024 * KB, 7), { version: false });
+  const body = Buffer.concat([ctl, payload]);
+  const pieces: Buffer[] = [];
+  for (let o = 0; o < body.length; o += 64 * KB) pieces.push(body.subarray(o, o + 64 * KB));
+
+  // A first fragment that claims 8192 fragments reserves room for a few, not 512 MiB.
+  const liar = new DistDecoder();
+  liar.decodeFrame(first(1, 8192, pieces[0]));
+  t.ok(liar.reassemblyBytes <= 16 * 64 * KB, `first of 8192 fragments reserved ${liar.reassemblyBytes} bytes`);
+
+  // An honest message: the buffer grows to the message's size, with little held beyond.
+  const d = new DistDecoder();
+  let most = 0;
+  let worst = 0;
+  let m: DecodedMessage | undefined;
+  pieces.forEach((p, i) => {
+    m = d.decodeFrame(i === 0 ? first(1, pieces.length, p) : cont(1, pieces.length - i, p));
+    most = Math.max(most, d.reassemblyBytes);
+    if (m === undefined) worst = Math.max(worst, d.reassemblyBytes / (64 * KB * (i + 1)));
+  });
+  t.ok(worst <= 16, `at most 16x what arrived was reserved at any time (${worst.toFixed(1)}x)`);
+  t.ok(m !== undefined && Buffer.isBuffer(m.payload) && (m.payload as Buffer).length === 4 * 1024 * KB, 'the message arrived whole');
+  t.ok(most <= 64 * KB * pieces.length, `held at most the promised size: ${most} bytes for ${body.length}`);
+  t.equal(d.reassemblyBytes, 0, 'nothing held once complete');
+
+  // A peer whose later fragments are larger than the first (the promise is
+  // exceeded) still reassembles, by doubling.
+  const uneven = new DistDecoder();
+  uneven.decodeFrame(first(2, 3, body.subarray(0, 10)));
+  uneven.decodeFrame(cont(2, 2, body.subarray(10, 1000)));
+  const u = uneven.decodeFrame(cont(2, 1, body.subarray(1000)));
+  t.equal((u!.payload as Buffer).length, 4 * 1024 * KB, 'uneven fragments');
+
+  // Per connection: many sequences in flight together stay under the bound.
+  const bounded = new DistDecoder({ maxReassemblyBytes: 1024 * KB });
+  for (let seq = 1; seq <= 8; seq++) bounded.decodeFrame(first(seq, 8192, pieces[0]));
+  // Room beyond the data only within the bound: at most the bound plus what arrived.
+  t.ok(bounded.reassemblyBytes <= 1024 * KB + 8 * 64 * KB, `8 claimed 512 MiB messages reserve ${bounded.reassemblyBytes} bytes`);
+  t.throws(
+    () => {
+      for (let i = 0; i < 4; i++) for (let seq = 1; seq <= 8; seq++) bounded.decodeFrame(cont(seq, 8191 - i, pieces[1]));
+    },
+    { code: 'ERR_FRAME_TOO_LARGE' },
+    'more data in flight than the bound fails the connection',
+  );
 });
 
 function u64(n: number): Buffer {

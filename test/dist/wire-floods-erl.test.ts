@@ -1,8 +1,8 @@
 // Staying bounded under floods from an authenticated erl peer (issue 15),
 // scaled down (bench/floods.mjs runs the full sizes):
-// - a large message is assembled into one buffer allocated once: the peak
-//   memory while it arrives stays near its size (not the chunks plus their
-//   concatenation);
+// - a large message is assembled into one buffer that grows as it arrives:
+//   the peak memory while it arrives stays near its size (not the chunks
+//   plus their concatenation);
 // - the decoded-element limit refuses a term over it before building it,
 //   from Node's options through to the connection, and decode() refuses a
 //   compressed bomb made by erl;
@@ -92,7 +92,10 @@ t.test('floods from an erl peer', async (t) => {
     t.equal(bin.length, SIZE, 'the binary arrived whole');
     t.equal(bin.toString('latin1', SIZE - 16), '0123456789abcdef');
     t.ok(bin.buffer.byteLength < SIZE + MB, `a view of one buffer of ${(bin.buffer.byteLength / MB).toFixed(2)} MiB`);
-    t.equal(large.length, 1, `one large allocation: ${large.map((n) => (n / MB).toFixed(2)).join(', ')} MiB`);
+    // The buffer grows as fragments arrive (1 MiB, 2 MiB), then takes the
+    // whole promised size once 1/16 of it is here.
+    const before = large.slice(0, -1).reduce((x, n) => x + n, 0);
+    t.ok(large.length >= 1 && large[large.length - 1] < SIZE + MB && before <= SIZE / 8, `large allocations: ${large.map((n) => (n / MB).toFixed(2)).join(', ')} MiB`);
     const held = peak - base;
     t.comment(`32 MiB message: live memory peaked at ${(held / MB).toFixed(1)} MiB, ${(held / SIZE).toFixed(2)}x the message`);
     t.ok(held < 1.2 * SIZE, `peak ${(held / SIZE).toFixed(2)}x the message (the chunks plus their concatenation would be 2x)`);
