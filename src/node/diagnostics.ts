@@ -76,13 +76,19 @@ let callIds = 0;
 
 /**
  * Runs `body` as a call seen by the `call:start` / `call:end` channels (with
- * its duration), publishing only when someone listens.
+ * its duration), publishing only when someone listens: without listeners
+ * neither the event (`start()` is not called) nor an extra promise is made.
  */
-export async function traced<T>(
-  start: Omit<CallStartEvent, 'id'>,
-  body: () => Promise<T>,
-): Promise<T> {
-  if (!channels.callStart.hasSubscribers && !channels.callEnd.hasSubscribers) return body();
+export function traced<T>(start: () => Omit<CallStartEvent, 'id'>, body: () => Promise<T>): Promise<T> {
+  return callsTraced() ? tracedSlow(start(), body) : body();
+}
+
+/** Whether anyone listens to the `call:*` channels (a hot path may skip {@link traced} without). */
+export function callsTraced(): boolean {
+  return channels.callStart.hasSubscribers || channels.callEnd.hasSubscribers;
+}
+
+async function tracedSlow<T>(start: Omit<CallStartEvent, 'id'>, body: () => Promise<T>): Promise<T> {
   const ev: CallStartEvent = { ...start, id: ++callIds };
   const t0 = performance.now();
   channels.callStart.publish(ev);

@@ -24,6 +24,7 @@ export { NodeCore, type NodeEvents, type WaitOptions } from './node.js';
 export {
   channels,
   traced,
+  callsTraced,
   silentLogger,
   type Logger,
   type ConnectionUpEvent,

@@ -5,7 +5,7 @@
 // over the process is gone, so a late reply is dropped by the node (as an
 // OTP 24+ alias would drop it) and never reaches anyone's mailbox.
 import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { NodeError, genCallMessage, isDown, refKey, traced, type MonitorTarget, type NodeCore } from '../node/index.js';
+import { NodeError, callsTraced, genCallMessage, isDown, refKey, traced, type MonitorTarget, type NodeCore } from '../node/index.js';
 import { CallError, unreachableCode } from './errors.js';
 
 const NOPROC = atom('noproc');
@@ -54,7 +54,11 @@ export function describeServer(s: ServerRef): string {
  * diagnostics channels as `kind` (default `call`).
  */
 export function genCall(node: NodeCore, server: ServerRef, request: Term, o: GenCallOptions = {}, kind: 'call' | 'ping' = 'call'): Promise<Term> {
-  return traced({ node: node.name, kind, peer: serverNode(node, server), target: describeServer(server), request }, () => callOnce(node, server, request, o));
+  if (!callsTraced()) return callOnce(node, server, request, o);
+  return traced(
+    () => ({ node: node.name, kind, peer: serverNode(node, server), target: describeServer(server), request }),
+    () => callOnce(node, server, request, o),
+  );
 }
 
 async function callOnce(node: NodeCore, server: ServerRef, request: Term, o: GenCallOptions): Promise<Term> {

@@ -42,7 +42,7 @@ export function rexCall(
   const mod = typeof m === 'string' ? atom(m) : m;
   const fun = typeof f === 'string' ? atom(f) : f;
   const where = `${peer}: ${mod.name}:${fun.name}/${args.length}`;
-  return traced({ node: node.name, kind: 'rpc', peer, target: `${mod.name}:${fun.name}/${args.length}`, request: args }, async () => {
+  return traced(() => ({ node: node.name, kind: 'rpc', peer, target: `${mod.name}:${fun.name}/${args.length}`, request: args }), async () => {
     const p = node.spawn();
     try {
       const rex = { name: REX, node: peer };

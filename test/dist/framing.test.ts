@@ -343,12 +343,36 @@ t.test('writer coalesces one event-loop turn into one write', async (t) => {
     }),
   );
   await done;
-  t.equal(flushes, 1, 'one flush');
-  t.ok(writes <= 3, `${writes} socket writes for 1001 frames`);
+  // The first frame leaves at once (latency mode: the socket was idle), the
+  // rest of the turn in one flush.
+  t.equal(flushes, 2, 'the first frame at once, then one flush');
+  t.ok(writes <= 4, `${writes} socket writes for 1001 frames`);
   t.same(Buffer.concat(got), Buffer.concat(sent), 'bytes in order');
   w.kill();
   w.write([Buffer.of(1)]);
   t.equal(w.queuedBytes, 0, 'a dead writer drops writes');
+});
+
+t.test('writer: a lone frame on an idle socket is written at once', async (t) => {
+  const [a] = await socketPair(t);
+  let writes = 0;
+  const orig = a.write.bind(a);
+  a.write = ((...args: Parameters<Socket['write']>) => {
+    writes++;
+    return orig(...args);
+  }) as Socket['write'];
+  const w = new SocketWriter(a);
+  w.write([frame(Buffer.from('request'))]);
+  t.equal(writes, 1, 'written before the turn ends');
+  t.equal(w.queuedBytes, 0);
+  w.write([frame(Buffer.from('second'))]);
+  t.equal(writes, 1, 'a second frame in the same turn waits for the flush');
+  await new Promise((r) => setImmediate(r));
+  t.equal(writes, 2, 'and leaves at the end of the turn');
+  await new Promise((r) => setImmediate(r));
+  w.write([frame(Buffer.from('next turn'))]);
+  t.equal(writes, 3, 'the next turn writes at once again');
+  w.kill();
 });
 
 t.test('DistError is typed', async (t) => {
