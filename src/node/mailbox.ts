@@ -125,6 +125,12 @@ export class Mailbox implements AsyncIterable<Term> {
     if (timeoutMs !== undefined && timeoutMs <= 0) {
       return Promise.reject(new NodeError('ERR_TIMEOUT', 'receive: no matching message'));
     }
+    // Without a deadline the waiter is the promise's own functions (no timer, no closures).
+    if (signal === undefined && (timeoutMs === undefined || !Number.isFinite(timeoutMs))) {
+      return new Promise<Term>((resolve, reject) => {
+        this.waiters.push({ match, resolve, reject });
+      });
+    }
     return new Promise<Term>((resolve, reject) => {
       const w: Waiter = {
         match,
@@ -187,7 +193,21 @@ export class Mailbox implements AsyncIterable<Term> {
       next: () => {
         // A queued message is taken at once (one settled promise, no receive).
         if (this.head < this.q.length) return Promise.resolve({ value: this.shift(), done: false });
-        return this.receive().then((value) => ({ value, done: false }), ended);
+        if (this.closedWith) return Promise.reject(this.closeError()).catch(ended);
+        // Wait with a waiter that settles the iterator's promise itself (no `.then` hop per message).
+        return new Promise<IteratorResult<Term>>((resolve, reject) => {
+          this.waiters.push({
+            match: undefined,
+            resolve: (value) => resolve({ value, done: false }),
+            reject: (e) => {
+              try {
+                resolve(ended(e));
+              } catch (x) {
+                reject(x);
+              }
+            },
+          });
+        });
       },
       return: async () => ({ value: undefined, done: true }),
     };
