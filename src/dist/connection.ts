@@ -418,9 +418,10 @@ export class DistConnection extends EventEmitter {
     }
     let msg: ControlMessage;
     try {
-      const m = this.decoder.decodeAt(buf, start, end);
-      if (m === undefined) return;
-      msg = parseControl(m.control, m.payload);
+      const d = this.decoder;
+      if (!d.decodeAt(buf, start, end)) return;
+      msg = parseControl(d.control, d.payload);
+      d.control = d.payload = undefined;
     } catch (e) {
       this.fail(e);
       return;

@@ -313,12 +313,21 @@ export class DistDecoder {
    * or for a fragment that does not complete a message.
    */
   decodeFrame(frame: Buffer): DecodedMessage | undefined {
-    return this.decodeAt(frame, 0, frame.length);
+    return this.decodeAt(frame, 0, frame.length) ? { control: this.control, payload: this.payload } : undefined;
   }
 
-  /** @internal {@link decodeFrame} of `buf[start, end)`; decoded binaries may be views of `buf`. */
-  decodeAt(buf: Buffer, start: number, end: number): DecodedMessage | undefined {
-    if (end === start) return undefined;
+  /** @internal The message of the last {@link decodeAt} that returned true (no object per message). */
+  control: Term = undefined;
+  /** @internal */
+  payload: Term | undefined = undefined;
+
+  /**
+   * @internal {@link decodeFrame} of `buf[start, end)`: true when a message
+   * is complete, in {@link control} and {@link payload}; decoded binaries
+   * may be views of `buf`.
+   */
+  decodeAt(buf: Buffer, start: number, end: number): boolean {
+    if (end === start) return false;
     const kind = buf[start];
     if (kind === PASS_THROUGH) {
       this.counters.passThrough++;
@@ -341,7 +350,7 @@ export class DistDecoder {
   }
 
   /** 131 69 SequenceId:64 FragmentId:64 NumberOfAtomCacheRefs ... (erl_ext_dist "Distribution Header for fragmented messages"). */
-  private fragmentStart(buf: Buffer, start: number, end: number): DecodedMessage | undefined {
+  private fragmentStart(buf: Buffer, start: number, end: number): boolean {
     if (end - start < 18) throw protocolError('short fragment header');
     const seq = buf.readBigUInt64BE(start + 2);
     const frag = buf.readBigUInt64BE(start + 10);
@@ -358,11 +367,11 @@ export class DistDecoder {
     const s: Sequence = { atoms, buf: NO_BYTES, size: 0, promised, next: frag - 1n };
     this.append(s, buf, off, end);
     this.sequences.set(seq, s);
-    return undefined;
+    return false;
   }
 
   /** 131 70 SequenceId:64 FragmentId:64, then the next piece of the message. */
-  private fragmentCont(buf: Buffer, start: number, end: number): DecodedMessage | undefined {
+  private fragmentCont(buf: Buffer, start: number, end: number): boolean {
     if (end - start < 18) throw protocolError('short fragment continuation header');
     const seq = buf.readBigUInt64BE(start + 2);
     const frag = buf.readBigUInt64BE(start + 10);
@@ -372,7 +381,7 @@ export class DistDecoder {
     if (frag !== s.next) throw protocolError(`fragment ${frag} of sequence ${seq} out of order (expected ${s.next})`);
     this.append(s, buf, start + 18, end);
     s.next--;
-    if (frag !== 1n) return undefined;
+    if (frag !== 1n) return false;
     this.sequences.delete(seq);
     this.reserved -= s.buf.length;
     this.held -= s.size;
@@ -438,15 +447,18 @@ export class DistDecoder {
   }
 
   /** Control term then optional payload term, from `buf[start, end)`. */
-  private decodeBody(buf: Buffer, start: number, end: number, atoms: Atom[], versioned: boolean): DecodedMessage {
+  private decodeBody(buf: Buffer, start: number, end: number, atoms: Atom[], versioned: boolean): true {
     try {
-      const control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
+      this.control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
       const p = decodeSpanEnd();
-      if (p === end) return { control, payload: undefined };
-      const payload = decodeSpan(buf, p, end, versioned, atoms, this.limits);
+      if (p === end) {
+        this.payload = undefined;
+        return true;
+      }
+      this.payload = decodeSpan(buf, p, end, versioned, atoms, this.limits);
       const q = decodeSpanEnd();
       if (q !== end) throw new DecodeError('ERR_DECODE_TRAILING', `${end - q} bytes after the payload`, q);
-      return { control, payload };
+      return true;
     } catch (e) {
       throw protocolError(`undecodable distribution message: ${(e as Error).message}`, e);
     }
