@@ -1,12 +1,12 @@
-// The one writer of a connection's socket. Latency mode: the first frame of
-// an event-loop turn, when nothing is queued and the socket holds nothing
-// unwritten, is written at once (a lone request or reply leaves without a
-// setImmediate hop). Frames that follow in the same turn are queued and
-// written together on setImmediate: one frame is one plain write; several are
-// packed (small buffers into one, large ones as they are, no copy) inside one
-// cork/uncork so the kernel sees a single writev. (Writing at the end of the
-// microtask queue when a process starts waiting was tried: paired runs showed
-// no change in sequential call latency.)
+// The one writer of a connection's socket. Latency mode: when the socket is
+// idle (nothing queued, nothing unwritten in the socket), the frames queued
+// go out at the end of the current microtask checkpoint (a request and the
+// monitor before it, or a reply, leave together and without waiting for a
+// setImmediate hop); frames queued later in the same event-loop turn are
+// written together on setImmediate, as everything was before. So a busy
+// connection still makes at most two writes per turn. One frame is one plain
+// write; several are packed (small buffers into one, large ones as they are,
+// no copy) inside one cork/uncork so the kernel sees a single writev.
 import type { Socket } from 'node:net';
 
 /** Buffers up to this size are packed together; larger ones are written as is. */
@@ -19,8 +19,11 @@ export class SocketWriter {
   private queued = 0;
   private scheduled = false;
   private dead = false;
-  /** A frame was written at once in this turn: the rest of the turn batches. */
+  /** This turn has its setImmediate (and maybe a microtask flush): later frames wait for the former. */
   private direct = false;
+  private readonly flushNow = (): void => {
+    if (this.scheduled) this.flush();
+  };
   private readonly endTurn = (): void => {
     this.direct = false;
     if (this.scheduled) this.flush();
@@ -51,20 +54,9 @@ export class SocketWriter {
     return this.queued + this.socket.writableLength;
   }
 
-  /** Writes buffers at once when the connection is idle (see above), else queues them, in order, for the next flush. */
+  /** Queues buffers, in order, for the next flush: at the end of this microtask checkpoint when the socket is idle, else on setImmediate. */
   write(bufs: readonly Buffer[]): void {
     if (this.dead) return;
-    if (!this.direct && !this.scheduled && this.queue.length === 0 && bufs.length === 1 && this.socket.writableLength === 0 && !this.socket.destroyed) {
-      const b = bufs[0];
-      if (b.length === 0) return;
-      this.direct = true;
-      setImmediate(this.endTurn);
-      const written = this.onWritten !== undefined && this.wantWritten() ? this.onWritten : undefined;
-      if (written) this.socket.write(b, written);
-      else this.socket.write(b);
-      this.onFlush();
-      return;
-    }
     for (const b of bufs) {
       if (b.length === 0) continue;
       this.queue.push(b);
@@ -72,7 +64,11 @@ export class SocketWriter {
     }
     if (!this.scheduled) {
       this.scheduled = true;
-      if (!this.direct) setImmediate(this.endTurn);
+      if (this.direct) return; // the turn's flush comes on setImmediate
+      this.direct = true;
+      setImmediate(this.endTurn);
+      // Idle: write at the end of this microtask checkpoint instead.
+      if (this.socket.writableLength === 0) queueMicrotask(this.flushNow);
     }
   }
 
