@@ -31,13 +31,25 @@ export function idEnd(): number {
   return end_;
 }
 
+/**
+ * The last pid decoded: a pid equal to it is returned as that same object
+ * (a distribution peer repeats the sender's pid in every message; pids are
+ * immutable values, compared by value everywhere).
+ */
+let lastPid = new Pid(atom(''), -1, -1, -1);
+
 /** NEW_PID_EXT (88): Node, ID:32, Serial:32, Creation:32; PID_EXT (103): ..., Creation:8. */
 export function pidAfter(b: Buffer, p: number, q: number, end: number, tag: number, node: Atom): Pid {
   const w = tag === 88 ? 12 : 9;
   if (q + w > end) truncated(p, tag);
   if (tag === 103 && b[q + 8] > 3) fail('ERR_DECODE_BAD_TERM', 'PID_EXT creation over 2 bits', p, tag);
   end_ = q + w;
-  return new Pid(node, u32(b, q), u32(b, q + 4), tag === 88 ? u32(b, q + 8) : b[q + 8]);
+  const id = u32(b, q);
+  const serial = u32(b, q + 4);
+  const creation = tag === 88 ? u32(b, q + 8) : b[q + 8];
+  const last = lastPid;
+  if (last.node === node && last.id === id && last.serial === serial && last.creation === creation) return last;
+  return (lastPid = new Pid(node, id, serial, creation));
 }
 
 /** NEW_PORT_EXT (89): Node, ID:32, Creation:32; PORT_EXT (102): ID:32, Creation:8; V4_PORT_EXT (120): ID:64, Creation:32. */
