@@ -156,6 +156,14 @@ function headerPastFrame(): never {
   throw protocolError('distribution header runs past the frame');
 }
 
+/** Controls up to this many bytes are remembered by {@link DistDecoder} (REG_SEND with a pid and a name fits). */
+const CTL_MEMO = 96;
+
+function sameBytes(buf: Buffer, at: number, memo: Buffer, n: number): boolean {
+  for (let i = 0; i < n; i++) if (buf[at + i] !== memo[i]) return false;
+  return true;
+}
+
 /** Offset after the atom cache refs parsed by the last {@link parseRefs}. */
 let refsEnd = 0;
 /** New cache entries in the last {@link parseRefs}. */
@@ -290,6 +298,16 @@ export class DistDecoder {
    */
   private memoBytes: Buffer | undefined = undefined;
   private memoAtoms: Atom[] = NO_ATOMS;
+  /**
+   * The last control term and its bytes: a peer sends the same control
+   * (REG_SEND from one process to one name, SEND to one pid) message after
+   * message, which then costs one comparison and no allocation.
+   */
+  private readonly ctlBytes = Buffer.allocUnsafeSlow(CTL_MEMO);
+  private ctlLen = 0;
+  private ctlTerm: Term = undefined;
+  private ctlAtoms: Atom[] = NO_ATOMS;
+  private ctlVersioned = false;
 
   constructor(o: DistDecoderOptions = {}) {
     this.maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
@@ -449,8 +467,24 @@ export class DistDecoder {
   /** Control term then optional payload term, from `buf[start, end)`. */
   private decodeBody(buf: Buffer, start: number, end: number, atoms: Atom[], versioned: boolean): true {
     try {
-      this.control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
-      const p = decodeSpanEnd();
+      let p: number;
+      const n = this.ctlLen;
+      if (n > 0 && atoms === this.ctlAtoms && versioned === this.ctlVersioned && start + n <= end && sameBytes(buf, start, this.ctlBytes, n)) {
+        // The same bytes, under the same atom cache refs, as the last
+        // control: the same term (a term's encoding is self-delimiting).
+        this.control = this.ctlTerm;
+        p = start + n;
+      } else {
+        this.control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
+        p = decodeSpanEnd();
+        if (p - start <= CTL_MEMO) {
+          buf.copy(this.ctlBytes, 0, start, p);
+          this.ctlLen = p - start;
+          this.ctlTerm = this.control;
+          this.ctlAtoms = atoms;
+          this.ctlVersioned = versioned;
+        } else this.ctlLen = 0;
+      }
       if (p === end) {
         this.payload = undefined;
         return true;

@@ -236,6 +236,30 @@ t.test('decoder: a fragmented message grows as it arrives, bounded per connectio
   );
 });
 
+t.test('decoder: a repeated control is reused only under the same atom cache refs', async (t) => {
+  const raw = (x: Term) => encode(x, { version: false });
+  const pid = new Pid(atom('n@h'), 1, 2, 3);
+  // REG_SEND {6, Pid, '', ToName}, ToName as ATOM_CACHE_REF 0.
+  const control = Buffer.concat([Buffer.of(104, 4), raw(6), raw(pid), raw(atom('')), Buffer.of(82, 0)]);
+  const header = (name: string | undefined) =>
+    name === undefined
+      ? Buffer.of(131, 68, 1, 0x00, 0) // one ref, slot 0, no new entry
+      : Buffer.concat([Buffer.of(131, 68, 1, 0x08, 0, name.length), Buffer.from(name)]);
+  const frame = (name: string | undefined, payload: Term) => Buffer.concat([header(name), control, raw(payload)]);
+  const d = new DistDecoder();
+  const names: string[] = [];
+  const payloads: Term[] = [];
+  for (const [name, payload] of [['reg', 1], [undefined, 2], [undefined, 3], ['other', 4], [undefined, 5]] as const) {
+    const m = d.decodeFrame(frame(name, payload))!;
+    const c = m.control as Tuple;
+    names.push((c.elements[3] as ReturnType<typeof atom>).name);
+    payloads.push(m.payload!);
+    t.ok(termEquals(c.elements[1], pid), 'the pid');
+  }
+  t.same(names, ['reg', 'reg', 'reg', 'other', 'other'], 'the name follows the cache');
+  t.same(payloads, [1, 2, 3, 4, 5], 'each payload its own');
+});
+
 function u64(n: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64BE(BigInt(n));
