@@ -337,15 +337,21 @@ t.test('tick state machine: OTP window', async (t) => {
   t.throws(() => new TickState(3), RangeError);
 });
 
-t.test('writer coalesces one event-loop turn into one write', async (t) => {
-  const [a, b] = await socketPair(t);
-  let writes = 0;
-  let flushes = 0;
+/** Counts `socket.write` calls: `writes()` says how many so far. */
+function countWrites(a: Socket): () => number {
+  let n = 0;
   const orig = a.write.bind(a);
   a.write = ((...args: Parameters<Socket['write']>) => {
-    writes++;
+    n++;
     return orig(...args);
   }) as Socket['write'];
+  return () => n;
+}
+
+t.test('writer coalesces one event-loop turn into one write', async (t) => {
+  const [a, b] = await socketPair(t);
+  const writes = countWrites(a);
+  let flushes = 0;
   const w = new SocketWriter(a, () => flushes++);
   const sent: Buffer[] = [];
   for (let i = 0; i < 1000; i++) {
@@ -370,7 +376,7 @@ t.test('writer coalesces one event-loop turn into one write', async (t) => {
   // Queued in one synchronous run: one flush (at the end of the microtask
   // checkpoint, the socket being idle).
   t.equal(flushes, 1, 'one flush');
-  t.ok(writes <= 3, `${writes} socket writes for 1001 frames`);
+  t.ok(writes() <= 3, `${writes()} socket writes for 1001 frames`);
   t.same(Buffer.concat(got), Buffer.concat(sent), 'bytes in order');
   w.kill();
   w.write([Buffer.of(1)]);
@@ -379,28 +385,23 @@ t.test('writer coalesces one event-loop turn into one write', async (t) => {
 
 t.test('writer: frames on an idle socket leave at the end of the microtask checkpoint', async (t) => {
   const [a] = await socketPair(t);
-  let writes = 0;
-  const orig = a.write.bind(a);
-  a.write = ((...args: Parameters<Socket['write']>) => {
-    writes++;
-    return orig(...args);
-  }) as Socket['write'];
+  const writes = countWrites(a);
   const w = new SocketWriter(a);
   w.write([frame(Buffer.from('monitor'))]);
   w.write([frame(Buffer.from('request'))]);
-  t.equal(writes, 0, 'nothing written synchronously');
+  t.equal(writes(), 0, 'nothing written synchronously');
   await Promise.resolve();
-  t.equal(writes, 1, 'both frames in one write before the turn ends');
+  t.equal(writes(), 1, 'both frames in one write before the turn ends');
   t.equal(w.queuedBytes, 0);
   w.write([frame(Buffer.from('later in the turn'))]);
   await Promise.resolve();
-  t.equal(writes, 1, 'a frame later in the same turn waits for the flush');
+  t.equal(writes(), 1, 'a frame later in the same turn waits for the flush');
   await new Promise((r) => setImmediate(r));
-  t.equal(writes, 2, 'and leaves at the end of the turn');
+  t.equal(writes(), 2, 'and leaves at the end of the turn');
   await new Promise((r) => setImmediate(r));
   w.write([frame(Buffer.from('next turn'))]);
   await Promise.resolve();
-  t.equal(writes, 3, 'the next turn writes in a microtask again');
+  t.equal(writes(), 3, 'the next turn writes in a microtask again');
   w.kill();
 });
 
