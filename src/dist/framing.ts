@@ -13,7 +13,7 @@
 // The outgoing side (DistEncoder) is encoder.ts.
 // Spec: erl_ext_dist "Distribution Header"; erl_dist_protocol "Protocol
 // between Connected Nodes".
-import { atom, type Atom, type Term } from '../etf/types.js';
+import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
 import { decodeLimits, decodeSpan, decodeSpanEnd, type DecodeLimits } from '../etf/decode.js';
 import { DecodeError, type DecodeOptions } from '../etf/index.js';
 import { DistError } from './errors.js';
@@ -158,6 +158,18 @@ function headerPastFrame(): never {
 
 /** Controls up to this many bytes are remembered by {@link DistDecoder} (REG_SEND with a pid and a name fits). */
 const CTL_MEMO = 96;
+
+/**
+ * A control tuple of numbers, atoms, pids and references only: nothing in it
+ * is a view of the frame's buffer, so remembering it keeps no buffer alive.
+ */
+function flatControl(c: Term): boolean {
+  if (!(c instanceof Tuple)) return false;
+  for (const x of c.elements) {
+    if (!(typeof x === 'number' || typeof x === 'boolean' || x instanceof Atom || x instanceof Pid || x instanceof Reference)) return false;
+  }
+  return true;
+}
 
 function sameBytes(buf: Buffer, at: number, memo: Buffer, n: number): boolean {
   for (let i = 0; i < n; i++) if (buf[at + i] !== memo[i]) return false;
@@ -477,7 +489,7 @@ export class DistDecoder {
       } else {
         this.control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
         p = decodeSpanEnd();
-        if (p - start <= CTL_MEMO) {
+        if (p - start <= CTL_MEMO && flatControl(this.control)) {
           buf.copy(this.ctlBytes, 0, start, p);
           this.ctlLen = p - start;
           this.ctlTerm = this.control;
