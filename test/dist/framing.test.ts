@@ -373,36 +373,12 @@ t.test('writer coalesces one event-loop turn into one write', async (t) => {
     }),
   );
   await done;
-  // Queued in one synchronous run: one flush (at the end of the microtask
-  // checkpoint, the socket being idle).
   t.equal(flushes, 1, 'one flush');
   t.ok(writes() <= 3, `${writes()} socket writes for 1001 frames`);
   t.same(Buffer.concat(got), Buffer.concat(sent), 'bytes in order');
   w.kill();
   w.write([Buffer.of(1)]);
   t.equal(w.queuedBytes, 0, 'a dead writer drops writes');
-});
-
-t.test('writer: frames on an idle socket leave at the end of the microtask checkpoint', async (t) => {
-  const [a] = await socketPair(t);
-  const writes = countWrites(a);
-  const w = new SocketWriter(a);
-  w.write([frame(Buffer.from('monitor'))]);
-  w.write([frame(Buffer.from('request'))]);
-  t.equal(writes(), 0, 'nothing written synchronously');
-  await Promise.resolve();
-  t.equal(writes(), 1, 'both frames in one write before the turn ends');
-  t.equal(w.queuedBytes, 0);
-  w.write([frame(Buffer.from('later in the turn'))]);
-  await Promise.resolve();
-  t.equal(writes(), 1, 'a frame later in the same turn waits for the flush');
-  await new Promise((r) => setImmediate(r));
-  t.equal(writes(), 2, 'and leaves at the end of the turn');
-  await new Promise((r) => setImmediate(r));
-  w.write([frame(Buffer.from('next turn'))]);
-  await Promise.resolve();
-  t.equal(writes(), 3, 'the next turn writes in a microtask again');
-  w.kill();
 });
 
 t.test('DistError is typed', async (t) => {
