@@ -12,10 +12,16 @@ import { bufferView } from './buffers.js';
 import { readBig } from './bignum.js';
 import { DupKeys, isSimpleKey } from './mapkeys.js';
 import { MAX_BIG_BYTES } from './tags.js';
-import { exportAfter, fail, idEnd, makeFun, oldFloat, oldRefAfter, pidAfter, portAfter, refAfter, truncated, u32 } from './read-ids.js';
+import * as I from './read-ids.js';
+import { exportAfter, idEnd, makeFun, oldFloat, oldRefAfter, pidAfter, portAfter, refAfter } from './read-ids.js';
 import { Atom, BitBinary, Float, ImproperList, LocalExt, Tuple, atom, type Term } from './types.js';
 
 export { fail, truncated } from './read-ids.js';
+
+// Module-local copies of what the hot loop calls (an imported binding costs a check on every use).
+const u32 = I.u32;
+const fail: typeof I.fail = I.fail;
+const truncated: typeof I.truncated = I.truncated;
 
 // Frame kinds of the decode stack.
 const K_TUPLE = 0;

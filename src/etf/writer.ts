@@ -15,7 +15,6 @@ import { ByteBuilder } from './builder.js';
 import { EncodeError } from './errors.js';
 import { atomRefHook } from './atoms.js';
 import * as L from './write-leaves.js';
-import { flatten, writeLeaf, writeNodeAtom, writePidLeaf, writeRefLeaf } from './write-leaves.js';
 import { Atom, Pid, Reference, Tuple, type Term } from './types.js';
 import * as W from './write-terms.js';
 import { describe, isByteList, writeBigint, writeRare } from './write-terms.js';
@@ -27,6 +26,11 @@ const END_TAIL = W.END_TAIL;
 const END_FUN = W.END_FUN;
 /** Free space guaranteed before each leaf ({@link L.HEADROOM}). */
 const HEADROOM = L.HEADROOM;
+const writeLeaf = L.writeLeaf;
+const writeNodeAtom = L.writeNodeAtom;
+const writePidLeaf = L.writePidLeaf;
+const writeRefLeaf = L.writeRefLeaf;
+const flatten = L.flatten;
 
 /** Stack depth from which the containers on the stack are tracked (cycles). */
 const CYCLE_CHECK_DEPTH = 1000;
