@@ -24,7 +24,7 @@ defaults() ->
       idle_ms => 60000,                   % no activity for this long: idle
       grace_ms => 30000,                  % no held poll for this long: offline (0 = never)
       window => 100,                      % events retained per channel
-      history_max => 1000000,             % messages kept by the chat logger, all pairs
+      history_max => 100000,              % messages kept by the chat logger, all pairs (~40 MB)
       dedup_ms => 120000,                 % how long a clientMsgId is remembered
       max_text => 65536,                  % bytes per message text
       cluster => [],                      % seed nodes of the cluster

@@ -113,22 +113,35 @@ activity(User, Now) ->
     end.
 
 %% Runs a write once the table exists. After a presence crash there is no
-%% table until the restarted server has rebuilt it; a login, logout or
-%% activity in that window waits for it (bounded by ?WAIT_MS, then it is
-%% dropped as before), so that it is applied to the rebuilt table instead of
-%% being lost: a logout is not undone by the rebuild, a login is kept.
+%% table until the restarted server has rebuilt it. Only a write made while
+%% the rebuild runs (the table exists under its building name) can be lost:
+%% the rebuild may have read the channel registry before the caller changed
+%% it. Such a write waits for the table (bounded by ?WAIT_MS) and is then
+%% applied to the rebuilt one, so a logout is not undone and a login is kept.
+%% With no table at all (the server is gone, or restarting and not yet
+%% rebuilding) the write fails fast and is dropped: the next rebuild reads
+%% the registry, which already has the caller's change. So a shard never
+%% waits for a presence server that is not there.
 with_table(Write) ->
-    with_table(Write, now_ms() + ?WAIT_MS).
+    with_table(Write, undefined).
 
 with_table(Write, Deadline) ->
     try Write()
     catch error:badarg ->
-            case ets:whereis(?PRESENCE) =:= undefined andalso now_ms() < Deadline of
-                true ->
-                    timer:sleep(2),
-                    with_table(Write, Deadline);
-                false ->
-                    ok
+            case ets:whereis(?PRESENCE) of
+                undefined ->
+                    Now = now_ms(),
+                    D = case Deadline of undefined -> Now + ?WAIT_MS; _ -> Deadline end,
+                    case ets:whereis(?BUILDING) =/= undefined andalso Now < D of
+                        true ->
+                            timer:sleep(1),
+                            with_table(Write, D);
+                        false ->
+                            ok
+                    end;
+                _ ->
+                    %% Published meanwhile (or a bad id): one more try.
+                    try Write() catch error:badarg -> ok end
             end
     end.
 

@@ -26,9 +26,9 @@
 
 -export([start_link/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([accepted/7, owner/2, online/1, reply/2]).
 
 -define(RELAY_TIMEOUT_MS, 5000).
--define(REMOTE_TIMEOUT_MS, 5000).
 -define(DEDUP_PURGE_MS, 5000).
 -define(MAX_BATCH, 100000).
 
@@ -47,7 +47,7 @@ init({K, Name}) ->
     {Owners, Ports} = chat_partition:owners(),
     K =:= 0 andalso erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),
     {ok, #{name => Name, owners => Owners, ports => Ports, all_local => all_local(Owners),
-           relays => #{},      % relay monitor ref => {Caller, Event, DedupKey}
+           relays => #{},      % relay monitor ref => {Callers, From, Event, DedupKey, Node} (chat_relay)
            inflight => #{}}}.  % {From, ClientMsgId} => [waiting callers]
 
 %% Rows of this shard's users whose channel died with a crashed
@@ -84,13 +84,13 @@ handle_cast(_Msg, S) ->
 handle_info({retry, Req, From, Try}, S) ->
     dispatch(Req, From, Try, S);
 handle_info({relay, Ref, ReplyTo, To, Event, Try}, S) ->
-    {noreply, relay_in(Ref, ReplyTo, To, Event, Try, S)};
+    {noreply, chat_relay:in(Ref, ReplyTo, To, Event, Try, S)};
 handle_info({relay_result, Ref, Result}, S) ->
-    {noreply, relay_done(Ref, Result, S)};
+    {noreply, chat_relay:done(Ref, Result, S)};
 handle_info({relay_timeout, Ref}, S) ->
-    {noreply, relay_done(Ref, timeout, S)};
-handle_info({'DOWN', Ref, process, _, _}, S) ->
-    {noreply, relay_done(Ref, down, S)};
+    {noreply, chat_relay:done(Ref, timeout, S)};
+handle_info({'DOWN', Ref, process, _, _} = Down, S) ->
+    {noreply, chat_presence_query:down(Down, chat_relay:done(Ref, down, S))};
 handle_info(purge_dedup, S) ->
     Cut = chat_presence:now_ms() - chat_config:get(dedup_ms),
     ets:select_delete(?DEDUP, [{{'_', '_', '$1'}, [{'<', '$1', Cut}], [true]}]),
@@ -113,6 +113,9 @@ dispatch(Req, From, Try, S) ->
             {noreply, S};
         throw:presence_unavailable when Try < ?MAX_TRIES ->
             erlang:send_after(?RETRY_MS, self(), {retry, Req, From, Try + 1}),
+            {noreply, S};
+        throw:presence_unavailable ->
+            reply(From, {error, {unavailable, presence_restarting}}),
             {noreply, S};
         throw:{reply, Reply} ->
             reply(From, Reply),
@@ -160,6 +163,7 @@ request({poll, U, After, Timeout}, From, _Try, S)
               {ok, P} -> P;
               none -> start_channel(U)             % a poll opens the channel
           end,
+    chat_user:mark_poll(U, Pid, From),           % answered even if Pid dies now
     chat_user:poll(Pid, From, After, min(Timeout, 16#7FFFFFFF)),
     {noreply, S};
 request({send, F, T, Text, CMId}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T) ->
@@ -173,6 +177,10 @@ request({send, F, T, Text, CMId}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T) ->
             {noreply, S};
         {inflight, Waiting} ->
             {noreply, S#{inflight := (maps:get(inflight, S))#{Key => [From | Waiting]}}};
+        {uncertain, #{to := T0} = Msg} ->
+            %% An earlier relay of this message timed out: send the same
+            %% message again (the recipient's node drops a repeat).
+            deliver(F, FromPid, T0, {message, Msg}, From, Key, S);
         new ->
             Msg = new_message(F, T, Bin, Key),
             deliver(F, FromPid, T, {message, Msg}, From, Key, S)
@@ -183,10 +191,10 @@ request({typing, F, T, Active}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T), is_boo
     deliver(F, FromPid, T, {typing, #{from => F, to => T, active => Active}}, From, none, S);
 request({friends_presence, U}, From, _Try, S) when ?IS_ID(U) ->
     local(U, S),
-    presence_query(chat_friends:unsorted(U), From, friends, S);
+    chat_presence_query:run(chat_friends:unsorted(U), From, friends, S);
 request({presence, Ids}, From, _Try, S) when is_list(Ids) ->
     case length(Ids) =< ?MAX_BATCH andalso lists:all(fun(I) -> ?IS_ID(I) end, Ids) of
-        true -> presence_query(Ids, From, batch, S);
+        true -> chat_presence_query:run(Ids, From, batch, S);
         false -> throw({reply, {error, {bad_request, presence_ids}}})
     end;
 request({history, U, Peer, Limit}, From, _Try, S) when ?IS_ID(U), ?IS_ID(Peer), is_integer(Limit) ->
@@ -289,6 +297,11 @@ dedup_find(none, _) ->
     new;
 dedup_find(Key, #{inflight := In}) ->
     case ets:lookup(?DEDUP, Key) of
+        [{_, {uncertain, Msg}, _}] ->
+            case maps:find(Key, In) of
+                {ok, W} -> {inflight, W};
+                error -> {uncertain, Msg}
+            end;
         [{_, Msg, _}] -> {done, Msg};
         [] ->
             case maps:find(Key, In) of
@@ -319,18 +332,11 @@ deliver(F, FromPid, T, Event, From, Key, S) ->
         undefined ->
             throw({reply, {error, {not_online, T}}});
         Node ->
-            Ref = erlang:monitor(process, {chat_channel, Node}),
-            erlang:send({chat_channel, Node}, {relay, Ref, self(), T, Event, 0}),
-            erlang:send_after(?RELAY_TIMEOUT_MS, self(), {relay_timeout, Ref}),
-            Relays = (maps:get(relays, S))#{Ref => {From, F, Event, Key}},
-            Inflight = case Key of
-                           none -> maps:get(inflight, S);
-                           _ -> (maps:get(inflight, S))#{Key => []}
-                       end,
-            {noreply, S#{relays := Relays, inflight := Inflight}}
+            {noreply, chat_relay:out(Node, F, T, Event, From, Key, S)}
     end.
 
 %% The recipient's side has the event: echo, log, remember, answer.
+-spec accepted(integer(), pid() | undefined, pid() | undefined, term(), [gen_server:from()], term(), map()) -> map().
 accepted(F, FromPid, ToPid, {message, Msg}, Callers, Key, S) ->
     case FromPid =:= ToPid of
         true -> ok;
@@ -349,132 +355,10 @@ accepted(F, _FromPid, _ToPid, {typing, _}, Callers, _Key, S) ->
     [reply(C, ok) || C <- Callers],
     S.
 
-%% Another node relays an event for a user this node owns.
-relay_in(Ref, ReplyTo, To, Event, Try, S) ->
-    Result = try
-                 case owner(To, S) of
-                     local -> ok;
-                     _ -> throw({reply, {error, {not_online, To}}})
-                 end,
-                 Pid = online(To),
-                 chat_user:deliver(Pid, Event),
-                 case Event of
-                     {message, Msg} -> chat_history:store(Msg);
-                     _ -> ok
-                 end,
-                 ok
-             catch
-                 throw:{reply, Err} -> Err;
-                 throw:{retry, _} when Try < ?MAX_TRIES ->
-                     erlang:send_after(?RETRY_MS, self(), {relay, Ref, ReplyTo, To, Event, Try + 1}),
-                     pending;
-                 throw:{retry, _} -> {error, {not_online, To}}
-             end,
-    case Result of
-        pending -> ok;
-        _ -> ReplyTo ! {relay_result, Ref, Result}
-    end,
-    S.
-
-relay_done(Ref, Result, #{relays := Relays, inflight := In} = S) ->
-    case maps:take(Ref, Relays) of
-        error ->
-            S;
-        {{Caller, F, Event, Key}, Relays2} ->
-            erlang:demonitor(Ref, [flush]),
-            {Waiting, In2} = case Key of
-                                 none -> {[], In};
-                                 _ -> {maps:get(Key, In, []), maps:remove(Key, In)}
-                             end,
-            Callers = [Caller | Waiting],
-            S2 = S#{relays := Relays2, inflight := In2},
-            T = case Event of {message, #{to := To}} -> To; {typing, #{to := To}} -> To end,
-            case Result of
-                ok ->
-                    FromPid = case ets:lookup(?REGISTRY, F) of
-                                  [{_, P, _}] -> P;
-                                  [] -> undefined
-                              end,
-                    case FromPid of
-                        undefined ->
-                            %% The sender went offline meanwhile: still logged and answered.
-                            accepted_offline(F, Event, Callers, Key, S2);
-                        _ ->
-                            accepted(F, FromPid, undefined, Event, Callers, Key, S2)
-                    end;
-                {error, _} = Err ->
-                    [reply(C, Err) || C <- Callers],
-                    S2;
-                _ ->
-                    [reply(C, {error, {not_online, T}}) || C <- Callers],
-                    S2
-            end
-    end.
-
-accepted_offline(_F, {message, Msg}, Callers, Key, S) ->
-    chat_history:store(Msg),
-    case Key of
-        none -> ok;
-        _ -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
-    end,
-    [reply(C, {ok, Msg}) || C <- Callers],
-    S;
-accepted_offline(_F, {typing, _}, Callers, _Key, S) ->
-    [reply(C, ok) || C <- Callers],
-    S.
-
-%%% --------------------------------------------------------------- presence
-
-%% friends: [#{user_id, state, idle_seconds}] of online and idle friends;
-%% batch: #{Id => State}. Local ids are read here; ids owned by other nodes
-%% are asked of their chat_presence by a worker, so this server never waits.
-presence_query(Ids, From, Kind, S) ->
-    {Local, Remote} = split(Ids, S),
-    Found = case Kind of
-                friends -> chat_presence:present(Local);
-                batch -> chat_presence:lookup(Local)
-            end,
-    case maps:size(Remote) of
-        0 ->
-            reply(From, {ok, presence_result(Kind, Found, Ids)});
-        _ ->
-            spawn(fun() ->
-                          More = lists:append([remote_lookup(Node, NIds) || {Node, NIds} <- maps:to_list(Remote)]),
-                          reply(From, {ok, presence_result(Kind, Found ++ More, Ids)})
-                  end)
-    end,
-    {noreply, S}.
-
-split(Ids, #{owners := Owners, all_local := true}) when is_tuple(Owners) ->
-    {Ids, #{}};
-split(Ids, #{owners := Owners}) ->
-    Me = node(),
-    lists:foldl(fun(Id, {L, R}) ->
-                        case element(chat_partition:slot(Id) + 1, Owners) of
-                            Me -> {[Id | L], R};
-                            undefined -> {L, R};
-                            Node -> {L, maps:update_with(Node, fun(X) -> [Id | X] end, [Id], R)}
-                        end
-                end, {[], #{}}, Ids).
-
-remote_lookup(Node, Ids) ->
-    try gen_server:call({chat_presence, Node}, {lookup, Ids}, ?REMOTE_TIMEOUT_MS) of
-        L when is_list(L) -> L;
-        _ -> []
-    catch exit:_ -> []
-    end.
-
-presence_result(friends, Found, _Ids) ->
-    [#{user_id => Id, state => St, idle_seconds => Sec}
-     || {Id, St, Sec} <- lists:keysort(1, Found), St =/= offline];
-presence_result(batch, Found, Ids) ->
-    Known = maps:from_list([{Id, St} || {Id, St, _} <- Found]),
-    maps:from_list([{Id, maps:get(Id, Known, offline)} || Id <- Ids]).
-
 %%% ------------------------------------------------------------------ stats
 
 stats() ->
-    Held = ets:select_count(?REGISTRY, [{{'_', '_', '$1'}, [{'=/=', '$1', none}], [true]}]),
+    Held = ets:select_count(?REGISTRY, [{{'_', '_', '$1'}, [{'=/=', '$1', []}], [true]}]),
     #{node => node(),
       online => ets:info(?REGISTRY, size),
       present => chat_presence:online_count(),

@@ -17,17 +17,21 @@
 %% from the end of every poll); when it fires the channel asks the front door
 %% to expire it (the user goes offline). grace_ms = 0 disables this.
 %%
-%% The registry row `{User, Pid, Held}' records the held poll's `From', so
-%% that a channel restarted after a crash answers its predecessor's held poll
-%% with `refresh' (seq 0: the queue is gone) and subscribers get
-%% `{channel_reset, User, 0}'. All replies go through chat_channel:reply/2
-%% (the delay fault applies).
+%% The registry row `{User, Pid, Polls}' lists the `From' of every poll that
+%% may still need an answer: the shard adds a poll's From before it hands the
+%% poll over (mark_poll/3), and the channel removes it once answered and keeps
+%% it while it holds the poll. A channel restarted after a crash answers every
+%% poll of its predecessor's row with `refresh' (seq 0: the queue is gone),
+%% the held one and those still in the dead channel's mailbox alike, and
+%% subscribers get `{channel_reset, User, 0}'. Both sides change the row by
+%% compare-and-swap (ets:select_replace/2 on the whole row). All replies go
+%% through chat_channel:reply/2 (the delay fault applies).
 -module(chat_user).
 -behaviour(gen_server).
 
 -include("chat_stub.hrl").
 
--export([start_link/1, poll/4, login/2, deliver/2, stop/2, expire/1]).
+-export([start_link/1, poll/4, mark_poll/3, login/2, deliver/2, stop/2, expire/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -record(u, {user :: integer(),
@@ -67,41 +71,81 @@ result(Status, Seq, Events) ->
 %%% ----------------------------------------------------------------- server
 
 init(User) ->
-    case ets:lookup(?REGISTRY, User) of
-        [{_, Old, Held}] when Old =/= self() ->
+    case take_row(User, 100) of
+        {ok, Polls} ->
             %% Restarted after a crash: the predecessor's state is gone.
-            case Held of
-                none -> ok;
-                From -> chat_channel:reply(From, {ok, result(refresh, 0, [])})
-            end,
+            [chat_channel:reply(From, {ok, result(refresh, 0, [])}) || From <- Polls],
             chat_subs:notify(User, {channel_reset, User, 0}),
             logger:notice("chat_stub: channel of user ~b restarted; queue reset", [User]);
-        _ ->
+        none ->
             ok
     end,
-    ets:insert(?REGISTRY, {User, self(), none}),
     S = #u{user = User, window = chat_config:get(window), grace_ms = chat_config:get(grace_ms)},
     {ok, arm_grace(S)}.
+
+%% Makes the registry row this channel's: {ok, Polls} with the predecessor's
+%% polls when it had a row, none for a new channel.
+take_row(User, 0) ->
+    ets:insert(?REGISTRY, {User, self(), []}),
+    none;
+take_row(User, Tries) ->
+    case ets:lookup(?REGISTRY, User) of
+        [{_, Old, Polls} = Row] when Old =/= self() ->
+            case ets:select_replace(?REGISTRY, [{Row, [], [{const, {User, self(), []}}]}]) of
+                1 -> {ok, Polls};
+                0 -> take_row(User, Tries - 1)
+            end;
+        _ ->
+            case ets:insert_new(?REGISTRY, {User, self(), []}) of
+                true -> none;
+                false -> take_row(User, Tries - 1)
+            end
+    end.
+
+%% @doc Called by the shard before poll/4: records From in the channel's
+%% registry row, so that a poll still in the mailbox of a channel that
+%% crashes is answered (refresh) by its successor. Throws `{retry, _}' when
+%% the row is no longer Pid's (the channel is being restarted).
+-spec mark_poll(integer(), pid(), gen_server:from()) -> ok.
+mark_poll(User, Pid, From) ->
+    mark_poll(User, Pid, From, 100).
+
+mark_poll(User, Pid, From, Tries) ->
+    case ets:lookup(?REGISTRY, User) of
+        [{_, Pid, Polls} = Row] when Tries > 0 ->
+            case ets:select_replace(?REGISTRY, [{Row, [], [{const, {User, Pid, [From | Polls]}}]}]) of
+                1 -> ok;
+                0 -> mark_poll(User, Pid, From, Tries - 1)
+            end;
+        _ ->
+            throw({retry, {channel_restarting, User}})
+    end.
 
 handle_call(_Req, _From, S) ->
     {reply, {error, unknown_call}, S}.
 
 handle_cast({poll, From, After, Timeout}, S0) ->
-    S1 = cancel_grace(release(continue, S0)),
-    #u{seq = Seq, len = Len} = S1,
+    %% The older held poll (answered continue) and this one leave the row,
+    %% unless this one is held.
+    Older = case S0#u.held of none -> []; {F0, _} -> [F0] end,
+    S1 = cancel_grace(release(continue, S0#u{held = none}, S0#u.held)),
+    #u{seq = Seq, len = Len, user = User} = S1,
     if
         After > Seq; After < Seq - Len ->
             chat_channel:reply(From, {ok, result(refresh, Seq, [])}),
+            polls_done(User, [From | Older]),
             {noreply, arm_grace(S1)};
         After < Seq ->
             chat_channel:reply(From, {ok, result(events, Seq, after_seq(After, S1))}),
+            polls_done(User, [From | Older]),
             {noreply, arm_grace(S1)};
         Timeout =< 0 ->
             chat_channel:reply(From, {ok, result(continue, Seq, [])}),
+            polls_done(User, [From | Older]),
             {noreply, arm_grace(S1)};
         true ->
             TRef = erlang:start_timer(min(Timeout, 16#7FFFFFFF), self(), poll_timeout),
-            set_held(S1#u.user, From),
+            polls_done(User, Older),
             {noreply, S1#u{held = {From, TRef}}}
     end;
 handle_cast({event, Event}, #u{seq = Seq0, user = User} = S0) ->
@@ -144,20 +188,41 @@ expire(User) ->
 %% Answers the held poll, if any, with Status.
 release(_Status, #u{held = none} = S) ->
     S;
-release(Status, #u{held = {From, TRef}, seq = Seq} = S) ->
+release(Status, #u{held = Held} = S) ->
+    unhold(release(Status, S, Held)).
+
+%% Answers Held (a held poll or none) without touching the registry row.
+release(_Status, S, none) ->
+    S;
+release(Status, #u{seq = Seq} = S, {From, TRef}) ->
     erlang:cancel_timer(TRef),
     chat_channel:reply(From, {ok, result(Status, Seq, [])}),
-    unhold(S).
+    S.
 
-unhold(#u{user = User} = S) ->
-    set_held(User, none),
-    S#u{held = none}.
+unhold(#u{user = User, held = {From, _}} = S) ->
+    polls_done(User, [From]),
+    S#u{held = none};
+unhold(S) ->
+    S.
 
-%% Records the held poll in this channel's registry row (and only in its own:
-%% after a logout the row may already belong to the user's next channel).
-set_held(User, Held) ->
+%% Removes answered polls from this channel's registry row (and only from
+%% its own: after a logout the row may already belong to the next channel).
+polls_done(_User, []) ->
+    ok;
+polls_done(User, Done) ->
+    polls_done(User, Done, 100).
+
+polls_done(User, Done, Tries) ->
     Self = self(),
-    ets:select_replace(?REGISTRY, [{{User, Self, '_'}, [], [{{{const, User}, {const, Self}, {const, Held}}}]}]).
+    case ets:lookup(?REGISTRY, User) of
+        [{_, Self, Polls} = Row] when Tries > 0 ->
+            case ets:select_replace(?REGISTRY, [{Row, [], [{const, {User, Self, Polls -- Done}}]}]) of
+                1 -> ok;
+                0 -> polls_done(User, Done, Tries - 1)
+            end;
+        _ ->
+            ok
+    end.
 
 arm_grace(#u{grace_ms = 0} = S) -> S;
 arm_grace(#u{expiring = true} = S) -> S;

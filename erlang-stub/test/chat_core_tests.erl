@@ -290,7 +290,7 @@ login(Users) ->
 wait_held(U) ->
     eventually(fun() ->
                        case ets:lookup(chat_registry, U) of
-                           [{_, _, Held}] -> Held =/= none;
+                           [{_, _, Held}] -> Held =/= [];
                            [] -> false
                        end
                end, 5000).

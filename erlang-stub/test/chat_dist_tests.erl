@@ -23,6 +23,7 @@ dist_test_() ->
                                 {"a remote subscriber gets events and is removed when it dies", fun remote_subscriber/1},
                                 {"a held poll over distribution blocks nobody", fun held_poll/1},
                                 {"fault: kill a channel from another node", fun kill_channel/1},
+                                {"a relay that times out is unavailable; the retry is deduplicated", fun relay_timeout/1},
                                 {"fault: disconnect all peers, then recover", fun disconnect/1}]]}
      end}.
 
@@ -151,6 +152,36 @@ kill_channel([N1 | _]) ->
     ?assertEqual(ok, gen_server:call({chat_fault, N1}, {kill_channel, A})),
     eventually(fun() -> element(1, call(N1, {poll, A, 0, 0})) =:= ok end),
     ?assertEqual({ok, #{A => online}}, call(N1, {presence, [A]})).
+
+%% The recipient's shard is suspended, so the relay of a cross-node send gets
+%% no answer in time: the sender hears unavailable (not not_online), and
+%% retries with the same clientMsgId get the one message, queued once.
+relay_timeout([N1 | _] = Nodes) ->
+    N2 = lists:last(Nodes),
+    A = user_on(N1, 120000, 1),
+    B = user_on(N2, 120000, 1),
+    {ok, _} = call(N1, {login, A}),
+    {ok, _} = call(N2, {login, B}),
+    ok = rpc:call(N1, application, set_env, [chat_stub, relay_timeout_ms, 300]),
+    Shard = rpc:call(N2, chat_channel, shard_of, [B]),
+    ok = rpc:call(N2, sys, suspend, [Shard]),
+    Slow = {send, A, B, <<"slow">>, <<"r-1">>},
+    try
+        ?assertEqual({error, {unavailable, {relay_timeout, N2}}}, call(N1, Slow)),
+        %% A retry while the first relay is still unanswered: the same message again.
+        ?assertEqual({error, {unavailable, {relay_timeout, N2}}}, call(N1, Slow))
+    after
+        rpc:call(N2, sys, resume, [Shard]),
+        rpc:call(N1, application, unset_env, [chat_stub, relay_timeout_ms])
+    end,
+    {ok, M} = call(N1, Slow),
+    ?assertEqual({ok, M}, call(N1, Slow)),
+    ?assertMatch({ok, #{status := events, seq := 1, events := [#{message := M}]}}, call(N2, {poll, B, 0, 5000})),
+    ?assertMatch({ok, #{status := continue, seq := 1}}, call(N2, {poll, B, 1, 300})),
+    ?assertMatch({ok, #{status := events, seq := 1, events := [#{message := M}]}}, call(N1, {poll, A, 0, 5000})),
+    ?assertMatch({ok, #{status := continue, seq := 1}}, call(N1, {poll, A, 1, 300})),
+    ?assertEqual({ok, [M]}, call(N1, {history, A, B, 10})),
+    ?assertEqual({ok, [M]}, call(N2, {history, B, A, 10})).
 
 disconnect([N1 | _] = Nodes) ->
     net_kernel:monitor_nodes(true, [{node_type, all}]),

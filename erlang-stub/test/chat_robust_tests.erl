@@ -1,0 +1,108 @@
+%% EUnit: robustness of the stub under faults and floods (in this VM):
+%% polls caught in a crashing channel, a presence server that is gone,
+%% bounded workers for remote presence queries, the chat log's default cap.
+%% (The cross-node relay timeout is in chat_dist_tests: it needs two nodes.)
+-module(chat_robust_tests).
+
+-include_lib("eunit/include/eunit.hrl").
+
+-import(chat_test_util, [call/1, async_call/1, await/1, eventually/2]).
+
+robust_test_() ->
+    [{setup, fun() -> chat_test_util:start(#{shards => Shards}) end, fun(_) -> chat_test_util:stop() end,
+      {timeout, 60,
+       [{"polls in the mailbox of a killed channel are answered refresh", fun polls_of_killed_channel/0},
+        {"login and logout do not wait for a presence server that is gone", fun presence_gone/0},
+        {"remote presence queries run in bounded workers", fun bounded_presence_workers/0},
+        {"the chat log keeps 100,000 messages by default, and its cap holds", fun history_cap/0}]}}
+     || Shards <- [1, 2]].
+
+%% The channel is suspended, so the polls the shard hands it stay in its
+%% mailbox; killing it must not lose them: the restarted channel answers
+%% every one of them (and the one it held) with refresh, seq 0.
+polls_of_killed_channel() ->
+    U = 21,
+    {ok, 0} = call({login, U}),
+    Held = async_call({poll, U, 0, 30000}),
+    [{_, Pid, _}] = ets:lookup(chat_registry, U),
+    eventually(fun() -> {dictionary, _} = process_info(Pid, dictionary),
+                        polls(U) =/= [] andalso process_info(Pid, message_queue_len) =:= {message_queue_len, 0}
+               end, 5000),
+    ok = sys:suspend(Pid),
+    Queued = [async_call({poll, U, 0, 30000}) || _ <- [1, 2]],
+    eventually(fun() -> length(polls(U)) =:= 3 end, 5000),
+    ok = chat_fault:kill_channel(U),
+    Refresh = {ok, #{status => refresh, seq => 0, events => []}},
+    [?assertEqual(Refresh, await(R)) || R <- [Held | Queued]],
+    %% The new channel's row lists no poll, and it works.
+    eventually(fun() -> case ets:lookup(chat_registry, U) of
+                            [{_, P, []}] -> P =/= Pid;
+                            _ -> false
+                        end
+               end, 5000),
+    ?assertEqual({ok, #{status => continue, seq => 0, events => []}}, call({poll, U, 0, 0})).
+
+polls(U) ->
+    case ets:lookup(chat_registry, U) of
+        [{_, _, Polls}] -> Polls;
+        [] -> []
+    end.
+
+%% With the presence server stopped (not restarting), presence writes are
+%% dropped at once instead of waiting ~5 s each; the restarted server
+%% rebuilds presence from the channels, so nothing is wrong afterwards.
+presence_gone() ->
+    {ok, 0} = call({login, 31}),
+    {ok, 0} = call({login, 32}),
+    ok = supervisor:terminate_child(chat_core_sup, chat_presence),
+    try
+        {T, Replies} = timer:tc(fun() -> [call({login, 33}), call({logout, 32}), call({touch, 31})] end),
+        ?assertEqual([{ok, 0}, ok, ok], Replies),
+        ?assert(T < 1000000)                     % three calls; each used to wait 5 s
+    after
+        {ok, _} = supervisor:restart_child(chat_core_sup, chat_presence)
+    end,
+    ?assertEqual({ok, #{31 => online, 32 => offline, 33 => online}}, call({presence, [31, 32, 33]})).
+
+%% Presence ids owned by another node are asked by worker processes: at most
+%% 32 at once per shard, then a queue of at most 2000, then unavailable.
+bounded_presence_workers() ->
+    Owners = list_to_tuple(lists:duplicate(1024, 'elsewhere@nohost')),
+    S0 = #{owners => Owners, all_local => false},
+    N = 2100,
+    S = lists:foldl(fun(I, Acc) ->
+                            {noreply, Acc2} = chat_presence_query:run([I], {self(), {q, I}}, batch, Acc),
+                            Acc2
+                    end, S0, lists:seq(1, N)),
+    {Running, Waiting} = maps:get(pq, S),
+    ?assertEqual(32, map_size(Running)),
+    ?assertEqual(2000, queue:len(Waiting)),
+    Busy = [I || I <- lists:seq(1, N), receive {{q, I}, {error, {unavailable, presence_overloaded}}} -> true after 0 -> false end],
+    ?assertEqual(N - 2032, length(Busy)),
+    drain(S, 2032, 0).
+
+%% Feeds the workers' 'DOWN' messages back, as the shard does, and counts
+%% the answers: every queued query is answered, never more than 32 running.
+drain(S, 0, _) ->
+    ?assertEqual({#{}, 0}, begin {R, W} = maps:get(pq, S), {R, queue:len(W)} end);
+drain(S, Left, Answered) ->
+    receive
+        {'DOWN', _, process, _, _} = Down ->
+            S2 = chat_presence_query:down(Down, S),
+            ?assert(map_size(element(1, maps:get(pq, S2))) =< 32),
+            drain(S2, Left - 1, Answered);
+        {{q, I}, {ok, Map}} ->
+            ?assertEqual(#{I => offline}, Map),
+            drain(S, Left, Answered + 1)
+    after 10000 ->
+            erlang:error({stalled, Left, Answered})
+    end.
+
+history_cap() ->
+    ?assertEqual(100000, maps:get(history_max, chat_config:defaults())),
+    ?assertEqual(100000, chat_config:get(history_max)),
+    {ok, _} = call({login, 41}),
+    {ok, _} = call({login, 42}),
+    Before = chat_history:size(),
+    [{ok, _} = call({send, 41, 42, <<"m">>, <<>>}) || _ <- lists:seq(1, 50)],
+    ?assertEqual(Before + 50, chat_history:size()).
