@@ -127,8 +127,6 @@ handle_call(Req, From, S) ->
     {Name, S2} = target(user(Req), S),
     {noreply, forward(Name, {'$gen_call', From, Req}, 0, S2)}.
 
-handle_cast({channel_expired, User, _} = Msg, S) when ?IS_ID(User) ->
-    {noreply, forward(shard_of(User), {'$gen_cast', Msg}, 0, S)};
 handle_cast({partition_changed, _, _} = Msg, S) ->
     cast_shards(Msg),
     {noreply, S};

@@ -5,8 +5,8 @@
 %% on the local node. The control port (chat_control) exposes the same
 %% commands as text. Replies of chat_fault itself are never delayed.
 %%
-%%   {kill_channel, User}       exit(ChannelPid, kill): the supervisor restarts
-%%                              the channel empty (seq 0); a held poll gets refresh.
+%%   {kill_channel, User}       the user's channel is reset as by a crash: empty
+%%                              (seq 0); a held poll gets refresh.
 %%                              -> ok | {error, not_online}
 %%   crash_presence             the presence server raises; the supervisor
 %%                              restarts it and it rebuilds presence from the
@@ -55,7 +55,7 @@ init([]) ->
 handle_call({kill_channel, User}, _From, S) when ?IS_ID(User) ->
     case ets:lookup(?REGISTRY, User) of
         [{_, Pid, _}] ->
-            exit(Pid, kill),
+            chat_user:kill(Pid, User),
             {reply, ok, S};
         [] ->
             {reply, {error, not_online}, S}

@@ -57,7 +57,7 @@ in(Ref, ReplyTo, To, Event, Try, S) ->
                  Pid = chat_shard:online(To),
                  case seen(Event) of
                      true -> ok;
-                     false -> queue_in(Pid, Event)
+                     false -> queue_in(Pid, To, Event)
                  end,
                  ok
              catch
@@ -73,15 +73,15 @@ in(Ref, ReplyTo, To, Event, Try, S) ->
     end,
     S.
 
-queue_in(Pid, {message, Msg} = Event) ->
-    chat_user:deliver(Pid, Event),
+queue_in(Pid, To, {message, Msg} = Event) ->
+    chat_user:deliver(Pid, To, Event),
     chat_history:store(Msg),
     case relay_key(Msg) of
         none -> ok;
         Key -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
     end;
-queue_in(Pid, Event) ->
-    chat_user:deliver(Pid, Event).
+queue_in(Pid, To, Event) ->
+    chat_user:deliver(Pid, To, Event).
 
 %% True for a relayed message this node queued already.
 seen({message, #{id := Id} = Msg}) ->

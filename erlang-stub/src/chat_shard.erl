@@ -10,8 +10,10 @@
 %% registry, presence, history, dedup) is in public ETS tables written with
 %% per-user keys or atomic updates (chat_presence, chat_history).
 %%
-%% The server never blocks on a request: polls are handed to the user's
-%% channel process (chat_user), which replies later with gen_server:reply/2;
+%% The users' channels (chat_user) live in their shard: a poll is answered,
+%% or held and answered later with gen_server:reply/2, by the shard itself, and
+%% an event for another shard's user is one message to that shard. The
+%% server never blocks on a request;
 %% sends to users owned by another node are relayed to that node's
 %% chat_channel (which hands them to the recipient's shard there) and
 %% answered when it confirms; queries that need other nodes run in a
@@ -50,11 +52,12 @@ init({K, Name}) ->
            relays => #{},      % relay monitor ref => {Callers, From, Event, DedupKey, Node} (chat_relay)
            inflight => #{}}}.  % {From, ClientMsgId} => [waiting callers]
 
-%% Rows of this shard's users whose channel died with a crashed
-%% chat_user_sup are stale.
+%% A restarted shard takes over the channels its crashed predecessor hosted:
+%% each comes back empty (seq 0, the held poll answered refresh), its user
+%% still online, as after kill_channel.
 prune_registry(Name) ->
-    [begin ets:delete(?REGISTRY, U), chat_presence:logout(U) end
-     || {U, Pid, _} <- ets:tab2list(?REGISTRY), chat_channel:shard_of(U) =:= Name,
+    [chat_user:adopt(Row)
+     || {U, Pid, _} = Row <- ets:tab2list(?REGISTRY), chat_channel:shard_of(U) =:= Name,
         not is_process_alive(Pid)],
     ok.
 
@@ -68,19 +71,15 @@ handle_call(Req, From, #{name := Name} = S) ->
 
 handle_cast({partition_changed, Owners, Ports}, S) ->
     {noreply, S#{owners := Owners, ports := Ports, all_local := all_local(Owners)}};
-handle_cast({channel_expired, User, Pid}, S) ->
-    case ets:lookup(?REGISTRY, User) of
-        [{_, Pid, _}] ->
-            ets:delete(?REGISTRY, User),
-            chat_presence:logout(User);
-        _ ->
-            ok
-    end,
-    chat_user:stop(Pid, expired),
-    {noreply, S};
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
+handle_info({'$chat_user', User, Msg}, S) ->
+    chat_user:handle(User, Msg),
+    {noreply, S};
+handle_info({timeout, TRef, {'$chat_user', User, What}}, S) ->
+    chat_user:timeout(User, TRef, What),
+    {noreply, S};
 handle_info({retry, Req, From, Try}, S) ->
     dispatch(Req, From, Try, S);
 handle_info({relay, Ref, ReplyTo, To, Event, Try}, S) ->
@@ -131,9 +130,9 @@ dispatch(Req, From, Try, S) ->
 request({login, U}, From, _Try, S) when ?IS_ID(U) ->
     local(U, S),
     case channel(U) of
-        {ok, Pid} ->
+        {ok, _} ->
             chat_presence:activity(U),
-            chat_user:login(Pid, From);
+            chat_user:login(U, From);
         none ->
             _ = start_channel(U),
             reply(From, {ok, 0})
@@ -142,10 +141,10 @@ request({login, U}, From, _Try, S) when ?IS_ID(U) ->
 request({logout, U}, From, _Try, S) when ?IS_ID(U) ->
     local(U, S),
     case channel(U) of
-        {ok, Pid} ->
+        {ok, _} ->
             ets:delete(?REGISTRY, U),
             chat_presence:logout(U),
-            chat_user:stop(Pid, logout);
+            chat_user:stop(U, logout);
         none ->
             ok
     end,
@@ -159,12 +158,11 @@ request({touch, U}, From, _Try, S) when ?IS_ID(U) ->
 request({poll, U, After, Timeout}, From, _Try, S)
   when ?IS_ID(U), is_integer(After), is_integer(Timeout) ->
     local(U, S),
-    Pid = case channel(U) of
-              {ok, P} -> P;
-              none -> start_channel(U)             % a poll opens the channel
-          end,
-    chat_user:mark_poll(U, Pid, From),           % answered even if Pid dies now
-    chat_user:poll(Pid, From, After, min(Timeout, 16#7FFFFFFF)),
+    case channel(U) of
+        {ok, _} -> ok;
+        none -> start_channel(U)                 % a poll opens the channel
+    end,
+    chat_user:poll(U, From, After, min(Timeout, 16#7FFFFFFF)),
     {noreply, S};
 request({send, F, T, Text, CMId}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T) ->
     local(F, S),
@@ -261,7 +259,7 @@ online(U) ->
     end.
 
 start_channel(U) ->
-    {ok, Pid} = supervisor:start_child(chat_user_sup, [U]),
+    Pid = chat_user:open(U),
     chat_presence:login(U),
     Pid.
 
@@ -327,20 +325,21 @@ deliver(F, FromPid, T, Event, From, Key, S) ->
                         {ok, P} -> P;
                         none -> throw({reply, {error, {not_online, T}}})
                     end,
-            chat_user:deliver(ToPid, Event),
-            {noreply, accepted(F, FromPid, ToPid, Event, [From], Key, S)};
+            chat_user:deliver(ToPid, T, Event),
+            {noreply, accepted(F, FromPid, T, Event, [From], Key, S)};
         undefined ->
             throw({reply, {error, {not_online, T}}});
         Node ->
             {noreply, chat_relay:out(Node, F, T, Event, From, Key, S)}
     end.
 
-%% The recipient's side has the event: echo, log, remember, answer.
--spec accepted(integer(), pid() | undefined, pid() | undefined, term(), [gen_server:from()], term(), map()) -> map().
-accepted(F, FromPid, ToPid, {message, Msg}, Callers, Key, S) ->
-    case FromPid =:= ToPid of
+%% The recipient's side has the event: echo (unless the sender wrote to
+%% itself), log, remember, answer. T is undefined for a relayed event.
+-spec accepted(integer(), pid(), integer() | undefined, term(), [gen_server:from()], term(), map()) -> map().
+accepted(F, FromPid, T, {message, Msg}, Callers, Key, S) ->
+    case F =:= T of
         true -> ok;
-        false -> chat_user:deliver(FromPid, {message, Msg})
+        false -> chat_user:deliver(FromPid, F, {message, Msg})
     end,
     chat_history:store(Msg),
     case Key of
@@ -350,7 +349,7 @@ accepted(F, FromPid, ToPid, {message, Msg}, Callers, Key, S) ->
     chat_presence:activity(F),
     [reply(C, {ok, Msg}) || C <- Callers],
     S;
-accepted(F, _FromPid, _ToPid, {typing, _}, Callers, _Key, S) ->
+accepted(F, _FromPid, _T, {typing, _}, Callers, _Key, S) ->
     chat_presence:activity(F),
     [reply(C, ok) || C <- Callers],
     S.
@@ -358,7 +357,7 @@ accepted(F, _FromPid, _ToPid, {typing, _}, Callers, _Key, S) ->
 %%% ------------------------------------------------------------------ stats
 
 stats() ->
-    Held = ets:select_count(?REGISTRY, [{{'_', '_', '$1'}, [{'=/=', '$1', []}], [true]}]),
+    Held = ets:select_count(?REGISTRY, [{{'_', '_', '$1'}, [{'=/=', '$1', none}], [true]}]),
     #{node => node(),
       online => ets:info(?REGISTRY, size),
       present => chat_presence:online_count(),

@@ -9,9 +9,9 @@
 %%       chat_subs            subscriptions and their monitors
 %%       chat_partition       slot owners, cluster gossip
 %%       chat_presence        presence table and idle sweeper
-%%       chat_user_sup        simple_one_for_one, transient: one chat_user per online user
 %%       chat_shard_sup       one_for_one
-%%         chat_shard_0..N-1  the front door's shards: the requests of the users they own
+%%         chat_shard_0..N-1  the front door's shards: the requests and the channels
+%%                            (chat_user) of the users they own
 %%       chat_channel         the front door: routes each request to its user's shard
 %%       chat_fault           fault injection
 %%     chat_control           the text control port
@@ -48,7 +48,6 @@ init(core) ->
           [worker(chat_subs),
            worker(chat_partition),
            worker(chat_presence),
-           sup(chat_user_sup, users),
            sup(chat_shard_sup, shards),
            worker(chat_channel),
            worker(chat_fault)]}};
@@ -56,11 +55,7 @@ init(shards) ->
     {ok, {#{strategy => one_for_one, intensity => 50, period => 10},
           [#{id => {chat_shard, K}, start => {chat_shard, start_link, [K]},
              restart => permanent, shutdown => 5000}
-           || K <- lists:seq(0, chat_channel:shard_count() - 1)]}};
-init(users) ->
-    {ok, {#{strategy => simple_one_for_one, intensity => 10000, period => 1},
-          [#{id => chat_user, start => {chat_user, start_link, []},
-             restart => transient, shutdown => brutal_kill}]}}.
+           || K <- lists:seq(0, chat_channel:shard_count() - 1)]}}.
 
 worker(M) ->
     #{id => M, start => {M, start_link, []}, restart => permanent, shutdown => 5000}.

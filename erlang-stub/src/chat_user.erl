@@ -1,12 +1,18 @@
 %% @doc One user's channel: the event queue and the long-poll.
 %%
-%% One process per online user, under chat_user_sup (transient: restarted if
-%% it crashes or is killed, not when it stops normally). It keeps the events
-%% queued for the user, each with the next `seq' (1, 2, 3, ...), at most
-%% `window' of them (older ones are dropped), and at most one held poll.
+%% A channel is not a process of its own: it lives in the front-door shard
+%% that owns the user (chat_shard), as a record in that shard's process
+%% dictionary, and every function below runs in that shard. So a send whose
+%% sender and recipient belong to one shard queues both events without a
+%% single message between processes, a poll is answered by the process that
+%% took it, and only a waiting poller gets a message. A shard queues an event
+%% for another shard's user by sending that shard `{'$chat_user', User, Msg}'
+%% (deliver/3 does it), which the shard hands to handle/2.
 %%
-%% poll(AfterSeq, TimeoutMs), with Seq the current seq and Oldest the seq of
-%% the oldest retained event (Seq + 1 when none is retained):
+%% It keeps the events queued for the user, each with the next `seq' (1, 2,
+%% 3, ...), at most `window' of them (older ones are dropped), and at most one
+%% held poll. poll(AfterSeq, TimeoutMs), with Seq the current seq and Oldest
+%% the seq of the oldest retained event (Seq + 1 when none is retained):
 %%   AfterSeq > Seq, or AfterSeq < Oldest - 1     -> refresh, at once
 %%   AfterSeq < Seq                               -> the events after AfterSeq, at once
 %%   AfterSeq = Seq                               -> hold until an event arrives
@@ -14,25 +20,21 @@
 %% A newer poll answers the held one with continue first.
 %%
 %% Grace: while no poll is held, a timer of `grace_ms' runs (from login and
-%% from the end of every poll); when it fires the channel asks the front door
-%% to expire it (the user goes offline). grace_ms = 0 disables this.
+%% from the end of every poll); when it fires the user goes offline.
+%% grace_ms = 0 disables this.
 %%
-%% The registry row `{User, Pid, Polls}' lists the `From' of every poll that
-%% may still need an answer: the shard adds a poll's From before it hands the
-%% poll over (mark_poll/3), and the channel removes it once answered and keeps
-%% it while it holds the poll. A channel restarted after a crash answers every
-%% poll of its predecessor's row with `refresh' (seq 0: the queue is gone),
-%% the held one and those still in the dead channel's mailbox alike, and
-%% subscribers get `{channel_reset, User, 0}'. Both sides change the row by
-%% compare-and-swap (ets:select_replace/2 on the whole row). All replies go
-%% through chat_channel:reply/2 (the delay fault applies).
+%% The registry row `{User, ShardPid, Held}' names the hosting shard and the
+%% held poll's `From' (or none). A crash (the kill_channel fault, reset/2)
+%% empties the channel: seq 0, the held poll answered `refresh', subscribers
+%% told `{channel_reset, User, 0}'. A restarted shard does the same for every
+%% channel its predecessor hosted (adopt/1), answering the held polls its
+%% registry rows name. All replies go through chat_channel:reply/2 (the delay
+%% fault applies).
 -module(chat_user).
--behaviour(gen_server).
 
 -include("chat_stub.hrl").
 
--export([start_link/1, poll/4, mark_poll/3, login/2, deliver/2, stop/2, expire/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+-export([open/1, adopt/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
 
 -record(u, {user :: integer(),
             seq = 0 :: non_neg_integer(),
@@ -41,193 +43,182 @@
             window :: pos_integer(),
             grace_ms :: non_neg_integer(),
             held = none :: none | {gen_server:from(), reference()},
-            grace = undefined :: undefined | reference(),
-            expiring = false :: boolean()}).
+            grace = undefined :: undefined | reference()}).
 
-start_link(User) ->
-    gen_server:start_link(?MODULE, User, []).
+-define(KEY(U), {?MODULE, U}).
 
-%% @doc Forwards a poll; the channel replies to From itself.
-poll(Pid, From, After, Timeout) ->
-    gen_server:cast(Pid, {poll, From, After, Timeout}).
+%% @doc Opens a new, empty channel for User in this shard and registers it.
+-spec open(integer()) -> pid().
+open(User) ->
+    ets:insert(?REGISTRY, {User, self(), none}),
+    put(?KEY(User), arm_grace(fresh(User))),
+    self().
 
-%% @doc Replies `{ok, Seq}' to From.
-login(Pid, From) ->
-    gen_server:cast(Pid, {login, From}).
+%% @doc Run by a restarted shard for a registry row of its dead predecessor:
+%% the channel comes back empty (as after kill_channel), the user stays online.
+-spec adopt({integer(), pid(), term()}) -> ok.
+adopt({User, _Dead, Held}) ->
+    ets:insert(?REGISTRY, {User, self(), none}),
+    case Held of
+        none -> ok;
+        From -> chat_channel:reply(From, {ok, result(refresh, 0, [])})
+    end,
+    chat_subs:notify(User, {channel_reset, User, 0}),
+    put(?KEY(User), arm_grace(fresh(User))),
+    ok.
 
-%% @doc Queues an event: `{message, Msg}' or `{typing, Typing}'.
-deliver(Pid, Event) ->
-    gen_server:cast(Pid, {event, Event}).
+fresh(User) ->
+    #u{user = User, window = chat_config:get(window), grace_ms = chat_config:get(grace_ms)}.
 
-%% @doc Stops the channel (logout or expiry); a held poll gets continue.
-stop(Pid, Why) ->
-    gen_server:cast(Pid, {stop, Why}).
+%% @doc Takes a poll (in the user's shard); the reply goes to From.
+poll(User, From, After, Timeout) ->
+    handle(User, {poll, From, After, Timeout}).
+
+%% @doc Replies `{ok, Seq}' to From (in the user's shard).
+login(User, From) ->
+    handle(User, {login, From}).
+
+%% @doc Queues an event, `{message, Msg}' or `{typing, Typing}', on User's
+%% channel hosted by shard Pid (this shard, or a message to that one).
+-spec deliver(pid(), integer(), term()) -> ok.
+deliver(Pid, User, Event) when Pid =:= self() ->
+    handle(User, {event, Event});
+deliver(Pid, User, Event) ->
+    Pid ! {'$chat_user', User, {event, Event}},
+    ok.
+
+%% @doc Closes the channel (logout or expiry, in the user's shard); a held
+%% poll gets continue.
+stop(User, _Why) ->
+    handle(User, stop).
+
+%% @doc The kill_channel fault: shard Pid empties User's channel.
+-spec kill(pid(), integer()) -> ok.
+kill(Pid, User) ->
+    Pid ! {'$chat_user', User, kill},
+    ok.
 
 %% @doc The result map of a poll.
 -spec result(events | continue | refresh, integer(), [map()]) -> map().
 result(Status, Seq, Events) ->
     #{status => Status, seq => Seq, events => Events}.
 
-%%% ----------------------------------------------------------------- server
+%%% ---------------------------------------------------------------- the channel
 
-init(User) ->
-    case take_row(User, 100) of
-        {ok, Polls} ->
-            %% Restarted after a crash: the predecessor's state is gone.
-            [chat_channel:reply(From, {ok, result(refresh, 0, [])}) || From <- Polls],
-            chat_subs:notify(User, {channel_reset, User, 0}),
-            logger:notice("chat_stub: channel of user ~b restarted; queue reset", [User]);
-        none ->
-            ok
-    end,
-    S = #u{user = User, window = chat_config:get(window), grace_ms = chat_config:get(grace_ms)},
-    {ok, arm_grace(S)}.
-
-%% Makes the registry row this channel's: {ok, Polls} with the predecessor's
-%% polls when it had a row, none for a new channel.
-take_row(User, 0) ->
-    ets:insert(?REGISTRY, {User, self(), []}),
-    none;
-take_row(User, Tries) ->
-    case ets:lookup(?REGISTRY, User) of
-        [{_, Old, Polls} = Row] when Old =/= self() ->
-            case ets:select_replace(?REGISTRY, [{Row, [], [{const, {User, self(), []}}]}]) of
-                1 -> {ok, Polls};
-                0 -> take_row(User, Tries - 1)
-            end;
-        _ ->
-            case ets:insert_new(?REGISTRY, {User, self(), []}) of
-                true -> none;
-                false -> take_row(User, Tries - 1)
-            end
+%% @doc Runs one channel message in the hosting shard. A message for a
+%% channel this shard no longer hosts (closed meanwhile) is dropped.
+-spec handle(integer(), term()) -> ok.
+handle(User, Msg) ->
+    case get(?KEY(User)) of
+        undefined -> ok;
+        S -> store(handle1(Msg, S))
     end.
 
-%% @doc Called by the shard before poll/4: records From in the channel's
-%% registry row, so that a poll still in the mailbox of a channel that
-%% crashes is answered (refresh) by its successor. Throws `{retry, _}' when
-%% the row is no longer Pid's (the channel is being restarted).
--spec mark_poll(integer(), pid(), gen_server:from()) -> ok.
-mark_poll(User, Pid, From) ->
-    mark_poll(User, Pid, From, 100).
+store({closed, #u{user = User}}) ->
+    erase(?KEY(User)),
+    ok;
+store(#u{user = User} = S) ->
+    put(?KEY(User), S),
+    ok.
 
-mark_poll(User, Pid, From, Tries) ->
-    case ets:lookup(?REGISTRY, User) of
-        [{_, Pid, Polls} = Row] when Tries > 0 ->
-            case ets:select_replace(?REGISTRY, [{Row, [], [{const, {User, Pid, [From | Polls]}}]}]) of
-                1 -> ok;
-                0 -> mark_poll(User, Pid, From, Tries - 1)
-            end;
-        _ ->
-            throw({retry, {channel_restarting, User}})
-    end.
-
-handle_call(_Req, _From, S) ->
-    {reply, {error, unknown_call}, S}.
-
-handle_cast({poll, From, After, Timeout}, S0) ->
-    %% The older held poll (answered continue) and this one leave the row,
-    %% unless this one is held.
-    Older = case S0#u.held of none -> []; {F0, _} -> [F0] end,
-    S1 = cancel_grace(release(continue, S0#u{held = none}, S0#u.held)),
-    #u{seq = Seq, len = Len, user = User} = S1,
+handle1({poll, From, After, Timeout}, S0) ->
+    S1 = cancel_grace(release(continue, S0)),
+    #u{seq = Seq, len = Len} = S1,
     if
         After > Seq; After < Seq - Len ->
             chat_channel:reply(From, {ok, result(refresh, Seq, [])}),
-            polls_done(User, [From | Older]),
-            {noreply, arm_grace(S1)};
+            arm_grace(S1);
         After < Seq ->
             chat_channel:reply(From, {ok, result(events, Seq, after_seq(After, S1))}),
-            polls_done(User, [From | Older]),
-            {noreply, arm_grace(S1)};
+            arm_grace(S1);
         Timeout =< 0 ->
             chat_channel:reply(From, {ok, result(continue, Seq, [])}),
-            polls_done(User, [From | Older]),
-            {noreply, arm_grace(S1)};
+            arm_grace(S1);
         true ->
-            TRef = erlang:start_timer(min(Timeout, 16#7FFFFFFF), self(), poll_timeout),
-            polls_done(User, Older),
-            {noreply, S1#u{held = {From, TRef}}}
+            TRef = erlang:start_timer(min(Timeout, 16#7FFFFFFF), self(), {'$chat_user', S1#u.user, poll_timeout}),
+            set_held(S1#u.user, From),
+            S1#u{held = {From, TRef}}
     end;
-handle_cast({event, Event}, #u{seq = Seq0, user = User} = S0) ->
+handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
     Seq = Seq0 + 1,
     E = event_map(Seq, Event),
     S1 = trim(S0#u{seq = Seq, events = queue:in(E, S0#u.events), len = S0#u.len + 1}),
     chat_subs:notify(User, {chat_event, User, E}),
     case S1#u.held of
         none ->
-            {noreply, S1};
+            S1;
         {From, TRef} ->
             erlang:cancel_timer(TRef),
             chat_channel:reply(From, {ok, result(events, Seq, [E])}),
-            {noreply, arm_grace(unhold(S1))}
+            arm_grace(unhold(S1))
     end;
-handle_cast({login, From}, #u{seq = Seq} = S) ->
+handle1({login, From}, #u{seq = Seq} = S) ->
     chat_channel:reply(From, {ok, Seq}),
-    {noreply, S};
-handle_cast({stop, _Why}, S) ->
-    S1 = release(continue, S),
-    {stop, normal, S1};
-handle_cast(_Msg, S) ->
-    {noreply, S}.
+    S;
+handle1(stop, S) ->
+    {closed, cancel_grace(release(continue, S))};
+handle1(kill, #u{user = User, held = Held} = S) ->
+    %% As a crash would: the queue is gone, the held poll learns it.
+    _ = cancel_grace(S),
+    case Held of
+        none -> ok;
+        {From, TRef} ->
+            erlang:cancel_timer(TRef),
+            chat_channel:reply(From, {ok, result(refresh, 0, [])}),
+            set_held(User, none)
+    end,
+    chat_subs:notify(User, {channel_reset, User, 0}),
+    logger:notice("chat_stub: channel of user ~b reset (kill_channel); queue reset", [User]),
+    arm_grace(fresh(User)).
 
-handle_info({timeout, TRef, poll_timeout}, #u{held = {From, TRef}, seq = Seq} = S) ->
-    chat_channel:reply(From, {ok, result(continue, Seq, [])}),
-    {noreply, arm_grace(unhold(S))};
-handle_info({timeout, TRef, grace}, #u{grace = TRef, held = none, user = User} = S) ->
-    expire(User),
-    {noreply, S#u{grace = undefined, expiring = true}};
-handle_info(_Msg, S) ->
-    {noreply, S}.
+%% @doc A timer of User's channel fired (the shard got `{timeout, TRef, {'$chat_user', User, What}}').
+-spec timeout(integer(), reference(), poll_timeout | grace) -> ok.
+timeout(User, TRef, What) ->
+    case {What, get(?KEY(User))} of
+        {poll_timeout, #u{held = {From, TRef}, seq = Seq} = S} ->
+            chat_channel:reply(From, {ok, result(continue, Seq, [])}),
+            store(arm_grace(unhold(S)));
+        {grace, #u{grace = TRef, held = none} = S} ->
+            expire(S);
+        _ ->
+            ok                                  % a timer cancelled too late
+    end.
 
-%% @doc Tells the user's front-door shard that this channel's grace period ran out.
-expire(User) ->
-    gen_server:cast(chat_channel:shard_of(User), {channel_expired, User, self()}).
+%% The grace period ran out: the user goes offline.
+expire(#u{user = User} = S) ->
+    Self = self(),
+    case ets:lookup(?REGISTRY, User) of
+        [{_, Self, _}] ->
+            ets:delete(?REGISTRY, User),
+            chat_presence:logout(User);
+        _ ->
+            ok
+    end,
+    store({closed, S#u{grace = undefined}}).
 
 %%% ---------------------------------------------------------------- helpers
 
 %% Answers the held poll, if any, with Status.
 release(_Status, #u{held = none} = S) ->
     S;
-release(Status, #u{held = Held} = S) ->
-    unhold(release(Status, S, Held)).
-
-%% Answers Held (a held poll or none) without touching the registry row.
-release(_Status, S, none) ->
-    S;
-release(Status, #u{seq = Seq} = S, {From, TRef}) ->
+release(Status, #u{held = {From, TRef}, seq = Seq} = S) ->
     erlang:cancel_timer(TRef),
     chat_channel:reply(From, {ok, result(Status, Seq, [])}),
-    S.
+    unhold(S).
 
-unhold(#u{user = User, held = {From, _}} = S) ->
-    polls_done(User, [From]),
-    S#u{held = none};
-unhold(S) ->
-    S.
+unhold(#u{user = User} = S) ->
+    set_held(User, none),
+    S#u{held = none}.
 
-%% Removes answered polls from this channel's registry row (and only from
-%% its own: after a logout the row may already belong to the next channel).
-polls_done(_User, []) ->
-    ok;
-polls_done(User, Done) ->
-    polls_done(User, Done, 100).
-
-polls_done(User, Done, Tries) ->
+%% Records the held poll in this shard's registry row of the user (and only
+%% in its own: after a logout the row may already belong to a new channel).
+set_held(User, Held) ->
     Self = self(),
-    case ets:lookup(?REGISTRY, User) of
-        [{_, Self, Polls} = Row] when Tries > 0 ->
-            case ets:select_replace(?REGISTRY, [{Row, [], [{const, {User, Self, Polls -- Done}}]}]) of
-                1 -> ok;
-                0 -> polls_done(User, Done, Tries - 1)
-            end;
-        _ ->
-            ok
-    end.
+    ets:select_replace(?REGISTRY, [{{User, Self, '_'}, [], [{{{const, User}, {const, Self}, {const, Held}}}]}]).
 
 arm_grace(#u{grace_ms = 0} = S) -> S;
-arm_grace(#u{expiring = true} = S) -> S;
-arm_grace(#u{grace = undefined, grace_ms = G} = S) ->
-    S#u{grace = erlang:start_timer(G, self(), grace)};
+arm_grace(#u{grace = undefined, grace_ms = G, user = User} = S) ->
+    S#u{grace = erlang:start_timer(G, self(), {'$chat_user', User, grace})};
 arm_grace(S) ->
     arm_grace(cancel_grace(S)).
 
