@@ -2,7 +2,7 @@
 %%
 %% Tables (all named, public, owned by chat_tables unless noted, so that they
 %% survive crashes of the processes that use them):
-%%   ?REGISTRY     set      {UserId, ChannelPid, HeldFrom | none}   one row per online user
+%%   ?REGISTRY     set      {UserId, ShardPid, HeldFrom | none}     one row per online user (the shard keeps its channel)
 %%   ?PRESENCE     set      {UserId, LastActiveMonoMs, online | idle} (owned by chat_presence:
 %%                          lost and rebuilt when the presence server crashes)
 %%   ?HISTORY      ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store
