@@ -9,8 +9,10 @@
 %% The server owns the table and sweeps it (every idle_ms/4, 10..1000 ms) to
 %% notice online -> idle transitions for subscribers; `Notified' is the state
 %% subscribers were last told. Login, logout and activity are written by the
-%% caller with atomic compare-and-swap (ets:select_replace/2), so the sweeper
-%% and the front door never disagree about a transition.
+%% user's shard with atomic row operations (insert_new, take, update_element,
+%% and a compare-and-swap, ets:select_replace/2, for idle -> online), and the
+%% sweeper's online -> idle is a compare-and-swap on the last activity, so the
+%% sweeper and the shards never disagree about a transition.
 %%
 %% The mirror: for the seeded users 1..min(users, 2^20), the last activity is
 %% also kept in an atomics array (0: offline), written right after the row by
@@ -99,16 +101,24 @@ logout(User) ->
 activity(User) ->
     with_table(fun() -> activity(User, now_ms()) end).
 
+%% The user's shard is the only writer of the row besides the sweeper, whose
+%% online -> idle swap is a compare-and-swap on the old LastActive: once
+%% LastActive is updated here the sweeper cannot idle the row, and a row it
+%% idled just before is set online again (and subscribers told) below. So the
+%% common case is two plain row operations (no match specification to run).
 activity(User, Now) ->
-    case ets:select_replace(?PRESENCE, [{{User, '_', online}, [], [{{{const, User}, Now, online}}]}]) of
-        1 -> mirror_put(User, Now);
-        0 ->
-            case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
-                1 ->
-                    mirror_put(User, Now),
-                    chat_subs:notify(User, {presence_event, User, online});
-                0 ->
-                    ok                         % offline: activity does not log in
+    case ets:update_element(?PRESENCE, User, {2, Now}) of
+        false ->
+            ok;                                % offline: activity does not log in
+        true ->
+            mirror_put(User, Now),
+            case ets:lookup_element(?PRESENCE, User, 3) of
+                online -> ok;
+                idle ->
+                    case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
+                        1 -> chat_subs:notify(User, {presence_event, User, online});
+                        0 -> ok
+                    end
             end
     end.
 

@@ -210,11 +210,11 @@ unhold(#u{user = User} = S) ->
     set_held(User, none),
     S#u{held = none}.
 
-%% Records the held poll in this shard's registry row of the user (and only
-%% in its own: after a logout the row may already belong to a new channel).
+%% Records the held poll in the user's registry row. Only the hosting shard
+%% (this process) writes the row, so a plain update will do (no row: the
+%% user logged out meanwhile, nothing to record).
 set_held(User, Held) ->
-    Self = self(),
-    ets:select_replace(?REGISTRY, [{{User, Self, '_'}, [], [{{{const, User}, {const, Self}, {const, Held}}}]}]).
+    ets:update_element(?REGISTRY, User, {3, Held}).
 
 arm_grace(#u{grace_ms = 0} = S) -> S;
 arm_grace(#u{grace = undefined, grace_ms = G, user = User} = S) ->
