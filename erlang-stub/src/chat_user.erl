@@ -148,7 +148,7 @@ handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
         none ->
             S1;
         {From, TRef} ->
-            cancel(TRef),
+            erlang:cancel_timer(TRef),
             chat_channel:reply(From, {ok, result(events, Seq, [E])}),
             arm_grace(unhold(S1))
     end;
@@ -163,7 +163,7 @@ handle1(kill, #u{user = User, held = Held} = S) ->
     case Held of
         none -> ok;
         {From, TRef} ->
-            cancel(TRef),
+            erlang:cancel_timer(TRef),
             chat_channel:reply(From, {ok, result(refresh, 0, [])}),
             set_held(User, none)
     end,
@@ -202,7 +202,7 @@ expire(#u{user = User} = S) ->
 release(_Status, #u{held = none} = S) ->
     S;
 release(Status, #u{held = {From, TRef}, seq = Seq} = S) ->
-    cancel(TRef),
+    erlang:cancel_timer(TRef),
     chat_channel:reply(From, {ok, result(Status, Seq, [])}),
     unhold(S).
 
@@ -224,14 +224,8 @@ arm_grace(S) ->
 
 cancel_grace(#u{grace = undefined} = S) -> S;
 cancel_grace(#u{grace = TRef} = S) ->
-    cancel(TRef),
+    erlang:cancel_timer(TRef),
     S#u{grace = undefined}.
-
-%% Timers are cancelled without waiting for the answer (a timer started on
-%% another scheduler would cost a round trip to it); a timeout that fires
-%% anyway carries a reference the channel no longer holds and is ignored.
-cancel(TRef) ->
-    erlang:cancel_timer(TRef, [{async, true}, {info, false}]).
 
 trim(#u{len = Len, window = W, events = Q} = S) when Len > W ->
     trim(S#u{len = Len - 1, events = queue:drop(Q)});
