@@ -433,7 +433,7 @@ t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http',
   t.equal((await new Client(gateway.url).req('GET', '/api/presence')).status, 401);
 });
 
-// Last: it stops the shared stub (and starts it again).
+// Last two: they stop the shared stub (and start it again).
 t.test('backend down: polls answered 503 with Retry-After, then back', async (t) => {
   // A short upstream poll: the gateway answers 503 until its first upstream poll after the outage returns (upstreamPollMs, 20 s by default).
   const g = await fx.startGateway({ pollTimeoutMs: 1000, upstreamPollMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
@@ -463,4 +463,58 @@ t.test('backend down: polls answered 503 with Retry-After, then back', async (t)
   t.equal(r.status, 200, 'polls answer again once the stub is back');
   t.comment(`polls answered ${Date.now() - t0} ms after the restart`);
   t.match(r.json.status, /^(refresh|continue|events)$/);
+});
+
+t.test('backend back: with the default upstreamPollMs and backoff, polls and sends succeed within seconds', async (t) => {
+  // Defaults but for the browser poll's hold (1 s): the gateway's upstream long-poll is held 20 s, its backoff up to 10 s.
+  const g = await fx.startGateway({ pollTimeoutMs: 1000 });
+  const c = new Client(g.url);
+  const s = await c.login(31);
+  // Seq 0, as the restarted stub's new channel will have: the loop's first poll there is held, not answered `refresh`.
+  t.equal(s.seq, '0', 'user 31 has had no events');
+  const peer: string = s.friends[0].userId;
+  // A poll held upstream (nothing for user 31): the loop is in its long-poll when the stub goes.
+  const held = c.req('GET', `/api/poll?seq=${s.seq}`);
+  await new Promise((r) => setTimeout(r, 200));
+  await fx.stub.stop();
+  t.equal((await held).status, 503, 'the held poll fails with the backend');
+  let r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  t.equal(r.status, 503, 'polls answered 503 while the stub is down');
+  // Down long enough that the loop's backoff has grown past a couple of seconds (250 ms doubling).
+  await new Promise((res) => setTimeout(res, 3000));
+  fx.stub = await fx.stub.restart();
+  // From when the cluster client itself serves again (its own recovery is not the gateway's).
+  const usable = Date.now() + 60_000;
+  for (;;) {
+    if (!fx.chat.isDown(fx.stub.node) && (await fx.chat.friends(31).then(() => true, () => false))) break;
+    if (Date.now() > usable) throw new Error('the cluster client did not recover in 60 s');
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const t0 = Date.now();
+  // As a page does after a 503: poll again (every 200 ms here, the page waits longer).
+  r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  while (r.status !== 200 && Date.now() - t0 < 30_000) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await c.req('GET', `/api/poll?seq=${s.seq}`);
+  }
+  const pollMs = Date.now() - t0;
+  t.comment(`poll answered 200 ${pollMs} ms after the cluster was usable again (held up to 1 s of it)`);
+  t.equal(r.status, 200, 'polls answer again');
+  t.ok(pollMs < 4000, `within a couple of seconds and the poll's hold, not the upstream poll's 20 s (${pollMs} ms)`);
+  t.match(r.json.status, /^(refresh|continue|events)$/);
+  // The peer signs in on the restarted stub; a send from user 31 reaches its own channel through the gateway.
+  await new Client(g.url).login(peer);
+  const sent = await c.req('POST', '/api/send', { to: peer, text: 'after the outage' });
+  t.equal(sent.status, 200, 'sends work again');
+  t.comment(`send answered ${Date.now() - t0} ms after the cluster was usable again`);
+  const seq = r.json.seq;
+  const deadline = Date.now() + 10_000;
+  let got = false;
+  while (!got && Date.now() < deadline) {
+    const p = await c.req('GET', `/api/poll?seq=${seq}&epoch=${r.json.epoch}`);
+    t.equal(p.status, 200);
+    got = p.json.status === 'events' && p.json.events.some((e: any) => e.message?.text === 'after the outage');
+    if (p.json.status === 'refresh') break;
+  }
+  t.ok(got, 'the echo of the send reaches the poll');
 });

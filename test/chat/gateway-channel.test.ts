@@ -99,6 +99,7 @@ function harness(ch: ModelChannel, bufferSize: number) {
     answerError: (p) => settle(p, { status: 'error', seq: p.after, epoch: p.user.epoch, events: [] }),
     held: () => undefined,
     dropped: () => undefined,
+    recovered: () => undefined,
   };
   const user = new UserChannel(1n, host, 0n);
   return {

@@ -17,6 +17,11 @@
 // - `after` older than the buffer (or an epoch from an earlier gateway
 //   process): the channel itself is asked once, without holding
 //   (`poll(user, after, {timeoutMs: 0})`): its retained events, or `refresh`.
+// While the backend fails, the loop backs off, and each retry is a poll that
+// answers at once (`timeoutMs: 0`), so the failure ends as soon as the backend
+// answers, not when a long-poll returns. A browser poll (at most one a second
+// per user), a call of the user that succeeded (sign-in, send, typing,
+// history), or another user's loop recovering cuts the backoff short.
 // A channel reset (`refresh` from upstream, e.g. after the channel crashed)
 // starts a new epoch and answers the held polls with `refresh`. The loop runs
 // while any tab polled in the last `idleStopMs`; then the user is dropped
@@ -61,7 +66,12 @@ export interface ChannelHost {
   held(p: HeldPoll, on: boolean): void;
   /** The user was dropped from the gateway. */
   dropped(u: UserChannel): void;
+  /** The user's loop answered again after failing: the backend may be back for others too. */
+  recovered(u: UserChannel): void;
 }
+
+/** A browser poll cuts a failing loop's backoff short at most this often. */
+const RETRY_GAP_MS = 1000;
 
 export class UserChannel implements PresenceWatcher {
   readonly key: string;
@@ -83,6 +93,12 @@ export class UserChannel implements PresenceWatcher {
   stopped = false;
   bucket: TokenBucket | undefined;
   private probes = 0;
+  /** The loop's backoff sleep while failing (cut short by retrySoon). */
+  private sleeping: { timer: NodeJS.Timeout; until: number; wake: () => void } | undefined;
+  /** When the last upstream attempt failed. */
+  private failedAt = 0;
+  /** Resolved when the loop's next upstream attempt settles (success or failure). */
+  private attempt: { done: Promise<void>; settle: () => void } | undefined;
 
   constructor(readonly id: bigint, private readonly host: ChannelHost, knownSeq: bigint | undefined) {
     this.key = id.toString();
@@ -109,15 +125,21 @@ export class UserChannel implements PresenceWatcher {
         // One controller, aborted by a nudge or by stop(), made anew only after an abort (10,000 loops re-poll).
         if (this.inflight === undefined || this.inflight.signal.aborted) this.inflight = new AbortController();
         const inflight = this.inflight;
-        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs: this.isReady ? h.upstreamPollMs : 0, signal: inflight.signal }));
+        // While failing, a poll that answers at once: the failure ends as soon as the backend answers.
+        const timeoutMs = this.isReady && this.failure === undefined ? h.upstreamPollMs : 0;
+        const r = await h.timed('poll', () => h.backend.poll(this.id, this.seq, { timeoutMs, signal: inflight.signal }));
         failures = 0;
+        const wasFailing = this.failure !== undefined;
         this.failure = undefined;
         this.apply(r);
+        this.settle();
+        if (wasFailing) h.recovered(this);
       } catch (e) {
         if (this.stopped) return;
         if (this.inflight?.signal.aborted) continue; // nudged: poll again at once
         failures++;
         this.failure = e;
+        this.failedAt = Date.now();
         if (!this.isReady) {
           // Polls waiting for the first answer are answered below; later ones wait for the next try.
           this.markReady();
@@ -127,10 +149,65 @@ export class UserChannel implements PresenceWatcher {
           h.held(p, false);
           h.answerError(p, e);
         }
-        await new Promise((r) => setTimeout(r, h.backoff.delayMs(failures, this.key)).unref());
+        this.settle();
+        await this.sleep(h.backoff.delayMs(failures, this.key));
       }
       if (Date.now() - this.lastUse > h.idleStopMs && this.polls.length === 0) this.stop();
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const s = {
+        until: Date.now() + ms,
+        wake: () => {
+          clearTimeout(s.timer);
+          if (this.sleeping === s) this.sleeping = undefined;
+          resolve();
+        },
+        timer: undefined as unknown as NodeJS.Timeout,
+      };
+      s.timer = setTimeout(s.wake, ms).unref();
+      this.sleeping = s;
+    });
+  }
+
+  private settle(): void {
+    const a = this.attempt;
+    this.attempt = undefined;
+    a?.settle();
+  }
+
+  /** While the loop is failing and backing off: retries within `ms` (at once for 0). */
+  retrySoon(ms = 0): void {
+    const s = this.sleeping;
+    if (s === undefined || this.stopped || s.until <= Date.now() + ms) return;
+    clearTimeout(s.timer);
+    if (ms <= 0) return s.wake();
+    s.until = Date.now() + ms;
+    s.timer = setTimeout(s.wake, ms).unref();
+  }
+
+  /**
+   * While the loop is failing: retries at once (when `force`, or when its
+   * last attempt failed at least RETRY_GAP_MS ago) and resolves once the
+   * retry settled (`failure` says how). Resolves at once when not failing or
+   * when it is too early to retry. Bounded by the backend's call timeout:
+   * the retry is a poll that answers at once.
+   */
+  retryNow(force: boolean): Promise<void> {
+    if (this.failure === undefined || this.stopped) return Promise.resolve();
+    if (this.sleeping !== undefined) {
+      if (!force && Date.now() - this.failedAt < RETRY_GAP_MS) return Promise.resolve();
+      this.retrySoon(0);
+    }
+    // Sleeping (woken above) or an attempt in flight: wait for the attempt's outcome.
+    if (this.attempt === undefined) {
+      let settle!: () => void;
+      const done = new Promise<void>((r) => (settle = r));
+      this.attempt = { done, settle };
+    }
+    return this.attempt.done;
   }
 
   /**
@@ -219,6 +296,8 @@ export class UserChannel implements PresenceWatcher {
       await this.ready;
       if (!this.release(p)) return;
     }
+    // The backend may be back since the loop last failed: ask it (at most once a second per user).
+    if (this.failure !== undefined) await this.retryNow(false);
     if (this.failure !== undefined) {
       this.host.answerError(p, this.failure);
       return;
@@ -317,6 +396,8 @@ export class UserChannel implements PresenceWatcher {
     this.stopped = true;
     this.inflight?.abort();
     if (this.nudge !== undefined) clearTimeout(this.nudge);
+    this.sleeping?.wake();
+    this.settle();
     for (const p of this.polls.splice(0)) {
       this.host.held(p, false);
       this.host.answer(p, 'continue', this.seq, []);

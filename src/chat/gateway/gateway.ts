@@ -308,6 +308,24 @@ class GatewayImpl implements ChannelHost, Gateway {
     this.hub.leave(u, u.friends);
   }
 
+  private lastRecovery = 0;
+
+  /**
+   * A user's loop answered again after failing: the other failing loops
+   * retry now instead of at the end of their backoff, spread over up to a
+   * second (one per ms) so a crowd of users does not come back at once. At
+   * most once a second (in a partial outage the others may still fail).
+   */
+  recovered(from: UserChannel): void {
+    const now = Date.now();
+    if (now - this.lastRecovery < 1000) return;
+    this.lastRecovery = now;
+    const failing: UserChannel[] = [];
+    for (const u of this.users.values()) if (u !== from && u.failure !== undefined) failing.push(u);
+    const spread = Math.min(1000, failing.length);
+    for (const u of failing) u.retrySoon(Math.floor(Math.random() * spread));
+  }
+
   private expirePolls(): void {
     const now = Date.now();
     for (const p of this.heldPolls) {
@@ -436,8 +454,10 @@ class GatewayImpl implements ChannelHost, Gateway {
     return p;
   }
 
-  private async sessionAnswer(u: UserChannel): Promise<Record<string, unknown>> {
+  private async sessionAnswer(u: UserChannel, backendOk = false): Promise<Record<string, unknown>> {
     await Promise.all([u.ready, this.friendsOf(u)]);
+    // A loop failing since an outage: the sign-in just reached the backend, or it may be back; ask it now.
+    if (u.failure !== undefined) await u.retryNow(backendOk);
     if (u.failure !== undefined) throw u.failure;
     return { userId: u.key, seq: u.seq.toString(), epoch: u.epoch, pv: u.pv, friends: this.hub.view(u.friends, 0) };
   }
@@ -449,7 +469,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     const id = toUserId(who);
     const seq = await this.timed('login', () => this.backend.login(id));
     const u = this.user(id, seq);
-    const answer = await this.sessionAnswer(u);
+    const answer = await this.sessionAnswer(u, true);
     const cookie = this.sessions.setCookie(this.sessions.issue(id), this.o.secureCookie ?? false);
     this.reply(res, '/api/login', 200, answer, { 'Set-Cookie': cookie });
   }
@@ -484,6 +504,8 @@ class GatewayImpl implements ChannelHost, Gateway {
     const text = body.text;
     const m = await this.timed('send', () => this.backend.send(me, to, text, { clientMsgId: cm as string | undefined }));
     this.reply(res, '/api/send', 200, { message: messageJson(m) });
+    // The backend served this user: a loop still failing from an outage retries now.
+    void u.retryNow(true);
     // Both channels got an event (the message, and the sender's echo): make sure the loops see them.
     u.expectEvent(NUDGE_MS);
     this.users.get(to.toString())?.expectEvent(NUDGE_MS);
@@ -498,6 +520,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     const active = body.active;
     await this.timed('typing', () => this.backend.typing(me, to, active));
     this.reply(res, '/api/typing', 200, {});
+    void u.retryNow(true);
     this.users.get(to.toString())?.expectEvent(NUDGE_MS);
   }
 
@@ -508,6 +531,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     // A long read costs more of the caller's bucket (one token is taken already): one per 100 messages.
     if (limit > 100) this.limit(this.calls, me.toString(), Math.floor(limit / 100), 'too many messages asked; slow down');
     const msgs = await this.timed('history', () => this.backend.history(me, peer, limit));
+    void this.users.get(me.toString())?.retryNow(true);
     this.reply(res, '/api/history', 200, { messages: msgs.map(messageJson) });
   }
 
