@@ -435,8 +435,7 @@ t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http',
 
 // Last two: they stop the shared stub (and start it again).
 t.test('backend down: polls answered 503 with Retry-After, then back', async (t) => {
-  // A short upstream poll: the gateway answers 503 until its first upstream poll after the outage returns (upstreamPollMs, 20 s by default).
-  const g = await fx.startGateway({ pollTimeoutMs: 1000, upstreamPollMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
+  const g = await fx.startGateway({ pollTimeoutMs: 1000, backoff: { baseDelayMs: 100, maxDelayMs: 300 } });
   const c = new Client(g.url);
   const s = await c.login(5);
   let t0 = Date.now();

@@ -104,7 +104,9 @@ export interface GatewayOptions {
    * Backoff of a user's upstream poll while the backend fails: the library's
    * backoff policy (`baseDelayMs` default 250, `maxDelayMs` default 10 000,
    * `jitter` default 0.5, or a `delay(attempt, userId)` function). The loop
-   * never gives up while the user is signed in.
+   * never gives up while the user is signed in. Each retry answers at once;
+   * a browser poll (at most once a second per user), a successful call of
+   * the user, or another user's recovery makes it retry before the delay ends.
    */
   backoff?: Omit<BackoffOptions, 'maxRetries'>;
   /** @internal The HTTP layer: this package's server on `net` (default) or node:http (for bench/gateway.mjs's comparison). */
