@@ -207,3 +207,58 @@ t.test('presence: pushes are coalesced per watcher and round, spread over the ro
   t.equal(hub.entries.size, 0, 'entries go with their last watcher');
   hub.close();
 });
+
+t.test('after an outage a browser poll makes the loop retry at once (not at the end of its backoff or upstream poll)', async (t) => {
+  // The model fails while `down`; its held poll fails when it goes down (a nodedown).
+  const ch = new ModelChannel(8);
+  let down = false;
+  const poll = ch.poll.bind(ch);
+  ch.poll = (u, after, o) => (down ? Promise.reject(new Error('down')) : poll(u, after, o));
+  let recovered = 0;
+  const answers = new Map<HttpResponse, (a: string) => void>();
+  const host: ChannelHost = {
+    backend: ch as never,
+    upstreamPollMs: 60_000,
+    maxPollsPerUser: 4,
+    bufferSize: 16,
+    idleStopMs: 60_000,
+    // The first retry waits 10-20 s: only a cut-short backoff recovers within the test.
+    backoff: backoffPolicy({ baseDelayMs: 20_000, maxDelayMs: 20_000 }, { baseDelayMs: 20_000, maxRetries: Infinity }),
+    epochBase: 1000,
+    nextEpoch: () => 1001,
+    timed: (_m, f) => f(),
+    answer: (p, status) => answers.get(p.res)?.(status),
+    answerError: (p) => answers.get(p.res)?.('error'),
+    held: () => undefined,
+    dropped: () => undefined,
+    recovered: () => void recovered++,
+  };
+  const user = new UserChannel(1n, host, 0n);
+  t.teardown(() => user.stop());
+  const browserPoll = (): Promise<string> => {
+    const res: HttpResponse = { done: false, send: () => undefined, onAbort: () => undefined };
+    const a = new Promise<string>((r) => answers.set(res, r));
+    void user.poll(res, ch.seq, undefined, undefined, Date.now() + 60_000);
+    return a;
+  };
+  await new Promise((r) => setTimeout(r, 20));
+  t.ok(ch.held !== undefined, 'the loop holds a long-poll');
+  const first = browserPoll();
+  down = true;
+  const h = ch.held!;
+  ch.held = undefined;
+  clearTimeout(h.timer);
+  h.resolve(Promise.reject(new Error('nodedown')) as never); // the held call fails
+  t.equal(await first, 'error', 'the held poll fails with the backend');
+  t.equal(await browserPoll(), 'error', 'polls fail while down');
+  down = false;
+  t.equal(await browserPoll(), 'error', 'a poll within a second of the failure does not retry (the page backs off)');
+  await new Promise((r) => setTimeout(r, 1050));
+  const t0 = Date.now();
+  const held = browserPoll();
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(recovered, 1, 'the retry answered: the host hears of the recovery');
+  t.ok(ch.held !== undefined, 'the loop is back in its long-poll');
+  ch.push();
+  t.equal(await held, 'events', `the browser poll was held and got the event (${Date.now() - t0} ms)`);
+});
