@@ -293,6 +293,8 @@ export class UserChannel implements PresenceWatcher {
     if (!this.isReady) {
       // Bounded: the deadline sweep answers it `continue` if the first upstream answer is late.
       this.hold(p);
+      // Failing before a first answer: the next attempt (now, unless the last failed within a second) settles `ready`.
+      void this.retryNow(false);
       await this.ready;
       if (!this.release(p)) return;
     }
