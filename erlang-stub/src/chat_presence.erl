@@ -138,20 +138,27 @@ with_table(Write) ->
 with_table(Write, Deadline) ->
     try Write()
     catch error:badarg ->
-            case ets:whereis(?PRESENCE) of
+            %% BUILDING first: the table goes BUILDING -> PRESENCE (rename), so
+            %% checking in that order cannot see neither while one exists.
+            case ets:whereis(?BUILDING) of
                 undefined ->
+                    case ets:whereis(?PRESENCE) of
+                        undefined ->
+                            ok;
+                        _ ->
+                            %% Published meanwhile (or a bad id): one more try.
+                            try Write() catch error:badarg -> ok end
+                    end;
+                _ ->
                     Now = now_ms(),
                     D = case Deadline of undefined -> Now + ?WAIT_MS; _ -> Deadline end,
-                    case ets:whereis(?BUILDING) =/= undefined andalso Now < D of
+                    case Now < D of
                         true ->
                             timer:sleep(1),
                             with_table(Write, D);
                         false ->
                             ok
-                    end;
-                _ ->
-                    %% Published meanwhile (or a bad id): one more try.
-                    try Write() catch error:badarg -> ok end
+                    end
             end
     end.
 

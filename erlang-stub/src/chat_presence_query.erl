@@ -10,13 +10,21 @@
 %% `{error, {unavailable, presence_overloaded}}' at once. So a flood of remote
 %% queries costs a bounded number of processes and a bounded amount of
 %% memory, and a slow node delays queries instead of piling up processes.
+%% Each job carries a deadline (?DEADLINE_MS after the query arrived, the
+%% longest a caller is expected to wait; application env
+%% `presence_query_deadline_ms'): a job still queued at its deadline is
+%% answered `{error, {unavailable, presence_timeout}}' without asking any
+%% node, and a running worker bounds its remote calls by the time left, so
+%% a slow node does not make the workers serve callers who gave up.
 -module(chat_presence_query).
 
 -export([run/4, down/2]).
+-export([expired/2]).                           % for the tests
 
 -define(REMOTE_TIMEOUT_MS, 5000).
 -define(MAX_WORKERS, 32).
 -define(MAX_WAITING, 2000).
+-define(DEADLINE_MS, 10000).
 
 %% @doc Answers a query (for the shard, whose state S holds the partition
 %% owners); returns `{noreply, S2}'.
@@ -32,7 +40,8 @@ run(Ids, From, Kind, S) ->
             chat_shard:reply(From, {ok, result(Kind, Found, Ids)}),
             {noreply, S};
         _ ->
-            {noreply, start({From, Kind, Found, Ids, Remote}, S)}
+            Deadline = chat_presence:now_ms() + deadline_ms(),
+            {noreply, start({From, Kind, Found, Ids, Remote, Deadline}, S)}
     end.
 
 %% @doc A 'DOWN' message of the shard: a worker ended (other refs are ignored).
@@ -43,18 +52,40 @@ down({'DOWN', Ref, process, _, _}, S) ->
         error ->
             S;
         {_, Running2} ->
-            case queue:out(Waiting) of
-                {{value, Job}, Waiting2} ->
-                    S#{pq => {Running2#{spawn_job(Job) => true}, Waiting2}};
-                {empty, _} ->
-                    S#{pq => {Running2, Waiting}}
-            end
+            S#{pq => next(Running2, Waiting, chat_presence:now_ms())}
+    end.
+
+%% Starts the first queued job that is not past its deadline; the expired
+%% ones before it are answered unavailable.
+next(Running, Waiting, Now) ->
+    case queue:out(Waiting) of
+        {{value, Job}, Waiting2} ->
+            case expired(Job, Now) of
+                true ->
+                    chat_shard:reply(element(1, Job), {error, {unavailable, presence_timeout}}),
+                    next(Running, Waiting2, Now);
+                false ->
+                    {Running#{spawn_job(Job) => true}, Waiting2}
+            end;
+        {empty, _} ->
+            {Running, Waiting}
+    end.
+
+%% @doc True when a job's caller has stopped waiting (its deadline passed).
+-spec expired(tuple(), integer()) -> boolean().
+expired({_, _, _, _, _, Deadline}, Now) ->
+    Now >= Deadline.
+
+deadline_ms() ->
+    case application:get_env(chat_stub, presence_query_deadline_ms) of
+        {ok, Ms} when is_integer(Ms), Ms > 0 -> Ms;
+        _ -> ?DEADLINE_MS
     end.
 
 workers(S) ->
     maps:get(pq, S, {#{}, queue:new()}).
 
-start({From, _, _, _, _} = Job, S) ->
+start({From, _, _, _, _, _} = Job, S) ->
     {Running, Waiting} = workers(S),
     case map_size(Running) < ?MAX_WORKERS of
         true ->
@@ -69,10 +100,10 @@ start({From, _, _, _, _} = Job, S) ->
             end
     end.
 
-spawn_job({From, Kind, Found, Ids, Remote}) ->
+spawn_job({From, Kind, Found, Ids, Remote, Deadline}) ->
     {_, Ref} = spawn_monitor(
                  fun() ->
-                         More = lists:append([remote_lookup(Node, NIds) || {Node, NIds} <- maps:to_list(Remote)]),
+                         More = lists:append([remote_lookup(Node, NIds, Deadline) || {Node, NIds} <- maps:to_list(Remote)]),
                          chat_shard:reply(From, {ok, result(Kind, Found ++ More, Ids)})
                  end),
     Ref.
@@ -89,8 +120,9 @@ split(Ids, #{owners := Owners}) ->
                         end
                 end, {[], #{}}, Ids).
 
-remote_lookup(Node, Ids) ->
-    try gen_server:call({chat_presence, Node}, {lookup, Ids}, ?REMOTE_TIMEOUT_MS) of
+remote_lookup(Node, Ids, Deadline) ->
+    Left = Deadline - chat_presence:now_ms(),
+    try gen_server:call({chat_presence, Node}, {lookup, Ids}, max(1, min(?REMOTE_TIMEOUT_MS, Left))) of
         L when is_list(L) -> L;
         _ -> []
     catch exit:_ -> []

@@ -15,7 +15,10 @@
 %% a retry with the same ClientMsgId sends the same message again (same id)
 %% instead of a new one, and the recipient's node drops a message it already
 %% queued (it remembers relayed ClientMsgIds too). A late answer still
-%% completes the send (echo, log, dedup), without anyone left to reply to.
+%% completes the send (echo, log, dedup), without anyone left to reply to,
+%% if it comes within dedup_ms of the timeout; then the entry and its monitor
+%% are dropped (the remote shard may have died with the relay while the
+%% remote chat_channel stays up, so no answer and no 'DOWN' would ever come).
 -module(chat_relay).
 
 -include("chat_stub.hrl").
@@ -42,6 +45,13 @@ timeout_ms() ->
     case application:get_env(chat_stub, relay_timeout_ms) of
         {ok, Ms} when is_integer(Ms), Ms > 0 -> Ms;
         _ -> ?TIMEOUT_MS
+    end.
+
+late_ms() ->
+    try chat_config:get(dedup_ms) of
+        Ms when is_integer(Ms), Ms > 0 -> Ms;
+        _ -> 120000
+    catch _:_ -> 120000
     end.
 
 %% @doc Another node relays an event for a user this node owns. A message
@@ -74,8 +84,10 @@ in(Ref, ReplyTo, To, Event, Try, S) ->
     S.
 
 queue_in(Pid, To, {message, Msg} = Event) ->
-    chat_user:deliver(Pid, To, Event),
+    %% Logged first: a channel closed before Pid handles the event drops it,
+    %% and the recipient's next login reads it from the history.
     chat_history:store(Msg),
+    chat_user:deliver(Pid, To, Event),
     case relay_key(Msg) of
         none -> ok;
         Key -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
@@ -112,7 +124,11 @@ done(Ref, Result, #{relays := Relays, inflight := In} = S) ->
             %% still counts (echo, log, dedup).
             case Result of
                 timeout ->
-                    S;
+                    %% The second timer (dedup_ms after the first): no late
+                    %% answer is awaited any longer (the remote shard may have
+                    %% died after taking the relay while its node stays up).
+                    erlang:demonitor(Ref, [flush]),
+                    S#{relays := maps:remove(Ref, Relays)};
                 ok ->
                     erlang:demonitor(Ref, [flush]),
                     ok_done(F, Event, [], Key, S#{relays := maps:remove(Ref, Relays)});
@@ -140,6 +156,8 @@ done(Ref, Result, #{relays := Relays, inflight := In} = S) ->
                     %% late answer still completes the send.
                     uncertain(Event, Key),
                     [chat_shard:reply(C, {error, {unavailable, {relay_timeout, Node}}}) || C <- Callers],
+                    %% ...for dedup_ms at most (as long as a retry is deduplicated).
+                    erlang:send_after(late_ms(), self(), {relay_timeout, Ref}),
                     S2#{relays := Relays#{Ref := {late, F, Event, Key, Node}}};
                 down ->
                     uncertain(Event, Key),

@@ -325,6 +325,10 @@ deliver(F, FromPid, T, Event, From, Key, S) ->
                         {ok, P} -> P;
                         none -> throw({reply, {error, {not_online, T}}})
                     end,
+            %% Another shard handles the event later, and drops it if the
+            %% channel closed meanwhile: log the message first, so a login
+            %% after that finds it in the history (store/1 is idempotent).
+            ToPid =:= self() orelse log_first(Event),
             chat_user:deliver(ToPid, T, Event),
             {noreply, accepted(F, FromPid, T, Event, [From], Key, S)};
         undefined ->
@@ -332,6 +336,9 @@ deliver(F, FromPid, T, Event, From, Key, S) ->
         Node ->
             {noreply, chat_relay:out(Node, F, T, Event, From, Key, S)}
     end.
+
+log_first({message, Msg}) -> chat_history:store(Msg);
+log_first(_) -> ok.
 
 %% The recipient's side has the event: echo (unless the sender wrote to
 %% itself), log, remember, answer. T is undefined for a relayed event.

@@ -106,7 +106,9 @@ result(Status, Seq, Events) ->
 %%% ---------------------------------------------------------------- the channel
 
 %% @doc Runs one channel message in the hosting shard. A message for a
-%% channel this shard no longer hosts (closed meanwhile) is dropped.
+%% channel this shard no longer hosts (closed meanwhile) is dropped: the
+%% user is offline, and a chat message event is already in the history
+%% (the senders log it before handing it over), where the next login reads it.
 -spec handle(integer(), term()) -> ok.
 handle(User, Msg) ->
     case get(?KEY(User)) of

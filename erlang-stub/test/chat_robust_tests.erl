@@ -14,8 +14,11 @@ robust_test_() ->
        [{"polls racing kill_channel are all answered", fun polls_across_kill_channel/0},
         {"login and logout do not wait for a presence server that is gone", fun presence_gone/0},
         {"remote presence queries run in bounded workers", fun bounded_presence_workers/0},
+        {"queued presence queries past their deadline are answered unavailable", fun presence_query_deadline/0},
         {"the chat log keeps 100,000 messages by default, and its cap holds", fun history_cap/0}]}}
-     || Shards <- [1, 2]].
+     || Shards <- [1, 2]] ++
+    [{setup, fun() -> chat_test_util:start(#{dedup_ms => 200}) end, fun(_) -> chat_test_util:stop() end,
+      [{"a late relay entry expires after dedup_ms", fun relay_late_expires/0}]}].
 
 %% Channels live in their shard, so no poll can be left behind in a dead
 %% channel's mailbox: polls racing kill_channel are all answered (continue
@@ -82,6 +85,57 @@ drain(S, Left, Answered) ->
     after 10000 ->
             erlang:error({stalled, Left, Answered})
     end.
+
+%% 40 queries for another node with a 1 ms deadline: 32 start (and ask, in
+%% vain), 8 wait; when workers end, the waiting ones are past their deadline
+%% and answered unavailable without a worker.
+presence_query_deadline() ->
+    ok = application:set_env(chat_stub, presence_query_deadline_ms, 1),
+    try
+        Owners = list_to_tuple(lists:duplicate(1024, 'elsewhere@nohost')),
+        S = lists:foldl(fun(I, Acc) ->
+                                {noreply, Acc2} = chat_presence_query:run([I], {self(), {q, I}}, batch, Acc),
+                                Acc2
+                        end, #{owners => Owners, all_local => false}, lists:seq(1, 40)),
+        timer:sleep(5),
+        ?assertEqual({32, 8}, begin {R, W} = maps:get(pq, S), {map_size(R), queue:len(W)} end),
+        {Ok, Late} = collect(S, 32, 0, 0),
+        ?assertEqual({32, 8}, {Ok, Late})
+    after
+        application:unset_env(chat_stub, presence_query_deadline_ms)
+    end.
+
+collect(S, 0, Ok, Late) ->
+    ?assertEqual({#{}, 0}, begin {R, W} = maps:get(pq, S), {R, queue:len(W)} end),
+    receive                                      % answers sent after the last 'DOWN' came
+        {{q, _}, {ok, _}} -> collect(S, 0, Ok + 1, Late);
+        {{q, _}, {error, {unavailable, presence_timeout}}} -> collect(S, 0, Ok, Late + 1)
+    after 0 -> {Ok, Late}
+    end;
+collect(S, Downs, Ok, Late) ->
+    receive
+        {'DOWN', _, process, _, _} = Down -> collect(chat_presence_query:down(Down, S), Downs - 1, Ok, Late);
+        {{q, _}, {ok, _}} -> collect(S, Downs, Ok + 1, Late);
+        {{q, _}, {error, {unavailable, presence_timeout}}} -> collect(S, Downs, Ok, Late + 1)
+    after 10000 ->
+            erlang:error({stalled, Downs, Ok, Late})
+    end.
+
+%% A relay that timed out stays `late' (a late answer still completes the
+%% send) only until a second timer, dedup_ms later; then the entry and its
+%% monitor go, even if neither an answer nor a 'DOWN' ever comes.
+relay_late_expires() ->
+    Peer = spawn(fun() -> receive stop -> ok end end),
+    Ref = erlang:monitor(process, Peer),
+    S0 = #{relays => #{Ref => {[], 1, {typing, #{from => 1, to => 2, active => true}}, none, 'n@nohost'}},
+           inflight => #{}},
+    S1 = chat_relay:done(Ref, timeout, S0),
+    ?assertMatch(#{Ref := {late, _, _, _, _}}, maps:get(relays, S1)),
+    receive {relay_timeout, Ref} -> ok after 5000 -> erlang:error(no_second_timer) end,
+    S2 = chat_relay:done(Ref, timeout, S1),
+    ?assertEqual(#{}, maps:get(relays, S2)),
+    ?assertNot(erlang:demonitor(Ref, [info])),   % already removed
+    Peer ! stop.
 
 history_cap() ->
     ?assertEqual(100000, maps:get(history_max, chat_config:defaults())),

@@ -21,7 +21,8 @@ shard_test_() ->
       {"history eviction with a cap below the shards writing at once", {timeout, 60, fun history_eviction_tiny/0}},
       {"a partition change reaches every shard", fun partition_change/0},
       {"a killed shard is restarted; calls meanwhile are served", {timeout, 60, fun shard_killed/0}},
-      {"a killed front door is restarted; shards keep their state", fun router_killed/0}]}.
+      {"a killed front door is restarted; shards keep their state", fun router_killed/0},
+      {"an event reaching a closed channel is dropped; the next login finds it in history", fun closed_before_event/0}]}.
 
 default_count_test() ->
     chat_test_util:start(#{}),
@@ -170,3 +171,32 @@ router_killed() ->
     eventually(fun() -> is_pid(whereis(chat_channel)) andalso whereis(chat_channel) =/= Old end, 5000),
     ?assertEqual({ok, M}, call({send, 1, 2, <<"before">>, <<"k1">>})),
     {ok, #{status := events, seq := 1}} = call({poll, 2, 0, 0}).
+
+%% The recipient's shard is suspended with its logout queued; the message
+%% event from another shard is queued behind it, and a new login behind
+%% that. The event finds no channel and is dropped (the user was offline),
+%% but the message is in the history the new login reads.
+closed_before_event() ->
+    {F, T} = {1, 2},
+    ?assertNotEqual(chat_channel:shard_of(F), chat_channel:shard_of(T)),
+    {ok, _} = call({login, F}),
+    {ok, _} = call({login, T}),
+    R = whereis(chat_channel:shard_of(T)),
+    Queued = fun(N) -> eventually(fun() -> element(2, process_info(R, message_queue_len)) >= N end, 5000) end,
+    ok = sys:suspend(R),
+    try
+        Out = chat_test_util:async_call({logout, T}),
+        Queued(1),
+        {ok, Msg} = call({send, F, T, <<"late">>, <<>>}),
+        Queued(2),
+        In = chat_test_util:async_call({login, T}),
+        Queued(3),
+        ok = sys:resume(R),
+        ?assertEqual(ok, chat_test_util:await(Out)),
+        ?assertMatch({ok, _}, chat_test_util:await(In)),
+        ?assertEqual({ok, #{status => continue, seq => 0, events => []}}, call({poll, T, 0, 0})),
+        ?assertEqual({ok, [Msg]}, call({history, T, F, 10}))
+    catch C:E:St ->
+            catch sys:resume(R),
+            erlang:raise(C, E, St)
+    end.
