@@ -10,6 +10,8 @@
 //   monitors see, and its queued messages are freed; then at most one more
 //   every 10 samples while it stays over, the time for V8 to collect what
 //   was freed;
+// - a mailbox that grows by another BACKLOG_STEP (4,096) messages makes the
+//   guard sample at once (process.ts): timers run late under a flood.
 // - under `maxHeapRatio - 0.05` the node takes work again.
 // The margin matters: near its limit V8 spends its time in full collections
 // and timers (this one included) stop running, so the guard acts well before.

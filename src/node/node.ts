@@ -489,6 +489,11 @@ export class NodeCore extends EventEmitter<NodeEvents> {
     });
   }
 
+  /** @internal A mailbox grew by another BACKLOG_STEP messages: the memory guard samples now. */
+  onBacklog(): void {
+    this.guard?.check();
+  }
+
   // ----------------------------------------------------------- incoming side
 
   private onUp(c: DistConnection): void {

@@ -45,7 +45,16 @@ export interface ProcessHost {
   onExit(p: LocalProcess, reason: Term): void;
   /** The process's mailbox overflowed its bound (the process then exits with `mailbox_overflow`). */
   onOverflow(p: LocalProcess): void;
+  /** The mailbox grew by another {@link BACKLOG_STEP} messages (the memory guard samples the heap at once). */
+  onBacklog(p: LocalProcess): void;
 }
+
+/**
+ * Every this many queued messages a growing mailbox tells its host: a flood
+ * can fill the heap between two of the memory guard's timer samples (timers
+ * run late when V8 is busy collecting), so the guard also samples on growth.
+ */
+export const BACKLOG_STEP = 4096;
 
 /** A monitor this process holds on another process. */
 export interface OutgoingMonitor {
@@ -309,7 +318,10 @@ export class LocalProcess implements AsyncIterable<Term> {
       this.die(MAILBOX_OVERFLOW);
       return false;
     }
-    return this.mailbox.push(msg);
+    const ok = this.mailbox.push(msg);
+    const n = this.mailbox.size;
+    if (n !== 0 && n % BACKLOG_STEP === 0) this.host.onBacklog(this);
+    return ok;
   }
 
   private die(reason: Term): void {

@@ -10,6 +10,7 @@ import { registrationBackoff } from '../../src/epmd/index.js';
 import { backoffDelay } from '../../src/thrift/index.js';
 import { reconnectPolicy, isDown, NodeCore, type PeerStatus } from '../../src/node/index.js';
 import { MemoryGuard } from '../../src/node/guard.js';
+import { BACKLOG_STEP } from '../../src/node/process.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom } from '../../src/etf/index.js';
 import { freePort } from '../../src/testing/index.js';
@@ -132,6 +133,25 @@ t.test('memory guard: refuses, relieves once per 10 samples, recovers with hyste
   t.equal(g.overloaded, false, 'takes work again under the band');
   t.equal(g.shed, 2);
   t.match(logged, [/^error memory guard: 81% .*ERR_OVERLOADED/, /^error memory guard: process .* exits with mailbox_overflow to free 30/, /^error .*free 20/, /^warn memory guard: 74% .*taking work again/]);
+});
+
+t.test('memory guard: a growing mailbox makes the guard sample at once, without waiting for its timer', async (t) => {
+  // The timer never fires in this test (an hour); any real heap is over 0.1%.
+  const node = await NodeCore.start({
+    name: `jsgg${uniq}@127.0.0.1`,
+    cookie: 'k',
+    epmd: { embedded: true, port: await freePort() },
+    memoryGuard: { intervalMs: 3_600_000, maxHeapRatio: 0.001, shedMinMessages: 1000 },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  t.teardown(() => node.stop());
+  const p = node.spawn();
+  for (let i = 0; i < BACKLOG_STEP - 1; i++) p.deliver(i);
+  t.equal(p.alive, true, 'no sample before the step');
+  t.equal(node.health.overloaded, false);
+  p.deliver(BACKLOG_STEP);
+  t.equal(p.reason, atom('mailbox_overflow'), `the ${BACKLOG_STEP}th message made the guard sample and relieve the heap`);
+  t.equal(node.health.overloaded, true, 'and refuse new work');
 });
 
 t.test('a node: mailbox bound, memory guard refusal, known-down peers', async (t) => {
