@@ -281,9 +281,12 @@ export interface DistDecoderOptions {
   /** Most fragmented messages in flight at once; default 1024. */
   maxSequences?: number;
   /**
-   * Most bytes held for all fragmented messages in flight on the connection
-   * (their buffers); default {@link DEFAULT_MAX_MESSAGE_SIZE}. A fragment
-   * that needs more fails the connection with `ERR_FRAME_TOO_LARGE`.
+   * Most bytes received and held for all fragmented messages in flight on
+   * the connection; default the larger of `maxMessageSize` and
+   * {@link DEFAULT_MAX_MESSAGE_SIZE}. A fragment that brings more fails the
+   * connection with `ERR_FRAME_TOO_LARGE`. Room allocated ahead of data is
+   * given only within this bound; past it, buffers grow by doubling, so
+   * they are at most the bound plus twice the bytes held.
    */
   maxReassemblyBytes?: number;
   /** Passed to the term decoder (e.g. `lossless`, `maxInflatedSize`, `maxElements`). */
@@ -294,7 +297,7 @@ export interface DistDecoderOptions {
 export class DistDecoder {
   readonly cache = new AtomCache();
   /** Frames seen, by kind, and atom-cache traffic (for stats and tests). */
-  readonly counters = { passThrough: 0, header: 0, fragmentStarts: 0, fragmentConts: 0, cacheRefs: 0, newCacheEntries: 0 };
+  readonly counters = { passThrough: 0, header: 0, fragmentStarts: 0, fragmentConts: 0, cacheRefs: 0, newCacheEntries: 0, reassemblyGrowths: 0 };
   private readonly sequences = new Map<bigint, Sequence>();
   /** Bytes allocated for the sequences in flight, and the bytes they hold. */
   private reserved = 0;
@@ -324,7 +327,7 @@ export class DistDecoder {
   constructor(o: DistDecoderOptions = {}) {
     this.maxMessageSize = o.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.maxSequences = o.maxSequences ?? 1024;
-    this.maxReassembly = o.maxReassemblyBytes ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.maxReassembly = o.maxReassemblyBytes ?? Math.max(this.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE);
     this.limits = decodeLimits(o.decodeOptions);
   }
 
@@ -343,7 +346,10 @@ export class DistDecoder {
    * or for a fragment that does not complete a message.
    */
   decodeFrame(frame: Buffer): DecodedMessage | undefined {
-    return this.decodeAt(frame, 0, frame.length) ? { control: this.control, payload: this.payload } : undefined;
+    if (!this.decodeAt(frame, 0, frame.length)) return undefined;
+    // The remembered control is reused for later frames: callers get their own copy.
+    const c = this.control;
+    return { control: c === this.ctlTerm && c instanceof Tuple ? new Tuple(c.elements.slice()) : c, payload: this.payload };
   }
 
   /** @internal The message of the last {@link decodeAt} that returned true (no object per message). */
@@ -440,8 +446,13 @@ export class DistDecoder {
       let room = old === 0 ? TRUST * size : 2 * old;
       if (size <= s.promised) room = size * TRUST >= s.promised ? s.promised : Math.min(room, s.promised);
       room = Math.max(Math.min(room, this.maxMessageSize), size);
-      // Room beyond what is needed only while the connection's buffers fit the bound.
-      if (room > size && this.reserved - old + room > this.maxReassembly) room = Math.max(size, this.maxReassembly - (this.reserved - old));
+      // Room ahead of data only while the connection's buffers fit the bound;
+      // past it, still double (never clip to `size`: that would copy the
+      // whole message for every fragment). The hard limit is on bytes held.
+      if (room > size && this.reserved - old + room > this.maxReassembly) {
+        room = Math.max(size, Math.min(2 * old, this.maxMessageSize), Math.min(room, this.maxReassembly - (this.reserved - old)));
+      }
+      this.counters.reassemblyGrowths++;
       const grown = Buffer.allocUnsafeSlow(room);
       if (s.size > 0) s.buf.copy(grown, 0, 0, s.size);
       this.reserved += room - old;

@@ -103,8 +103,9 @@
  *   frames, atom-cache refs), `conn.pendingFragments` for observability.
  * - Incoming limits: `maxFrameSize` and `decoder.maxMessageSize` (512 MiB),
  *   `decoder.maxSequences` (1024 fragmented messages in flight),
- *   `decoder.maxReassemblyBytes` (512 MiB held for them together; their
- *   buffers grow as fragments arrive).
+ *   `decoder.maxReassemblyBytes` (bytes received and held for them together;
+ *   default the larger of `maxMessageSize` and 512 MiB; their buffers grow
+ *   as fragments arrive, by doubling once the bound is spoken for).
  *
  * Which variant to send (SEND or SEND_SENDER, EXIT or PAYLOAD_EXIT, ...) is
  * the node layer's choice from `conn.flags`; with {@link DEFAULT_DFLAGS} the

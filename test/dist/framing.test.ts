@@ -390,3 +390,77 @@ t.test('DistError is typed', async (t) => {
   }
   t.equal(e?.name, 'DistError');
 });
+
+t.test('decoder: a spoken-for reassembly bound still grows buffers by doubling', async (t) => {
+  const KB = 1024;
+  const MB = 1024 * KB;
+  const first = (seq: number, frags: number, body: Buffer) => Buffer.concat([Buffer.of(131, 69), u64(seq), u64(frags), Buffer.of(0), body]);
+  const cont = (seq: number, frag: number, b: Buffer) => Buffer.concat([Buffer.of(131, 70), u64(seq), u64(frag), b]);
+  const ctl = encode(tuple(2, atom(''), new Pid(atom('n@h'), 1, 2, 3)), { version: false });
+  const message = (n: number, cut: number): Buffer[] => {
+    const body = Buffer.concat([ctl, encode(Buffer.alloc(n, 7), { version: false })]);
+    const pieces: Buffer[] = [];
+    for (let o = 0; o < body.length; o += cut) pieces.push(body.subarray(o, o + cut));
+    return pieces;
+  };
+  // The reported scenario scaled down 64x: bound 8 MiB; two 4 MiB messages
+  // reserve their whole promise once a quarter arrived; then a 2 MiB message
+  // in 1 KiB fragments.
+  const d = new DistDecoder({ maxMessageSize: 8 * MB, maxReassemblyBytes: 8 * MB });
+  const big = [message(4 * MB - 200, 64 * KB), message(4 * MB - 200, 64 * KB)];
+  big.forEach((p, k) => {
+    d.decodeFrame(first(k + 1, p.length, p[0]));
+    for (let i = 1; i <= p.length / 4; i++) d.decodeFrame(cont(k + 1, p.length - i, p[i]));
+  });
+  t.ok(d.reassemblyBytes >= 8 * MB - 64 * KB, `the bound is spoken for (${d.reassemblyBytes} bytes reserved)`);
+  const small = message(2 * MB, KB);
+  const before = d.counters.reassemblyGrowths;
+  let m: DecodedMessage | undefined;
+  small.forEach((p, i) => {
+    m = d.decodeFrame(i === 0 ? first(3, small.length, p) : cont(3, small.length - i, p));
+  });
+  const growths = d.counters.reassemblyGrowths - before;
+  t.ok(m !== undefined && (m.payload as Buffer).length === 2 * MB, 'the third message arrived whole');
+  t.ok(growths <= 2 * Math.log2(small.length) + 4, `${growths} reallocations for ${small.length} fragments (was one per fragment)`);
+  // The two big ones finish too: the limit is on bytes held, not reserved.
+  big.forEach((p, k) => {
+    for (let i = p.length / 4 + 1; i < p.length; i++) m = d.decodeFrame(cont(k + 1, p.length - i, p[i]));
+    t.equal((m!.payload as Buffer).length, 4 * MB - 200, `big message ${k + 1} arrived whole`);
+  });
+  t.equal(d.reassemblyBytes, 0);
+
+  // A liar claiming 8192 fragments that sends 1/16 of the bound takes all
+  // the room ahead of data; later messages still grow geometrically.
+  const liar = new DistDecoder({ maxMessageSize: 8 * MB, maxReassemblyBytes: 8 * MB });
+  const lie = message(MB, 64 * KB);
+  liar.decodeFrame(first(1, 8192, lie[0]));
+  for (let i = 1; i < 8; i++) liar.decodeFrame(cont(1, 8192 - i, lie[i]));
+  const b2 = liar.counters.reassemblyGrowths;
+  const honest = message(4 * MB, 2 * KB);
+  honest.forEach((p, i) => {
+    m = liar.decodeFrame(i === 0 ? first(2, honest.length, p) : cont(2, honest.length - i, p));
+  });
+  t.equal((m!.payload as Buffer).length, 4 * MB, 'a message whose bytes fit the bound goes through');
+  t.ok(liar.counters.reassemblyGrowths - b2 <= 2 * Math.log2(honest.length) + 4, `${liar.counters.reassemblyGrowths - b2} reallocations`);
+  t.ok(liar.reassemblyBytes <= 8 * MB, 'the liar holds only its own room');
+
+  // Raising maxMessageSize alone raises the reassembly bound with it.
+  t.equal(Reflect.get(new DistDecoder({ maxMessageSize: 1024 * MB }), 'maxReassembly'), 1024 * MB);
+  t.equal(Reflect.get(new DistDecoder({ maxMessageSize: MB }), 'maxReassembly'), 512 * MB, 'lowering it keeps the default bound');
+});
+
+t.test('decoder: decodeFrame never hands out the reused control term', async (t) => {
+  const ctl = tuple(6, new Pid(atom('a@h'), 1, 0, 0), atom(''), atom('logger'));
+  const f = Buffer.concat([Buffer.of(112), encode(ctl), encode(atom('hi'))]);
+  const d = new DistDecoder();
+  const a = d.decodeFrame(f)!;
+  (a.control as Tuple).elements[3] = atom('mutated');
+  const b = d.decodeFrame(f)!;
+  t.not(a.control, b.control, 'a fresh term per message');
+  t.ok(termEquals(b.control, ctl), 'a consumer mutating one event does not change the next');
+  // The internal path still reuses it.
+  t.ok(d.decodeAt(f, 0, f.length));
+  const c1 = d.control;
+  t.ok(d.decodeAt(f, 0, f.length));
+  t.equal(d.control, c1, 'internal path reuses the term');
+});
