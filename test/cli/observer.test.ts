@@ -118,6 +118,13 @@ t.test('a garbage frame stops decoding of that direction only', async (t) => {
     ['handshake', 'handshake', 'handshake', 'handshake', 'handshake', 'established', 'tick', 'message:SEND', 'error:initiator:ERR_DIST_PROTOCOL', 'message:SEND'],
     'after the bad frame the initiator side is ignored, the acceptor side still decodes',
   );
+  // Each event has its own control term: a consumer mutating one does not change the next.
+  const sends = () => events.filter((e): e is Extract<ObserverEvent, { type: 'message' }> => e.type === 'message');
+  (sends()[1].control as { elements: unknown[] }).elements[0] = 99;
+  o.push('acceptor', frame);
+  const third = sends()[2];
+  t.not(third.control, sends()[1].control, 'a fresh control term per event');
+  t.equal((third.control as { elements: unknown[] }).elements[0], 2, 'unchanged by the mutation of an earlier event');
 });
 
 t.test('handshake messages: every step, old and new formats', async (t) => {
