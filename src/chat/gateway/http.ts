@@ -16,7 +16,8 @@
 // idle keep-alive connection (the connection is closed, 408 when a request
 // had started), one for a handler (503 past it: a long-poll is bounded by the
 // application well before), and a short linger after an answer that closes
-// the connection (the socket is destroyed then, FIN from the client or not).
+// the connection has been written in full (the socket is destroyed then, FIN
+// from the client or not; a client that does not read is cut at a longer cap).
 // HEAD is answered like GET without the body (RFC 9110 section 9.3.2).
 import { createServer, type Server, type Socket } from 'node:net';
 
@@ -60,8 +61,10 @@ export interface HttpServerOptions {
   keepAliveTimeoutMs?: number;
   /** A handler that has not answered after this long gets 503 and the connection is closed (default 300 s). */
   handlerTimeoutMs?: number;
-  /** After an answer with `Connection: close`, how long the client may take to close before the socket is destroyed (default 2 s). */
+  /** After an answer with `Connection: close` has been fully written, how long the client may take to close before the socket is destroyed (default 2 s). */
   lingerMs?: number;
+  /** How long a `Connection: close` answer may take to be written to a client that reads slowly or not at all; the socket is destroyed after (default 60 s). */
+  lingerWriteMs?: number;
   /** Told of a server error after listen (accept failures such as EMFILE); the server keeps running. */
   onError?: (error: Error) => void;
   /** Most connections at once; further ones are closed at once (default 50 000). */
@@ -294,11 +297,16 @@ class Conn implements HttpResponse {
     if (this.parser.buffered > 0) setImmediate(drain, this);
   }
 
-  /** Ends our side; the socket is destroyed when the client closes or at the linger deadline, whichever comes first. */
+  /**
+   * Ends our side; the socket is destroyed when the client closes or at the
+   * linger deadline, whichever comes first. The deadline is `lingerWriteMs`
+   * while the answer is still being written (a slow reader gets all of it)
+   * and `lingerMs` from when it has been handed to the kernel in full.
+   */
   linger(): void {
     this.phase = Phase.Closing;
-    this.deadline = Date.now() + this.srv.lingerMs;
-    this.socket.end();
+    this.deadline = Date.now() + this.srv.lingerWriteMs;
+    this.socket.end(lingerWritten.bind(this));
   }
 
   fail(status: number, message: string): void {
@@ -308,6 +316,11 @@ class Conn implements HttpResponse {
     this.srv.onRefused?.(status, code);
     this.send(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }, JSON.stringify({ error: { code, message } }));
   }
+}
+
+/** 'finish' of a closing connection: its answer is written; the short linger starts. */
+function lingerWritten(this: Conn): void {
+  this.deadline = Math.min(this.deadline, Date.now() + this.srv.lingerMs);
 }
 
 function drain(c: Conn): void {
@@ -385,6 +398,7 @@ export class HttpServer {
   readonly keepAliveTimeoutMs: number;
   readonly handlerTimeoutMs: number;
   readonly lingerMs: number;
+  readonly lingerWriteMs: number;
   closing = false;
   readonly onRefused: ((status: number, code: string) => void) | undefined;
   private readonly sweep: NodeJS.Timeout;
@@ -397,6 +411,7 @@ export class HttpServer {
     this.keepAliveTimeoutMs = o.keepAliveTimeoutMs ?? 60_000;
     this.handlerTimeoutMs = o.handlerTimeoutMs ?? 300_000;
     this.lingerMs = o.lingerMs ?? 2000;
+    this.lingerWriteMs = Math.max(this.lingerMs, o.lingerWriteMs ?? 60_000);
     const maxConnections = o.maxConnections ?? 50_000;
     this.onRefused = o.onRefused;
     this.server = createServer({ noDelay: true }, (socket) => {
@@ -449,7 +464,8 @@ export class HttpServer {
   async close(graceMs = 1000): Promise<void> {
     this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const c of this.conns) if (c.phase !== Phase.Handling) c.socket.destroy();
+    // An answer still being written (Closing) gets the grace, as a request being handled does.
+    for (const c of this.conns) if (c.phase !== Phase.Handling && c.phase !== Phase.Closing) c.socket.destroy();
     if (this.conns.size === 0) {
       clearInterval(this.sweep);
       return closed;
