@@ -517,3 +517,25 @@ t.test('backend back: with the default upstreamPollMs and backoff, polls and sen
   }
   t.ok(got, 'the echo of the send reaches the poll');
 });
+
+t.test('sessions: a TTL lowered across a restart cannot revive a logged-out cookie', async (t) => {
+  const { SessionSigner } = await import('../../src/chat/gateway/session.js');
+  const secret = 'a-secret-of-at-least-16-bytes';
+  // Cookies signed while the TTL was 60 s; the gateway restarts with 200 ms.
+  const long = new SessionSigner(secret, 60_000);
+  const cookie = long.issue(21n);
+  const c2 = long.issue(22n);
+  const short = new SessionSigner(secret, 200);
+  t.equal(short.verify(cookie), undefined, 'a cookie signed for longer than the current TTL is refused');
+  t.match(short.verify(short.issue(21n)), { userId: 21n }, 'a cookie of the current TTL is accepted');
+  // A logout on the short-TTL gateway, loaded from a store after its untilMs by a
+  // gateway whose TTL is long: kept for one TTL of the loader, so the cookie stays refused.
+  await new Promise((res) => setTimeout(res, 5)); // after c2's issue time (each signer counts its own)
+  const r = short.logout(22n);
+  await new Promise((res) => setTimeout(res, 300));
+  const loader = new SessionSigner(secret, 60_000);
+  loader.revoke(r);
+  t.equal(loader.revocations, 1, 'kept past its own untilMs');
+  t.equal(loader.verify(c2), undefined, 'the logged-out cookie is refused');
+  t.match(loader.verify(cookie), { userId: 21n }, 'another user is not affected');
+});

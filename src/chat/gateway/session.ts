@@ -96,7 +96,11 @@ export class SessionSigner {
     const expected = Buffer.from(this.sign(`${m[1]}.${m[2]}.${m[3]}`));
     const given = Buffer.from(m[4]);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    return { userId: BigInt(m[1]), issuedAtMs: Number(m[2]), expiresAtMs: Number(m[3]) };
+    const s = { userId: BigInt(m[1]), issuedAtMs: Number(m[2]), expiresAtMs: Number(m[3]) };
+    // A cookie that lives longer than this gateway's TTL (signed when the TTL was longer, or by
+    // a gateway with a longer one) is refused: a revocation is only kept for one TTL.
+    if (s.expiresAtMs - s.issuedAtMs > this.ttlMs) return undefined;
+    return s;
   }
 
   /** Refuses every session of `userId` issued until now; returns the revocation (for a store). */
@@ -110,6 +114,8 @@ export class SessionSigner {
   /** Adds a revocation (from {@link logout} or a store); one past its `untilMs` is ignored. */
   revoke(r: Revocation): void {
     const now = Date.now();
+    // Kept at least one of this gateway's TTLs: every cookie it accepts that was issued by then has expired.
+    if (r.untilMs < r.revokedAtMs + this.ttlMs) r = { ...r, untilMs: r.revokedAtMs + this.ttlMs };
     if (r.untilMs <= now) return;
     const prev = this.loggedOut.get(r.userId);
     if (prev !== undefined && prev.revokedAtMs >= r.revokedAtMs) return;
