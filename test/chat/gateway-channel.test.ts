@@ -208,6 +208,48 @@ t.test('presence: pushes are coalesced per watcher and round, spread over the ro
   hub.close();
 });
 
+t.test('presence: rounds start 2/3 of the interval apart from call start, and a read older than a sign-in does not undo it', async (t) => {
+  // Every read takes 150 ms; the interval is 300 ms, so a round starts every 200 ms.
+  const calls: { start: number; end: number }[] = [];
+  let gate: Promise<void> | undefined;
+  const backend = {
+    presence: async (ids: bigint[]) => {
+      const c = { start: Date.now(), end: 0 };
+      calls.push(c);
+      await (gate ?? new Promise((r) => setTimeout(r, 150)));
+      c.end = Date.now();
+      return new Map(ids.map((id) => [id, PresenceState.OFFLINE]));
+    },
+  };
+  const hub = new PresenceHub(backend as never, { intervalMs: 300, timed: (_m, f) => f(), count: () => undefined });
+  t.teardown(() => hub.close());
+  const w: PresenceWatcher = { pv: 0, friends: [], presenceChanged: () => undefined };
+  hub.join(w, [5n], []);
+  hub.start();
+  const end = Date.now() + 10_000;
+  while (calls.filter((c) => c.end > 0).length < 7 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  hub.close();
+  const done = calls.filter((c) => c.end > 0);
+  // Scheduled after the call finished, the next one would start >= 200 ms after its end.
+  const gaps = done.slice(1).map((c, i) => c.start - done[i].end);
+  t.ok(gaps.length >= 5 && Math.min(...gaps) < 190, `end-to-next-start gaps ${gaps.join(', ')} ms: counted from the start`);
+
+  // A read that started before a sign-in answers "offline" for a friend the sign-in saw online.
+  const hub2 = new PresenceHub(backend as never, { intervalMs: 60_000, timed: (_m, f) => f(), count: () => undefined });
+  t.teardown(() => hub2.close());
+  const a: PresenceWatcher = { pv: 0, friends: [], presenceChanged: () => undefined };
+  hub2.join(a, [7n], []);
+  let release!: () => void;
+  gate = new Promise((r) => (release = r));
+  const round = hub2.tick();
+  const b: PresenceWatcher = { pv: 0, friends: [], presenceChanged: () => undefined };
+  hub2.join(b, [7n], [{ userId: 7n, state: PresenceState.ONLINE, idleSeconds: 0 }]);
+  release();
+  await round;
+  t.equal(hub2.view(b.friends, 0)[0].state, 'online', 'the sign-in\'s fresher state holds');
+  hub2.close();
+});
+
 t.test('after an outage a browser poll makes the loop retry at once (not at the end of its backoff or upstream poll)', async (t) => {
   // The model fails while `down`; its held poll fails when it goes down (a nodedown).
   const ch = new ModelChannel(8);

@@ -14,11 +14,13 @@
 //
 // Pushes are coalesced and spread: a change (from the batched call, or a
 // friend's fresher state seen at someone's sign-in) only marks its
-// watchers. The batched call runs every 2/3 of `intervalMs`; after it, the
-// watchers marked so far are woken evenly over the next 1/3, a slice at a
-// time, so the event loop keeps serving messages in between and the pages'
-// new polls do not come back as one crowd. A change thus reaches a page
-// within `intervalMs`, and a user's held poll is answered for presence at
+// watchers. The batched call starts every 2/3 of `intervalMs` (counted from
+// call start to call start; a round is skipped while the previous call still
+// runs); after it, the watchers marked so far are woken evenly over the next
+// 1/3, a slice at a time, so the event loop keeps serving messages in between
+// and the pages' new polls do not come back as one crowd. A change thus
+// reaches a page within `intervalMs` plus the batched call's own time (while
+// that call takes under 2/3 of `intervalMs`), and a user's held poll is answered for presence at
 // most once per round, whatever number of friends changed (the answer
 // carries all of them).
 import { PresenceState, type Presence } from '../../thrift/gen/chat.js';
@@ -112,9 +114,10 @@ export class PresenceHub {
     this.schedule();
   }
 
+  /** A round every 2/3 of the interval, from start to start (a round whose previous call still runs is skipped). */
   private schedule(): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => void this.tick(), Math.max(1, Math.round((this.o.intervalMs * 2) / 3)));
+    if (this.closed || this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.tick(), Math.max(1, Math.round((this.o.intervalMs * 2) / 3)));
     this.timer.unref();
   }
 
@@ -126,6 +129,8 @@ export class PresenceHub {
       const all = [...this.entries.values()];
       for (let i = 0; i < all.length; i += MAX_IDS_PER_CALL) {
         const chunk = all.slice(i, i + MAX_IDS_PER_CALL);
+        // An entry set after the call started (a sign-in's fresher state) is newer than its answer.
+        const asked = this.version;
         const states = await this.o.timed('presence', () => this.backend.presence(chunk.map((e) => e.id)));
         this.calls++;
         this.ids += chunk.length;
@@ -133,7 +138,7 @@ export class PresenceHub {
         let changes = 0;
         for (const e of chunk) {
           const s = states.get(e.id);
-          if (s === undefined || s === e.state) continue;
+          if (s === undefined || s === e.state || e.v > asked) continue;
           changes++;
           this.set(e, s, 0, now);
         }
@@ -144,7 +149,6 @@ export class PresenceHub {
     } finally {
       this.running = false;
       this.flush();
-      this.schedule();
     }
   }
 
@@ -252,7 +256,7 @@ export class PresenceHub {
   close(): void {
     this.closed = true;
     this.pending.clear();
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) clearInterval(this.timer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
   }
 }
