@@ -11,7 +11,7 @@ import { Ledger } from '../../src/cli/darklaunch/ledger.js';
 import { planDigest, shardUsers, UserPlan } from '../../src/cli/darklaunch/plan.js';
 import { defaultSettings, parseDuration, parseFault, parseShard, parseSlo, checkSettings, parseControl } from '../../src/cli/darklaunch/settings.js';
 import { bucketQuantile, MetricsScraper, parseProm } from '../../src/cli/darklaunch/cost.js';
-import { backoffMs } from '../../src/cli/darklaunch/user.js';
+import { backoffMs, SimUser } from '../../src/cli/darklaunch/user.js';
 import { explainLoss, type FaultRecord } from '../../src/cli/darklaunch/faults.js';
 import { interleavedSlots } from '../../src/cli/darklaunch/spawn.js';
 import { toPoll } from '../../src/cli/darklaunch/api.js';
@@ -350,4 +350,38 @@ t.test('the timer wheel: in time order, never early, at most a slot late', async
   t.same(fired.map(([ms]) => ms), [-100, 50, 200, 350], 'in time order');
   for (const [ms, at] of fired) t.ok(at >= Math.max(0, ms) - 1, `${ms} ms: not early (${at} ms)`);
   t.equal(w.size, 0);
+});
+
+t.test('audit: a history read refused with 429 is retried after Retry-After, a bounded number of times', async (t) => {
+  const fake = (answers: number) => {
+    const slept: number[] = [];
+    let calls = 0;
+    const pool = {
+      count: () => undefined,
+      latency: () => undefined,
+      error: () => undefined,
+      wheel: { sleep: async (ms: number) => void slept.push(ms) },
+      gateway: {
+        call: async () => {
+          calls++;
+          if (calls <= answers) return { ok: false, error: { status: 429, code: 'rate_limited', message: 'slow down', retryAfterMs: 3000 } };
+          return { ok: true, status: 200, body: { messages: [{ id: '9', from: '1', to: '2', text: 'x', sentAtMs: 1, clientMsgId: 'c9' }] } };
+        },
+      },
+    };
+    const u = new SimUser(2, {} as never, pool as never);
+    u.signedIn = true;
+    return { u, slept, calls: () => calls };
+  };
+  const items = [{ id: '9/c9', from: 1, acceptedAt: 0 }];
+  const twice = fake(2);
+  const [a] = await twice.u.audit(items);
+  t.match(a, { id: '9/c9', inHistory: true }, 'found after two 429s');
+  t.notOk(a.error);
+  t.equal(twice.calls(), 3);
+  t.ok(twice.slept.length === 2 && twice.slept.every((ms) => ms >= 3000), `waited Retry-After each time (${twice.slept.join(', ')} ms)`);
+  const always = fake(Infinity);
+  const [b] = await always.u.audit(items);
+  t.match(b, { inHistory: false, error: 'its history read failed' }, 'reported as failed at last');
+  t.equal(always.calls(), 5, 'five attempts, no more');
 });

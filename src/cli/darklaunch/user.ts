@@ -39,6 +39,8 @@ const HISTORY_LIMIT = 50;
  */
 const AUDIT_HISTORY_LIMIT = 1000;
 const HISTORY_PARALLEL = 4;
+/** Attempts of one audit history read refused with 429 (each waits its Retry-After). */
+const AUDIT_ATTEMPTS = 5;
 /** Attempts of one send (same clientMsgId, so the server keeps one copy). */
 const SEND_ATTEMPTS = 4;
 
@@ -329,11 +331,17 @@ export class SimUser {
 
   /** One conversation's last messages, or undefined when the call failed. */
   async history(peer: string, limit = HISTORY_LIMIT): Promise<ApiMessage[] | undefined> {
+    const r = await this.historyOrFailure(peer, limit);
+    return Array.isArray(r) ? r : undefined;
+  }
+
+  /** One history read: the messages, or the failure (so a caller can honour a 429's Retry-After). */
+  private async historyOrFailure(peer: string, limit: number): Promise<ApiMessage[] | ApiFailure> {
     const t = performance.now();
     const r = await this.call<{ messages?: unknown }>('GET', `/api/history?with=${encodeURIComponent(peer)}&limit=${limit}`);
     if (!r.ok || !Array.isArray(r.body.messages)) {
       this.pool.count('historyErrors');
-      return undefined;
+      return r.ok ? { status: 502, code: 'ERR_BAD_HISTORY_ANSWER', message: 'not a history answer', retryAfterMs: undefined } : r.error;
     }
     this.pool.count('historyReads');
     this.pool.latency('history', performance.now() - t);
@@ -417,8 +425,14 @@ export class SimUser {
       else this.refreshedAt.push(Date.now());
     }
     if (!this.signedIn) return items.map((it) => answer(it, false, 'the recipient could not sign in'));
-    const msgs = await this.history(String(items[0].from), AUDIT_HISTORY_LIMIT);
-    if (!msgs) return items.map((it) => answer(it, false, 'its history read failed'));
+    // A read of 1,000 costs many tokens of the gateway's API rate limit: a 429 is
+    // waited out (its Retry-After) and retried, a bounded number of times.
+    let msgs = await this.historyOrFailure(String(items[0].from), AUDIT_HISTORY_LIMIT);
+    for (let attempt = 1; !Array.isArray(msgs) && msgs.status === 429 && attempt < AUDIT_ATTEMPTS; attempt++) {
+      await this.pool.wheel.sleep(backoffMs(attempt, msgs.retryAfterMs));
+      msgs = await this.historyOrFailure(String(items[0].from), AUDIT_HISTORY_LIMIT);
+    }
+    if (!Array.isArray(msgs)) return items.map((it) => answer(it, false, 'its history read failed'));
     const keys = new Set(msgs.map(messageKey));
     return items.map((it) => answer(it, keys.has(it.id)));
   }
