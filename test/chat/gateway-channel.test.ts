@@ -211,12 +211,12 @@ t.test('presence: pushes are coalesced per watcher and round, spread over the ro
 t.test('presence: rounds start 2/3 of the interval apart from call start, and a read older than a sign-in does not undo it', async (t) => {
   // Every read takes 150 ms; the interval is 300 ms, so a round starts every 200 ms.
   const calls: { start: number; end: number }[] = [];
-  let gate: Promise<void> | undefined;
+  const hold: { gate?: Promise<void> } = {};
   const backend = {
     presence: async (ids: bigint[]) => {
       const c = { start: Date.now(), end: 0 };
       calls.push(c);
-      await (gate ?? new Promise((r) => setTimeout(r, 150)));
+      await (hold.gate ?? new Promise((r) => setTimeout(r, 150)));
       c.end = Date.now();
       return new Map(ids.map((id) => [id, PresenceState.OFFLINE]));
     },
@@ -240,7 +240,7 @@ t.test('presence: rounds start 2/3 of the interval apart from call start, and a 
   const a: PresenceWatcher = { pv: 0, friends: [], presenceChanged: () => undefined };
   hub2.join(a, [7n], []);
   let release!: () => void;
-  gate = new Promise((r) => (release = r));
+  hold.gate = new Promise((r) => (release = r));
   const round = hub2.tick();
   const b: PresenceWatcher = { pv: 0, friends: [], presenceChanged: () => undefined };
   hub2.join(b, [7n], [{ userId: 7n, state: PresenceState.ONLINE, idleSeconds: 0 }]);

@@ -359,6 +359,16 @@ t.test('node:http adapter: chunked bodies bounded (413), errors reported, HEAD, 
   t.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms (grace 5000)`);
 });
 
+/** A client that sends a closing GET /big and reads nothing (paused) until resumed. */
+async function pausedGet(port: number): Promise<Socket> {
+  const s = connect(port, '127.0.0.1');
+  s.pause();
+  s.on('error', () => undefined);
+  await new Promise((r) => s.once('connect', r));
+  s.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+  return s;
+}
+
 t.test('a Connection: close answer to a slow reader is written in full before the linger starts', async (t) => {
   const BODY = 24 * 1024 * 1024; // well past what the kernel buffers on loopback
   const body = Buffer.alloc(BODY, 0x61);
@@ -369,11 +379,7 @@ t.test('a Connection: close answer to a slow reader is written in full before th
   const port = (srv.server.address() as { port: number }).port;
   /** A client that reads nothing for `pauseMs`, then everything; resolves with the bytes it got. */
   const slowRead = async (pauseMs: number, during?: () => void): Promise<number> => {
-    const s = connect(port, '127.0.0.1');
-    s.pause();
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
-    s.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const s = await pausedGet(port);
     during?.();
     await new Promise((r) => setTimeout(r, pauseMs));
     let n = 0;
@@ -391,11 +397,7 @@ t.test('a Connection: close answer to a slow reader is written in full before th
   await t.test('close() gives a closing connection its grace', async (t) => {
     const srv2 = await serveHttp((_req, res) => res.send(200, { 'Content-Type': 'text/plain' }, body), 0, '127.0.0.1');
     const port2 = (srv2.server.address() as { port: number }).port;
-    const s = connect(port2, '127.0.0.1');
-    s.pause();
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
-    s.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const s = await pausedGet(port2);
     await until(() => srv2.connections === 1);
     await new Promise((r) => setTimeout(r, 100)); // answered: the connection is closing, the answer queued
     const closed = srv2.close(5000);
@@ -410,11 +412,7 @@ t.test('a Connection: close answer to a slow reader is written in full before th
 
   await t.test('a client that never reads is destroyed at lingerWriteMs', async (t) => {
     const t0 = Date.now();
-    const s = connect(port, '127.0.0.1');
-    s.pause();
-    s.on('error', () => undefined);
-    await new Promise((r) => s.once('connect', r));
-    s.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const s = await pausedGet(port);
     await until(() => srv.connections === 1);
     await until(() => srv.connections === 0, 10_000);
     t.equal(srv.connections, 0, `destroyed after ${Date.now() - t0} ms`);
