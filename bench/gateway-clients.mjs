@@ -7,9 +7,11 @@
 //                                answers are re-polled at once; the first message
 //                                event per user records now - message.sentAtMs
 //   latencies {}                 <- the recorded latencies (ms), and resets them
-//   cycles {conns, ms}           closes the held polls, then `conns` connections
+//   cycles {conns, ms, gwPid}         closes the held polls, then `conns` connections
 //                                re-poll from an old seq (answered at once from the
-//                                gateway's buffer) for `ms`; <- cycles/s
+//                                gateway's buffer) for `ms`; <- cycles/s, and the CPU
+//                                time (µs) of this process and of process gwPid in that time
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 let port = 0;
@@ -107,7 +109,18 @@ function hold() {
   return holders.length;
 }
 
-async function cycles(nConns, ms) {
+/** CPU time (µs, user + system) of process `pid` so far, from /proc (Linux; NaN elsewhere). Resolution: one clock tick (10 ms). */
+function cpuOf(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return NaN;
+  }
+}
+
+async function cycles(nConns, ms, gwPid) {
   for (const c of holders) c.s.destroy();
   holders = [];
   await new Promise((r) => setTimeout(r, 500));
@@ -116,6 +129,8 @@ async function cycles(nConns, ms) {
   let count = 0;
   let running = true;
   const t0 = Date.now();
+  const cpu0 = process.cpuUsage();
+  const gw0 = cpuOf(gwPid);
   // Callbacks, and each connection's request made once: the client's own cost per cycle stays small.
   await Promise.all(conns.map((c, i) => new Promise((resolve, reject) => {
     const u = users[i % users.length];
@@ -132,8 +147,10 @@ async function cycles(nConns, ms) {
     c.raw(bytes, again);
   })));
   const elapsed = Date.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const gwCpuUs = cpuOf(gwPid) - gw0;
   for (const c of conns) c.s.destroy();
-  return { perSec: Math.round((count * 1000) / elapsed), count, elapsed };
+  return { perSec: Math.round((count * 1000) / elapsed), count, elapsed, cpuUs: cpu.user + cpu.system, gwCpuUs };
 }
 
 process.on('message', async (m) => {
@@ -145,7 +162,7 @@ process.on('message', async (m) => {
     else if (m.cmd === 'latencies') {
       process.send({ ok: latencies });
       latencies = [];
-    } else if (m.cmd === 'cycles') process.send({ ok: await cycles(m.conns, m.ms) });
+    } else if (m.cmd === 'cycles') process.send({ ok: await cycles(m.conns, m.ms, m.gwPid) });
     else if (m.cmd === 'exit') process.exit(0);
   } catch (e) {
     process.send({ error: String(e?.stack ?? e) });

@@ -25,7 +25,9 @@
 // Prints every figure for both layers, the ratio per round, and the median.
 // Bounded: BENCH_TIMEOUT seconds for the whole run (default 900). GW_PROF=dir
 // CPU-profiles the gateway and client processes whole; GW_PROF_FANOUT=dir
-// the gateway through the fan-out only (step 3).
+// the gateway through the fan-out only (step 3). CYCLES_ONLY=1 runs steps 1
+// and 4 only (a fan-out gives each user one event to re-poll from; about a
+// minute with USERS=1000), for work on the cycle path.
 //
 //   npm run bench:gateway        (USERS=10000 ROUNDS=3 by default)
 import { fork, spawn } from 'node:child_process';
@@ -46,6 +48,8 @@ const PRESENCE_MS = Number(process.env.PRESENCE_MS ?? 2000);
 const TIMEOUT_S = Number(process.env.BENCH_TIMEOUT ?? 900);
 // Sends per second in the fan-out (each gives two events); 0 = as fast as possible.
 const FANOUT_RATE = Number(process.env.FANOUT_RATE ?? 2000);
+// CYCLES_ONLY=1: only the re-poll cycle phase (no held polls, no memory or latency figures), e.g. USERS=1000.
+const CYCLES_ONLY = process.env.CYCLES_ONLY === '1';
 
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { ChatCluster } = await import(new URL('../dist/chat/index.js', import.meta.url).href);
@@ -133,6 +137,34 @@ async function fanout(inFlight = 256) {
   return { ms: Date.now() - t0, lagP99: pct(lag, 99), callP50: pct(call, 50), callP99: pct(call, 99) };
 }
 
+/**
+ * Re-poll cycles; besides the rate, each process's CPU time per cycle (a
+ * figure a busy machine disturbs less than the rate).
+ */
+async function cycles(out, server, cli) {
+  const cyc = (await cli.ask({ cmd: 'cycles', conns: CYCLE_CONNS, ms: CYCLE_MS, gwPid: server.pid })).ok;
+  out.cyclesPerSec = cyc.perSec;
+  out.gwCpuPerCycle = cyc.gwCpuUs / cyc.count;
+  out.clientCpuPerCycle = cyc.cpuUs / cyc.count;
+}
+
+/**
+ * CYCLES_ONLY: after the sign-ins, one event for every user (the fan-out,
+ * no browser poll held), and once the gateway's upstream loops have them,
+ * the re-poll cycles (each poll from the sign-in seq is answered at once).
+ */
+async function cyclesOnly(out, server, srv, cli) {
+  out.send = await fanout();
+  let got = 0;
+  const t0 = Date.now();
+  while (got < USERS && Date.now() - t0 < 30_000) {
+    await new Promise((r) => setTimeout(r, 100));
+    got += (await srv.ask({ cmd: 'upstream' })).ok.length;
+  }
+  await cycles(out, server, cli);
+  return out;
+}
+
 async function runLayer(layer) {
   const server = track(fork(join(here, 'gateway-server.mjs'), [layer, stubName, cookie, String(epmdPort), secret, String(PRESENCE_MS)], { execArgv: ['--expose-gc', ...(process.env.GW_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GW_PROF}/server-${layer.replace(":", "")}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   const srv = ipc(server);
@@ -147,6 +179,7 @@ async function runLayer(layer) {
     await cli.ask({ cmd: 'login', port, users: USERS });
     out.loginPerSec = Math.round((USERS * 1000) / (Date.now() - t0));
     await new Promise((r) => setTimeout(r, 1000));
+    if (CYCLES_ONLY) return await cyclesOnly(out, server, srv, cli);
     const base = await srv.ask({ cmd: 'mem' });
     await cli.ask({ cmd: 'hold' });
     t0 = Date.now();
@@ -183,8 +216,7 @@ async function runLayer(layer) {
     out.p50 = pct(lat, 50);
     out.p99 = pct(lat, 99);
     out.max = pct(lat, 100);
-    const cyc = (await cli.ask({ cmd: 'cycles', conns: CYCLE_CONNS, ms: CYCLE_MS })).ok;
-    out.cyclesPerSec = cyc.perSec;
+    await cycles(out, server, cli);
     const p1 = (await srv.ask({ cmd: 'stats' })).stats;
     out.presence = { calls: p1.presenceCalls - p0.presenceCalls, ids: p1.presenceIds - p0.presenceIds, seconds: (Date.now() - t0) / 1000 };
     out.watched = p1.presenceIds > 0 && p1.presenceCalls > 0 ? Math.round(p1.presenceIds / p1.presenceCalls) : 0;
@@ -203,10 +235,14 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (const layer of order) {
     r[layer] = await runLayer(layer);
     const x = r[layer];
+    if (CYCLES_ONLY) {
+      say(`round ${round} ${layer.padEnd(10)} cycles ${x.cyclesPerSec}/s  CPU per cycle: gateway ${x.gwCpuPerCycle.toFixed(1)} µs, client ${x.clientCpuPerCycle.toFixed(1)} µs  (load average ${loadavg()[0].toFixed(2)})`);
+      continue;
+    }
     say(`round ${round} ${layer.padEnd(10)} held ${x.held}  RSS/poll ${kb(x.rssPerPoll)} KB  heap/poll ${kb(x.heapPerPoll)} KB  ` +
       `event->client p50/p99/max ${x.p50}/${x.p99}/${x.max} ms (${x.received} events, sent in ${x.sendMs} ms; ` +
       `send behind schedule p99 ${x.send.lagP99} ms, send call p50/p99 ${x.send.callP50}/${x.send.callP99} ms; event->gateway p50/p99 ${x.upP50}/${x.upP99} ms)  ` +
-      `cycles ${x.cyclesPerSec}/s  logins ${x.loginPerSec}/s  presence ${x.presence.calls} calls, ${x.presence.ids} ids in ${x.presence.seconds.toFixed(1)} s`);
+      `cycles ${x.cyclesPerSec}/s (CPU per cycle: gateway ${x.gwCpuPerCycle.toFixed(1)} µs, client ${x.clientCpuPerCycle.toFixed(1)} µs)  logins ${x.loginPerSec}/s  presence ${x.presence.calls} calls, ${x.presence.ids} ids in ${x.presence.seconds.toFixed(1)} s`);
   }
   rows.push(r);
 }
@@ -221,12 +257,24 @@ const line = (name, f, unit, fmt = (v) => v.toFixed(2)) => {
 };
 say('');
 say(`medians over ${ROUNDS} rounds                    beambridge      node:http`);
+if (CYCLES_ONLY) {
+  line('re-poll cycles (keep-alive)', (x) => x.cyclesPerSec, '/s', (v) => v.toFixed(0));
+  line('  gateway CPU per cycle', (x) => x.gwCpuPerCycle, 'µs', (v) => v.toFixed(1));
+  line('  client CPU per cycle', (x) => x.clientCpuPerCycle, 'µs', (v) => v.toFixed(1));
+  say(`load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  await chat.close();
+  await node.stop();
+  killAll();
+  process.exit(0);
+}
 line('RSS per held poll', (x) => x.rssPerPoll / 1024, 'KB');
 line('heap per held poll', (x) => x.heapPerPoll / 1024, 'KB');
 line('event -> client p50', (x) => x.p50, 'ms', (v) => v.toFixed(0));
 line('event -> client p99', (x) => x.p99, 'ms', (v) => v.toFixed(0));
 line('  of which event -> gateway p99', (x) => x.upP99, 'ms', (v) => v.toFixed(0));
 line('re-poll cycles (keep-alive)', (x) => x.cyclesPerSec, '/s', (v) => v.toFixed(0));
+line('  gateway CPU per cycle', (x) => x.gwCpuPerCycle, 'µs', (v) => v.toFixed(1));
+line('  client CPU per cycle', (x) => x.clientCpuPerCycle, 'µs', (v) => v.toFixed(1));
 line('RSS per signed-in user (no poll)', (x) => x.rssPerUser / 1024, 'KB');
 line('heap per signed-in user (no poll)', (x) => x.heapPerUser / 1024, 'KB');
 const pres = rows.map((r) => r.beambridge.presence);
