@@ -286,10 +286,20 @@ export class UserChannel implements PresenceWatcher {
     this.wake();
   }
 
-  /** A browser poll arrived. */
-  async poll(res: HttpResponse, after: bigint, epoch: number | undefined, pv: number | undefined, deadline: number): Promise<void> {
+  /** A browser poll arrived: answered or held at once (no promise) unless the channel must be asked first. */
+  poll(res: HttpResponse, after: bigint, epoch: number | undefined, pv: number | undefined, deadline: number): Promise<void> | void {
     this.lastUse = Date.now();
     const p: HeldPoll = { res, after, epoch, pv, deadline, user: this };
+    // The usual case: the loop is up and the page polls within this gateway's buffer.
+    if (this.isReady && this.failure === undefined && after >= this.base && (epoch === undefined || epoch >= this.host.epochBase)) {
+      if (!this.tryAnswer(p)) this.hold(p);
+      return;
+    }
+    return this.pollSlow(p);
+  }
+
+  private async pollSlow(p: HeldPoll): Promise<void> {
+    const { after, epoch } = p;
     if (!this.isReady) {
       // Bounded: the deadline sweep answers it `continue` if the first upstream answer is late.
       this.hold(p);

@@ -249,10 +249,16 @@ class GatewayImpl implements ChannelHost, Gateway {
 
   private handle(req: HttpRequest, res: HttpResponse): void {
     const route = ROUTES[req.path] !== undefined ? req.path : this.page.has(req.path) ? 'page' : 'other';
-    this.route(req, res, route).catch((e) => this.fail(res, route, e));
+    // A poll answered from the buffer is answered here, synchronously: no promise on the hot path.
+    try {
+      this.route(req, res, route)?.catch((e) => this.fail(res, route, e));
+    } catch (e) {
+      this.fail(res, route, e);
+    }
   }
 
-  private async route(req: HttpRequest, res: HttpResponse, route: string): Promise<void> {
+  /** Answers a request; a promise when the answer waits for something (the backend, a held poll). */
+  private route(req: HttpRequest, res: HttpResponse, route: string): Promise<void> | void {
     if (route === 'page') return this.servePage(req, res);
     const method = ROUTES[req.path];
     if (method === undefined || (req.path === '/metrics' && this.metrics === undefined)) throw new HttpError(404, 'not_found', `no such resource: ${req.path}`);
@@ -277,26 +283,33 @@ class GatewayImpl implements ChannelHost, Gateway {
     if (session === undefined) throw new HttpError(401, 'unauthorized', 'sign in first (no session, or a session that is not valid)', { 'WWW-Authenticate': WWW_AUTHENTICATE });
     const me = session.userId;
     // Sends and typing have their own bucket (rateLimit); every other call of the session is metered here.
-    if (req.path !== '/api/send' && req.path !== '/api/typing') this.limit(this.calls, me.toString(), 1, 'too many requests; slow down');
+    if (req.path !== '/api/send' && req.path !== '/api/typing') this.limit(this.calls, session.userKey, 1, 'too many requests; slow down');
     switch (req.path) {
       case '/api/poll':
         return this.poll(req, res, me);
       case '/api/session':
-        return this.reply(res, route, 200, await this.sessionAnswer(this.user(me, undefined)));
+        return this.session(res, me);
       case '/api/send':
         return this.send(req, res, me);
       case '/api/typing':
         return this.typing(req, res, me);
-      case '/api/presence': {
-        const u = this.user(me, undefined);
-        await this.friendsOf(u);
-        return this.replyText(res, route, 200, `{"friends":${this.hub.viewText(u.friends, 0)}}`);
-      }
+      case '/api/presence':
+        return this.presence(res, me);
       case '/api/history':
         return this.history(req, res, me);
       case '/api/logout':
         return this.logout(res, me);
     }
+  }
+
+  private async session(res: HttpResponse, me: bigint): Promise<void> {
+    this.reply(res, '/api/session', 200, await this.sessionAnswer(this.user(me, undefined)));
+  }
+
+  private async presence(res: HttpResponse, me: bigint): Promise<void> {
+    const u = this.user(me, undefined);
+    await this.friendsOf(u);
+    this.replyText(res, '/api/presence', 200, `{"friends":${this.hub.viewText(u.friends, 0)}}`);
   }
 
   private servePage(req: HttpRequest, res: HttpResponse): void {
@@ -367,7 +380,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     this.reply(res, '/api/login', 200, answer, { 'Set-Cookie': cookie });
   }
 
-  private async poll(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
+  private poll(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> | void {
     const q = parseQuery(req.query);
     const seqText = q.get('seq');
     if (seqText === undefined) throw badRequest('"seq" is required: the seq of the last event the page has (from sign-in or the last poll)');
@@ -378,7 +391,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     if (pv !== undefined) this.friendsOf(u).catch(() => undefined);
     const timeout = this.o.pollTimeoutMs ?? 25_000;
     const jitter = Math.min(1, Math.max(0, this.o.pollJitter ?? 0.2));
-    await u.poll(res, after, epoch, pv, Date.now() + timeout * (1 - jitter * Math.random()));
+    return u.poll(res, after, epoch, pv, Date.now() + timeout * (1 - jitter * Math.random()));
   }
 
   private takeToken(u: UserChannel): void {

@@ -93,13 +93,21 @@ const REFUSAL_CODES: Record<number, string> = {
 };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-// Shared by every idle parser (a held poll's connection keeps nothing of its own here).
+// Shared by every idle parser (a held poll's connection keeps nothing of its own here), and the body of every request without one.
 const EMPTY = Buffer.alloc(0);
-// RFC 9110 section 5.6.2: tchar.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Field values: visible ASCII, obs-text, space and tab (section 5.5); no CR, LF or NUL.
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const TARGET = /^\/[\x21-\x7e]*$/;
+// RFC 9110 section 5.6.2: tchar, by character code.
+const TCHAR = new Uint8Array(128);
+for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[ch.charCodeAt(0)] = 1;
+
+/** Whether `text[from, to)` is a token (one tchar or more). */
+function isToken(text: string, from: number, to: number): boolean {
+  if (from >= to) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TCHAR[c] === 0) return false;
+  }
+  return true;
+}
 
 /**
  * The request parser, separate from the socket so it can be fed one byte at
@@ -111,7 +119,7 @@ const TARGET = /^\/[\x21-\x7e]*$/;
 export class HttpParser {
   private buf: Buffer = EMPTY;
   private scanned = 0;
-  private head: Omit<HttpRequest, 'body'> | undefined;
+  private head: HttpRequest | undefined;
   private bodyLen = 0;
 
   constructor(private readonly maxHeaderBytes = 8192, private readonly maxBodyBytes = 65536) {}
@@ -136,7 +144,8 @@ export class HttpParser {
   }
 
   next(): HttpRequest | undefined {
-    if (this.head === undefined) {
+    let req = this.head;
+    if (req === undefined) {
       // Leading empty lines before a request line are ignored (RFC 9112 section 2.2).
       while (this.buf.length >= 2 && this.buf[0] === 13 && this.buf[1] === 10) this.buf = this.buf.subarray(2);
       const end = this.buf.indexOf(CRLFCRLF, Math.max(0, this.scanned - 3));
@@ -146,56 +155,85 @@ export class HttpParser {
         return undefined;
       }
       if (end + 4 > this.maxHeaderBytes) throw new HttpParseError(431, 'request head too large');
-      this.head = parseHead(this.buf.toString('latin1', 0, end));
-      this.bodyLen = bodyLength(this.head.headers, this.maxBodyBytes);
-      this.buf = this.buf.subarray(end + 4);
+      req = parseHead(this.buf.toString('latin1', 0, end));
+      this.bodyLen = bodyLength(req.headers, this.maxBodyBytes);
+      this.buf = end + 4 === this.buf.length ? EMPTY : this.buf.subarray(end + 4);
       this.scanned = 0;
     }
-    if (this.buf.length < this.bodyLen) return undefined;
-    const body = Buffer.from(this.buf.subarray(0, this.bodyLen));
-    this.buf = this.buf.subarray(this.bodyLen);
-    if (this.buf.length === 0) this.buf = EMPTY;
-    const req: HttpRequest = { ...this.head, body };
+    if (this.buf.length < this.bodyLen) {
+      this.head = req;
+      return undefined;
+    }
     this.head = undefined;
+    if (this.bodyLen > 0) {
+      req.body = Buffer.from(this.buf.subarray(0, this.bodyLen));
+      this.buf = this.buf.length === this.bodyLen ? EMPTY : this.buf.subarray(this.bodyLen);
+    }
     return req;
   }
 }
 
-function parseHead(text: string): Omit<HttpRequest, 'body'> {
-  const lines = text.split('\r\n');
-  const requestLine = lines[0];
-  const parts = requestLine.split(' ');
-  if (parts.length !== 3) throw new HttpParseError(400, 'malformed request line');
-  const [method, target, version] = parts;
-  if (!TOKEN.test(method)) throw new HttpParseError(400, 'malformed method');
+/**
+ * The head of a request (its text up to the empty line, latin1), read by
+ * character codes: request line (section 3), then field lines (section 5),
+ * each checked as it is read.
+ */
+function parseHead(text: string): HttpRequest {
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = text.length;
+  // method SP request-target SP HTTP-version: exactly two spaces.
+  const sp1 = text.indexOf(' ');
+  const sp2 = sp1 < 0 || sp1 >= eol ? -1 : text.indexOf(' ', sp1 + 1);
+  const sp3 = sp2 < 0 || sp2 >= eol ? -1 : text.indexOf(' ', sp2 + 1);
+  if (sp2 < 0 || sp2 >= eol || (sp3 >= 0 && sp3 < eol)) throw new HttpParseError(400, 'malformed request line');
+  if (!isToken(text, 0, sp1)) throw new HttpParseError(400, 'malformed method');
+  const version = text.slice(sp2 + 1, eol);
   if (version !== 'HTTP/1.1' && version !== 'HTTP/1.0') {
     throw new HttpParseError(/^HTTP\/\d\.\d$/.test(version) ? 505 : 400, 'unsupported HTTP version');
   }
-  if (!TARGET.test(target)) throw new HttpParseError(400, 'malformed request target');
+  // origin-form: "/" then visible ASCII.
+  if (sp2 === sp1 + 1 || text.charCodeAt(sp1 + 1) !== 47) throw new HttpParseError(400, 'malformed request target');
+  let q = -1;
+  for (let i = sp1 + 2; i < sp2; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) throw new HttpParseError(400, 'malformed request target');
+    if (c === 63 && q < 0) q = i;
+  }
   const headers = new Map<string, string>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(':');
-    // No obsolete line folding (section 5.2), no bare CR or LF, no space before the colon (section 5.1).
-    if (colon <= 0) throw new HttpParseError(400, 'malformed header field');
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HttpParseError(400, 'malformed header field name');
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    if (!FIELD_VALUE.test(value)) throw new HttpParseError(400, 'malformed header field value');
-    const key = name.toLowerCase();
+  for (let i = eol + 2; i < text.length; ) {
+    let e = text.indexOf('\r\n', i);
+    if (e < 0) e = text.length;
+    // field-name ":" OWS field-value OWS. No obsolete line folding (section 5.2), no bare CR or LF, no space before the colon (section 5.1).
+    let colon = i;
+    for (let c = text.charCodeAt(colon); colon < e && c < 128 && TCHAR[c] === 1; c = text.charCodeAt(++colon));
+    if (colon === i || colon === e || text.charCodeAt(colon) !== 58) throw new HttpParseError(400, 'malformed header field');
+    let vs = colon + 1;
+    let ve = e;
+    for (let c = text.charCodeAt(vs); vs < ve && (c === 32 || c === 9); c = text.charCodeAt(++vs));
+    for (let c = text.charCodeAt(ve - 1); ve > vs && (c === 32 || c === 9); c = text.charCodeAt(--ve - 1));
+    // Field values: visible ASCII, obs-text, space and tab (section 5.5); no CR, LF, NUL or other controls.
+    for (let k = vs; k < ve; k++) {
+      const c = text.charCodeAt(k);
+      if ((c < 0x20 && c !== 9) || c === 0x7f) throw new HttpParseError(400, 'malformed header field value');
+    }
+    const key = text.slice(i, colon).toLowerCase();
+    const value = text.slice(vs, ve);
     const prev = headers.get(key);
     headers.set(key, prev === undefined ? value : `${prev}, ${value}`);
+    i = e + 2;
   }
+  const method = text.slice(0, sp1);
   if (version === 'HTTP/1.1' && !headers.has('host')) throw new HttpParseError(400, 'missing Host header');
-  const conn = (headers.get('connection') ?? '').toLowerCase();
-  const keepAlive = version === 'HTTP/1.1' ? !/\bclose\b/.test(conn) : /\bkeep-alive\b/.test(conn);
-  const q = target.indexOf('?');
+  const conn = headers.get('connection');
+  const keepAlive = conn === undefined ? version === 'HTTP/1.1' : version === 'HTTP/1.1' ? !/\bclose\b/i.test(conn) : /\bkeep-alive\b/i.test(conn);
   return {
     method,
-    path: q < 0 ? target : target.slice(0, q),
-    query: q < 0 ? '' : target.slice(q + 1),
+    path: q < 0 ? text.slice(sp1 + 1, sp2) : text.slice(sp1 + 1, q),
+    query: q < 0 ? '' : text.slice(q + 1, sp2),
     headers,
+    body: EMPTY,
     keepAlive,
+    remoteAddress: undefined,
   };
 }
 
@@ -250,9 +288,12 @@ class Conn implements HttpResponse {
   head = false;
   done = true;
   private abortCb: (() => void) | undefined = undefined;
+  /** The client's address, read once. */
+  readonly remote: string | undefined;
 
   constructor(readonly socket: Socket, readonly srv: HttpServer) {
     this.parser = new HttpParser(srv.maxHeaderBytes, srv.maxBodyBytes);
+    this.remote = socket.remoteAddress;
     this.deadline = Date.now() + srv.keepAliveTimeoutMs;
   }
 
@@ -275,18 +316,20 @@ class Conn implements HttpResponse {
     if (this.socket.destroyed) return;
     // A server that is closing ends every connection after its answer.
     if (this.srv.closing) this.keepAlive = false;
-    // One buffer, one write: the head (ASCII) and the body (UTF-8) side by side.
+    // One write: the head (latin1) and the body (UTF-8) side by side.
     const bodyLen = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
     const head = responseHead(status, headers, bodyLen, this.keepAlive);
     // HEAD: the same head, Content-Length included, and no body (RFC 9110 section 9.3.2).
-    const outLen = this.head ? head.length : head.length + bodyLen;
-    const out = Buffer.allocUnsafe(outLen);
-    out.write(head, 0, 'latin1');
-    if (!this.head) {
+    if (this.head) this.socket.write(head, 'latin1');
+    // An ASCII body (a JSON answer, usually) is the same bytes in latin1: one string, written by the stream without a Buffer.
+    else if (typeof body === 'string' && bodyLen === body.length) this.socket.write(head + body, 'latin1');
+    else {
+      const out = Buffer.allocUnsafe(head.length + bodyLen);
+      out.write(head, 0, 'latin1');
       if (typeof body === 'string') out.write(body, head.length, 'utf8');
       else body.copy(out, head.length);
+      this.socket.write(out);
     }
-    this.socket.write(out);
     if (!this.keepAlive) {
       this.linger();
       return;
@@ -346,7 +389,7 @@ function drain(c: Conn): void {
   }
   c.phase = Phase.Handling;
   c.deadline = now + c.srv.handlerTimeoutMs;
-  req.remoteAddress = c.socket.remoteAddress;
+  req.remoteAddress = c.remote;
   c.keepAlive = req.keepAlive && !c.srv.closing;
   c.head = req.method === 'HEAD';
   c.done = false;

@@ -41,10 +41,16 @@ export function parseBody(body: Buffer): Record<string, unknown> {
 export function parseQuery(q: string): Map<string, string> {
   const out = new Map<string, string>();
   if (q === '') return out;
+  // Nothing to decode (a poll's `seq=...&epoch=...&pv=...`): the parts as they are.
+  const plain = !q.includes('%') && !q.includes('+');
   for (const part of q.split('&')) {
     const eq = part.indexOf('=');
     const k = eq < 0 ? part : part.slice(0, eq);
     const v = eq < 0 ? '' : part.slice(eq + 1);
+    if (plain) {
+      out.set(k, v);
+      continue;
+    }
     try {
       out.set(decodeURIComponent(k.replace(/\+/g, ' ')), decodeURIComponent(v.replace(/\+/g, ' ')));
     } catch {

@@ -17,6 +17,8 @@ export const SESSION_COOKIE = 'bb_session';
 /** A verified session. */
 export interface Session {
   userId: bigint;
+  /** `userId` in decimal (the key of per-user state). */
+  userKey: string;
   issuedAtMs: number;
   /** The session is refused from this time on (issue time + the gateway's `sessionTtlMs`, signed in the cookie). */
   expiresAtMs: number;
@@ -83,7 +85,7 @@ export class SessionSigner {
       this.verified.set(value, s);
     }
     if (s.expiresAtMs <= Date.now()) return undefined;
-    const out = this.loggedOut.get(s.userId.toString());
+    const out = this.loggedOut.size === 0 ? undefined : this.loggedOut.get(s.userKey);
     if (out !== undefined && s.issuedAtMs <= out.revokedAtMs) return undefined;
     return s;
   }
@@ -96,7 +98,8 @@ export class SessionSigner {
     const expected = Buffer.from(this.sign(`${m[1]}.${m[2]}.${m[3]}`));
     const given = Buffer.from(m[4]);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    const s = { userId: BigInt(m[1]), issuedAtMs: Number(m[2]), expiresAtMs: Number(m[3]) };
+    const userId = BigInt(m[1]);
+    const s = { userId, userKey: userId.toString(), issuedAtMs: Number(m[2]), expiresAtMs: Number(m[3]) };
     // A cookie that lives longer than this gateway's TTL (signed when the TTL was longer, or by
     // a gateway with a longer one) is refused: a revocation is only kept for one TTL.
     if (s.expiresAtMs - s.issuedAtMs > this.ttlMs) return undefined;
@@ -146,6 +149,8 @@ export class SessionSigner {
 /** The value of cookie `name` in a Cookie header, if present. */
 export function readCookie(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
+  // The usual case, one cookie: `name=value`.
+  if (header.startsWith(name) && header.charCodeAt(name.length) === 61 && !header.includes(';')) return header.slice(name.length + 1).trim();
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
