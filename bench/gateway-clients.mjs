@@ -19,12 +19,15 @@ const users = []; // { id, cookie, seq, seq0 }
 let latencies = [];
 let holders = [];
 const CRLF2 = Buffer.from('\r\n\r\n');
+const CONTENT_LENGTH = Buffer.from('\r\nContent-Length: ');
 
 /** One keep-alive connection doing one request at a time. */
 class Conn {
   constructor() {
     this.buf = Buffer.alloc(0);
     this.cb = null;
+    /** Read Set-Cookie from answers (sign-in only). */
+    this.wantCookie = false;
     this.s = connect({ port, host: '127.0.0.1', noDelay: true });
     this.s.on('data', (d) => this.data(d));
     this.s.on('error', () => {});
@@ -49,24 +52,26 @@ class Conn {
   }
 
   data(d) {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    let buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     for (;;) {
-      const end = this.buf.indexOf(CRLF2);
-      if (end < 0) return;
-      const head = this.buf.toString('latin1', 0, end);
-      // Both servers spell it Content-Length; anything else goes through the regex.
-      const at = head.indexOf('Content-Length: ');
-      const m = at >= 0 ? null : /content-length: *(\d+)/i.exec(head);
-      const len = at >= 0 ? parseInt(head.slice(at + 16, at + 32), 10) : m ? Number(m[1]) : 0;
-      if (this.buf.length < end + 4 + len) return;
-      const status = Number(head.slice(9, 12));
-      const body = this.buf.subarray(end + 4, end + 4 + len);
-      const setCookie = /set-cookie: *([^;\r\n]+)/i.exec(head)?.[1];
-      this.buf = this.buf.subarray(end + 4 + len);
+      const end = buf.indexOf(CRLF2);
+      if (end < 0) break;
+      // The status line: `HTTP/1.1 200 OK`.
+      const status = (buf[9] - 48) * 100 + (buf[10] - 48) * 10 + (buf[11] - 48);
+      // Both servers spell it Content-Length (read from the bytes); anything else goes through the regex.
+      let len = 0;
+      const at = buf.indexOf(CONTENT_LENGTH);
+      if (at >= 0 && at < end) for (let i = at + CONTENT_LENGTH.length; buf[i] >= 48 && buf[i] <= 57; i++) len = len * 10 + buf[i] - 48;
+      else len = Number(/\r\ncontent-length: *(\d+)/i.exec(buf.toString('latin1', 0, end))?.[1] ?? 0);
+      if (buf.length < end + 4 + len) break;
+      const body = buf.subarray(end + 4, end + 4 + len);
+      const setCookie = this.wantCookie ? /\r\nset-cookie: *([^;\r\n]+)/i.exec(buf.toString('latin1', 0, end))?.[1] : undefined;
+      buf = buf.subarray(end + 4 + len);
       const cb = this.cb;
       this.cb = null;
       if (cb) cb(null, status, body, setCookie);
     }
+    this.buf = buf;
   }
 }
 
@@ -76,6 +81,7 @@ const req = (c, method, path, headers, body) =>
 async function login(n) {
   users.length = 0;
   const conns = Array.from({ length: 64 }, () => new Conn());
+  for (const c of conns) c.wantCookie = true;
   let next = 1;
   await Promise.all(conns.map(async (c) => {
     while (next <= n) {
