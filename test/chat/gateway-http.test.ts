@@ -49,6 +49,20 @@ t.test('the parser: whole, and one byte at a time', async (t) => {
   }
 });
 
+t.test('the parser: names in lower case, values trimmed, the first ? splits the target', async (t) => {
+  const p = new HttpParser();
+  p.push(Buffer.from('GET /a/b?x=1?y=%20 HTTP/1.1\r\nHOST:  h \t\r\nConnection: Keep-Alive, CLOSE\r\nX-Empty:\r\nX-Tabs: \t \r\n\r\n', 'latin1'));
+  const r = p.next()!;
+  t.match(r, { method: 'GET', path: '/a/b', query: 'x=1?y=%20', keepAlive: false });
+  t.same([...r.headers], [['host', 'h'], ['connection', 'Keep-Alive, CLOSE'], ['x-empty', ''], ['x-tabs', '']]);
+  t.equal(r.body.length, 0);
+  p.push(Buffer.from('GET / HTTP/1.0\r\nConnection: KEEP-ALIVE\r\nX: caf\xe9\r\n\r\n', 'latin1'));
+  const r2 = p.next()!;
+  t.match(r2, { path: '/', query: '', keepAlive: true });
+  t.equal(r2.headers.get('x'), 'caf\xe9', 'obs-text kept as latin1');
+  t.equal(p.buffered, 0);
+});
+
 t.test('the parser refuses what is not strict HTTP/1.1', async (t) => {
   const cases: [string, number][] = [
     ['GET /x HTTP/1.1\r\n\r\n', 400], // no Host
@@ -61,6 +75,14 @@ t.test('the parser refuses what is not strict HTTP/1.1', async (t) => {
     ['GET /x HTTP/1.1\r\nHost : a\r\n\r\n', 400],
     ['GET /x HTTP/1.1\r\nHost: a\nX: b\r\n\r\n', 400],
     ['GET /x HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost: a\r\nX: a\x7fb\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\n: a\r\nHost: a\r\n\r\n', 400],
+    ['GET /x HTTP/1.1\r\nHost\r\n\r\n', 400],
+    ['GET /x HTTP/1.1 \r\nHost: a\r\n\r\n', 400],
+    ['GET / x HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET /\x80 HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+    ['GET /\x01 HTTP/2.0\r\nHost: a\r\n\r\n', 505],
     ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', 400],
     ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n', 400],
     ['POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n', 400],
