@@ -286,7 +286,7 @@ class GatewayImpl implements ChannelHost, Gateway {
     if (req.path !== '/api/send' && req.path !== '/api/typing') this.limit(this.calls, session.userKey, 1, 'too many requests; slow down');
     switch (req.path) {
       case '/api/poll':
-        return this.poll(req, res, me);
+        return this.poll(req, res, me, session.userKey);
       case '/api/session':
         return this.session(res, me);
       case '/api/send':
@@ -329,8 +329,8 @@ class GatewayImpl implements ChannelHost, Gateway {
   }
 
   /** The user's state on this gateway, made on first use (also for a session from before a restart). */
-  private user(id: bigint, knownSeq: bigint | undefined): UserChannel {
-    let u = this.users.get(id.toString());
+  private user(id: bigint, knownSeq: bigint | undefined, key = id.toString()): UserChannel {
+    let u = this.users.get(key);
     if (u === undefined || u.stopped) {
       u = new UserChannel(id, this, knownSeq);
       u.bucket = new TokenBucket(this.o.rateLimit ?? { ratePerSec: 5, burst: 20 });
@@ -380,14 +380,14 @@ class GatewayImpl implements ChannelHost, Gateway {
     this.reply(res, '/api/login', 200, answer, { 'Set-Cookie': cookie });
   }
 
-  private poll(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> | void {
+  private poll(req: HttpRequest, res: HttpResponse, me: bigint, key: string): Promise<void> | void {
     const q = parseQuery(req.query);
     const seqText = q.get('seq');
     if (seqText === undefined) throw badRequest('"seq" is required: the seq of the last event the page has (from sign-in or the last poll)');
     const after = parseId(seqText, 'seq');
     const epoch = intParam(q, 'epoch', 0, Number.MAX_SAFE_INTEGER);
     const pv = intParam(q, 'pv', 0, Number.MAX_SAFE_INTEGER);
-    const u = this.user(me, undefined);
+    const u = this.user(me, undefined, key);
     if (pv !== undefined) this.friendsOf(u).catch(() => undefined);
     const timeout = this.o.pollTimeoutMs ?? 25_000;
     const jitter = Math.min(1, Math.max(0, this.o.pollJitter ?? 0.2));
