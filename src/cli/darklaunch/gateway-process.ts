@@ -6,6 +6,7 @@
 // fault; it prints a `restarted` line); SIGTERM stops everything, exit 0.
 import { ChatCluster, ChatChannelCluster, serveGateway, type ChatBackend, type Gateway } from '../../chat/index.js';
 import { Node } from '../../otp/index.js';
+import { startDiagnostics } from './diag.js';
 
 /** What spawn.ts passes, as JSON in argv[2]. */
 export interface GatewayProcessArgs {
@@ -20,10 +21,13 @@ export interface GatewayProcessArgs {
   host: string;
   secret: string;
   pollTimeoutMs: number;
+  /** How often the gateway reads its users' friends' presence (the pages' --presence-every). */
+  presenceIntervalMs: number;
   /** Users who may sign in: ids lo..hi. */
   users: [number, number];
 }
 
+startDiagnostics('gateway');
 const a = JSON.parse(process.argv[2] ?? '{}') as GatewayProcessArgs;
 const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
 
@@ -44,6 +48,7 @@ const serve = (port: number) =>
     secret: a.secret,
     metrics: true,
     pollTimeoutMs: a.pollTimeoutMs,
+    presenceIntervalMs: a.presenceIntervalMs,
     // Every simulated browser signs in from this one address; real ones come from many.
     loginRateLimit: { ratePerSec: 1e6, burst: 1e6 },
     // Likewise for the API (a load test, not abuse): the audit's history reads of 1,000 cost 11 tokens each.

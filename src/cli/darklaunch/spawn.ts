@@ -83,11 +83,15 @@ export async function spawnSystem(s: DarklaunchSettings, say: (text: string) => 
       host: '127.0.0.1',
       secret: randomBytes(24).toString('hex'),
       pollTimeoutMs: s.pollTimeoutMs,
+      // Presence changes reach a page within the period it asks at: as fresh as its own query, at a sixth
+      // of the poll answers a 10 s push costs when every user has 200 friends (README "Scale").
+      presenceIntervalMs: s.presenceEveryMs,
       users: [s.firstUser, s.firstUser + s.users - 1],
     };
     const gw: Started = await startProcess({
       cmd: process.execPath,
-      args: [GATEWAY_MAIN, JSON.stringify(args)],
+      // DARKLAUNCH_GATEWAY_NODE_ARGS: node flags of the gateway process only (e.g. --cpu-prof, --trace-gc), for profiling.
+      args: [...(process.env.DARKLAUNCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((x) => x !== ''), GATEWAY_MAIN, JSON.stringify(args)],
       env: { ERL_EPMD_PORT: String(epmdPort) },
       ready: /^\{"gateway":/,
       timeoutMs: 60_000,
