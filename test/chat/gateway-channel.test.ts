@@ -304,3 +304,28 @@ t.test('after an outage a browser poll makes the loop retry at once (not at the 
   ch.push();
   t.equal(await held, 'events', `the browser poll was held and got the event (${Date.now() - t0} ms)`);
 });
+
+t.test('the buffer drops events older than two minutes; a tab behind them is answered from the channel', async (t) => {
+  const ch = new ModelChannel(64);
+  const h = harness(ch, 64);
+  const realNow = Date.now;
+  let skew = 0;
+  Date.now = () => realNow() + skew;
+  t.teardown(() => {
+    Date.now = realNow;
+    h.user.stop();
+  });
+  await new Promise((r) => setTimeout(r, 20));
+  for (let i = 0; i < 3; i++) ch.push();
+  const first = await h.poll(0n, undefined);
+  t.same(first.events.map((e) => e.seq), [1n, 2n, 3n], 'a tab gets the three events from the buffer');
+  skew = 121_000;
+  ch.push();
+  await new Promise((r) => setTimeout(r, 20));
+  const u = h.user as unknown as { events: unknown[]; base: bigint };
+  t.equal(u.events.length, 1, 'the events older than two minutes are gone; the new one is kept');
+  t.equal(u.base, 3n);
+  const behind = await h.poll(1n, first.epoch);
+  t.equal(behind.status, 'events', 'a tab that had only seq 1 is not told to refresh');
+  t.same(behind.events.map((e) => e.seq), [2n, 3n, 4n], 'the channel gave what the buffer no longer has');
+});

@@ -70,6 +70,8 @@ export interface ChannelHost {
   recovered(u: UserChannel): void;
 }
 
+/** Buffered events older than this are dropped (see UserChannel.trim). */
+const BUFFER_AGE_MS = 120_000;
 /** A browser poll cuts a failing loop's backoff short at most this often. */
 const RETRY_GAP_MS = 1000;
 
@@ -80,6 +82,8 @@ export class UserChannel implements PresenceWatcher {
   seq = -1n;
   base = -1n;
   private readonly events: ChannelEvent[] = [];
+  /** When each buffered event arrived (ms). */
+  private readonly times: number[] = [];
   readonly polls: HeldPoll[] = [];
   /** The friends' presence entries (shared with other users; cached at sign-in) and the presence version. */
   friends: readonly FriendEntry[] = [];
@@ -212,28 +216,31 @@ export class UserChannel implements PresenceWatcher {
 
   /**
    * An event for this user was just stored through this gateway (a send to
-   * or from the user). If the loop has seen nothing new `nudgeMs` later, its
-   * poll is given up and made again: a poll the channel servers lost (sent
-   * to a channel process that crashed before it took the poll) would
-   * otherwise stall the user until the call's timeout.
+   * or from the user, made at `since`, epoch ms). If the loop has had no
+   * upstream answer since then `nudgeMs` later, its poll is given up and
+   * made again: a poll the channel servers lost (sent to a channel process
+   * that crashed before it took the poll) would otherwise stall the user
+   * until the call's timeout. Counted from the call's start, not from now:
+   * the event's own answer often arrives before the call's reply, and a
+   * nudge then would abort a healthy poll (it did for most sends at 10,000
+   * users).
    */
-  expectEvent(nudgeMs: number): void {
+  expectEvent(nudgeMs: number, since = Date.now()): void {
     if (this.stopped || this.nudge !== undefined || !this.isReady) return;
-    const seen = this.applied;
     this.nudge = setTimeout(() => {
       this.nudge = undefined;
-      if (this.applied === seen && !this.stopped) this.inflight?.abort();
+      if (this.answeredAt < since && !this.stopped) this.inflight?.abort();
     }, nudgeMs);
     this.nudge.unref();
   }
 
   private inflight: AbortController | undefined;
   private nudge: NodeJS.Timeout | undefined;
-  /** Upstream answers applied so far. */
-  private applied = 0;
+  /** When the last upstream answer was applied (epoch ms). */
+  private answeredAt = 0;
 
   private apply(r: PollResult): void {
-    this.applied++;
+    this.answeredAt = Date.now();
     if (!this.isReady) {
       this.init(r.status === PollStatus.EVENTS && r.events.length > 0 ? r.events[0].seq - 1n : r.seq);
       if (r.status !== PollStatus.EVENTS) {
@@ -242,25 +249,45 @@ export class UserChannel implements PresenceWatcher {
       }
     }
     if (r.status === PollStatus.EVENTS) {
+      const now = Date.now();
       let added = false;
       for (const ev of r.events) {
         if (ev.seq <= this.seq) continue; // already buffered
         this.events.push(ev);
+        this.times.push(now);
         this.seq = ev.seq;
         added = true;
       }
-      // Held polls get the whole burst first; then the buffer is trimmed to its size.
+      // Held polls get the whole burst first; then the buffer is trimmed to its size and age.
       if (added) this.wake();
-      while (this.events.length > this.host.bufferSize) this.base = this.events.shift()!.seq;
+      this.trim(now);
     } else if (r.status === PollStatus.REFRESH || r.seq < this.seq) {
       // The channel was reset (restarted empty), or dropped events the loop had not seen: a new epoch.
       this.reset(r.seq);
     }
   }
 
+  /**
+   * Drops buffered events past `bufferSize`, and those older than
+   * BUFFER_AGE_MS: every tab has polled past them long before (a tab
+   * re-polls at once after each answer), and one that has not asks the
+   * channel (`probe`). Without the age bound a gateway holds `bufferSize`
+   * events of every signed-in user after a few hours.
+   */
+  private trim(now: number): void {
+    const ev = this.events;
+    let n = Math.max(0, ev.length - this.host.bufferSize);
+    while (n < ev.length && now - this.times[n] > BUFFER_AGE_MS) n++;
+    if (n === 0) return;
+    this.base = ev[n - 1].seq;
+    ev.splice(0, n);
+    this.times.splice(0, n);
+  }
+
   private reset(seq: bigint): void {
     this.epoch = this.host.nextEpoch();
     this.events.length = 0;
+    this.times.length = 0;
     this.seq = this.base = seq;
     for (const p of this.polls.splice(0)) {
       this.host.held(p, false);

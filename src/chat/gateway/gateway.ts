@@ -408,13 +408,14 @@ class GatewayImpl implements ChannelHost, Gateway {
     const u = this.user(me, undefined);
     this.takeToken(u);
     const text = body.text;
+    const since = Date.now();
     const m = await this.timed('send', () => this.backend.send(me, to, text, { clientMsgId: cm as string | undefined }));
     this.reply(res, '/api/send', 200, { message: messageJson(m) });
     // The backend served this user: a loop still failing from an outage retries now.
     void u.retryNow(true);
     // Both channels got an event (the message, and the sender's echo): make sure the loops see them.
-    u.expectEvent(NUDGE_MS);
-    this.users.get(to.toString())?.expectEvent(NUDGE_MS);
+    u.expectEvent(NUDGE_MS, since);
+    this.users.get(to.toString())?.expectEvent(NUDGE_MS, since);
   }
 
   private async typing(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {
@@ -424,10 +425,11 @@ class GatewayImpl implements ChannelHost, Gateway {
     const u = this.user(me, undefined);
     this.takeToken(u);
     const active = body.active;
+    const since = Date.now();
     await this.timed('typing', () => this.backend.typing(me, to, active));
     this.reply(res, '/api/typing', 200, {});
     void u.retryNow(true);
-    this.users.get(to.toString())?.expectEvent(NUDGE_MS);
+    this.users.get(to.toString())?.expectEvent(NUDGE_MS, since);
   }
 
   private async history(req: HttpRequest, res: HttpResponse, me: bigint): Promise<void> {

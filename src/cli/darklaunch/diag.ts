@@ -5,7 +5,7 @@
 // collection (count, total and longest pause, by kind), and the thread's or
 // process's CPU. Latency that shows up as event-loop delay in the simulator
 // is queueing there, not in the gateway. Off (nothing measured) by default.
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readdirSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { threadId } from 'node:worker_threads';
 
@@ -49,6 +49,7 @@ export function startDiagnostics(label: string): void {
       gc: { n: gc.n, ms: r(gc.ms), max: r(gc.max), byKind: Object.fromEntries(Object.entries(gc.byKind).map(([k, v]) => [k, { n: v.n, ms: r(v.ms), max: r(v.max) }])) },
       heapMB: r(mem.heapUsed / 1048576),
       rssMB: r(mem.rss / 1048576),
+      fds: openFds(),
     };
     cpu = c;
     at = now;
@@ -61,4 +62,13 @@ export function startDiagnostics(label: string): void {
     }
   }, DIAG_MS);
   timer.unref();
+}
+
+/** Open file descriptors of this process (sockets included); -1 where /proc is missing. */
+function openFds(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return -1;
+  }
 }
