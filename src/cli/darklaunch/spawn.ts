@@ -16,6 +16,8 @@ import type { DarklaunchSettings } from './settings.js';
 import { delayOn, killChannelOn, type StubInfo, type SystemUnderTest } from './system.js';
 
 const GATEWAY_MAIN = fileURLToPath(new URL('./gateway-process.js', import.meta.url));
+/** The gateway's grace between SIGTERM and SIGKILL at the end of a run. */
+const GATEWAY_STOP_MS = 15_000;
 
 /** Stops everything registered, last first. */
 class Scope {
@@ -99,6 +101,8 @@ export async function spawnSystem(s: DarklaunchSettings, say: (text: string) => 
     }).catch((e: Error) => {
       throw new CommandFailed(`the gateway did not start: ${e.message}`, { cause: e });
     });
+    // Stopped first (last registered), with time to answer its held polls and write a --cpu-prof profile.
+    scope.teardown(() => gw.stop(GATEWAY_STOP_MS));
     const ready = JSON.parse(gw.lines.find((l) => l.startsWith('{"gateway"'))!) as { gateway: string };
     const target = ready.gateway;
     let restarts = 0;
