@@ -10,7 +10,9 @@
 // the gap, to within DARKLAUNCH_PRECISION users, default 1000), and prints,
 // for every run, the figures and where the time went: gateway CPU and RSS
 // (per held poll), its backend calls by method, each stub node's CPU and
-// held polls, and the simulator's own CPU.
+// held polls, and the simulator's own CPU; and, from each process's
+// DARKLAUNCH_DIAG lines (bench-output/darklaunch-N.diag.jsonl), the gateway's
+// and the simulator threads' event-loop delay and GC pauses.
 //
 // Environment: DARKLAUNCH_USERS (first count, or a comma list to run just
 // those), DARKLAUNCH_SEARCH=0 (no search: only the listed counts),
@@ -19,7 +21,7 @@
 // DARKLAUNCH_PRECISION (1000), DARKLAUNCH_OUT (bench-output/).
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,7 +47,10 @@ function runOnce(users) {
   say(`\n== ${users} users: node ${args.slice(1).join(' ')}`);
   say(`load average before: ${la()}`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    // Each process's event-loop delay and GC pauses, every 5 s (src/cli/darklaunch/diag.ts).
+    const diag = join(outRoot, `darklaunch-${users}.diag.jsonl`);
+    rmSync(diag, { force: true });
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DARKLAUNCH_DIAG: diag } });
     let buf = '';
     let last = 0;
     child.stdout.setEncoding('utf8').on('data', (d) => {
@@ -69,7 +74,7 @@ function runOnce(users) {
     child.on('close', (code) => {
       say(`load average after: ${la()}`);
       try {
-        resolve({ code, report: JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), out });
+        resolve({ code, report: JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')), out, diag: readDiag(join(outRoot, `darklaunch-${users}.diag.jsonl`)) });
       } catch {
         say(`  no report (exit ${code})`);
         resolve(undefined);
@@ -78,13 +83,37 @@ function runOnce(users) {
   });
 }
 
+/** The diag lines of one run, by process: event-loop delay p99 (worst 5 s), longest stall, GC share and longest pause. */
+function readDiag(file) {
+  let rows;
+  try {
+    rows = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return undefined;
+  }
+  const by = (label) => rows.filter((r) => r.label === label);
+  const sum = (rs) => {
+    if (rs.length === 0) return undefined;
+    // Share of each thread's time (a line covers 5 s of one thread).
+    const gcMs = rs.reduce((a, r) => a + r.gc.ms, 0);
+    return {
+      eldP99: Math.max(...rs.map((r) => r.eld.p99)),
+      eldMax: Math.max(...rs.map((r) => r.eld.max)),
+      gcPct: Math.round((gcMs / (rs.length * 5000)) * 1000) / 10,
+      gcMax: Math.max(...rs.map((r) => r.gc.max)),
+      fds: Math.max(...rs.map((r) => r.fds ?? 0)),
+    };
+  };
+  return { gateway: sum(by('gateway')), simulator: sum(by('simulator-worker')) };
+}
+
 const median = (xs) => {
   const v = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
   return v.length ? v[Math.floor(v.length / 2)] : null;
 };
 
 /** The figures of one run, and where the time went. */
-function describe(r) {
+function describe(r, diag) {
   const d = r.totals.latency.delivery;
   const L = r.ledger;
   const steady = r.samples.filter((s) => s.t > Number(r.settings.rampS) + 5 && s.t <= Number(r.settings.durationS));
@@ -104,6 +133,10 @@ function describe(r) {
     ...Object.entries(methods).map(([m, xs]) => `    backend ${m}: ${(xs.reduce((a, x) => a + x.calls, 0) / Math.max(1, scraped.length)).toFixed(1)} calls/s, p99 median ${median(xs.map((x) => x.p99))} ms`),
     ...r.cost.stubs.map((s) => `  stub ${s.node}: CPU mean ${s.cpuPctMean}% (max ${s.cpuPctMax}%), RSS max ${s.rssMBMax} MB, held polls max ${s.heldPollsMax}`),
     `  simulator process: CPU mean ${r.cost.simulator.cpuPctMean}% (max ${r.cost.simulator.cpuPctMax}%), RSS max ${r.cost.simulator.rssMBMax} MB`,
+    // Event-loop delay includes the 10 ms sampling resolution; a simulator thread's delay is queueing outside the gateway.
+    ...Object.entries(diag ?? {})
+      .filter(([, d]) => d !== undefined)
+      .map(([who, d]) => `  ${who} event loop: delay p99 at most ${d.eldP99} ms per 5 s, longest ${d.eldMax} ms; GC ${d.gcPct}% of the time, longest pause ${d.gcMax} ms; ${d.fds} open files at most`),
     `  load average ${r.machine.loadAvgStart.join(' ')} at the start, ${r.machine.loadAvgEnd.join(' ')} at the end${r.machine.loadAvgStart[0] > 2.5 ? ' (a busy machine: latency depends on what else runs)' : ''}`,
   ];
   return lines.join('\n');
@@ -114,7 +147,7 @@ async function tryUsers(n) {
   if (results.has(n)) return results.get(n);
   const got = await runOnce(n);
   const ok = got !== undefined && got.report.slo.met;
-  if (got) say(describe(got.report));
+  if (got) say(describe(got.report, got.diag));
   results.set(n, { ok, got });
   return results.get(n);
 }

@@ -132,7 +132,7 @@ export const darklaunch: Command = {
     seed: { type: 'string', arg: 'S', description: `seed of the plan (default ${d.seed})` },
     workers: { type: 'string', short: 'w', arg: 'N', description: `worker threads for the users (default ${d.workers}; 0: the main thread)` },
     shard: { type: 'string', arg: 'i/n', description: 'simulate only the i-th of n slices of the users (merge the reports)' },
-    'presence-every': { type: 'string', arg: 'DURATION', description: `presence query period per user (default ${d.presenceEveryMs / 1000}s)` },
+    'presence-every': { type: 'string', arg: 'DURATION', description: `presence query period per user, and the spawned gateway's presence push period (default ${d.presenceEveryMs / 1000}s)` },
     'sends-per-min': { type: 'string', arg: 'R', description: `messages per user per minute (default ${d.sendsPerMin})` },
     'typing-share': { type: 'string', arg: 'F', description: `share of sends with typing first (default ${d.typingShare})` },
     'idle-share': { type: 'string', arg: 'F', description: `share of users who go idle once (default ${d.idleShare})` },
