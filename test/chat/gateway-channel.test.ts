@@ -317,9 +317,11 @@ t.test('the buffer drops events older than two minutes; a tab behind them is ans
   });
   await new Promise((r) => setTimeout(r, 20));
   for (let i = 0; i < 3; i++) ch.push();
+  await new Promise((r) => setTimeout(r, 20)); // the loop has buffered all three
   const first = await h.poll(0n, undefined);
   t.same(first.events.map((e) => e.seq), [1n, 2n, 3n], 'a tab gets the three events from the buffer');
   skew = 121_000;
+  h.user.lastUse = Date.now(); // a tab polled just now (the user is not idle)
   ch.push();
   await new Promise((r) => setTimeout(r, 20));
   const u = h.user as unknown as { events: unknown[]; base: bigint };
