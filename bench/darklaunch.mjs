@@ -21,7 +21,7 @@
 // DARKLAUNCH_PRECISION (1000), DARKLAUNCH_OUT (bench-output/).
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +49,7 @@ function runOnce(users) {
   return new Promise((resolve) => {
     // Each process's event-loop delay and GC pauses, every 5 s (src/cli/darklaunch/diag.ts).
     const diag = join(outRoot, `darklaunch-${users}.diag.jsonl`);
+    mkdirSync(outRoot, { recursive: true });
     rmSync(diag, { force: true });
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...env, DARKLAUNCH_DIAG: diag } });
     let buf = '';
