@@ -40,13 +40,17 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
 const FLOW_MS = Number(process.env.BENCH_FLOW_MS ?? (quick ? 1000 : 3000));
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 64);
 const PEERS = Number(process.env.BENCH_PEERS ?? (quick ? 3 : 6));
-// --only <text>: run only the flows whose label contains <text> (for profiling); --no-memory skips the
-// memory row, --no-atom-cache the atom cache section (BENCH_AC_MS per flow there, default 2000).
+// --only <text>[,<text>...] (or BENCH_ONLY=<text>,...): run only the flows whose label contains one of
+// the texts (for iterating and profiling; e.g. BENCH_ONLY='Erlang to Node, one-way|sequential' with `|`
+// when a text has a comma); --no-memory skips the memory row, --no-atom-cache the atom cache section
+// (BENCH_AC_MS per flow there, default 2000).
 const AC_MS = Number(process.env.BENCH_AC_MS ?? (quick ? 1000 : 2000));
 const onlyAt = process.argv.indexOf('--only');
-const ONLY = onlyAt > 0 ? process.argv[onlyAt + 1] : undefined;
-const MEMORY = !process.argv.includes('--no-memory') && (ONLY === undefined || 'memory per connected peer'.includes(ONLY));
-const ATOM_CACHE = !process.argv.includes('--no-atom-cache') && (ONLY === undefined || 'atom cache'.includes(ONLY));
+const onlyText = onlyAt > 0 ? process.argv[onlyAt + 1] : process.env.BENCH_ONLY || undefined;
+const ONLY = onlyText === undefined ? undefined : onlyText.split(onlyText.includes('|') ? '|' : ',').map((x) => x.trim()).filter((x) => x !== '');
+const selected = (label) => ONLY === undefined || ONLY.some((t) => label.includes(t));
+const MEMORY = !process.argv.includes('--no-memory') && (ONLY === undefined || ONLY.some((t) => 'memory per connected peer'.includes(t)));
+const ATOM_CACHE = !process.argv.includes('--no-atom-cache') && (ONLY === undefined || ONLY.some((t) => 'atom cache'.includes(t)));
 const COOKIE = `bench${process.pid}`;
 const here = fileURLToPath(new URL('.', import.meta.url));
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc (npm run bench:dist does)');
@@ -262,7 +266,7 @@ try {
   };
 
   if (ONLY !== undefined) {
-    for (const row of rows) row.flows = row.flows.filter(([label]) => label.includes(ONLY));
+    for (const row of rows) row.flows = row.flows.filter(([label]) => selected(label));
     rows.splice(0, rows.length, ...rows.filter((row) => row.flows.length > 0));
   }
 

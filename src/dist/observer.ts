@@ -18,7 +18,8 @@
  * the observer keeps no state that could grow without bound beyond what the
  * DistDecoder caps.
  */
-import { genDigest, parseN } from './handshake.js';
+import { genDigest } from './handshake.js';
+import { parseN } from './hsreader.js';
 import { DistDecoder, FrameSplitter, DIST_FRAG_CONT, DIST_FRAG_HEADER, DIST_HEADER, PASS_THROUGH, type DistDecoderOptions } from './framing.js';
 import { DistError } from './errors.js';
 import { expandFlags } from './flags.js';
