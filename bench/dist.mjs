@@ -34,6 +34,7 @@ import { median, table } from './stats.mjs';
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
 const { startEpmd, startErlNode } = await import(new URL('../dist/testing/index.js', import.meta.url).href);
+const { busyPollDefault } = await import(new URL('../dist/dist/busypoll.js', import.meta.url).href);
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
@@ -269,6 +270,20 @@ try {
     for (const row of rows) row.flows = row.flows.filter(([label]) => selected(label));
     rows.splice(0, rows.length, ...rows.filter((row) => row.flows.length > 0));
   }
+  // BENCH_AB_POLL=<us>[,<us>...]: each flow runs once per budget per round, busy polling that long (A/B experiment).
+  const AB = (process.env.BENCH_AB_POLL ?? '').split(',').filter((x) => x !== '').map(Number);
+  if (AB.length > 0) {
+    const withPoll = (us, f) => async (ms) => {
+      const old = busyPollDefault.us;
+      busyPollDefault.us = us;
+      try {
+        return await f(ms);
+      } finally {
+        busyPollDefault.us = old;
+      }
+    };
+    for (const row of rows) row.flows = row.flows.flatMap(([label, f]) => AB.map((us) => [`${label} [poll ${us}]`, withPoll(us, f)]));
+  }
 
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).
@@ -291,11 +306,14 @@ try {
       const base = await row.base(FLOW_MS);
       for (const [label, f] of row.flows) {
         const cpu0 = process.cpuUsage();
+        const ru0 = process.resourceUsage();
         const got = await f(FLOW_MS);
         const cpu = process.cpuUsage(cpu0);
+        const ru = process.resourceUsage();
+        const cs = (ru.voluntaryContextSwitches - ru0.voluntaryContextSwitches + ru.involuntaryContextSwitches - ru0.involuntaryContextSwitches) / got.n;
         record(label, base, got);
         // This process's CPU time per message or call: the headroom left when the machine is loaded.
-        line.push(`${label.replace(/,? ?one-way|gen_server:call, |sequential calls, /g, '')} ${(got.rate / base.rate).toFixed(2)}x (Node CPU ${((cpu.user + cpu.system) / got.n).toFixed(1)} µs each)`);
+        line.push(`${label.replace(/,? ?one-way|gen_server:call, |sequential calls, /g, '')} ${(got.rate / base.rate).toFixed(2)}x (Node CPU ${((cpu.user + cpu.system) / got.n).toFixed(1)} µs, sys ${(cpu.system / got.n).toFixed(1)}, ${cs.toFixed(2)} switches each)`);
       }
     }
     console.log(`round ${r + 1} (load ${loadavg()[0].toFixed(2)}): ${line.join('; ')}`);

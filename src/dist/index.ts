@@ -153,6 +153,7 @@ export {
   type DistWaitOptions,
 } from './connection.js';
 export { DistEncoder, type DistEncoderOptions } from './encoder.js';
+export { DEFAULT_BUSY_POLL_US } from './busypoll.js';
 export {
   FrameSplitter,
   DistDecoder,

@@ -12,6 +12,7 @@ export {
   isDown,
   pidKey,
   refKey,
+  sameRef,
   type SendTarget,
   type RemoteName,
   type MonitorTarget,

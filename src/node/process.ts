@@ -93,7 +93,20 @@ export function pidKey(p: Pid): string {
 
 /** A stable string key for a reference (any node). */
 export function refKey(r: Reference): string {
-  return `${r.node.name}|${r.creation}|${r.ids.join('.')}`;
+  const i = r.ids;
+  // Three words (what OTP and this node make) without Array#join.
+  return i.length === 3 ? `${r.node.name}|${r.creation}|${i[0]}.${i[1]}.${i[2]}` : `${r.node.name}|${r.creation}|${i.join('.')}`;
+}
+
+/** True when `a` and `b` are the same reference (what {@link refKey} says, without building the keys). */
+export function sameRef(a: Reference, b: Reference): boolean {
+  if (a === b) return true;
+  if (a.node !== b.node || a.creation !== b.creation) return false;
+  const x = a.ids;
+  const y = b.ids;
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
 }
 
 /** Options of `node.spawn`. */
@@ -339,6 +352,6 @@ export function isDown(m: Term, ref?: Reference): boolean {
     m instanceof Tuple &&
     m.elements.length === 5 &&
     m.elements[0] === DOWN &&
-    (ref === undefined || (m.elements[1] instanceof Reference && refKey(m.elements[1]) === refKey(ref)))
+    (ref === undefined || (m.elements[1] instanceof Reference && sameRef(m.elements[1], ref)))
   );
 }

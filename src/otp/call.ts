@@ -5,7 +5,7 @@
 // over the process is gone, so a late reply is dropped by the node (as an
 // OTP 24+ alias would drop it) and never reaches anyone's mailbox.
 import { Atom, Pid, Reference, Tuple, atom, tuple, type Term } from '../etf/types.js';
-import { NodeError, callsTraced, genCallMessage, isDown, refKey, traced, type MonitorTarget, type NodeCore } from '../node/index.js';
+import { NodeError, callsTraced, genCallMessage, isDown, sameRef, traced, type MonitorTarget, type NodeCore } from '../node/index.js';
 import { CallError, unreachableCode } from './errors.js';
 
 const NOPROC = atom('noproc');
@@ -25,7 +25,7 @@ export interface GenCallOptions {
 export type ServerRef = MonitorTarget;
 
 function isReply(m: Term, ref: Reference): boolean {
-  return m instanceof Tuple && m.elements.length === 2 && m.elements[0] instanceof Reference && refKey(m.elements[0]) === refKey(ref);
+  return m instanceof Tuple && m.elements.length === 2 && m.elements[0] instanceof Reference && sameRef(m.elements[0], ref);
 }
 
 function nameOf(x: string | Atom): string {
