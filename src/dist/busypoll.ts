@@ -40,6 +40,11 @@ export const DEFAULT_BUSY_POLL_US = 200;
 /** @internal The budget of connections that do not set one (bench/dist.mjs switches it for its A/B rows). */
 export const busyPollDefault = { us: DEFAULT_BUSY_POLL_US };
 
+/** True while the loop is kept polling. */
+export function isPolling(): boolean {
+  return running;
+}
+
 /** Stops polling now (the loop then sleeps as soon as it has nothing else to do). */
 export function stopPolling(): void {
   until = 0;

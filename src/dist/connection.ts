@@ -410,7 +410,6 @@ export class DistConnection extends EventEmitter {
   private onData(d: Buffer): void {
     if (this.isClosed) return;
     this.stats.bytesIn += d.length;
-    keepPolling(this.busyPollOpt ?? busyPollDefault.us);
     try {
       this.splitter.feed(d, this.sink);
     } catch (e) {

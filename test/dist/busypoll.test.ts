@@ -1,0 +1,64 @@
+// Busy polling after a connection writes (busypoll.ts, DistConnectionOptions.busyPollUs):
+// the event loop keeps turning for the budget and then sleeps again; 0 turns it off.
+import t from 'tap';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { socketPair } from '../../src/testing/index.js';
+import { DistConnection, ctrl, DEFAULT_BUSY_POLL_US, type HandshakeResult } from '../../src/dist/index.js';
+import { isPolling, keepPolling, stopPolling } from '../../src/dist/busypoll.js';
+import { Pid, atom } from '../../src/etf/index.js';
+import { DEFAULT_DFLAGS } from '../../src/dist/flags.js';
+
+t.test('keepPolling keeps the loop turning for its budget, then lets it sleep', async (t) => {
+  stopPolling();
+  await new Promise((r) => setTimeout(r, 5));
+  t.notOk(isPolling(), 'idle at first');
+  keepPolling(0);
+  t.notOk(isPolling(), 'a budget of 0 does nothing');
+  keepPolling(20_000);
+  t.ok(isPolling(), 'polling after traffic');
+  keepPolling(1);
+  const t0 = performance.now();
+  while (isPolling() && performance.now() - t0 < 2000) await new Promise((r) => setImmediate(r));
+  t.notOk(isPolling(), 'stops once the (longest) budget has passed');
+  t.ok(performance.now() - t0 >= 15, 'a shorter budget does not cut a longer one');
+  keepPolling(60_000);
+  stopPolling();
+  await new Promise((r) => setTimeout(r, 5));
+  t.notOk(isPolling(), 'stopPolling ends it at the next turn');
+});
+
+t.test('a connection polls after it writes, unless busyPollUs is 0', async (t) => {
+  t.ok(DEFAULT_BUSY_POLL_US > 0, `default ${DEFAULT_BUSY_POLL_US} µs`);
+  const peer = 'bp@127.0.0.1';
+  const hs = async (): Promise<{ conn: (us: number) => DistConnection; other: Socket }> => {
+    const [a, b] = await socketPair(t);
+    const r: HandshakeResult = {
+      peer,
+      name: 'me@127.0.0.1',
+      flags: DEFAULT_DFLAGS,
+      peerFlags: DEFAULT_DFLAGS,
+      peerCreation: 1,
+      creation: 2,
+      initiator: true,
+      status: 'ok',
+      socket: a,
+      leftover: Buffer.alloc(0),
+    };
+    return { conn: (us) => new DistConnection(r, { busyPollUs: us, keepAlive: false }), other: b };
+  };
+  const to = new Pid(atom(peer), 1, 0, 1);
+  for (const us of [0, 50_000]) {
+    stopPolling();
+    await new Promise((r) => setTimeout(r, 5));
+    const { conn, other } = await hs();
+    const c = conn(us);
+    t.teardown(() => c.close());
+    const got = once(other, 'data');
+    c.sendSignal(ctrl.send(to, atom('hello')));
+    await got;
+    t.equal(isPolling(), us > 0, `busyPollUs ${us}: ${us > 0 ? 'polling' : 'asleep'} after the write`);
+    c.close();
+  }
+  stopPolling();
+});
