@@ -158,10 +158,13 @@ async function jsSeq(node, sink, ms) {
 }
 
 // ------------------------------------------------------ the erl side (D)
+// BENCH_BUSY_DIST=1: the erl sender also counts its suspensions on a busy distribution port (printed per flow).
+const BUSY_DIST = process.env.BENCH_BUSY_DIST === '1';
 async function erlOneway(node, driver, target, ms) {
-  const r = await node.rpc(driver, 'dist_bench', 'oneway', [atom(target), ms], { timeoutMs: ms + 180_000 });
-  const [sent, counted, us] = r.elements;
+  const r = await node.rpc(driver, 'dist_bench', BUSY_DIST ? 'oneway_busy' : 'oneway', [atom(target), ms], { timeoutMs: ms + 180_000 });
+  const [sent, counted, us, busy] = r.elements;
   if (sent !== counted) throw new Error(`erl sent ${sent} to ${target}, counted ${counted}`);
+  if (BUSY_DIST) console.log(`erl one-way to ${target.split('_')[0]}: ${sent} messages, ${busy} busy_dist_port suspensions`);
   return { rate: sent / (us / 1e6), n: sent };
 }
 

@@ -17,7 +17,7 @@
 -module(dist_bench).
 -behaviour(gen_server).
 -export([sink/0, chat_msg/0, memory/0]).
--export([oneway/2, calls/3, seq/2]).
+-export([oneway/2, oneway_busy/2, calls/3, seq/2]).
 -export([peer/1, peers/3]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
@@ -64,6 +64,30 @@ oneway(Target, Ms) ->
     Dest ! {report, self()},
     Counted = receive {count, C} -> C after 120000 -> exit(count_timeout) end,
     {Sent, Counted, now_us() - T0}.
+
+%% oneway/2, also counting how often the sender was suspended on a busy
+%% distribution port (erlang:system_monitor busy_dist_port): {Sent, Counted, Micros, Busy}.
+oneway_busy(Target, Ms) ->
+    Self = self(),
+    Mon = spawn(fun() -> busy_counter(0) end),
+    Old = erlang:system_monitor(Mon, [busy_dist_port]),
+    try oneway(Target, Ms) of
+        {Sent, Counted, Us} ->
+            Mon ! {total, Self},
+            N = receive {busy, C} -> C after 5000 -> -1 end,
+            {Sent, Counted, Us, N}
+    after
+        restore_monitor(Old)
+    end.
+
+restore_monitor(undefined) -> erlang:system_monitor(undefined);
+restore_monitor({P, Opts}) -> erlang:system_monitor(P, Opts).
+
+busy_counter(N) ->
+    receive
+        {monitor, _, busy_dist_port, _} -> busy_counter(N + 1);
+        {total, From} -> From ! {busy, N}
+    end.
 
 send_for(Dest, Msg, End, Sent) ->
     send_n(Dest, Msg, 1000),

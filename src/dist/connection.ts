@@ -16,7 +16,7 @@ import { DistEncoder } from './encoder.js';
 import { parseControl, type ControlMessage, type OutgoingSignal } from './control.js';
 import { TickState } from './ticker.js';
 import { SocketWriter } from './writer.js';
-import { busyPollDefault, keepPolling } from './busypoll.js';
+import { busyPollDefault, keepPolling, pollRead } from './busypoll.js';
 import type { HandshakeResult } from './handshake.js';
 
 export type { KeepAliveOptions } from '../keepalive.js';
@@ -410,6 +410,7 @@ export class DistConnection extends EventEmitter {
   private onData(d: Buffer): void {
     if (this.isClosed) return;
     this.stats.bytesIn += d.length;
+    pollRead();
     try {
       this.splitter.feed(d, this.sink);
     } catch (e) {

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { socketPair } from '../../src/testing/index.js';
 import { DistConnection, ctrl, DEFAULT_BUSY_POLL_US, type HandshakeResult } from '../../src/dist/index.js';
-import { isPolling, keepPolling, stopPolling } from '../../src/dist/busypoll.js';
+import { isPolling, keepPolling, pollRead, stopPolling } from '../../src/dist/busypoll.js';
 import { Pid, atom } from '../../src/etf/index.js';
 import { DEFAULT_DFLAGS } from '../../src/dist/flags.js';
 
@@ -26,6 +26,27 @@ t.test('keepPolling keeps the loop turning for its budget, then lets it sleep', 
   stopPolling();
   await new Promise((r) => setTimeout(r, 5));
   t.notOk(isPolling(), 'stopPolling ends it at the next turn');
+});
+
+/** Polls once for `us` and waits until the poll is over; `read` reports a read during it. */
+async function pollOnce(us: number, read = false): Promise<boolean> {
+  keepPolling(us);
+  const started = isPolling();
+  if (read) pollRead();
+  for (let i = 0; i < 10_000 && isPolling(); i++) await new Promise((r) => setImmediate(r));
+  return started;
+}
+
+t.test('polls that read nothing pause polling for a while', async (t) => {
+  stopPolling();
+  for (let i = 0; i < 7; i++) await pollOnce(200);
+  t.ok(await pollOnce(200, true), 'seven empty polls, then one that read: still polling');
+  for (let i = 0; i < 7; i++) t.ok(await pollOnce(200), `empty poll ${i + 1} after a useful one`);
+  t.ok(await pollOnce(200), 'the eighth empty poll in a row');
+  let skipped = 0;
+  while (skipped < 1000 && !(await pollOnce(200))) skipped++;
+  t.equal(skipped, 64, 'the next 64 writes do not poll, then polling is tried again');
+  stopPolling();
 });
 
 t.test('a connection polls after it writes, unless busyPollUs is 0', async (t) => {
