@@ -46,7 +46,7 @@ reply(From, Reply) ->
 %% @doc The delay fault's current delay (0: off).
 -spec delay_ms() -> non_neg_integer().
 delay_ms() ->
-    try ets:lookup_element(?META, delay_ms, 2) catch error:badarg -> 0 end.
+    try chat_tables:flag(delay_ms) catch error:badarg -> 0 end.
 
 %%% ------------------------------------------------------------------ shards
 

@@ -69,7 +69,7 @@ handle_call(disconnect_peers, _From, S) ->
     erlang:send_after(100, self(), disconnect),
     {reply, {ok, Nodes}, S};
 handle_call({delay, Ms}, _From, S) when is_integer(Ms), Ms >= 0 ->
-    ets:insert(?META, {delay_ms, Ms}),
+    chat_tables:set_flag(delay_ms, min(Ms, 16#FFFFFFFF)),   % erlang:send_after/3's limit
     {reply, ok, S};
 handle_call(close_thrift, _From, S) ->
     {reply, {ok, chat_thrift_listener:close_all()}, S};

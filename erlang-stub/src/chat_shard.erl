@@ -327,10 +327,10 @@ deliver(F, FromPid, T, Event, From, Key, S) ->
                     end,
             %% Another shard handles the event later, and drops it if the
             %% channel closed meanwhile: log the message first, so a login
-            %% after that finds it in the history (store/1 is idempotent).
-            ToPid =:= self() orelse log_first(Event),
+            %% after that finds it in the history.
+            log_first(Event),
             chat_user:deliver(ToPid, T, Event),
-            {noreply, accepted(F, FromPid, T, Event, [From], Key, S)};
+            {noreply, logged(F, FromPid, T, Event, [From], Key, S)};
         undefined ->
             throw({reply, {error, {not_online, T}}});
         Node ->
@@ -343,12 +343,16 @@ log_first(_) -> ok.
 %% The recipient's side has the event: echo (unless the sender wrote to
 %% itself), log, remember, answer. T is undefined for a relayed event.
 -spec accepted(integer(), pid(), integer() | undefined, term(), [gen_server:from()], term(), map()) -> map().
-accepted(F, FromPid, T, {message, Msg}, Callers, Key, S) ->
+accepted(F, FromPid, T, Event, Callers, Key, S) ->
+    log_first(Event),
+    logged(F, FromPid, T, Event, Callers, Key, S).
+
+%% accepted/7 once the message is in the history.
+logged(F, FromPid, T, {message, Msg}, Callers, Key, S) ->
     case F =:= T of
         true -> ok;
         false -> chat_user:deliver(FromPid, F, {message, Msg})
     end,
-    chat_history:store(Msg),
     case Key of
         none -> ok;
         _ -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
@@ -356,7 +360,7 @@ accepted(F, FromPid, T, {message, Msg}, Callers, Key, S) ->
     chat_presence:activity(F),
     [reply(C, {ok, Msg}) || C <- Callers],
     S;
-accepted(F, _FromPid, _T, {typing, _}, Callers, _Key, S) ->
+logged(F, _FromPid, _T, {typing, _}, Callers, _Key, S) ->
     chat_presence:activity(F),
     [reply(C, ok) || C <- Callers],
     S.

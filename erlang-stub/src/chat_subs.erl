@@ -34,12 +34,24 @@ unsubscribe(User, Pid, From) ->
 %% @doc Sends Msg to every subscriber of User. Never blocks on connection
 %% setup: a subscriber whose node is not connected is skipped (its monitor
 %% fires and removes it).
+%% While nobody subscribes to anyone (the count, kept by this server in
+%% chat_tables, is 0) the table is not read: every queued event calls this.
 -spec notify(integer(), term()) -> ok.
 notify(User, Msg) ->
-    case ets:lookup(?SUBS, User) of
-        [] -> ok;
-        Subs -> lists:foreach(fun({_, Pid}) -> erlang:send(Pid, Msg, [noconnect]) end, Subs)
+    case chat_tables:flag(subs) of
+        0 -> ok;
+        _ ->
+            case ets:lookup(?SUBS, User) of
+                [] -> ok;
+                Subs -> lists:foreach(fun({_, Pid}) -> erlang:send(Pid, Msg, [noconnect]) end, Subs)
+            end
     end.
+
+%% Publishes the number of subscriptions after a change of the table (and
+%% before the subscriber is answered, so an event queued after its `ok'
+%% sees a count above 0 and finds its row).
+counted() ->
+    chat_tables:set_flag(subs, ets:info(?SUBS, size)).
 
 %% @doc Number of subscriptions.
 -spec count() -> non_neg_integer().
@@ -47,6 +59,7 @@ count() ->
     ets:info(?SUBS, size).
 
 init([]) ->
+    counted(),
     Pids = lists:usort([P || {P, _} <- ets:tab2list(?SUBS_BY_PID)]),
     {ok, #{monitors => maps:from_list([{P, erlang:monitor(process, P)} || P <- Pids])}}.
 
@@ -61,7 +74,8 @@ handle_cast({subscribe, User, Pid, From}, #{monitors := Mons} = S) ->
     case ets:match_object(?SUBS_BY_PID, {Pid, User}) of
         [] ->
             ets:insert(?SUBS, {User, Pid}),
-            ets:insert(?SUBS_BY_PID, {Pid, User});
+            ets:insert(?SUBS_BY_PID, {Pid, User}),
+            counted();
         _ ->
             ok
     end,
@@ -70,6 +84,7 @@ handle_cast({subscribe, User, Pid, From}, #{monitors := Mons} = S) ->
 handle_cast({unsubscribe, User, Pid, From}, #{monitors := Mons} = S) ->
     ets:delete_object(?SUBS, {User, Pid}),
     ets:delete_object(?SUBS_BY_PID, {Pid, User}),
+    counted(),
     Mons2 = case ets:member(?SUBS_BY_PID, Pid) of
                 true -> Mons;
                 false ->
@@ -86,6 +101,7 @@ handle_cast(_Msg, S) ->
 handle_info({'DOWN', _Ref, process, Pid, _Reason}, #{monitors := Mons} = S) ->
     [ets:delete_object(?SUBS, {User, Pid}) || {_, User} <- ets:lookup(?SUBS_BY_PID, Pid)],
     ets:delete(?SUBS_BY_PID, Pid),
+    counted(),
     {noreply, S#{monitors := maps:remove(Pid, Mons)}};
 handle_info(_Msg, S) ->
     {noreply, S}.

@@ -6,21 +6,26 @@
 %% The presence table is the exception: chat_presence owns it on purpose, so
 %% that the "crash the presence server" fault really loses presence state.
 %%
-%% ?META rows: {delay_ms, N} (fault: delay every reply), {thrift_port, P},
+%% ?META rows: {thrift_port, P},
 %% {boot_version, V} (this node's partition entry version), {presence_starts, N}.
 %% The counters every send bumps, the message id counter and the history
 %% eviction order (history_seq: messages indexed, history_evicted: how many of
 %% them are gone), are an `atomics' array (next/1, value/1, claim/2): the
 %% shards update them in parallel without taking an ETS lock. They start
-%% again at 0 with the tables.
+%% again at 0 with the tables. Two values every reply and every queued event
+%% read, the delay fault's delay (delay_ms) and the number of subscriptions
+%% (subs: notifications skip the subscription table while it is 0), are in a
+%% second array (flag/1, set_flag/2), off the cache line the shards keep
+%% writing, so reading them costs no lock and no cache miss.
 -module(chat_tables).
 -behaviour(gen_server).
 
 -include("chat_stub.hrl").
 
--export([start_link/0, next/1, value/1, claim/2]).
+-export([start_link/0, next/1, value/1, claim/2, flag/1, set_flag/2]).
 
 -define(COUNTERS, {?MODULE, counters}).
+-define(FLAGS, {?MODULE, flags}).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 start_link() ->
@@ -36,7 +41,8 @@ init([]) ->
     ets:new(?SUBS_BY_PID, [bag | Opts]),
     ets:new(?META, [set | Opts]),
     persistent_term:put(?COUNTERS, atomics:new(3, [{signed, false}])),
-    ets:insert(?META, [{delay_ms, 0}, {thrift_port, 0},
+    persistent_term:put(?FLAGS, atomics:new(2, [{signed, false}])),
+    ets:insert(?META, [{thrift_port, 0},
                        {presence_starts, 0},
                        {boot_version, erlang:system_time(microsecond)}]),
     {ok, #{}}.
@@ -57,6 +63,21 @@ value(Counter) ->
 -spec claim(counter(), non_neg_integer()) -> boolean().
 claim(Counter, Seen) ->
     atomics:compare_exchange(persistent_term:get(?COUNTERS), index(Counter), Seen, Seen + 1) =:= ok.
+
+-type flag() :: delay_ms | subs.
+
+%% @doc A read-mostly value (0 until set).
+-spec flag(flag()) -> non_neg_integer().
+flag(Flag) ->
+    atomics:get(persistent_term:get(?FLAGS), flag_index(Flag)).
+
+%% @doc Sets a read-mostly value.
+-spec set_flag(flag(), non_neg_integer()) -> ok.
+set_flag(Flag, Value) ->
+    atomics:put(persistent_term:get(?FLAGS), flag_index(Flag), Value).
+
+flag_index(delay_ms) -> 1;
+flag_index(subs) -> 2.
 
 index(msg_counter) -> 1;
 index(history_seq) -> 2;
