@@ -241,7 +241,15 @@ owner(U, #{owners := Owners}) ->
 
 %% The channel of a local user: {ok, Pid} or none. A registered channel that
 %% is dead is being restarted by its supervisor: the request is retried.
+%% A channel this shard hosts is found in the shard itself, without reading
+%% the shared registry (every request of a user reads its own channel).
 channel(U) ->
+    case chat_user:hosted(U) of
+        true -> {ok, self()};
+        false -> registered(U)
+    end.
+
+registered(U) ->
     case ets:lookup(?REGISTRY, U) of
         [{_, Pid, _}] ->
             case is_process_alive(Pid) of

@@ -34,7 +34,7 @@
 
 -include("chat_stub.hrl").
 
--export([open/1, adopt/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
+-export([open/1, adopt/1, hosted/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
 
 -record(u, {user :: integer(),
             seq = 0 :: non_neg_integer(),
@@ -69,6 +69,12 @@ adopt({User, _Dead, Held}) ->
 
 fresh(User) ->
     #u{user = User, window = chat_config:get(window), grace_ms = chat_config:get(grace_ms)}.
+
+%% @doc True when this shard hosts User's channel (its registry row names
+%% this process: open/1 and adopt/1 write both, logout and expiry remove both).
+-spec hosted(integer()) -> boolean().
+hosted(User) ->
+    get(?KEY(User)) =/= undefined.
 
 %% @doc Takes a poll (in the user's shard); the reply goes to From.
 poll(User, From, After, Timeout) ->
