@@ -6,15 +6,30 @@ import { readFileSync } from 'node:fs';
 import { BeamBridgeError } from '../errors.js';
 import { commandHelp, GLOBAL_OPTIONS, type Command, type Context, type Values } from './command.js';
 import { CommandFailed, Progress, Style, UsageError, portInUse, wantColour, type Io } from './io.js';
-import { etfCommands } from './etf.js';
-import { epmdCommands } from './epmd.js';
-import { tap } from './tap.js';
-import { thriftCommands } from './thrift.js';
-import { nodeCommands } from './node.js';
-import { darklaunchCommands } from './darklaunch.js';
 
-/** Every command, in the order `beambridge --help` lists them. */
-export const COMMANDS: Command[] = [...etfCommands, ...epmdCommands, ...nodeCommands, tap, ...thriftCommands, ...darklaunchCommands];
+/**
+ * Each command module, with the first words of its commands. A module is
+ * imported only when one of its commands runs (or help lists them all), so
+ * `beambridge etf decode` does not load the distribution, Thrift or dark
+ * launch code. In the order `beambridge --help` lists them.
+ */
+const MODULES: { words: readonly string[]; load: () => Promise<readonly Command[]> }[] = [
+  { words: ['etf'], load: async () => (await import('./etf.js')).etfCommands },
+  { words: ['epmd'], load: async () => (await import('./epmd.js')).epmdCommands },
+  { words: ['ping', 'rpc', 'send', 'listen'], load: async () => (await import('./node.js')).nodeCommands },
+  { words: ['tap'], load: async () => [(await import('./tap.js')).tap] },
+  { words: ['thrift'], load: async () => (await import('./thrift.js')).thriftCommands },
+  { words: ['darklaunch'], load: async () => (await import('./darklaunch.js')).darklaunchCommands },
+];
+
+/** The commands whose first word is `first` (every command without it), in help order. */
+export async function commands(first?: string): Promise<Command[]> {
+  const mods = first === undefined ? MODULES : MODULES.filter((m) => m.words.includes(first));
+  return (await Promise.all(mods.map((m) => m.load()))).flat();
+}
+
+/** The first words each command module claims (tests check them against the modules' commands). */
+export const COMMAND_WORDS: readonly (readonly string[])[] = MODULES.map((m) => m.words);
 
 /** Exit statuses. */
 export const EXIT_OK = 0;
@@ -31,8 +46,9 @@ function version(): string {
 }
 
 /** The top-level help: what beambridge is and its commands. */
-export function mainHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 4;
+export async function mainHelp(): Promise<string> {
+  const all = await commands();
+  const width = Math.max(...all.map((c) => c.name.length)) + 4;
   const lines = [
     'Usage: beambridge <command> [arguments] [options]',
     '',
@@ -41,7 +57,7 @@ export function mainHelp(): string {
     'gateway with simulated users (a dark launch).',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    ...all.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
     'Options for every command: -h/--help (with an example), --debug (stack traces),',
     '--no-color. Exit status: 0 success, 1 failure (pang, a bad term), 2 usage error.',
@@ -55,9 +71,9 @@ export function mainHelp(): string {
 }
 
 /** Finds the command whose name is the longest prefix of `words`. */
-function lookup(words: string[]): { cmd: Command | undefined; used: number } {
+async function lookup(words: string[]): Promise<{ cmd: Command | undefined; used: number }> {
   let best: { cmd: Command | undefined; used: number } = { cmd: undefined, used: 0 };
-  for (const c of COMMANDS) {
+  for (const c of await commands(words[0])) {
     const parts = c.name.split(' ');
     if (parts.length > best.used && parts.every((p, i) => words[i] === p)) best = { cmd: c, used: parts.length };
   }
@@ -65,8 +81,8 @@ function lookup(words: string[]): { cmd: Command | undefined; used: number } {
 }
 
 /** Commands under a group word such as `etf`, for `beambridge etf`. */
-function groupHelp(group: string): string | undefined {
-  const cmds = COMMANDS.filter((c) => c.name.startsWith(group + ' '));
+async function groupHelp(group: string): Promise<string | undefined> {
+  const cmds = (await commands(group)).filter((c) => c.name.startsWith(group + ' '));
   if (cmds.length === 0) return undefined;
   const width = Math.max(...cmds.map((c) => c.name.length)) + 4;
   return [`Usage: beambridge ${group} <command> ...`, '', 'Commands:', ...cmds.map((c) => `  ${c.name.padEnd(width)}${c.summary}`), ''].join('\n');
@@ -97,21 +113,21 @@ export async function run(argv: string[], io: Io, signal: AbortSignal = new Abor
   // Global flags may come before the command: beambridge --debug etf decode ...
   const words = argv.filter((a) => !(a === '--debug' || a === '--no-color'));
   if (words.length === 0) {
-    io.stderr.write(mainHelp());
+    io.stderr.write(await mainHelp());
     return EXIT_USAGE;
   }
   if (words[0] === '--help' || words[0] === '-h' || words[0] === 'help') {
-    const target = words[0] === 'help' ? lookup(words.slice(1)).cmd : undefined;
-    io.stdout.write(target ? commandHelp(target) : (words[1] && groupHelp(words[1])) || mainHelp());
+    const target = words[0] === 'help' ? (await lookup(words.slice(1))).cmd : undefined;
+    io.stdout.write(target ? commandHelp(target) : (words[1] && (await groupHelp(words[1]))) || (await mainHelp()));
     return EXIT_OK;
   }
   if (words[0] === '--version' || words[0] === '-V') {
     io.stdout.write(version() + '\n');
     return EXIT_OK;
   }
-  const { cmd, used } = lookup(words);
+  const { cmd, used } = await lookup(words);
   if (!cmd) {
-    const group = groupHelp(words[0]);
+    const group = await groupHelp(words[0]);
     if (group && (words.length === 1 || words[1] === '--help' || words[1] === '-h')) {
       if (words.length === 1) {
         io.stderr.write(group);

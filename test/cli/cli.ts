@@ -1,9 +1,12 @@
 // Runs the BUILT beambridge binary as a user would: `node dist/cli/main.js ...`.
 // `npm test` builds first (pretest); when running a CLI test alone, build with
-// `npx tsc -p tsconfig.json` before.
+// `npx tsc -p tsconfig.json` before. {@link cliIn} runs the same commands
+// inside the test process, for the many cases no real process is needed for.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { run } from '../../src/cli/run.js';
 import { startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
 
 /** The built entry point. */
@@ -48,6 +51,30 @@ export function cli(args: string[], o: { input?: string | Buffer; env?: NodeJS.P
     child.stdin.on('error', () => {});
     child.stdin.end(o.input ?? '');
   });
+}
+
+/**
+ * Runs `beambridge args...` inside this process, through the run() that
+ * dist/cli/main.js calls with the real streams: the same exit status, stdout
+ * and stderr, in milliseconds instead of a process start (most of a second on
+ * a loaded machine, and tap instruments every child). stdin is `input` (not a
+ * TTY); env is plain unless given. What only a process shows (main.js itself,
+ * signals, a TTY, npx) stays with {@link cli}, {@link cliTty} and {@link startCli}.
+ */
+export async function cliIn(args: string[], o: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (into: Buffer[]) =>
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        into.push(chunk);
+        done();
+      },
+    });
+  const input = o.input === undefined ? [] : [Buffer.from(o.input)];
+  const code = await run(args, { stdout: sink(out), stderr: sink(err), stdin: Readable.from(input), env: o.env ?? plainEnv() });
+  const raw = Buffer.concat(out);
+  return { code, stdout: raw.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), raw };
 }
 
 /**

@@ -1,5 +1,6 @@
-// `beambridge etf decode | encode | explain`, run as a user would (the built
-// binary), on bytes made by real Erlang and checked by real Erlang.
+// `beambridge etf decode | encode | explain` on bytes made by real Erlang and
+// checked by real Erlang. Most cases run the commands in this process (cliIn);
+// a few per command run the built binary as a user would (cli, cliTty, npx).
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import { decode, termEquals } from '../../src/etf/index.js';
 import { fromMsgpack } from '../../src/etf/msgpack.js';
 import { otpRoot } from '../../src/testing/index.js';
 import { EtfOracle } from '../helpers/etf-oracle.js';
-import { cli, cliTty, plainEnv } from './cli.js';
+import { commands } from '../../src/cli/run.js';
+import { cli, cliIn, cliTty, plainEnv } from './cli.js';
 
 // Terms Erlang writes, encodes, and later reads back from our text output.
 // (No pids, ports, refs or local funs: Erlang cannot parse those back from text.)
@@ -66,22 +68,24 @@ t.test('decode prints what term_to_binary encoded, in Erlang syntax Erlang reads
   const hexes = await erlHex(TERMS);
   const texts: string[] = [];
   for (const h of hexes) {
-    const r = await cli(['etf', 'decode', h]);
+    const r = await cliIn(['etf', 'decode', h]);
     t.equal(r.code, 0, `decode ${h.slice(0, 20)}... exits 0 (${r.stderr})`);
     t.equal(r.stderr, '');
     texts.push(r.stdout.trim());
   }
   t.same(await erlSame(TERMS, texts), TERMS.map(() => true), 'Erlang parses every output back to the original term');
+  const real = await cli(['etf', 'decode', hexes[0]]);
+  t.same([real.code, real.stdout, real.stderr], [0, texts[0] + '\n', ''], 'the built binary prints the same');
   t.equal(texts[0], '{ok, [1, 2.5, 1.0, <<"hi">>, [115, 116, 114]], #{a => {b, -0.0}}}', '1.0 stays a float, -0.0 keeps its sign');
-  t.equal((await cli(['etf', 'decode', '--strings', hexes[0]])).stdout, '{ok, [1, 2.5, 1.0, <<"hi">>, "str"], #{a => {b, -0.0}}}\n', '--strings as the shell');
+  t.equal((await cliIn(['etf', 'decode', '--strings', hexes[0]])).stdout, '{ok, [1, 2.5, 1.0, <<"hi">>, "str"], #{a => {b, -0.0}}}\n', '--strings as the shell');
   const pid = await erlHex(['self()']);
-  t.match((await cli(['etf', 'decode', '--nodes', pid[0]])).stdout, /^<'nonode@nohost'\.\d+\.\d+>\n$/, '--nodes shows the node of a pid');
+  t.match((await cliIn(['etf', 'decode', '--nodes', pid[0]])).stdout, /^<'nonode@nohost'\.\d+\.\d+>\n$/, '--nodes shows the node of a pid');
 });
 
 t.test('decode handles compressed terms', async (t) => {
   const [hex] = await erlHex(['lists:duplicate(100, <<"compress me">>)'], '[compressed]');
   t.match(hex, /^8350/, 'erl compressed it');
-  const r = await cli(['etf', 'decode', hex]);
+  const r = await cliIn(['etf', 'decode', hex]);
   t.equal(r.code, 0);
   t.same(await erlSame(['lists:duplicate(100, <<"compress me">>)'], [r.stdout.trim()]), [true]);
 });
@@ -110,11 +114,13 @@ t.test('decode reads hex, base64, byte lists, @file and stdin', async (t) => {
     ['unquoted hex bytes as separate arguments', hex.toLowerCase().match(/../g)!],
   ];
   for (const [what, args, input] of cases) {
-    const r = await cli(['etf', 'decode', ...args], { input });
+    const r = await cliIn(['etf', 'decode', ...args], { input });
     t.equal(r.stdout, want, what);
     t.equal(r.code, 0, `${what}: exit 0 ${r.stderr}`);
   }
-  const missing = await cli(['etf', 'decode', `@${join(dir, 'nope.bin')}`]);
+  const piped = await cli(['etf', 'decode'], { input: bytes });
+  t.same([piped.code, piped.stdout], [0, want], 'the built binary reads raw bytes piped to its stdin');
+  const missing = await cliIn(['etf', 'decode', `@${join(dir, 'nope.bin')}`]);
   t.equal(missing.code, 1, 'a missing file is a reported failure');
   t.match(missing.stderr, /cannot read .*nope\.bin: ENOENT/);
 });
@@ -122,7 +128,7 @@ t.test('decode reads hex, base64, byte lists, @file and stdin', async (t) => {
 t.test('decode --json and --msgpack go through the lossless bridges', async (t) => {
   const expr = "{ok, 1.0, -0.0, 2.5, 18446744073709551616, [a | b], #{[1] => <<0, 255>>}, <<\"text\">>, <<5:3>>, fun erlang:node/0}";
   const [hex] = await erlHex([expr]);
-  const j = await cli(['etf', 'decode', '--json', hex]);
+  const j = await cliIn(['etf', 'decode', '--json', hex]);
   t.equal(j.code, 0, j.stderr);
   const parsed = JSON.parse(j.stdout) as { $tuple: unknown[] };
   t.same(parsed.$tuple.slice(0, 5), [{ $atom: 'ok' }, { $float: 1 }, { $float: -0 }, 2.5, { $int: '18446744073709551616' }]);
@@ -135,16 +141,16 @@ t.test('decode --json and --msgpack go through the lossless bridges', async (t) 
     { $export: { module: 'erlang', function: 'node', arity: 0 } },
   ]);
   // And back: the JSON encodes to the same term, as Erlang sees it.
-  const back = await cli(['etf', 'encode', '--json', j.stdout]);
+  const back = await cliIn(['etf', 'encode', '--json', j.stdout]);
   t.equal(back.code, 0, back.stderr);
   t.same(await erlDecodes([expr], [back.stdout.trim()]), [true], 'encode --json of decode --json is =:= the original');
 
-  const m = await cli(['etf', 'decode', '--msgpack', hex]);
+  const m = await cliIn(['etf', 'decode', '--msgpack', hex]);
   t.equal(m.code, 0, m.stderr);
   t.ok(termEquals(fromMsgpack(Buffer.from(m.stdout.trim(), 'hex')), decode(Buffer.from(hex, 'hex'), { lossless: true })), 'msgpack bytes hold the same term');
-  const raw = await cli(['etf', 'decode', '--msgpack', '--raw', hex]);
+  const raw = await cliIn(['etf', 'decode', '--msgpack', '--raw', hex]);
   t.same(raw.raw, Buffer.from(m.stdout.trim(), 'hex'), '--raw writes the bytes themselves');
-  const both = await cli(['etf', 'decode', '--msgpack', '--json', hex]);
+  const both = await cliIn(['etf', 'decode', '--msgpack', '--json', hex]);
   t.equal(both.code, 2, '--json with --msgpack is a usage error');
 });
 
@@ -152,26 +158,26 @@ t.test('bad input: one line naming the offset and the reason, exit 1', async (t)
   const [hex] = await erlHex(['{ok, <<"truncate me">>}']);
   const cut = hex.slice(0, hex.length - 6);
   const r = await cli(['etf', 'decode', cut]);
-  t.equal(r.code, 1);
+  t.equal(r.code, 1, 'the built binary exits 1');
   t.equal(r.stdout, '');
   t.match(r.stderr, /^beambridge etf decode: ERR_DECODE_\w+: .* at offset \d+/);
   t.equal(r.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
-  const dbg = await cli(['etf', 'decode', '--debug', cut]);
+  const dbg = await cliIn(['etf', 'decode', '--debug', cut]);
   t.equal(dbg.code, 1);
   t.match(dbg.stderr, /\n\s+at /, '--debug adds the stack');
-  const tag = await cli(['etf', 'decode', '83ff']);
+  const tag = await cliIn(['etf', 'decode', '83ff']);
   t.match(tag.stderr, /ERR_DECODE_UNKNOWN_TAG: .*offset 1/);
-  const junk = await cli(['etf', 'decode', 'not hex!']);
+  const junk = await cliIn(['etf', 'decode', 'not hex!']);
   t.equal(junk.code, 1);
   t.match(junk.stderr, /cannot read the input as hex, base64 or an Erlang byte list/);
-  const dup = await cli(['etf', 'decode', '<<131,116,0,0,0,2,97,1,97,2,97,1,97,3>>']);
+  const dup = await cliIn(['etf', 'decode', '<<131,116,0,0,0,2,97,1,97,2,97,1,97,3>>']);
   t.match(dup.stderr, /ERR_DECODE_DUPLICATE_KEY.*offset 10/);
   const usage = await cli(['etf', 'decode', '--bogus', hex]);
-  t.equal(usage.code, 2, 'an unknown option is a usage error');
+  t.equal(usage.code, 2, 'an unknown option is a usage error (exit 2 from the built binary)');
   t.match(usage.stderr, /Unknown option '--bogus'/);
-  const extra = await cli(['etf', 'decode', '-', hex]);
+  const extra = await cliIn(['etf', 'decode', '-', hex]);
   t.equal(extra.code, 2, 'stdin and more arguments is a usage error');
-  const twice = await cli(['etf', 'decode', hex, hex]);
+  const twice = await cliIn(['etf', 'decode', hex, hex]);
   t.match(twice.stderr, /ERR_DECODE_TRAILING/, 'arguments are joined: two terms are one term and trailing bytes');
 });
 
@@ -179,7 +185,7 @@ t.test('encode: Erlang reads back what we write, in every output format', async 
   const texts = ["{ok, [1, 2.5, <<\"hi\">>], #{a => 'B c'}}", '[1, 2 | 3]', '"abc"', '12345678901234567890123', '-0.0', '<<1, 2:4>>'];
   const hexes: string[] = [];
   for (const x of texts) {
-    const r = await cli(['etf', 'encode', x]);
+    const r = await cliIn(['etf', 'encode', x]);
     t.equal(r.code, 0, `${x}: ${r.stderr}`);
     t.match(r.stdout, /^83[0-9a-f]+\n$/);
     hexes.push(r.stdout.trim());
@@ -187,23 +193,24 @@ t.test('encode: Erlang reads back what we write, in every output format', async 
   t.same(await erlDecodes(texts, hexes), texts.map(() => true), 'binary_to_term gives the same term');
 
   const big = "{lots, <<\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">>}";
-  const z = await cli(['etf', 'encode', '--compressed', big]);
+  const z = await cliIn(['etf', 'encode', '--compressed', big]);
   t.match(z.stdout, /^8350/, '--compressed uses tag 80');
-  const z9 = await cli(['etf', 'encode', '--compressed', '--level', '9', big]);
+  const z9 = await cliIn(['etf', 'encode', '--compressed', '--level', '9', big]);
   t.match(z9.stdout, /^8350/);
   t.same(await erlDecodes([big, big], [z.stdout.trim(), z9.stdout.trim()]), [true, true]);
-  t.equal((await cli(['etf', 'encode', '--level', '3', big])).code, 2, '--level without --compressed is a usage error');
+  t.equal((await cliIn(['etf', 'encode', '--level', '3', big])).code, 2, '--level without --compressed is a usage error');
 
   const plain = Buffer.from(hexes[0], 'hex');
-  t.equal((await cli(['etf', 'encode', '--base64', texts[0]])).stdout, plain.toString('base64') + '\n');
-  t.equal((await cli(['etf', 'encode', '--format', 'erl', texts[0]])).stdout, `<<${[...plain].join(',')}>>\n`);
-  t.same((await cli(['etf', 'encode', '--raw', texts[0]])).raw, plain);
-  t.equal((await cli(['etf', 'encode', '-'], { input: texts[0] + '.\n' })).stdout, hexes[0] + '\n', "'-' reads the term from stdin");
+  t.equal((await cliIn(['etf', 'encode', '--base64', texts[0]])).stdout, plain.toString('base64') + '\n');
+  t.equal((await cliIn(['etf', 'encode', '--format', 'erl', texts[0]])).stdout, `<<${[...plain].join(',')}>>\n`);
+  t.same((await cliIn(['etf', 'encode', '--raw', texts[0]])).raw, plain);
+  t.same((await cli(['etf', 'encode', '--raw', texts[0]])).raw, plain, 'raw bytes through the built binary\'s stdout');
+  t.equal((await cliIn(['etf', 'encode', '-'], { input: texts[0] + '.\n' })).stdout, hexes[0] + '\n', "'-' reads the term from stdin");
 
-  const bad = await cli(['etf', 'encode', '{unclosed, 1']);
+  const bad = await cliIn(['etf', 'encode', '{unclosed, 1']);
   t.equal(bad.code, 1, 'a bad term is a reported failure');
   t.match(bad.stderr, /^beambridge etf encode: ERR_PARSE: .*offset \d+/);
-  t.equal((await cli(['etf', 'encode'])).code, 2, 'no term is a usage error');
+  t.equal((await cliIn(['etf', 'encode'])).code, 2, 'no term is a usage error');
 });
 
 t.test('explain: every tag with offset, bytes and meaning; the error with its offset', async (t) => {
@@ -219,30 +226,30 @@ t.test('explain: every tag with offset, bytes and meaning; the error with its of
   t.match(r.stdout, /value 1: NEW_FLOAT_EXT 2\.5/);
   t.match(lines[lines.length - 1], /^\d+ bytes, valid$/);
 
-  const fields = await cli(['etf', 'explain', '--fields', hex]);
+  const fields = await cliIn(['etf', 'explain', '--fields', hex]);
   t.match(fields.stdout, /Arity \(1 byte\) = 3/);
 
-  const json = await cli(['etf', 'explain', '--json', hex]);
+  const json = await cliIn(['etf', 'explain', '--json', hex]);
   const x = JSON.parse(json.stdout) as { nodes: { tagName: string; children: { role: string }[] }[]; error?: unknown };
   t.equal(x.nodes[1].tagName, 'SMALL_TUPLE_EXT');
   t.same(x.nodes[1].children.map((c) => c.role), ['element 1', 'element 2', 'element 3']);
   t.notOk(x.error);
 
   for (const cut of [hex.slice(0, 30), hex.slice(0, hex.length - 2), hex.replace(/^8368/, '8369')]) {
-    const bad = await cli(['etf', 'explain', cut]);
+    const bad = await cliIn(['etf', 'explain', cut]);
     t.equal(bad.code, 1, 'malformed bytes exit 1');
     const last = bad.stdout.trim().split('\n').pop() ?? '';
     const m = /^\s+(\d+)\s+error (ERR_DECODE_\w+): .*offset (\d+)/.exec(last);
     t.ok(m, `the error comes last: ${last}`);
-    const dec = await cli(['etf', 'decode', cut]);
+    const dec = await cliIn(['etf', 'decode', cut]);
     t.match(dec.stderr, `${m?.[2]}: `, 'the same code as decode');
     t.match(dec.stderr, `offset ${m?.[3]}`, 'and the same offset');
   }
-  t.match((await cli(['etf', 'explain', hex.slice(0, 30)])).stdout, /tuple of 3 elements \(incomplete\)/, 'open containers are marked incomplete');
+  t.match((await cliIn(['etf', 'explain', hex.slice(0, 30)])).stdout, /tuple of 3 elements \(incomplete\)/, 'open containers are marked incomplete');
 
-  const many = await cli(['etf', 'explain', '--max-nodes', '3', hex]);
+  const many = await cliIn(['etf', 'explain', '--max-nodes', '3', hex]);
   t.match(many.stdout, /more not shown \(--max-nodes\)/);
-  const noVersion = await cli(['etf', 'explain', '--no-version', hex.slice(2)]);
+  const noVersion = await cliIn(['etf', 'explain', '--no-version', hex.slice(2)]);
   t.equal(noVersion.code, 0, '--no-version reads a bare term');
 });
 
@@ -252,7 +259,7 @@ t.test('help on every command, usage errors exit 2', async (t) => {
   const names = [...top.stdout.matchAll(/^ {2}(\S+(?: \S+)?) {2,}/gm)].map((m) => m[1]);
   t.ok(names.includes('etf decode') && names.includes('etf explain') && names.includes('epmd names'), `commands listed: ${names.join(', ')}`);
   for (const name of names) {
-    const h = await cli([...name.split(' '), '--help']);
+    const h = await cliIn([...name.split(' '), '--help']);
     t.equal(h.code, 0, `${name} --help exits 0`);
     t.match(h.stdout, new RegExp(`^Usage: beambridge ${name}`), `${name} --help shows usage`);
     t.match(h.stdout, /\nExamples?:\n {2}\$ beambridge /, `${name} --help has an example`);
@@ -260,10 +267,14 @@ t.test('help on every command, usage errors exit 2', async (t) => {
   const none = await cli([]);
   t.equal(none.code, 2, 'no command is a usage error');
   t.match(none.stderr, /Usage: beambridge <command>/);
-  t.equal((await cli(['frobnicate'])).code, 2);
-  t.equal((await cli(['etf'])).code, 2, 'a group without a command is a usage error');
-  t.match((await cli(['help', 'etf', 'encode'])).stdout, /^Usage: beambridge etf encode/);
-  t.match((await cli(['--version'])).stdout, /^\d+\.\d+\.\d+/);
+  t.equal((await cliIn(['frobnicate'])).code, 2);
+  t.equal((await cliIn(['etf'])).code, 2, 'a group without a command is a usage error');
+  t.match((await cliIn(['help', 'etf', 'encode'])).stdout, /^Usage: beambridge etf encode/);
+  t.match((await cliIn(['--version'])).stdout, /^\d+\.\d+\.\d+/);
+  // Commands load lazily, by their first word: each module must claim its commands' words.
+  const all = await commands();
+  t.same(all.map((c) => c.name), names, 'help lists every command, in order');
+  for (const c of all) t.ok((await commands(c.name.split(' ')[0])).includes(c), `${c.name} is found by its first word`);
 });
 
 t.test('npx beambridge --help lists the commands', async (t) => {
@@ -276,9 +287,9 @@ t.test('npx beambridge --help lists the commands', async (t) => {
 
 t.test('colours only on a terminal, never with NO_COLOR', async (t) => {
   const args = ['etf', 'explain', '8368026a6a'];
-  t.notMatch((await cli(args)).stdout, /\x1b\[/, 'plain when piped');
+  t.notMatch((await cliIn(args)).stdout, /\x1b\[/, 'plain when piped');
   t.match((await cli(args, { env: plainEnv({ FORCE_COLOR: '1' }) })).stdout, /\x1b\[36mSMALL_TUPLE_EXT/, 'FORCE_COLOR forces colours');
-  t.notMatch((await cli(args, { env: plainEnv({ FORCE_COLOR: '1', NO_COLOR: '1' }) })).stdout, /\x1b\[/, 'NO_COLOR wins');
+  t.notMatch((await cliIn(args, { env: plainEnv({ FORCE_COLOR: '1', NO_COLOR: '1' }) })).stdout, /\x1b\[/, 'NO_COLOR wins');
   t.match(await cliTty(args), /\x1b\[36mSMALL_TUPLE_EXT/, 'coloured on a TTY');
   t.notMatch(await cliTty(args, plainEnv({ NO_COLOR: '1' })), /\x1b\[/, 'NO_COLOR on a TTY');
   t.notMatch(await cliTty([...args, '--no-color']), /\x1b\[/, '--no-color on a TTY');
