@@ -448,8 +448,14 @@ export class Peers {
     p.lastError = err;
     p.dials = 0;
     p.queue = [...messages, ...p.queue.filter(isMessage)];
-    if (!p.retry) this.schedule(p, this.cfg.reconnect.delayMs(p.retries + 1, p.peer));
-    this.ev.status({ peer: p.peer, state: 'down', reason: err, retryInMs: Math.max(0, p.retry!.at - Date.now()) });
+    // A retry scheduled now reports its delay as given (reading the clock again could say 1 ms less).
+    let retryInMs: number;
+    if (p.retry) retryInMs = Math.max(0, p.retry.at - Date.now());
+    else {
+      retryInMs = Math.max(0, this.cfg.reconnect.delayMs(p.retries + 1, p.peer));
+      this.schedule(p, retryInMs);
+    }
+    this.ev.status({ peer: p.peer, state: 'down', reason: err, retryInMs });
   }
 
   private install(hs: HandshakeResult): void {
