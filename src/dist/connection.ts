@@ -68,12 +68,13 @@ export interface DistConnectionOptions {
   keepAlive?: KeepAliveOptions | false;
   /**
    * Microseconds the event loop keeps polling (instead of sleeping in
-   * epoll_wait) after this connection reads or writes, as an Erlang
-   * scheduler busy-waits before it sleeps (erl +sbwt): an answer that comes
-   * within it is read without a thread wakeup, which on loopback is about a
-   * third of a call's round trip. Costs at most this much CPU after each
-   * burst of traffic. Default 200; 0 turns it off (the loop then sleeps as
-   * soon as it is idle).
+   * epoll_wait) after this connection writes, as an Erlang scheduler
+   * busy-waits before it sleeps (erl +sbwt): an answer that comes within it
+   * is read without a thread wakeup, which on loopback is about a third of a
+   * call's round trip. Costs at most this much CPU after each burst of
+   * writes; after 8 polls in a row that read nothing, the next 64 writes do
+   * not poll (busypoll.ts). Default 200; 0 turns it off (the loop then
+   * sleeps as soon as it is idle).
    */
   busyPollUs?: number;
 }
