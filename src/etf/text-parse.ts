@@ -1,6 +1,6 @@
 /**
  * Reading terms in Erlang syntax: {@link parseTerm} (the writer is
- * {@link formatTerm} in text-format.ts; text.ts re-exports both).
+ * `formatTerm` in text-format.ts; text.ts re-exports both).
  *
  *     {ok, [1, 2.5, <<"hi">>], #{a => 'B c'}}
  *
@@ -23,8 +23,8 @@
  * {@link Alias}, and `:=` in maps); pattern.ts turns those trees into terms
  * and matchers.
  */
-import { formatTerm } from './text-format.js';
 import { parseBinary } from './text-binary.js';
+import { keySignature } from './mapkeys.js';
 import { codePoints, floatTerm, Lexer, negate, type Tok } from './text-lex.js';
 import { Atom, atom, ExportFun, ImproperList, Tuple, type Term } from './types.js';
 
@@ -74,17 +74,12 @@ type Frame =
   | { k: 'map'; m: Map<Term, Term>; key: Term; isValue: boolean; index: Map<string, Term> };
 
 /**
- * A canonical name for a parsed map key, to find duplicates. Parsed terms give
- * every pid, port and reference the same creation, so the text with node names
- * identifies a compound key.
+ * A name for a parsed map key, to find duplicates: the decoder's
+ * {@link keySignature} (`=:=` keys share it, distinct keys never do). A key
+ * holding a hole or variable gets a name of its own.
  */
 function keyName(k: Term): string {
-  if (hasMarker(k)) return `m${markerKeys++}`;
-  if (k instanceof Atom) return `a${k.name}`;
-  if (typeof k === 'boolean') return `a${k}`;
-  if (typeof k === 'number' || typeof k === 'bigint') return `n${formatTerm(k)}`;
-  if (k instanceof Buffer) return `b${k.toString('latin1')}`;
-  return `t${formatTerm(k, { nodes: true })}`;
+  return hasMarker(k) ? `m${markerKeys++}` : keySignature(k);
 }
 
 /**
