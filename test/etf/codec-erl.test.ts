@@ -1,4 +1,4 @@
-// The hand-checked mappings of codec.test.ts against real Erlang, on every OTP
+// The hand-checked mappings of codec-encode.test.ts and codec-decode.test.ts against real Erlang, on every OTP
 // variant present: for each case erl (1) encodes the Erlang term, which we
 // decode to the stated JS value, (2) decodes our encoding of the JS value and
 // checks it is =:= to the term, and (3) for `exact` cases our bytes equal
