@@ -42,7 +42,9 @@ t.test('demo --web', async (t) => {
   const login = await fetch(new URL('/api/login', url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"userId":"1"}' });
   t.equal(login.status, 200, 'a seeded user signs in');
   child.kill('SIGINT');
-  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
+  // The bound's timer is cleared: a pending 30 s timer kept this file's process alive for 30 s after the test.
+  let bound: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise((r) => (bound = setTimeout(() => r('timeout'), 30_000)))]).finally(() => clearTimeout(bound));
   t.equal(code, 0, 'exits 0 on Ctrl-C');
   t.match(out, /epmd stopped/);
   for (const pid of pids) t.notOk(alive(pid), `pid ${pid} is gone`);
