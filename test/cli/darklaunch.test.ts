@@ -12,7 +12,7 @@ import { defaultSettings } from '../../src/cli/darklaunch/settings.js';
 import { Panel, panelLines } from '../../src/cli/darklaunch/view.js';
 import { Style } from '../../src/cli/io.js';
 import { once } from 'node:events';
-import { cli, startCli } from './cli.js';
+import { cliIn, startCli } from './cli.js';
 import { checkLines, darklaunch, descendants, renderInChromium, running } from './darklaunch-check.js';
 import { syntheticReport } from './darklaunch-synthetic.js';
 
@@ -93,6 +93,8 @@ t.test('Ctrl-C stops the run and every process --spawn started, and still writes
   t.same(checkConsistency(report), [], 'and is consistent');
 });
 
+// Usage, help and merge run in this process (cliIn: the same run() main.js calls);
+// the --spawn runs above are real processes, as what they check is the processes.
 t.test('usage errors exit 2 with one line; --help has an example', async (t) => {
   // (Each value's parser has its own unit test in darklaunch-parts.test.ts.)
   for (const args of [
@@ -102,16 +104,16 @@ t.test('usage errors exit 2 with one line; --help has an example', async (t) => 
     ['darklaunch', '--spawn', '--users', 'many'],
     ['darklaunch', 'merge', 'a.json'],
   ]) {
-    const r = await cli(args);
+    const r = await cliIn(args);
     t.equal(r.code, 2, args.join(' '));
     t.match(r.stderr, /^beambridge darklaunch( merge)?: .+\n\(see beambridge darklaunch( merge)? --help\)\n$/, r.stderr);
   }
-  const h = await cli(['darklaunch', '--help']);
+  const h = await cliIn(['darklaunch', '--help']);
   t.equal(h.code, 0);
   for (const f of ['--spawn', '--stub-nodes', '--presence-every', '--sends-per-min', '--users', '--ramp', '--duration', '--seed', '--workers', '--shard', '--fault', '--out', '--slo', '--json'])
     t.match(h.stdout, new RegExp(`${f}\\b`), f);
   t.match(h.stdout, /Examples?:\n {2}\$ beambridge darklaunch --spawn/);
-  const top = await cli(['--help']);
+  const top = await cliIn(['--help']);
   t.match(top.stdout, /darklaunch merge/);
 });
 
@@ -121,17 +123,17 @@ t.test('merge: two shards into one report and chart; bad input is a one-line fai
   const b = syntheticReport({ range: [51, 100], seconds: 12, seed: 1, startOffsetMs: 2000 });
   writeFileSync(join(dir, 'a.json'), JSON.stringify(a));
   writeFileSync(join(dir, 'b.json'), JSON.stringify(b));
-  const r = await cli(['darklaunch', 'merge', join(dir, 'a.json'), join(dir, 'b.json'), '--out', join(dir, 'm')]);
+  const r = await cliIn(['darklaunch', 'merge', join(dir, 'a.json'), join(dir, 'b.json'), '--out', join(dir, 'm')]);
   const merged = JSON.parse(readFileSync(join(dir, 'm', 'report.json'), 'utf8')) as Report;
   t.same(checkConsistency(merged), []);
   t.equal(r.code, merged.slo.met ? 0 : 1);
   t.equal(merged.plan.users, 100);
   t.equal(merged.settings.shard, '1/1+1/1');
   t.match(JSON.parse(r.stdout.trim().split('\n').pop()!), { type: 'summary', out: { json: join(dir, 'm', 'report.json') } });
-  const bad = await cli(['darklaunch', 'merge', join(dir, 'a.json'), join(dir, 'nope.json')]);
+  const bad = await cliIn(['darklaunch', 'merge', join(dir, 'a.json'), join(dir, 'nope.json')]);
   t.equal(bad.code, 1);
   t.match(bad.stderr, /cannot read .*nope\.json: ENOENT/);
-  const same = await cli(['darklaunch', 'merge', join(dir, 'a.json'), join(dir, 'a.json')]);
+  const same = await cliIn(['darklaunch', 'merge', join(dir, 'a.json'), join(dir, 'a.json')]);
   t.equal(same.code, 1);
   t.match(same.stderr, /overlapping users/);
 });

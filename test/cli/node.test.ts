@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { atom, encode, Pid } from '../../src/index.js';
 import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
-import { cli, plainEnv, startCli } from './cli.js';
+import { cli, cliIn, plainEnv, startCli } from './cli.js';
 
 const COOKIE = 'nodecookie';
 const PEER = 'clipeer@127.0.0.1';
@@ -17,11 +17,14 @@ t.test('against a real erl node', async (t) => {
   const epmdPort = await startEpmd(t);
   const peer = await startErlNode(t, { name: PEER, cookie: COOKIE, epmdPort, eval: PEER_EVAL, modules: [erlModule('bb_cli')] });
   const env = plainEnv({ ERL_EPMD_PORT: String(epmdPort) });
-  const run = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => cli(args, { env: { ...env, ...extraEnv } });
+  // A real process where the process is what is checked ($ERL_EPMD_PORT, ~/.erlang.cookie
+  // through $HOME); every other command runs in this process (cliIn), with --epmd-port.
+  const spawned = (args: string[], extraEnv: NodeJS.ProcessEnv = {}) => cli(args, { env: { ...env, ...extraEnv } });
+  const run = (args: string[]) => cliIn([...args, '--epmd-port', String(epmdPort)], { env });
 
   t.test('ping: pong exits 0, pang exits 1', async (t) => {
-    const pong = await run(['ping', PEER, '--cookie', COOKIE]);
-    t.equal(pong.stdout, 'pong\n');
+    const pong = await spawned(['ping', PEER, '--cookie', COOKIE]);
+    t.equal(pong.stdout, 'pong\n', 'the EPMD port from $ERL_EPMD_PORT');
     t.equal(pong.code, 0, pong.stderr);
     const bad = await run(['ping', PEER, '--cookie', 'wrong', '--timeout', '5000']);
     t.match(bad.stdout, /^pang \(ERR_BAD_COOKIE: .*check the cookie.*\)\n$/, `a wrong cookie is pang, and says so: ${bad.stdout.trim()}`);
@@ -41,7 +44,7 @@ t.test('against a real erl node', async (t) => {
     const home = mkdtempSync(join(tmpdir(), 'bb-home-'));
     t.teardown(() => rmSync(home, { recursive: true, force: true }));
     writeFileSync(join(home, '.erlang.cookie'), COOKIE, { mode: 0o400 });
-    t.equal((await run(['ping', PEER], { HOME: home })).stdout, 'pong\n', 'the cookie from ~/.erlang.cookie');
+    t.equal((await spawned(['ping', PEER], { HOME: home })).stdout, 'pong\n', 'the cookie from ~/.erlang.cookie');
   });
 
   t.test('rpc: the result in Erlang syntax; exceptions exit 1', async (t) => {
@@ -92,7 +95,10 @@ t.test('against a real erl node', async (t) => {
     });
     const sent = await run(['send', 'clispy@127.0.0.1', 'inbox', '{from_cli, 42}', '--cookie', COOKIE]);
     t.equal(sent.code, 0, sent.stderr);
+    // The erl sender's two messages and ours come over two connections: wait for all three, in any order.
     await spy.waitForLine(/from_cli/);
+    await spy.waitForLine(/via REG_SEND: \{hello, /);
+    await spy.waitForLine(/via REG_SEND: \[1, 2, 3\]$/);
     const out = spy.lines.join('\n');
     t.match(out, /^\d\d:\d\d:\d\d\.\d{3} nodeup clisender@127\.0\.0\.1$/m);
     t.match(out, /^\d\d:\d\d:\d\d\.\d{3} from <'clisender@127\.0\.0\.1'\.\d+\.\d+> via REG_SEND: \{hello, <'clisender@127\.0\.0\.1'\.\d+\.\d+>, 1\.0\}$/m);
