@@ -8,7 +8,8 @@
 import t from 'tap';
 import { CallError, ErlangException, Node, noReply, type CallFrom, type RpcContext } from '../../src/otp/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
 import { until } from './puppet.js';
 import { erlModule } from '../helpers/erl-modules.js';
@@ -16,7 +17,8 @@ import { erlModule } from '../helpers/erl-modules.js';
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const A = atom;
 
-for (const v of otpVariants()) {
+// Each variant has its own epmd, node names and erl: they run side by side (mostly waiting on erl).
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

@@ -9,7 +9,8 @@
 import t from 'tap';
 import { Node } from '../../src/otp/index.js';
 import { Pid, Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd } from '../../src/testing/index.js';
+import { startEpmd } from '../../src/testing/index.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 import { Driver, eventually, median, startGlobalErl } from './global-cluster.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
@@ -17,7 +18,8 @@ const COOKIE = 'globalcookie';
 const ROUNDS = 3;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
-for (const v of otpVariants()) {
+// Each variant has its own epmd, node names and erl: they run side by side (mostly waiting on erl).
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const tag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

@@ -9,13 +9,15 @@ import { TLSSocket } from 'node:tls';
 import { Node } from '../../src/otp/index.js';
 import type { DistTlsOptions } from '../../src/dist/index.js';
 import { atom, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 import { Pki, type Ca, type CertFiles } from '../dist/pki.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 
-for (const v of otpVariants()) {
+// Each variant has its own epmd, node names and erl: they run side by side (mostly waiting on erl).
+for (const v of variantsSideBySide(t)) {
   t.test(`${v.label}: TLS distribution at node level`, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
