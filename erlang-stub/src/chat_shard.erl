@@ -45,6 +45,7 @@ reply(From, Reply) ->
 %%% ----------------------------------------------------------------- server
 
 init({K, Name}) ->
+    chat_user:init(),
     prune_registry(Name),
     {Owners, Ports} = chat_partition:owners(),
     K =:= 0 andalso erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),

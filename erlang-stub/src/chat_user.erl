@@ -30,22 +30,36 @@
 %% channel its predecessor hosted (adopt/1), answering the held polls its
 %% registry rows name. All replies go through chat_channel:reply/2 (the delay
 %% fault applies).
+%%
+%% The retained events are not in the record but in the shard's own ETS table
+%% (init/0, one row `{{User, Seq}, Event}' per event), so the shard's heap
+%% holds only the small records: with 10,000 users and a window of 100 the
+%% events are ~160 MB, which on the heap every major collection of the shard
+%% copied (on a dirty scheduler, while the shard and every caller waiting for
+%% it stood still). The table dies with the shard, as the channels it hosts do.
 -module(chat_user).
 
 -include("chat_stub.hrl").
 
--export([open/1, adopt/1, hosted/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
+-export([init/0, open/1, adopt/1, hosted/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
 
 -record(u, {user :: integer(),
             seq = 0 :: non_neg_integer(),
-            events = queue:new() :: queue:queue(map()),
-            len = 0 :: non_neg_integer(),
+            len = 0 :: non_neg_integer(),         % events retained: seqs Seq-Len+1..Seq
             window :: pos_integer(),
             grace_ms :: non_neg_integer(),
             held = none :: none | {gen_server:from(), reference()},
             grace = undefined :: undefined | reference()}).
 
 -define(KEY(U), {?MODULE, U}).
+-define(TAB, {?MODULE, events}).
+
+%% @doc Creates the calling shard's event table (chat_shard:init/1, before
+%% any channel is opened or adopted).
+-spec init() -> ok.
+init() ->
+    put(?TAB, ets:new(chat_user_events, [set, private])),
+    ok.
 
 %% @doc Opens a new, empty channel for User in this shard and registers it.
 -spec open(integer()) -> pid().
@@ -150,7 +164,8 @@ handle1({poll, From, After, Timeout}, S0) ->
 handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
     Seq = Seq0 + 1,
     E = event_map(Seq, Event),
-    S1 = trim(S0#u{seq = Seq, events = queue:in(E, S0#u.events), len = S0#u.len + 1}),
+    ets:insert(get(?TAB), {{User, Seq}, E}),
+    S1 = trim(S0#u{seq = Seq, len = S0#u.len + 1}),
     chat_subs:notify(User, {chat_event, User, E}),
     case S1#u.held of
         none ->
@@ -164,7 +179,7 @@ handle1({login, From}, #u{seq = Seq} = S) ->
     chat_channel:reply(From, {ok, Seq}),
     S;
 handle1(stop, S) ->
-    {closed, cancel_grace(release(continue, S))};
+    {closed, drop_events(cancel_grace(release(continue, S)))};
 handle1(kill, #u{user = User, held = Held} = S) ->
     %% As a crash would: the queue is gone, the held poll learns it.
     _ = cancel_grace(S),
@@ -177,6 +192,7 @@ handle1(kill, #u{user = User, held = Held} = S) ->
     end,
     chat_subs:notify(User, {channel_reset, User, 0}),
     logger:notice("chat_stub: channel of user ~b reset (kill_channel); queue reset", [User]),
+    _ = drop_events(S),
     arm_grace(fresh(User)).
 
 %% @doc A timer of User's channel fired (the shard got `{timeout, TRef, {'$chat_user', User, What}}').
@@ -202,7 +218,7 @@ expire(#u{user = User} = S) ->
         _ ->
             ok
     end,
-    store({closed, S#u{grace = undefined}}).
+    store({closed, drop_events(S#u{grace = undefined})}).
 
 %%% ---------------------------------------------------------------- helpers
 
@@ -235,13 +251,23 @@ cancel_grace(#u{grace = TRef} = S) ->
     erlang:cancel_timer(TRef),
     S#u{grace = undefined}.
 
-trim(#u{len = Len, window = W, events = Q} = S) when Len > W ->
-    trim(S#u{len = Len - 1, events = queue:drop(Q)});
+trim(#u{len = Len, window = W, seq = Seq, user = User} = S) when Len > W ->
+    ets:delete(get(?TAB), {User, Seq - Len + 1}),
+    trim(S#u{len = Len - 1});
 trim(S) ->
     S.
 
-after_seq(After, #u{events = Q}) ->
-    lists:dropwhile(fun(#{seq := Seq}) -> Seq =< After end, queue:to_list(Q)).
+%% The retained events after After (the caller checked Seq - Len =< After < Seq).
+after_seq(After, #u{seq = Seq, user = User}) ->
+    Tab = get(?TAB),
+    [ets:lookup_element(Tab, {User, I}, 2) || I <- lists:seq(After + 1, Seq)].
+
+%% Deletes a closing or reset channel's events (their keys would come back
+%% with the next seqs).
+drop_events(#u{len = Len, seq = Seq, user = User} = S) ->
+    Tab = get(?TAB),
+    [ets:delete(Tab, {User, I}) || I <- lists:seq(Seq - Len + 1, Seq)],
+    S#u{len = 0}.
 
 event_map(Seq, {message, Msg}) ->
     #{seq => Seq, type => message, message => Msg};
