@@ -46,6 +46,7 @@ reply(From, Reply) ->
 
 init({K, Name}) ->
     chat_user:init(),
+    chat_history:bind(K),
     prune_registry(Name),
     {Owners, Ports} = chat_partition:owners(),
     K =:= 0 andalso erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),

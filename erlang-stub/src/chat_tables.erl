@@ -33,10 +33,15 @@ start_link() ->
 
 init([]) ->
     Opts = [named_table, public, {read_concurrency, true}, {write_concurrency, true}],
-    ets:new(?REGISTRY, [set | Opts]),
-    ets:new(?HISTORY, [ordered_set | Opts]),
-    ets:new(?HISTORY_IDX, [set | Opts]),
-    ets:new(?DEDUP, [set | Opts]),
+    %% The tables every send writes (the registry's held poll four times a
+    %% send, the history and its index, dedup) take no read_concurrency: it
+    %% makes each write check every scheduler's reader group, for reads
+    %% that are rare on them.
+    Written = [named_table, public, {write_concurrency, true}],
+    ets:new(?REGISTRY, [set | Written]),
+    ok = chat_history:new_tables(Written),
+    ets:new(?HISTORY_IDX, [set | Written]),
+    ets:new(?DEDUP, [set | Written]),
     ets:new(?SUBS, [bag | Opts]),
     ets:new(?SUBS_BY_PID, [bag | Opts]),
     ets:new(?META, [set | Opts]),
