@@ -7,7 +7,7 @@
 %% stored go first. The front door's shards write concurrently (each message
 %% once, under its unique key); anyone reads.
 %%
-%% One such table per shard (chat_history_K, owned by chat_tables so that it
+%% One such table per shard (chat_history_tab_K, owned by chat_tables so that it
 %% outlives a shard crash): a shard stores the messages it logs in its own
 %% table, so the shards' inserts never touch the same tree (with one shared
 %% ordered_set, the tree's locks and nodes bounced between the cores on every

@@ -171,7 +171,7 @@ handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
         none ->
             S1;
         {From, TRef} ->
-            erlang:cancel_timer(TRef),
+            cancel(TRef),
             chat_channel:reply(From, {ok, result(events, Seq, [E])}),
             arm_grace(unhold(S1))
     end;
@@ -186,7 +186,7 @@ handle1(kill, #u{user = User, held = Held} = S) ->
     case Held of
         none -> ok;
         {From, TRef} ->
-            erlang:cancel_timer(TRef),
+            cancel(TRef),
             chat_channel:reply(From, {ok, result(refresh, 0, [])}),
             set_held(User, none)
     end,
@@ -226,7 +226,7 @@ expire(#u{user = User} = S) ->
 release(_Status, #u{held = none} = S) ->
     S;
 release(Status, #u{held = {From, TRef}, seq = Seq} = S) ->
-    erlang:cancel_timer(TRef),
+    cancel(TRef),
     chat_channel:reply(From, {ok, result(Status, Seq, [])}),
     unhold(S).
 
@@ -248,8 +248,16 @@ arm_grace(S) ->
 
 cancel_grace(#u{grace = undefined} = S) -> S;
 cancel_grace(#u{grace = TRef} = S) ->
-    erlang:cancel_timer(TRef),
+    cancel(TRef),
     S#u{grace = undefined}.
+
+%% A channel's timers are cancelled without waiting for the answer: a timer
+%% started while the shard ran on another scheduler lives in that scheduler's
+%% wheel, and a synchronous cancel would suspend the shard (and every caller
+%% queued behind it) until that scheduler answers. A timeout that fires anyway
+%% carries a reference the channel no longer holds, and timeout/3 ignores it.
+cancel(TRef) ->
+    erlang:cancel_timer(TRef, [{async, true}, {info, false}]).
 
 trim(#u{len = Len, window = W, seq = Seq, user = User} = S) when Len > W ->
     ets:delete(get(?TAB), {User, Seq - Len + 1}),
