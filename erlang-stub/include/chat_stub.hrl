@@ -5,8 +5,11 @@
 %%   ?REGISTRY     set      {UserId, ShardPid, HeldFrom | none}     one row per online user (the shard keeps its channel)
 %%   ?PRESENCE     set      {UserId, LastActiveMonoMs, online | idle} (owned by chat_presence:
 %%                          lost and rebuilt when the presence server crashes)
-%%   ?HISTORY      ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store
-%%   ?HISTORY_IDX  set      {InsertCounter, HistoryKey | evicted}   eviction order (chat_history)
+%%   ?HISTORY_K    ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store,
+%%                          one table per shard, named ?HISTORY ++ "_K" (chat_history:new_tables/1)
+%%   ?HISTORY_IDX  set      {InsertCounter, {Table, HistoryKey} | evicted}   eviction order (chat_history)
+%% A shard's channels keep their retained events in the shard's own private
+%% table, {{UserId, Seq}, Event} (chat_user).
 %%   ?DEDUP        set      {{FromId, ClientMsgId}, Msg, InsertedMonoMs}
 %%   ?SUBS         bag      {UserId, SubscriberPid}
 %%   ?SUBS_BY_PID  bag      {SubscriberPid, UserId}
