@@ -22,9 +22,11 @@
 // erl / beambridge, so that above 1 is better everywhere); the table gives
 // every round's ratio and their median.
 //
-// Environment: BENCH_ROUNDS (default 3), BENCH_FLOW_MS (default 3000),
+// Environment: BENCH_ROUNDS (default 5), BENCH_FLOW_MS (default 3000),
 // BENCH_CALLERS (default 64), BENCH_PEERS (peers per memory round, default 6).
 // Everything started here (epmd, erl nodes; beambridge/testing) is stopped by pid on exit.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,9 +37,10 @@ const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).h
 const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
 const { startEpmd, startErlNode } = await import(new URL('../dist/testing/index.js', import.meta.url).href);
 const { busyPollDefault } = await import(new URL('../dist/dist/busypoll.js', import.meta.url).href);
+const { readHoldDefault } = await import(new URL('../dist/dist/connection.js', import.meta.url).href);
 
 const quick = process.argv.includes('--quick');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 3));
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 5));
 const FLOW_MS = Number(process.env.BENCH_FLOW_MS ?? (quick ? 1000 : 3000));
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 64);
 const PEERS = Number(process.env.BENCH_PEERS ?? (quick ? 3 : 6));
@@ -160,12 +163,114 @@ async function jsSeq(node, sink, ms) {
 // ------------------------------------------------------ the erl side (D)
 // BENCH_BUSY_DIST=1: the erl sender also counts its suspensions on a busy distribution port (printed per flow).
 const BUSY_DIST = process.env.BENCH_BUSY_DIST === '1';
+// BENCH_PROBE=1: for each Erlang-side one-way flow, where the sender's and the receiver's time goes
+// (CPU, msacc states, socket writes and reads per message; printed per flow).
+const PROBE = process.env.BENCH_PROBE === '1' || process.env.BENCH_PROBE === 'perf';
 async function erlOneway(node, driver, target, ms) {
+  const probe = PROBE ? await probeStart(node, driver, target) : undefined;
   const r = await node.rpc(driver, 'dist_bench', BUSY_DIST ? 'oneway_busy' : 'oneway', [atom(target), ms], { timeoutMs: ms + 180_000 });
   const [sent, counted, us, busy] = r.elements;
   if (sent !== counted) throw new Error(`erl sent ${sent} to ${target}, counted ${counted}`);
   if (BUSY_DIST) console.log(`erl one-way to ${target.split('_')[0]}: ${sent} messages, ${busy} busy_dist_port suspensions`);
+  if (probe) await probeStop(node, probe, sent, us);
   return { rate: sent / (us / 1e6), n: sent };
+}
+
+/** /proc/<pid>/stat user + system time in µs. */
+function procCpuUs(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return ((Number(x[11]) + Number(x[12])) * 1e6) / 100;
+}
+const jsReads = { n: 0, bytes: 0, hooked: new Set() };
+async function probeStart(node, driver, target) {
+  const js = target === node.name;
+  const erls = js ? [[driver, target]] : [[driver, target], [target, driver]];
+  const st = await Promise.all(erls.map(([n, peer]) => node.rpc(n, 'dist_bench', 'probe_start', [atom(peer)])));
+  if (js) {
+    const sock = node.connection(driver).socket;
+    if (!jsReads.hooked.has(sock)) {
+      jsReads.hooked.add(sock);
+      sock.on('data', (d) => {
+        jsReads.n++;
+        jsReads.bytes += d.length;
+      });
+    }
+  }
+  const pids = st.map((x) => Number(String.fromCharCode(...x.elements[0])));
+  // BENCH_PROBE=perf: also count system calls and context switches with perf stat (slows both sides).
+  const perf = process.env.BENCH_PROBE === 'perf' ? [...pids, ...(js ? [process.pid] : [])].map((x) => perfStat(x)) : [];
+  // BENCH_PERF_RECORD=<prefix>: also `perf record -g` the sender into <prefix>-<node|erl>-<n>.data.
+  if (process.env.BENCH_PERF_RECORD) {
+    const file = `${process.env.BENCH_PERF_RECORD}-${js ? 'node' : 'erl'}-${++perfRecords}.data`;
+    perf[pids.length + (js ? 1 : 0)] = perfStat(pids[0], ['record', '-g', '-o', file]);
+  }
+  if (perf.length > 0) await new Promise((r) => setTimeout(r, 200)); // perf attached
+  // The receiving socket's TCP state halfway through the flow (ss -tmi: rcvbuf, window, queues).
+  const rport = js ? node.connection(driver).tcpSocket.localPort : Number(st[1].elements[2]);
+  const ss = new Promise((r) => setTimeout(() => {
+    const c = spawn('ss', ['-tmiHn', 'state', 'established', `( sport = :${rport} )`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let o = '';
+    c.stdout.on('data', (d) => (o += d));
+    c.on('close', () => r(o.replace(/\s+/g, ' ').trim()));
+    c.on('error', () => r(''));
+  }, (FLOW_MS / 2)));
+  return { js, erls, perf, ss, net0: tcpExt(), cpu0: pids.map(procCpuUs), js0: { ...jsReads, cpu: process.cpuUsage(), holds: js ? node.connection(driver).stats.readHolds : 0, conn: js ? node.connection(driver) : undefined } };
+}
+
+/** The kernel's TcpExt counters (system-wide: the flow is most of the machine's TCP traffic while it runs). */
+function tcpExt() {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const k = lines[0].split(' ').slice(1);
+  const v = lines[1].split(' ').slice(1).map(Number);
+  return Object.fromEntries(k.map((x, i) => [x, v[i]]));
+}
+
+// The system calls and scheduling events a probed process makes (perf stat on its pid, ended with SIGINT).
+const PERF_EVENTS = ['writev', 'sendmsg', 'sendto', 'write', 'read', 'readv', 'recvfrom', 'recvmsg', 'epoll_wait', 'epoll_pwait', 'poll', 'futex'];
+let perfRecords = 0;
+function perfStat(pid, args) {
+  const ev = [...PERF_EVENTS.map((e) => `syscalls:sys_enter_${e}`), 'context-switches'].join(',');
+  const c = spawn('perf', [...(args ?? ['stat', '-x', ',', '-e', ev]), '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  c.stderr.on('data', (d) => (err += d));
+  const done = new Promise((r) => c.on('close', () => r(err)));
+  c.on('error', () => {});
+  return { stop: async () => (c.kill('SIGINT'), done) };
+}
+async function perfCounts(perf, sent) {
+  const txt = await perf.stop();
+  const out = [];
+  for (const line of txt.split('\n')) {
+    const [v, , name] = line.split(',');
+    if (name === undefined || !(Number(v) > 0)) continue;
+    out.push(`${name.replace('syscalls:sys_enter_', '')} ${((Number(v) / sent) * 1000).toFixed(1)}`);
+  }
+  return `per 1000 msgs: ${out.join(' ')}`;
+}
+async function probeStop(node, p, sent, us) {
+  const out = [];
+  const perfCountsOf = (i) => (p.perf[i] ? perfCounts(p.perf[i], sent) : '');
+  for (let i = 0; i < p.erls.length; i++) {
+    const [n, peer] = p.erls[i];
+    const r = await node.rpc(n, 'dist_bench', 'probe_stop', [atom(peer)]);
+    const [osPid, stats, msacc] = r.elements;
+    const cpu = procCpuUs(Number(String.fromCharCode(...osPid))) - p.cpu0[i];
+    const st = Object.fromEntries(stats.map((t) => [t.elements[0].name, Number(t.elements[1])]));
+    const ms = msacc.map((t) => [t.elements[0].name, Number(t.elements[1])]).sort((a, b) => b[1] - a[1]);
+    const io = i === 0 ? `${(st.send_cnt / sent * 1000).toFixed(1)} writes/1000 msgs, ${(st.send_oct / st.send_cnt).toFixed(0)} B each` : `${(st.recv_cnt / sent * 1000).toFixed(1)} reads/1000 msgs, ${(st.recv_oct / st.recv_cnt).toFixed(0)} B each`;
+    out.push(`  ${i === 0 ? 'sender' : 'receiver'} ${n.split('_')[0]}: CPU ${(cpu / sent).toFixed(2)} µs/msg (${(cpu / us * 100).toFixed(0)}% of a core); ${io}; msacc µs/msg ${ms.filter(([k]) => k !== 'sleep').map(([k, v]) => `${k} ${(v / sent).toFixed(2)}`).join(' ')}\n    ${await perfCountsOf(i)}`);
+  }
+  if (p.perf.length > p.erls.length + (p.js ? 1 : 0)) await p.perf.at(-1).stop();
+  if (p.js) {
+    const cpu = process.cpuUsage(p.js0.cpu);
+    const n = jsReads.n - p.js0.n;
+    out.push(`  receiver Node: CPU ${((cpu.user + cpu.system) / sent).toFixed(2)} µs/msg (sys ${(cpu.system / sent).toFixed(2)}; ${(((cpu.user + cpu.system) / us) * 100).toFixed(0)}% of a core); ${(n / sent * 1000).toFixed(1)} reads/1000 msgs, ${((jsReads.bytes - p.js0.bytes) / n).toFixed(0)} B each, ${p.js0.conn.stats.readHolds - p.js0.holds} read holds\n    ${await perfCountsOf(1)}`);
+  }
+  const net = tcpExt();
+  out.push(`  receiving socket mid-flow: ${await p.ss}`);
+  out.push(`  TcpExt per 1000 msgs: ${Object.keys(net).map((k) => [k, ((net[k] - p.net0[k]) / sent) * 1000]).filter(([, v]) => v >= 0.5).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(' ')}`);
+  console.log(`probe, one-way to ${p.js ? 'Node' : 'erl'}: ${sent} msgs, ${Math.round(sent / (us / 1e6)).toLocaleString('en-US')} msg/s\n${out.join('\n')}`);
 }
 
 async function erlCalls(node, driver, target, ms) {
@@ -288,6 +393,21 @@ try {
     for (const row of rows) row.flows = row.flows.flatMap(([label, f]) => AB.map((us) => [`${label} [poll ${us}]`, withPoll(us, f)]));
   }
 
+  // BENCH_AB_HOLD=<ms>[,<ms>...]: the same, with that read hold (DistConnectionOptions.readHoldMs; A/B experiment).
+  const ABH = (process.env.BENCH_AB_HOLD ?? '').split(',').filter((x) => x !== '').map(Number);
+  if (ABH.length > 0) {
+    const withHold = (ms0, f) => async (ms) => {
+      const old = readHoldDefault.ms;
+      readHoldDefault.ms = ms0;
+      try {
+        return await f(ms);
+      } finally {
+        readHoldDefault.ms = old;
+      }
+    };
+    for (const row of rows) row.flows = row.flows.flatMap(([label, f]) => ABH.map((v) => [`${label} [hold ${v}]`, withHold(v, f)]));
+  }
+
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).
   if (MEMORY) await memoryRound(node, sinkName, driverName, 'w', jsName, 2);
@@ -397,6 +517,9 @@ try {
     }
   }
   console.log(`load average: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (at start ${load0.toFixed(2)})`);
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
 } finally {
   if (node) await node.stop();
   process.exit(process.exitCode ?? 0);

@@ -19,6 +19,7 @@
 -export([sink/0, chat_msg/0, memory/0]).
 -export([oneway/2, oneway_busy/2, calls/3, seq/2]).
 -export([peer/1, peers/3]).
+-export([probe_start/1, probe_stop/1]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 %% The 58-byte chat message of the issue (term_to_binary size, version
@@ -137,6 +138,43 @@ seq_for(Server, Msg, End, Acc) ->
     end.
 
 now_us() -> erlang:monotonic_time(microsecond).
+
+%% ----------------------------------------------------------------- probe
+
+%% BENCH_PROBE=1 in bench/dist.mjs: where this node's time goes during a flow
+%% to or from Peer. probe_start/1 resets microstate accounting and returns the
+%% OS pid and the distribution port's counters; probe_stop/1 returns
+%% {OsPid, PortStats, Msacc}: the port's [{recv_cnt, N}, {recv_oct, N},
+%% {send_cnt, N}, {send_oct, N}] (reads and writes of the socket) and the
+%% scheduler threads' time per state in microseconds (msacc).
+probe_start(Peer) ->
+    erlang:system_flag(microstate_accounting, reset),
+    erlang:system_flag(microstate_accounting, true),
+    {os:getpid(), port_stats(Peer), local_port(Peer)}.
+
+probe_stop(Peer) ->
+    Stats = port_stats(Peer),
+    Threads = erlang:statistics(microstate_accounting),
+    erlang:system_flag(microstate_accounting, false),
+    Ms = lists:foldl(fun(#{type := T, counters := C}, Acc) when T =:= scheduler; T =:= dirty_cpu_scheduler ->
+                             maps:fold(fun(K, V, A) -> maps:update_with(K, fun(X) -> X + V end, V, A) end, Acc, C);
+                        (_, Acc) -> Acc
+                     end, #{}, Threads),
+    {os:getpid(), Stats, [{K, erlang:convert_time_unit(V, perf_counter, microsecond)} || {K, V} <- maps:to_list(Ms), V > 0]}.
+
+local_port(Peer) ->
+    case lists:keyfind(Peer, 1, erlang:system_info(dist_ctrl)) of
+        {_, Port} when is_port(Port) -> {ok, {_, P}} = inet:sockname(Port), P;
+        _ -> 0
+    end.
+
+port_stats(Peer) ->
+    case lists:keyfind(Peer, 1, erlang:system_info(dist_ctrl)) of
+        {_, Port} when is_port(Port) ->
+            {ok, S} = inet:getstat(Port, [recv_cnt, recv_oct, send_cnt, send_oct]),
+            S;
+        _ -> []
+    end.
 
 %% ----------------------------------------------------------------- peers
 

@@ -17,6 +17,9 @@ import { parseControl, type ControlMessage, type OutgoingSignal } from './contro
 import { TickState } from './ticker.js';
 import { SocketWriter } from './writer.js';
 import { busyPollDefault, keepPolling, pollRead } from './busypoll.js';
+
+/** @internal The read hold of connections that do not set one (bench/dist.mjs switches it for its A/B rows). */
+export const readHoldDefault = { ms: 1, frames: 128 };
 import type { HandshakeResult } from './handshake.js';
 
 export type { KeepAliveOptions } from '../keepalive.js';
@@ -77,6 +80,22 @@ export interface DistConnectionOptions {
    * sleeps as soon as it is idle).
    */
   busyPollUs?: number;
+  /**
+   * Receive coalescing for streams of small messages: after one read that
+   * held at least {@link readHoldFrames} frames, the connection stops reading
+   * for this many milliseconds (`socket.pause()`), so that the kernel gathers
+   * the stream and the next read takes it in one go. An idle receiver that
+   * reads every few kilobytes makes the sending VM pay a wakeup and an ACK
+   * for each of them, and an Erlang sender then writes (and pays for) every
+   * message on its own; held, it queues and writes in batches (bench:dist,
+   * README). Reads with fewer frames (requests, replies, a large message
+   * arriving in pieces) are handled at once, so call latency is unchanged;
+   * a message in a stream waits at most this much longer. Default 1; 0 turns
+   * it off.
+   */
+  readHoldMs?: number;
+  /** Frames in one read that start a hold (see {@link readHoldMs}); default 128. */
+  readHoldFrames?: number;
 }
 
 /** Options of {@link DistConnection.sendAsync} and {@link DistConnection.drained}. */
@@ -101,6 +120,8 @@ export interface DistConnectionStats {
   messagesIn: number;
   messagesOut: number;
   ticksOut: number;
+  /** Times reading paused after a read of many frames (see {@link DistConnectionOptions.readHoldMs}). */
+  readHolds: number;
 }
 
 /**
@@ -138,7 +159,7 @@ export class DistConnection extends EventEmitter {
   readonly tcpSocket: Socket;
   /** The send policy while busy (see {@link DistConnectionOptions.onBusy}). */
   readonly onBusy: 'wait' | 'error';
-  readonly stats: DistConnectionStats = { framesIn: 0, bytesIn: 0, ticksIn: 0, messagesIn: 0, messagesOut: 0, ticksOut: 0 };
+  readonly stats: DistConnectionStats = { framesIn: 0, bytesIn: 0, ticksIn: 0, messagesIn: 0, messagesOut: 0, ticksOut: 0, readHolds: 0 };
   readonly busyLimitBytes: number;
   private readonly splitter: FrameSplitter;
   private readonly sink: FrameSink = { frame: (b, s, e) => this.onFrame(b, s, e) };
@@ -149,6 +170,9 @@ export class DistConnection extends EventEmitter {
   private readonly tickTimer: NodeJS.Timeout;
   private wasBusy = false;
   private readonly busyPollOpt: number | undefined;
+  private readonly holdMsOpt: number | undefined;
+  private readonly holdFramesOpt: number | undefined;
+  private holdTimer: NodeJS.Timeout | undefined;
   private readonly waiters: Waiter[] = [];
   private listenerError: unknown;
   private closeReason: DistError | undefined;
@@ -168,6 +192,8 @@ export class DistConnection extends EventEmitter {
     this.busyLimitBytes = o.busyLimitBytes ?? 1024 * 1024;
     this.onBusy = o.onBusy ?? 'wait';
     this.busyPollOpt = o.busyPollUs;
+    this.holdMsOpt = o.readHoldMs;
+    this.holdFramesOpt = o.readHoldFrames;
     const tickTimeMs = o.tickTimeMs ?? 60_000;
     const intensity = o.tickIntensity ?? 4;
     this.ticks = new TickState(intensity, (hs.peerFlags & DFLAG.PUBLISHED) === 0n);
@@ -385,6 +411,7 @@ export class DistConnection extends EventEmitter {
     this.isClosed = true;
     this.closeReason = err;
     clearTimeout(this.tickTimer);
+    clearTimeout(this.holdTimer);
     const s = this.socket;
     const tcp = this.tcpSocket;
     if (err === undefined && !s.destroyed) {
@@ -412,6 +439,7 @@ export class DistConnection extends EventEmitter {
     if (this.isClosed) return;
     this.stats.bytesIn += d.length;
     pollRead();
+    const frames0 = this.stats.framesIn;
     try {
       this.splitter.feed(d, this.sink);
     } catch (e) {
@@ -420,7 +448,22 @@ export class DistConnection extends EventEmitter {
         throw e;
       }
       this.fail(e);
+      return;
     }
+    if (this.stats.framesIn - frames0 >= (this.holdFramesOpt ?? readHoldDefault.frames)) this.hold();
+  }
+
+  /** Stops reading for the read hold (a stream of small messages is arriving), then reads on. */
+  private hold(): void {
+    const ms = this.holdMsOpt ?? readHoldDefault.ms;
+    if (!(ms > 0) || this.holdTimer !== undefined || this.isClosed) return;
+    this.stats.readHolds++;
+    const s = this.socket;
+    s.pause();
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      if (!this.isClosed) s.resume();
+    }, ms);
   }
 
   /** One frame, `buf[start, end)`: a tick, or a message handed to the `'message'` listeners. */

@@ -1,0 +1,103 @@
+// DistConnection's read hold (DistConnectionOptions.readHoldMs /
+// readHoldFrames): a read that brings many frames pauses reading for the
+// hold, and nothing is lost or reordered; reads of few frames, a large
+// message arriving in pieces, and readHoldMs 0 never hold; closing while
+// held is clean.
+import t from 'tap';
+import { connect, type Socket } from 'node:net';
+import { initiateHandshake, DistEncoder, ctrl, type ControlMessage, type DistConnectionOptions } from '../../src/dist/index.js';
+import { atom, Pid } from '../../src/etf/index.js';
+import type { Teardownable } from '../../src/testing/index.js';
+import { Harness, uniq } from './harness.js';
+
+const node = `hold${uniq}@127.0.0.1`;
+let peers = 0;
+
+/** A harness with these connection options and one raw peer connected to it. */
+async function setup(t: Teardownable, connection: DistConnectionOptions) {
+  const h = await Harness.start(t, { name: node, cookie: 'c', connection });
+  const name = `holdpeer${++peers}${uniq}@127.0.0.1`;
+  const s: Socket = connect({ port: h.port, host: '127.0.0.1' });
+  t.teardown(() => s.destroy());
+  await new Promise((r) => s.once('connect', r));
+  const hs = await initiateHandshake(s, { name, cookie: 'c', creation: 5, peer: node });
+  s.on('error', () => {});
+  s.resume();
+  await h.until(() => h.connections.length === 1);
+  const c = h.connections[0];
+  const enc = new DistEncoder({ flags: hs.flags });
+  const from = new Pid(atom(name), 1, 0, 5);
+  /** Frames of reg_send {x, Node} ! N for each N. */
+  const frames = (ns: readonly number[]) => Buffer.concat(ns.flatMap((n) => enc.encode(ctrl.regSend(from, atom('x'), n).control, n)));
+  const got: number[] = [];
+  c.on('message', (m: ControlMessage) => {
+    if (m.kind === 'reg_send') got.push(m.message as number);
+  });
+  const until = async (pred: () => boolean, ms = 20_000) => {
+    const end = Date.now() + ms;
+    while (!pred()) {
+      if (Date.now() > end) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+  return { c, s, frames, got, until };
+}
+
+const range = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
+
+t.test('a read of many frames holds reading, then everything arrives in order', async (t) => {
+  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 40, readHoldFrames: 100 });
+  s.write(frames(range(0, 300)));
+  await until(() => got.length >= 100 && c.stats.readHolds > 0);
+  t.equal(c.stats.readHolds, 1, 'one hold');
+  t.ok(c.socket.isPaused(), 'reading is paused during the hold');
+  const heldAt = performance.now();
+  s.write(frames(range(300, 10)));
+  await until(() => got.length === 310);
+  t.ok(performance.now() - heldAt >= 20, 'what came during the hold waited for it');
+  t.same(got, range(0, 310), 'nothing lost or reordered');
+  t.notOk(c.socket.isPaused(), 'reading again after the hold');
+  // Small reads after the hold do not hold.
+  for (let i = 0; i < 5; i++) {
+    s.write(frames([1000 + i]));
+    await until(() => got.length === 311 + i);
+  }
+  t.ok(c.stats.readHolds <= 2, `${c.stats.readHolds} holds: the small reads added none`);
+});
+
+t.test('reads of few frames, and a large message in pieces, never hold', async (t) => {
+  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 1000, readHoldFrames: 50 });
+  for (let i = 0; i < 20; i++) {
+    s.write(frames(range(i * 10, 10)));
+    await until(() => got.length === (i + 1) * 10);
+  }
+  t.equal(c.stats.readHolds, 0, 'ten frames per write: no hold');
+  // One 2 MiB message: many reads of no complete frame, then one.
+  const enc = new DistEncoder({ flags: c.flags, fragmentSize: 8 * 1024 * 1024 });
+  const big = Buffer.alloc(2 * 1024 * 1024, 7);
+  const sig = ctrl.regSend(new Pid(atom(c.peer), 1, 0, 5), atom('x'), big);
+  const t0 = performance.now();
+  const n0 = c.stats.messagesIn;
+  s.write(Buffer.concat(enc.encode(sig.control, sig.payload)));
+  await until(() => c.stats.messagesIn === n0 + 1);
+  t.equal(c.stats.readHolds, 0, 'a large message arriving in pieces: no hold');
+  t.ok(performance.now() - t0 < 1000, 'and no wait of a hold');
+});
+
+t.test('readHoldMs 0 turns the hold off', async (t) => {
+  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 0, readHoldFrames: 10 });
+  s.write(frames(range(0, 500)));
+  await until(() => got.length === 500);
+  t.equal(c.stats.readHolds, 0);
+  t.same(got, range(0, 500));
+});
+
+t.test('closing while held stops the hold cleanly', async (t) => {
+  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 200, readHoldFrames: 20 });
+  s.write(frames(range(0, 100)));
+  await until(() => c.stats.readHolds === 1 && got.length >= 20);
+  c.close();
+  t.ok(c.closed);
+  await new Promise((r) => setTimeout(r, 300));
+  t.ok(got.length <= 100, 'nothing after close');
+});
