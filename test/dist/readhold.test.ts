@@ -51,10 +51,8 @@ t.test('a read of many frames holds reading, then everything arrives in order', 
   await until(() => got.length >= 100 && c.stats.readHolds > 0);
   t.equal(c.stats.readHolds, 1, 'one hold');
   t.ok(c.socket.isPaused(), 'reading is paused during the hold');
-  const heldAt = performance.now();
   s.write(frames(range(300, 10)));
   await until(() => got.length === 310);
-  t.ok(performance.now() - heldAt >= 20, 'what came during the hold waited for it');
   t.same(got, range(0, 310), 'nothing lost or reordered');
   t.notOk(c.socket.isPaused(), 'reading again after the hold');
   // Small reads after the hold do not hold.
@@ -76,12 +74,10 @@ t.test('reads of few frames, and a large message in pieces, never hold', async (
   const enc = new DistEncoder({ flags: c.flags, fragmentSize: 8 * 1024 * 1024 });
   const big = Buffer.alloc(2 * 1024 * 1024, 7);
   const sig = ctrl.regSend(new Pid(atom(c.peer), 1, 0, 5), atom('x'), big);
-  const t0 = performance.now();
   const n0 = c.stats.messagesIn;
   s.write(Buffer.concat(enc.encode(sig.control, sig.payload)));
   await until(() => c.stats.messagesIn === n0 + 1);
   t.equal(c.stats.readHolds, 0, 'a large message arriving in pieces: no hold');
-  t.ok(performance.now() - t0 < 1000, 'and no wait of a hold');
 });
 
 t.test('readHoldMs 0 turns the hold off', async (t) => {
