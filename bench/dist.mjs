@@ -378,35 +378,24 @@ try {
     for (const row of rows) row.flows = row.flows.filter(([label]) => selected(label));
     rows.splice(0, rows.length, ...rows.filter((row) => row.flows.length > 0));
   }
-  // BENCH_AB_POLL=<us>[,<us>...]: each flow runs once per budget per round, busy polling that long (A/B experiment).
-  const AB = (process.env.BENCH_AB_POLL ?? '').split(',').filter((x) => x !== '').map(Number);
-  if (AB.length > 0) {
-    const withPoll = (us, f) => async (ms) => {
-      const old = busyPollDefault.us;
-      busyPollDefault.us = us;
+  // A/B experiments: each flow runs once per value per round, with a connection default set to it.
+  // BENCH_AB_POLL=<us>[,<us>...]: busy polling that long (busyPollUs); BENCH_AB_HOLD=<ms>[,<ms>...]: that read hold (readHoldMs).
+  const abRows = (env, tag, obj, key) => {
+    const values = (process.env[env] ?? '').split(',').filter((x) => x !== '').map(Number);
+    if (values.length === 0) return;
+    const withValue = (v, f) => async (ms) => {
+      const old = obj[key];
+      obj[key] = v;
       try {
         return await f(ms);
       } finally {
-        busyPollDefault.us = old;
+        obj[key] = old;
       }
     };
-    for (const row of rows) row.flows = row.flows.flatMap(([label, f]) => AB.map((us) => [`${label} [poll ${us}]`, withPoll(us, f)]));
-  }
-
-  // BENCH_AB_HOLD=<ms>[,<ms>...]: the same, with that read hold (DistConnectionOptions.readHoldMs; A/B experiment).
-  const ABH = (process.env.BENCH_AB_HOLD ?? '').split(',').filter((x) => x !== '').map(Number);
-  if (ABH.length > 0) {
-    const withHold = (ms0, f) => async (ms) => {
-      const old = readHoldDefault.ms;
-      readHoldDefault.ms = ms0;
-      try {
-        return await f(ms);
-      } finally {
-        readHoldDefault.ms = old;
-      }
-    };
-    for (const row of rows) row.flows = row.flows.flatMap(([label, f]) => ABH.map((v) => [`${label} [hold ${v}]`, withHold(v, f)]));
-  }
+    for (const row of rows) row.flows = row.flows.flatMap(([label, f]) => values.map((v) => [`${label} [${tag} ${v}]`, withValue(v, f)]));
+  };
+  abRows('BENCH_AB_POLL', 'poll', busyPollDefault, 'us');
+  abRows('BENCH_AB_HOLD', 'hold', readHoldDefault, 'ms');
 
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).
