@@ -105,37 +105,20 @@ activity(User) ->
 %% online -> idle swap is a compare-and-swap on the old LastActive: once
 %% LastActive is updated here the sweeper cannot idle the row, and a row it
 %% idled just before is set online again (and subscribers told) below. So the
-%% common case is plain row operations (no match specification to run).
-%%
-%% And mostly a single one: the row's state need not be read when the mirror
-%% (this shard's own last write) says the previous activity, Prev, was less
-%% than idle_ms before a clock reading taken after the update. The write
-%% that set Prev left the row online (login inserts it online, an activity
-%% makes it online before it returns, a rebuild inserts it online), and only
-%% the sweeper idles it: with a compare-and-swap on Prev, which fails once
-%% the update is in, and only when its own clock reading (taken before the
-%% swap, so before the update; monotonic time never goes back) was at least
-%% idle_ms after Prev.
+%% common case is two plain row operations (no match specification to run).
 activity(User, Now) ->
-    Prev = mirror_get(User),
     case ets:update_element(?PRESENCE, User, {2, Now}) of
         false ->
             ok;                                % offline: activity does not log in
         true ->
             mirror_put(User, Now),
-            case is_integer(Prev) andalso now_ms() - Prev < idle_ms() of
-                true -> ok;
-                false -> set_online(User, Now)
-            end
-    end.
-
-set_online(User, Now) ->
-    case ets:lookup_element(?PRESENCE, User, 3) of
-        online -> ok;
-        idle ->
-            case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
-                1 -> chat_subs:notify(User, {presence_event, User, online});
-                0 -> ok
+            case ets:lookup_element(?PRESENCE, User, 3) of
+                online -> ok;
+                idle ->
+                    case ets:select_replace(?PRESENCE, [{{User, '_', idle}, [], [{{{const, User}, Now, online}}]}]) of
+                        1 -> chat_subs:notify(User, {presence_event, User, online});
+                        0 -> ok
+                    end
             end
     end.
 
@@ -185,19 +168,6 @@ mirror_put(User, LastActive) ->
             atomics:put(A, User, case LastActive of offline -> 0; _ -> LastActive - Base end);
         _ ->
             ok
-    end.
-
-%% The last activity the mirror holds for User: none when offline or not
-%% covered by the mirror.
-mirror_get(User) ->
-    case persistent_term:get(?MIRROR) of
-        {A, Base, Size} when User >= 1, User =< Size ->
-            case atomics:get(A, User) of
-                0 -> none;
-                V -> V + Base
-            end;
-        _ ->
-            none
     end.
 
 %% The last activity of a user: from the mirror for ids it covers, else
