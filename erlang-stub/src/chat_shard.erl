@@ -45,7 +45,7 @@ reply(From, Reply) ->
 %%% ----------------------------------------------------------------- server
 
 init({K, Name}) ->
-    chat_user:init(K),
+    chat_user:init(),
     chat_history:bind(K),
     prune_registry(Name),
     {Owners, Ports} = chat_partition:owners(),
@@ -61,7 +61,7 @@ prune_registry(Name) ->
     [chat_user:adopt(Row)
      || {U, Pid, _} = Row <- ets:tab2list(?REGISTRY), chat_channel:shard_of(U) =:= Name,
         not is_process_alive(Pid)],
-    chat_user:clear_held().
+    ok.
 
 %% A request for another shard's user (a caller that addressed the wrong
 %% shard) is passed on, so each user is still served by one shard only.
@@ -378,10 +378,11 @@ logged(F, _FromPid, _T, {typing, _}, Callers, _Key, S) ->
 %%% ------------------------------------------------------------------ stats
 
 stats() ->
+    Held = ets:select_count(?REGISTRY, [{{'_', '_', '$1'}, [{'=/=', '$1', none}], [true]}]),
     #{node => node(),
       online => ets:info(?REGISTRY, size),
       present => chat_presence:online_count(),
-      held_polls => chat_user:held_count(),
+      held_polls => Held,
       messages => chat_tables:value(msg_counter),
       history => chat_history:size(),
       dedup => ets:info(?DEDUP, size),

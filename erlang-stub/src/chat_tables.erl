@@ -33,13 +33,13 @@ start_link() ->
 
 init([]) ->
     Opts = [named_table, public, {read_concurrency, true}, {write_concurrency, true}],
-    %% The tables the shards write (the registry, the history and its
-    %% index, dedup) take no read_concurrency: it makes each write check
-    %% every scheduler's reader group, for reads that are rare on them.
+    %% The tables every send writes (the registry's held poll four times a
+    %% send, the history and its index, dedup) take no read_concurrency: it
+    %% makes each write check every scheduler's reader group, for reads
+    %% that are rare on them.
     Written = [named_table, public, {write_concurrency, true}],
     ets:new(?REGISTRY, [set | Written]),
     ok = chat_history:new_tables(Written),
-    ok = chat_user:new_tables(),
     ets:new(?HISTORY_IDX, [set | Written]),
     ets:new(?DEDUP, [set | Written]),
     ets:new(?SUBS, [bag | Opts]),

@@ -23,18 +23,12 @@
 %% from the end of every poll); when it fires the user goes offline.
 %% grace_ms = 0 disables this.
 %%
-%% The registry row `{User, ShardPid, none}' names the hosting shard (the
-%% third element is unused). The held poll's `From' is in the hosting shard's
-%% own held table (`{User, From}' while a poll is held, chat_user_held_K,
-%% owned by chat_tables so that it outlives the shard): only that shard writes
-%% it, twice per event that wakes a poller and twice per renewed poll, so
-%% those writes never touch a table or lock the other shards write (in the
-%% shared registry they were four writes per send on one table from every
-%% shard). A crash (the kill_channel fault, reset/2)
+%% The registry row `{User, ShardPid, Held}' names the hosting shard and the
+%% held poll's `From' (or none). A crash (the kill_channel fault, reset/2)
 %% empties the channel: seq 0, the held poll answered `refresh', subscribers
 %% told `{channel_reset, User, 0}'. A restarted shard does the same for every
 %% channel its predecessor hosted (adopt/1), answering the held polls its
-%% held table names. All replies go through chat_channel:reply/2 (the delay
+%% registry rows name. All replies go through chat_channel:reply/2 (the delay
 %% fault applies).
 %%
 %% The retained events are not in the record but in the shard's own ETS table
@@ -47,7 +41,7 @@
 
 -include("chat_stub.hrl").
 
--export([new_tables/0, held/1, held_count/0, clear_held/0, init/1, open/1, adopt/1, hosted/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
+-export([init/0, open/1, adopt/1, hosted/1, poll/4, login/2, deliver/3, stop/2, kill/2, handle/2, timeout/3]).
 
 -record(u, {user :: integer(),
             seq = 0 :: non_neg_integer(),
@@ -59,48 +53,13 @@
 
 -define(KEY(U), {?MODULE, U}).
 -define(TAB, {?MODULE, events}).
--define(HELD, {?MODULE, held}).
 
-%% @doc Creates the held tables, one per shard (chat_tables, at start). One
-%% writer each (its shard), so no write_concurrency: a write takes the
-%% table's own lock, which no other core touches.
--spec new_tables() -> ok.
-new_tables() ->
-    Names = [list_to_atom("chat_user_held_" ++ integer_to_list(K))
-             || K <- lists:seq(0, chat_channel:shard_count() - 1)],
-    [ets:new(Name, [set, public, named_table]) || Name <- Names],
-    persistent_term:put(?HELD, list_to_tuple(Names)),
-    ok.
-
-%% @doc Creates shard K's event table and binds it to its held table
-%% (chat_shard:init/1, before any channel is opened or adopted).
--spec init(non_neg_integer()) -> ok.
-init(K) ->
+%% @doc Creates the calling shard's event table (chat_shard:init/1, before
+%% any channel is opened or adopted).
+-spec init() -> ok.
+init() ->
     put(?TAB, ets:new(chat_user_events, [set, private])),
-    put(?HELD, element(K + 1, persistent_term:get(?HELD))),
     ok.
-
-%% @doc The From of User's held poll, or none (from any process).
--spec held(integer()) -> gen_server:from() | none.
-held(User) ->
-    Names = persistent_term:get(?HELD),
-    Tab = element(chat_partition:slot(User) rem tuple_size(Names) + 1, Names),
-    case ets:lookup(Tab, User) of
-        [{_, From}] -> From;
-        [] -> none
-    end.
-
-%% @doc Empties the calling shard's held table (a restarted shard, once it
-%% adopted its predecessor's channels: no poll is held in it yet).
--spec clear_held() -> ok.
-clear_held() ->
-    true = ets:delete_all_objects(get(?HELD)),
-    ok.
-
-%% @doc Number of polls held on this node.
--spec held_count() -> non_neg_integer().
-held_count() ->
-    lists:sum([ets:info(T, size) || T <- tuple_to_list(persistent_term:get(?HELD))]).
 
 %% @doc Opens a new, empty channel for User in this shard and registers it.
 -spec open(integer()) -> pid().
@@ -112,11 +71,11 @@ open(User) ->
 %% @doc Run by a restarted shard for a registry row of its dead predecessor:
 %% the channel comes back empty (as after kill_channel), the user stays online.
 -spec adopt({integer(), pid(), term()}) -> ok.
-adopt({User, _Dead, _}) ->
+adopt({User, _Dead, Held}) ->
     ets:insert(?REGISTRY, {User, self(), none}),
-    case ets:take(get(?HELD), User) of
-        [] -> ok;
-        [{_, From}] -> chat_channel:reply(From, {ok, result(refresh, 0, [])})
+    case Held of
+        none -> ok;
+        From -> chat_channel:reply(From, {ok, result(refresh, 0, [])})
     end,
     chat_subs:notify(User, {channel_reset, User, 0}),
     put(?KEY(User), arm_grace(fresh(User))),
@@ -275,11 +234,11 @@ unhold(#u{user = User} = S) ->
     set_held(User, none),
     S#u{held = none}.
 
-%% Records the held poll in this shard's held table (only this shard writes it).
-set_held(User, none) ->
-    ets:delete(get(?HELD), User);
-set_held(User, From) ->
-    ets:insert(get(?HELD), {User, From}).
+%% Records the held poll in the user's registry row. Only the hosting shard
+%% (this process) writes the row, so a plain update will do (no row: the
+%% user logged out meanwhile, nothing to record).
+set_held(User, Held) ->
+    ets:update_element(?REGISTRY, User, {3, Held}).
 
 arm_grace(#u{grace_ms = 0} = S) -> S;
 arm_grace(#u{grace = undefined, grace_ms = G, user = User} = S) ->

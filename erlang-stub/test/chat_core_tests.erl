@@ -287,7 +287,12 @@ login(Users) ->
     ok.
 
 wait_held(U) ->
-    eventually(fun() -> chat_user:held(U) =/= none end, 5000).
+    eventually(fun() ->
+                       case ets:lookup(chat_registry, U) of
+                           [{_, _, Held}] -> Held =/= none;
+                           [] -> false
+                       end
+               end, 5000).
 
 next_msg() ->
     receive M -> M after 5000 -> timeout end.

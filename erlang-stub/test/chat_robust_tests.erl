@@ -28,7 +28,7 @@ polls_across_kill_channel() ->
     {ok, 0} = call({login, U}),
     {ok, _} = call({send, U, U, <<"one">>, <<>>}),
     Held = async_call({poll, U, 1, 30000}),
-    eventually(fun() -> chat_user:held(U) =/= none end, 5000),
+    eventually(fun() -> [{_, _, H}] = ets:lookup(chat_registry, U), H =/= none end, 5000),
     Racing = [async_call({poll, U, 1, 30000}), async_call({poll, U, 0, 30000})],
     ok = chat_fault:kill_channel(U),
     Last = async_call({poll, U, 0, 200}),
