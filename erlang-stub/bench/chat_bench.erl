@@ -13,7 +13,9 @@
 %% round_seconds (4), sat_senders (64), sat_fp (48), scaling (vm: the rounds
 %% with the clients inside each stub's VM; dist: with the clients on this
 %% node; both: dist then vm), direct (true: call the shard that owns the
-%% request's user, chat_shard_K with K = slot rem N; false: chat_channel).
+%% request's user, chat_shard_K with K = slot rem N; false: chat_channel),
+%% warmup (true), warmup_seconds (120, per stub VM), warmup_fill (0.99),
+%% warmup_chunk (2): see warmup_all/3.
 %%
 %% The load generator of the scaling rounds runs inside the stub's VM by
 %% default: its processes share the stub's schedulers, one core or two, so
@@ -26,8 +28,10 @@
 %%   2. target load on STUB_NODE: sends and friendsPresence at fixed rates at
 %%      once, each client on a fixed schedule; latency also from the scheduled
 %%      start (so a stalled server cannot hide its queueing delay);
-%%   3. scaling rounds, with the clients on this node and then inside each
-%%      stub's VM: in each round, sends alone and then friendsPresence
+%%   3. warm-up of every stub VM to steady state (history at its cap and
+%%      evicting, event windows full and trimming), checked on the stub's
+%%      stats, bounded in time; then the scaling rounds, with the clients
+%%      on this node and then inside each stub's VM: in each round, sends alone and then friendsPresence
 %%      alone, back to back by a fixed set of clients, against three
 %%      configurations in turn (the order alternates between rounds): the
 %%      +S 1:1 stub, the +S 2:2 stub with one scheduler online, and with
@@ -44,7 +48,7 @@
 
 -export([main/0, run/2]).
 %% Called on a stub node (the in-VM scaling rounds load this module there).
--export([load/4, start_pollers/2, polls/0]).
+-export([load/4, start_pollers/2, polls/0, events/0, warm_chunk/4]).
 
 -define(CALL_TIMEOUT, 60000).
 
@@ -190,18 +194,114 @@ label(on2) -> "2 cores, +S 2:2".
 %% scaling=vm (default), dist or both: which of the two sets of rounds run.
 scaling_all(One, Two, Users, Polls, Opts) ->
     Which = maps:get(scaling, Opts, vm),
+    [direct(S, S, maps:get(direct, Opts, true)) || S <- [One, Two]],
+    %% The warm-up runs once, before the first set of rounds, with the
+    %% pollers where those rounds have them.
     DistOk = case Which =/= vm of
-                 true -> scaling(dist, One, Two, Users, maps:get(One, Polls), maps:get(Two, Polls), Opts);
+                 true ->
+                     WarmDist = warmup_all([One, Two], Users, Opts),
+                     WarmDist andalso scaling(dist, One, Two, Users, maps:get(One, Polls), maps:get(Two, Polls), Opts);
                  false -> true
              end,
     VmOk = case Which =/= dist of
                true ->
-                   [direct(S, S, maps:get(direct, Opts, true)) || S <- [One, Two]],
                    [VmOne, VmTwo] = inside([One, Two], Users, maps:get(pollers, Opts, true)),
-                   scaling(vm, One, Two, Users, VmOne, VmTwo, Opts);
+                   WarmVm = Which =/= vm orelse warmup_all([One, Two], Users, Opts),
+                   WarmVm andalso scaling(vm, One, Two, Users, VmOne, VmTwo, Opts);
                false -> true
            end,
     DistOk andalso VmOk.
+
+%%% -------------------------------------------------------------- warm-up
+
+%% Brings every stub VM to the state the rounds keep it in, the same way for
+%% each, one after the other with all its schedulers online: sends by
+%% sat_senders clients inside the stub's VM, back to back, in chunks of
+%% warmup_chunk seconds (2), until the stub's stats say the history holds
+%% history_max messages and eviction has run (history_evicted > 0), and the
+%% users' event windows hold at least warmup_fill (0.99) of users x window
+%% events (each send queues two: the recipient's and the sender's echo; a
+%% window past `window' is trimmed on every event). Bounded by
+%% warmup_seconds (120) per VM; warmup=false skips it. Returns false (and
+%% the rounds do not run) when a stub did not get there in time.
+warmup_all(Stubs, Users, Opts) ->
+    case maps:get(warmup, Opts, true) of
+        false ->
+            out("~nno warm-up (warmup=false): the rounds start on the stubs as the setup left them~n", []),
+            true;
+        true ->
+            out("~nwarm-up, every stub VM in turn: sends inside the stub's VM until the history is at its cap "
+                "with eviction running and the event windows are >= ~b% full (at most ~b s per VM)~n",
+                [round(100 * maps:get(warmup_fill, Opts, 0.99)), maps:get(warmup_seconds, Opts, 120)]),
+            lists:all(fun(Ok) -> Ok end, [warmup(S, Users, Opts) || S <- Stubs])
+    end.
+
+warmup(Stub, Users, Opts) ->
+    ensure_loaded(Stub),
+    Max = rpc:call(Stub, chat_config, get, [history_max]),
+    Window = rpc:call(Stub, chat_config, get, [window]),
+    Fill = maps:get(warmup_fill, Opts, 0.99),
+    Bound = maps:get(warmup_seconds, Opts, 120) * 1000,
+    Chunk = maps:get(warmup_chunk, Opts, 2),
+    Clients = maps:get(sat_senders, Opts, 64),
+    set_online(Stub, rpc:call(Stub, erlang, system_info, [schedulers])),
+    {Cpu0, _} = rpc:call(Stub, erlang, statistics, [runtime]),
+    T0 = erlang:monotonic_time(millisecond),
+    Before = steady_state(Stub),
+    Want = round(Fill * Users * Window),
+    Steady = fun(#{history := H, evicted := Ev, events := E}) -> H >= Max andalso Ev > 0 andalso E >= Want end,
+    Loop = fun Loop(Sends, Errors) ->
+                   St = steady_state(Stub),
+                   Elapsed = erlang:monotonic_time(millisecond) - T0,
+                   case Steady(St) orelse Elapsed >= Bound of
+                       true -> {Sends, Errors, St, Elapsed};
+                       false ->
+                           {C, E} = rpc:call(Stub, ?MODULE, warm_chunk, [Stub, Users, Chunk, Clients], infinity),
+                           Loop(Sends + C, Errors + E)
+                   end
+           end,
+    {Sends, Errors, After, Ms} = Loop(0, 0),
+    {Cpu1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
+    Ok = Steady(After),
+    #{history := H0, events := E0} = Before,
+    #{history := H, evicted := Ev, events := E} = After,
+    out("  ~s (~b scheduler(s)): ~b sends (~b errors) in ~.1f s (~b/s, stub ~.1f us CPU per send); "
+        "history ~b -> ~b of ~b, ~b evicted; events retained ~b -> ~b of ~b (~.1f%)~s; load average ~s~n",
+        [Stub, schedulers(Stub), Sends, Errors, Ms / 1000, round(Sends / max(Ms / 1000, 0.001)),
+         (Cpu1 - Cpu0) * 1000 / max(Sends, 1), H0, H, Max, Ev, E0, E, Users * Window, 100 * E / max(Users * Window, 1),
+         case Ok of true -> ""; false -> " -- WARNING: not steady within the bound, no rounds" end, loadavg()]),
+    Ok.
+
+%% What the warm-up watches, from the stub's stats (history: messages
+%% stored) and its counters and tables: messages evicted, and the events
+%% retained in every shard's event table (chat_user_events, one row per event).
+steady_state(Stub) ->
+    {ok, #{history := H}} = call(Stub, stats),
+    #{history => H,
+      evicted => rpc:call(Stub, chat_tables, value, [history_evicted]),
+      events => rpc:call(Stub, ?MODULE, events, [])}.
+
+%% On the stub: events retained, all shards.
+events() ->
+    lists:sum([case ets:info(T, name) of
+                   chat_user_events -> case ets:info(T, size) of N when is_integer(N) -> N; _ -> 0 end;
+                   _ -> 0
+               end || T <- ets:all()]).
+
+%% On the stub: Secs seconds of back-to-back sends by Clients clients;
+%% returns {Sends, Errors} (not the latencies: the warm-up measures nothing).
+warm_chunk(Stub, Users, Secs, Clients) ->
+    #{send := {Count, Errors, _, _}} = load(Stub, Users, Secs, [{send, max, Clients}]),
+    {Count, Errors}.
+
+ensure_loaded(Stub) ->
+    case rpc:call(Stub, code, is_loaded, [?MODULE]) of
+        {file, _} -> ok;
+        false ->
+            {Mod, Bin, File} = code:get_object_code(?MODULE),
+            {module, Mod} = rpc:call(Stub, code, load_binary, [Mod, File, Bin]),
+            ok
+    end.
 
 %% Moves the load into the stubs' VMs: loads this module there, stops this
 %% node's pollers and starts one poller per user inside each stub (each one's
