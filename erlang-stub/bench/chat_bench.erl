@@ -15,7 +15,7 @@
 %% node; both: dist then vm), direct (true: call the shard that owns the
 %% request's user, chat_shard_K with K = slot rem N; false: chat_channel),
 %% warmup (true), warmup_seconds (120, per stub VM), warmup_fill (0.99),
-%% warmup_chunk (2): see warmup_all/3.
+%% warmup_min (0), warmup_chunk (2): see warmup_all/3.
 %%
 %% The load generator of the scaling rounds runs inside the stub's VM by
 %% default: its processes share the stub's schedulers, one core or two, so
@@ -221,7 +221,9 @@ scaling_all(One, Two, Users, Polls, Opts) ->
 %% history_max messages and eviction has run (history_evicted > 0), and the
 %% users' event windows hold at least warmup_fill (0.99) of users x window
 %% events (each send queues two: the recipient's and the sender's echo; a
-%% window past `window' is trimmed on every event). Bounded by
+%% window past `window' is trimmed on every event), and for at least
+%% warmup_min seconds (0). It prints the stub's CPU per send of each chunk,
+%% so a drift left after the criteria shows. Bounded by
 %% warmup_seconds (120) per VM; warmup=false skips it. Returns false (and
 %% the rounds do not run) when a stub did not get there in time.
 warmup_all(Stubs, Users, Opts) ->
@@ -250,17 +252,20 @@ warmup(Stub, Users, Opts) ->
     Before = steady_state(Stub),
     Want = round(Fill * Users * Window),
     Steady = fun(#{history := H, evicted := Ev, events := E}) -> H >= Max andalso Ev > 0 andalso E >= Want end,
-    Loop = fun Loop(Sends, Errors) ->
+    Min = maps:get(warmup_min, Opts, 0) * 1000,
+    Loop = fun Loop(Sends, Errors, PerChunk) ->
                    St = steady_state(Stub),
                    Elapsed = erlang:monotonic_time(millisecond) - T0,
-                   case Steady(St) orelse Elapsed >= Bound of
-                       true -> {Sends, Errors, St, Elapsed};
+                   case (Steady(St) andalso Elapsed >= Min) orelse Elapsed >= Bound of
+                       true -> {Sends, Errors, St, Elapsed, lists:reverse(PerChunk)};
                        false ->
+                           {C0, _} = rpc:call(Stub, erlang, statistics, [runtime]),
                            {C, E} = rpc:call(Stub, ?MODULE, warm_chunk, [Stub, Users, Chunk, Clients], infinity),
-                           Loop(Sends + C, Errors + E)
+                           {C1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
+                           Loop(Sends + C, Errors + E, [(C1 - C0) * 1000 / max(C, 1) | PerChunk])
                    end
            end,
-    {Sends, Errors, After, Ms} = Loop(0, 0),
+    {Sends, Errors, After, Ms, PerChunk} = Loop(0, 0, []),
     {Cpu1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
     Ok = Steady(After),
     #{history := H0, events := E0} = Before,
@@ -270,6 +275,8 @@ warmup(Stub, Users, Opts) ->
         [Stub, schedulers(Stub), Sends, Errors, Ms / 1000, round(Sends / max(Ms / 1000, 0.001)),
          (Cpu1 - Cpu0) * 1000 / max(Sends, 1), H0, H, Max, Ev, E0, E, Users * Window, 100 * E / max(Users * Window, 1),
          case Ok of true -> ""; false -> " -- WARNING: not steady within the bound, no rounds" end, loadavg()]),
+    out("    stub CPU us per send, chunk by chunk: ~s~n",
+        [string:join([io_lib:format("~.1f", [X]) || X <- PerChunk], " ")]),
     Ok.
 
 %% What the warm-up watches, from the stub's stats (history: messages

@@ -39,7 +39,8 @@
 # the CPU per send drifted round by round (the +S 1:1 stub from about 25 to
 # 50 us), so the ratios measured a moving target. At most warmup_seconds
 # (120) per VM; a stub not steady by then fails the run before the rounds.
-# BENCH_ARGS=warmup=false skips it (warmup_fill=0.99 is the fill wanted).
+# BENCH_ARGS=warmup=false skips it (warmup_fill=0.99 is the fill wanted,
+# warmup_min=S a minimum duration); it also prints CPU per send per chunk.
 #
 # Bounded: the target phase lasts BENCH_SECONDS (default 10), each scaling
 # phase BENCH_ROUND_SECONDS (default 4) for BENCH_ROUNDS rounds (default 5,
