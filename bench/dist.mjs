@@ -215,7 +215,12 @@ async function probeStart(node, driver, target) {
     c.on('close', () => r(o.replace(/\s+/g, ' ').trim()));
     c.on('error', () => r(''));
   }, (FLOW_MS / 2)));
-  return { js, erls, perf, ss, net0: tcpExt(), cpu0: pids.map(procCpuUs), js0: { ...jsReads, cpu: process.cpuUsage(), holds: js ? node.connection(driver).stats.readHolds : 0, conn: js ? node.connection(driver) : undefined } };
+  return { js, erls, perf, ss, net0: tcpExt(), cpu0: pids.map(procCpuUs), port0: st.map((x) => portStats(x.elements[1])), js0: { ...jsReads, cpu: process.cpuUsage(), holds: js ? node.connection(driver).stats.readHolds : 0, conn: js ? node.connection(driver) : undefined } };
+}
+
+/** dist_bench:port_stats/1's [{recv_cnt, N}, ...] as an object. */
+function portStats(list) {
+  return Object.fromEntries(list.map((t) => [t.elements[0].name, Number(t.elements[1])]));
 }
 
 /** The kernel's TcpExt counters (system-wide: the flow is most of the machine's TCP traffic while it runs). */
@@ -256,7 +261,9 @@ async function probeStop(node, p, sent, us) {
     const r = await node.rpc(n, 'dist_bench', 'probe_stop', [atom(peer)]);
     const [osPid, stats, msacc] = r.elements;
     const cpu = procCpuUs(Number(String.fromCharCode(...osPid))) - p.cpu0[i];
-    const st = Object.fromEntries(stats.map((t) => [t.elements[0].name, Number(t.elements[1])]));
+    // The port's counters run from the connection's start: this flow's are the difference.
+    const st0 = p.port0[i];
+    const st = Object.fromEntries(Object.entries(portStats(stats)).map(([k, v]) => [k, v - (st0[k] ?? 0)]));
     const ms = msacc.map((t) => [t.elements[0].name, Number(t.elements[1])]).sort((a, b) => b[1] - a[1]);
     const io = i === 0 ? `${(st.send_cnt / sent * 1000).toFixed(1)} writes/1000 msgs, ${(st.send_oct / st.send_cnt).toFixed(0)} B each` : `${(st.recv_cnt / sent * 1000).toFixed(1)} reads/1000 msgs, ${(st.recv_oct / st.recv_cnt).toFixed(0)} B each`;
     out.push(`  ${i === 0 ? 'sender' : 'receiver'} ${n.split('_')[0]}: CPU ${(cpu / sent).toFixed(2)} µs/msg (${(cpu / us * 100).toFixed(0)}% of a core); ${io}; msacc µs/msg ${ms.filter(([k]) => k !== 'sleep').map(([k, v]) => `${k} ${(v / sent).toFixed(2)}`).join(' ')}\n    ${await perfCountsOf(i)}`);

@@ -143,7 +143,8 @@ now_us() -> erlang:monotonic_time(microsecond).
 
 %% BENCH_PROBE=1 in bench/dist.mjs: where this node's time goes during a flow
 %% to or from Peer. probe_start/1 resets microstate accounting and returns the
-%% OS pid and the distribution port's counters; probe_stop/1 returns
+%% OS pid, the distribution port's counters (since the connection opened: the
+%% caller subtracts them from probe_stop's) and its local port; probe_stop/1 returns
 %% {OsPid, PortStats, Msacc}: the port's [{recv_cnt, N}, {recv_oct, N},
 %% {send_cnt, N}, {send_oct, N}] (reads and writes of the socket) and the
 %% scheduler threads' time per state in microseconds (msacc).
@@ -163,17 +164,22 @@ probe_stop(Peer) ->
     {os:getpid(), Stats, [{K, erlang:convert_time_unit(V, perf_counter, microsecond)} || {K, V} <- maps:to_list(Ms), V > 0]}.
 
 local_port(Peer) ->
-    case lists:keyfind(Peer, 1, erlang:system_info(dist_ctrl)) of
-        {_, Port} when is_port(Port) -> {ok, {_, P}} = inet:sockname(Port), P;
-        _ -> 0
+    case dist_port(Peer) of
+        none -> 0;
+        Port -> {ok, {_, P}} = inet:sockname(Port), P
     end.
 
 port_stats(Peer) ->
+    case dist_port(Peer) of
+        none -> [];
+        Port -> {ok, S} = inet:getstat(Port, [recv_cnt, recv_oct, send_cnt, send_oct]), S
+    end.
+
+%% The socket port of the distribution connection to Peer (none if it is not a port).
+dist_port(Peer) ->
     case lists:keyfind(Peer, 1, erlang:system_info(dist_ctrl)) of
-        {_, Port} when is_port(Port) ->
-            {ok, S} = inet:getstat(Port, [recv_cnt, recv_oct, send_cnt, send_oct]),
-            S;
-        _ -> []
+        {_, Port} when is_port(Port) -> Port;
+        _ -> none
     end.
 
 %% ----------------------------------------------------------------- peers
