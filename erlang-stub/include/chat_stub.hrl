@@ -8,12 +8,12 @@
 %%   ?HISTORY_K    ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store,
 %%                          one table per shard, named ?HISTORY ++ "_K" (chat_history:new_tables/1)
 %%   ?HISTORY_IDX  set      {InsertCounter, {Table, HistoryKey} | evicted}   eviction order (chat_history)
-%% A shard's channels keep their retained events in the shard's own private
-%% table, {{UserId, Seq}, Event} (chat_user).
 %%   ?DEDUP        set      {{FromId, ClientMsgId}, Msg, InsertedMonoMs}
 %%   ?SUBS         bag      {UserId, SubscriberPid}
 %%   ?SUBS_BY_PID  bag      {SubscriberPid, UserId}
 %%   ?META         set      counters and runtime switches (see chat_tables)
+%% Not here: a shard's channels keep their retained events in the shard's own
+%% private table, {{UserId, Seq}, Event} (chat_user), which dies with the shard.
 
 -define(REGISTRY, chat_registry).
 -define(PRESENCE, chat_presence_tab).

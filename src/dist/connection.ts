@@ -17,12 +17,12 @@ import { parseControl, type ControlMessage, type OutgoingSignal } from './contro
 import { TickState } from './ticker.js';
 import { SocketWriter } from './writer.js';
 import { busyPollDefault, keepPolling, pollRead } from './busypoll.js';
-
-/** @internal The read hold of connections that do not set one (bench/dist.mjs switches it for its A/B rows). */
-export const readHoldDefault = { ms: 1, frames: 128 };
 import type { HandshakeResult } from './handshake.js';
 
 export type { KeepAliveOptions } from '../keepalive.js';
+
+/** @internal The read hold of connections that do not set one (bench/dist.mjs switches it for its A/B rows). */
+export const readHoldDefault = { ms: 1, frames: 128 };
 
 /** Options of {@link DistConnection}. */
 export interface DistConnectionOptions {
