@@ -46,21 +46,26 @@ async function setup(t: Teardownable, connection: DistConnectionOptions) {
 const range = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
 
 t.test('a read of many frames holds reading, then everything arrives in order', async (t) => {
-  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 40, readHoldFrames: 100 });
+  // A hold long enough that a loaded machine still looks while it lasts (the
+  // test waits for it once, at the end).
+  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 1500, readHoldFrames: 100 });
   s.write(frames(range(0, 300)));
   await until(() => got.length >= 100 && c.stats.readHolds > 0);
-  t.equal(c.stats.readHolds, 1, 'one hold');
   t.ok(c.socket.isPaused(), 'reading is paused during the hold');
+  // One write usually arrives in one read; if the kernel split it, each part of
+  // >= 100 frames holds once more.
+  t.ok(c.stats.readHolds >= 1 && c.stats.readHolds <= 3, `${c.stats.readHolds} hold(s) for 300 frames in one write`);
   s.write(frames(range(300, 10)));
   await until(() => got.length === 310);
   t.same(got, range(0, 310), 'nothing lost or reordered');
   t.notOk(c.socket.isPaused(), 'reading again after the hold');
   // Small reads after the hold do not hold.
+  const holds = c.stats.readHolds;
   for (let i = 0; i < 5; i++) {
     s.write(frames([1000 + i]));
     await until(() => got.length === 311 + i);
   }
-  t.ok(c.stats.readHolds <= 2, `${c.stats.readHolds} holds: the small reads added none`);
+  t.equal(c.stats.readHolds, holds, 'the small reads added no hold');
 });
 
 t.test('reads of few frames, and a large message in pieces, never hold', async (t) => {
@@ -91,7 +96,7 @@ t.test('readHoldMs 0 turns the hold off', async (t) => {
 t.test('closing while held stops the hold cleanly', async (t) => {
   const { c, s, frames, got, until } = await setup(t, { readHoldMs: 200, readHoldFrames: 20 });
   s.write(frames(range(0, 100)));
-  await until(() => c.stats.readHolds === 1 && got.length >= 20);
+  await until(() => c.stats.readHolds >= 1 && got.length >= 20);
   c.close();
   t.ok(c.closed);
   await new Promise((r) => setTimeout(r, 300));
