@@ -118,9 +118,10 @@ async function scenario(t: Test, nodes: StubNode[], chat: ChatBackend, base: big
 
   t.ok(Number.isFinite(downAt), 'the client noticed the node go down');
   t.ok(during.length > 0, 'calls were made while the node was down');
-  // The figures above are the measure; the bounds only prove no call waited for its 2 s timeout.
-  t.ok(during.every((o) => o.ms < 1000), 'and each failed fast, not at its 2 s timeout');
-  t.ok(firstFail < 1000, 'the first failure came right after the node was noticed down');
+  // The figures above are the measure (tens of ms); the bounds only prove that no
+  // call waited for its 2 s timeout, with room for a loaded machine's stalls.
+  t.ok(during.every((o) => o.ms < 1900), 'and each failed fast, not at its 2 s timeout');
+  t.ok(firstFail < 1900, 'the first failure came soon after the node was noticed down, not a timeout later');
   t.ok(firstOk.length > 0, 'calls for its users succeed again after the restart, with no action from the caller');
   t.ok(routedToVictim.length > 0);
   t.ok(out.every((o) => ['ok', 'ERR_CHAT_UNAVAILABLE', 'ERR_CHAT_NOT_ONLINE', 'ERR_CHAT_TIMEOUT'].includes(o.code)), 'only contract errors');
