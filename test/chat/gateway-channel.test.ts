@@ -20,7 +20,7 @@ class ModelChannel {
   seq = 0n;
   events: ChannelEvent[] = [];
   history: bigint[] = [];
-  held: { after: bigint; resolve: (r: PollResult) => void; timer: NodeJS.Timeout } | undefined;
+  held: { after: bigint; resolve: (r: PollResult) => void; timer: NodeJS.Timeout; unlisten: () => void } | undefined;
   nextId = 1n;
 
   constructor(readonly window: number) {}
@@ -44,6 +44,7 @@ class ModelChannel {
     const h = this.held!;
     this.held = undefined;
     clearTimeout(h.timer);
+    h.unlisten();
     h.resolve(r);
   }
 
@@ -62,14 +63,17 @@ class ModelChannel {
     if ((o.timeoutMs ?? 30_000) <= 0) return Promise.resolve({ status: PollStatus.CONTINUE, seq: this.seq, events: [] });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.held && this.answerHeld({ status: PollStatus.CONTINUE, seq: this.seq, events: [] }), o.timeoutMs ?? 30_000);
-      this.held = { after, resolve, timer };
-      o.signal?.addEventListener('abort', () => {
+      // Like the real backends, the listener goes when the poll is answered: UserChannel
+      // gives one signal to every poll until it aborts.
+      const onAbort = () => {
         if (this.held?.resolve === resolve) {
           clearTimeout(timer);
           this.held = undefined;
           reject(new Error('aborted'));
         }
-      });
+      };
+      this.held = { after, resolve, timer, unlisten: () => o.signal?.removeEventListener('abort', onAbort) };
+      o.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
