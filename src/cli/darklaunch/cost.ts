@@ -3,13 +3,26 @@
 // node's `stats` over its control port, and the gateway's Prometheus
 // /metrics (held polls, requests, backend call latency, and process figures
 // when the gateway exports them).
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { controlCommand } from '../../procs/stub.js';
 import type { CostSample, StubCost } from './collect.js';
 
-const CLK_TCK = 100;
-const PAGE = 4096;
+/** This system's value of a `getconf` variable, or `fallback` where getconf is missing or says nothing useful. */
+function sysconf(name: string, fallback: number): number {
+  try {
+    const v = Number(execFileSync('getconf', [name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    return Number.isInteger(v) && v > 0 ? v : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+// /proc/PID/stat counts CPU in clock ticks (USER_HZ) and RSS in pages (proc(5)).
+// Both are asked once: pages are 16 or 64 KiB on some arm64 and ppc64 kernels.
+let units: { clkTck: number; page: number } | undefined;
+const procUnits = () => (units ??= { clkTck: sysconf('CLK_TCK', 100), page: sysconf('PAGESIZE', 4096) });
 
 /** RSS and CPU of one process, from /proc/PID/stat; CPU is per interval between samples. */
 export class ProcStat {
@@ -28,12 +41,13 @@ export class ProcStat {
     }
     // Fields after the command name (which may hold spaces) start at ") ".
     const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const { clkTck, page } = procUnits();
     const ticks = Number(f[11]) + Number(f[12]);
-    const rssMB = (Number(f[21]) * PAGE) / 1048576;
+    const rssMB = (Number(f[21]) * page) / 1048576;
     const at = performance.now();
     const prev = this.last;
     this.last = { ticks, at };
-    const cpuPct = prev ? (((ticks - prev.ticks) / CLK_TCK) * 100_000) / Math.max(1, at - prev.at) : 0;
+    const cpuPct = prev ? (((ticks - prev.ticks) / clkTck) * 100_000) / Math.max(1, at - prev.at) : 0;
     return { rssMB: round1(rssMB), cpuPct: round1(cpuPct) };
   }
 }
