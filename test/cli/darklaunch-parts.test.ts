@@ -10,7 +10,7 @@ import { Histogram } from '../../src/cli/darklaunch/hist.js';
 import { Ledger } from '../../src/cli/darklaunch/ledger.js';
 import { planDigest, shardUsers, UserPlan } from '../../src/cli/darklaunch/plan.js';
 import { defaultSettings, parseDuration, parseFault, parseShard, parseSlo, checkSettings, parseControl } from '../../src/cli/darklaunch/settings.js';
-import { bucketQuantile, MetricsScraper, parseProm } from '../../src/cli/darklaunch/cost.js';
+import { bucketQuantile, MetricsScraper, parseProm, ProcStat } from '../../src/cli/darklaunch/cost.js';
 import { backoffMs, SimUser } from '../../src/cli/darklaunch/user.js';
 import { explainLoss, type FaultRecord } from '../../src/cli/darklaunch/faults.js';
 import { interleavedSlots } from '../../src/cli/darklaunch/spawn.js';
@@ -210,15 +210,17 @@ t.test('the /metrics scraper: gauges, rates per second, a slow answer still coun
   await once(server, 'listening');
   t.teardown(() => server.close());
   const scraper = new MetricsScraper(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`, 3000);
+  const t0 = performance.now();
   t.same(await scraper.sample(), { heldPolls: 7 }, 'the first answer has the gauges (no rates yet)');
   sends = 100;
   // A gateway that takes longer than a second to answer is still measured; its rates are per second.
   delayMs = 1200;
-  const t0 = performance.now();
   const s = await scraper.sample();
-  const elapsedS = (performance.now() - t0) / 1000;
+  // The scraper's interval runs from answer to answer: at least the 1.2 s delay, at most all of it.
+  const outerS = (performance.now() - t0) / 1000;
+  const calls = s?.backend?.calls ?? NaN;
   t.equal(s?.heldPolls, 7);
-  t.ok(s?.backend && s.backend.calls > 0 && s.backend.calls <= 100 / elapsedS + 1, `send calls per second: ${s?.backend?.calls} (100 in ${elapsedS.toFixed(2)} s)`);
+  t.ok(calls >= 100 / outerS - 0.1 && calls <= 100 / 1.2 + 0.1, `send calls per second: ${calls} (100 over 1.2-${outerS.toFixed(2)} s)`);
   t.equal(s?.backend?.byMethod?.send.calls, s?.backend?.calls, 'held polls are left out of the backend figure');
   t.equal(s?.requests, s?.backend?.calls, 'requests per second');
   t.notOk(scraper.down);
@@ -384,4 +386,24 @@ t.test('audit: a history read refused with 429 is retried after Retry-After, a b
   const [b] = await always.u.audit(items);
   t.match(b, { inHistory: false, error: 'its history read failed' }, 'reported as failed at last');
   t.equal(always.calls(), 5, 'five attempts, no more');
+});
+
+t.test('ProcStat reads RSS and CPU of a process from /proc in its own units', async (t) => {
+  const p = new ProcStat(process.pid);
+  t.match(p.sample(), { cpuPct: 0 }, 'the first sample has no interval for CPU');
+  // Busy until this process has used 300 ms of CPU, however loaded the machine is.
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  const used = () => {
+    const c = process.cpuUsage(cpu0);
+    return (c.user + c.system) / 1000;
+  };
+  while (used() < 300);
+  const s = p.sample()!;
+  const expected = (used() / (performance.now() - wall0)) * 100;
+  const rss = process.memoryUsage.rss() / 1048576;
+  t.ok(Math.abs(s.rssMB - rss) < Math.max(8, rss * 0.1), `RSS ${s.rssMB} MB as Node sees it (${rss.toFixed(1)} MB)`);
+  // /proc counts in 10 ms ticks: 300 ms of CPU is known to a few percent.
+  t.ok(Math.abs(s.cpuPct - expected) < expected * 0.2 + 5, `CPU ${s.cpuPct}% over a busy interval (Node: ${expected.toFixed(1)}%)`);
+  t.equal(new ProcStat(2 ** 22 + 1).sample(), undefined, 'a process that is gone');
 });
