@@ -544,6 +544,12 @@ export function termEquals(a: Term, b: Term): boolean {
  * when `a > b` (always -1, 0 or 1). Integers and floats compare by value, so
  * `compareTerms(1, new Float(1))` is 0 (Erlang `1 == 1.0`). Suitable for
  * `Array.prototype.sort`; safe for arbitrarily deep terms.
+ *
+ * This is the documented order (Erlang reference manual, "Term Comparisons").
+ * OTP 26 and later depart from it in one case: two maps whose keys hold
+ * atom-keyed maps (e.g. `#{#{false => 1} => v}`) compare those inner maps with
+ * their atoms in atom-table order, which can differ from one VM to another
+ * (erlang/otp#11568). Every other comparison agrees with erl (test/etf/compare.test.ts).
  */
 export function compareTerms(a: Term, b: Term): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;

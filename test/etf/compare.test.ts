@@ -6,6 +6,7 @@ import t, { type Test } from 'tap';
 import { randomInt } from 'node:crypto';
 import {
   atom,
+  Atom,
   BitBinary,
   compareTerms,
   decode,
@@ -21,6 +22,7 @@ import {
   Reference,
   termEquals,
   tuple,
+  Tuple,
   type Term,
 } from '../../src/index.js';
 import { compareCodePoints, compareMapKeys } from '../../src/etf/compare.js';
@@ -315,6 +317,26 @@ for (const v of otpVariants()) {
   }
 }
 
+/**
+ * Whether `x` has a map key that holds, at any depth, a map with an atom key.
+ * Since OTP 26 (erlang/otp#6151) small maps keep atom keys in atom-table order,
+ * and comparing map keys (the exact order) compares such inner maps in that
+ * order, not in term order: `#{A => v} < #{B => v}` can differ from `A < B` and
+ * from one VM to another (erlang/otp#11568, "Fix exact small map compare").
+ * We follow the documented order, so such terms cannot be checked against erl.
+ */
+function atomMapInKey(x: Term, inKey = false): boolean {
+  if (x instanceof Map) {
+    for (const [k, v] of x as Map<Term, Term>) {
+      if (inKey && (x.size <= 32 && (k instanceof Atom || typeof k === 'boolean' || typeof k === 'string' || k == null))) return true;
+      if (atomMapInKey(k, true) || atomMapInKey(v, inKey)) return true;
+    }
+    return false;
+  }
+  const inner = Array.isArray(x) ? x : x instanceof Tuple ? x.elements : x instanceof ImproperList ? [...x.elements, x.tail] : x instanceof Fun ? x.freeVars : [];
+  return inner.some((e) => atomMapInKey(e, inKey));
+}
+
 async function agree(t: Test, root: string, bin: boolean): Promise<void> {
     // BEAMBRIDGE_COMPARE_SEED=<seed> replays a run (the seed is in every assertion message).
     const seed = Number(process.env.BEAMBRIDGE_COMPARE_SEED) || randomInt(1, 2 ** 31);
@@ -339,6 +361,7 @@ async function agree(t: Test, root: string, bin: boolean): Promise<void> {
     }
     t.equal(terms.length, 2 * n, `parsed every term (seed ${seed})`);
     const bad: string[] = [];
+    let unchecked = 0;
     for (const [i, j, c, exact, eq] of pairs) {
       const x = terms[i];
       const y = terms[j];
@@ -346,18 +369,23 @@ async function agree(t: Test, root: string, bin: boolean): Promise<void> {
       // Before OTP 27, -0.0 =:= 0.0, so they are one map key and terms holding them
       // compare differently (#{-0.0 => b} > #{0.0 => a} on OTP 25); we follow OTP 27+.
       if (release < 27 && (texts[i].includes('-0.0') || texts[j].includes('-0.0'))) continue;
+      if (release >= 26 && (atomMapInKey(x) || atomMapInKey(y))) {
+        unchecked++;
+        continue;
+      }
       if (got !== c || (got === 0) !== eq || termEquals(x, y) !== exact) {
         bad.push(`${texts[i]} vs ${texts[j]}: erl cmp ${c} =:= ${exact} == ${eq}; ours ${got} ${termEquals(x, y)}`);
       }
     }
-    t.same(bad.slice(0, 5), [], `${pairs.length} pairs agree (seed ${seed})`);
+    t.same(bad.slice(0, 5), [], `${pairs.length - unchecked} pairs agree (seed ${seed}; ${unchecked} with an atom-keyed map in a map key left out)`);
     const ours = terms.map((_, i) => i).sort((i, j) => compareTerms(terms[i], terms[j]));
     // Before OTP 27, -0.0 and 0.0 are the same map key and the same number, so
     // a term holding -0.0 sorts where OTP 27+ (and we) would not (e.g. seed
     // 434476701 on OTP 25: #{-0.0 => _, {..} => _} vs #{0.0 => _, fun .. => _}).
     // Both orders are total and lists:sort is stable, so the terms without
     // -0.0 must still come out in exactly the same relative order.
-    const plain = (i: number) => release >= 27 || !texts[i].includes('-0.0');
+    // The same holds for terms that have an atom-keyed map inside a map key on OTP 26+ (atomMapInKey).
+    const plain = (i: number) => (release >= 27 || !texts[i].includes('-0.0')) && (release < 26 || !atomMapInKey(terms[i]));
     t.same(ours.filter(plain), sorted.filter(plain), `lists:sort order (seed ${seed})`);
     if (bin) t.ok(terms.some((x) => JSON.stringify(formatTerm(x)).includes('#Fun<')), 'local funs were compared');
 }
