@@ -35,13 +35,23 @@ export async function startEpmd(t?: TestContext): Promise<number> {
 export async function startEpmdProcess(t?: TestContext, onPort?: number): Promise<{ port: number; process?: Started }> {
   const shared = process.env.BEAMBRIDGE_EPMD_PORT;
   if (shared) return { port: Number(shared) };
-  const port = onPort ?? (await freePort());
-  const started = await startProcess({
-    cmd: 'epmd',
-    args: ['-port', String(port), '-relaxed_command_check'],
-    readyPort: port,
-    t,
-  });
-  return { port, process: started };
+  // A port found free can be taken before epmd binds it (by another process's
+  // listener, or as the local port of a connection); epmd then exits at once.
+  // On a port of our own choosing, try another one.
+  for (let attempt = 1; ; attempt++) {
+    const port = onPort ?? (await freePort());
+    try {
+      const started = await startProcess({
+        cmd: 'epmd',
+        args: ['-port', String(port), '-relaxed_command_check'],
+        readyPort: port,
+        t,
+      });
+      if (started.exited) throw new Error(`epmd exited at start (port ${port} taken?): ${started.stderr()}`);
+      return { port, process: started };
+    } catch (e) {
+      if (onPort !== undefined || attempt >= 3) throw e;
+    }
+  }
 }
 

@@ -15,6 +15,8 @@ import { startStubCluster, type StubNode } from '../../src/testing/index.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+/** Each send's own deadline: what "failing fast" is measured against. */
+const CALL_TIMEOUT_MS = 2000;
 
 interface Outcome {
   at: number;
@@ -61,7 +63,7 @@ async function scenario(t: Test, nodes: StubNode[], chat: ChatBackend, base: big
   const one = async (from: bigint, to: bigint) => {
     const at = performance.now();
     try {
-      const message = await chat.send(from, to, `m${tick}`, { clientMsgId: `${from}-${tick}`, timeoutMs: 2000 });
+      const message = await chat.send(from, to, `m${tick}`, { clientMsgId: `${from}-${tick}`, timeoutMs: CALL_TIMEOUT_MS });
       out.push({ at, ms: performance.now() - at, code: 'ok', message });
     } catch (e) {
       const code = e instanceof ChatError ? e.code : String(e);
@@ -111,7 +113,7 @@ async function scenario(t: Test, nodes: StubNode[], chat: ChatBackend, base: big
   t.comment(`${chat.transport}: calls in flight when it died failed ${inflight.map((x) => fmt(x)).join(', ') || '(none in flight)'} after it was noticed; ` +
     `the first new call failed ${fmt(firstFail)} after (the stream sends every ~5 ms)`);
   t.comment(`${chat.transport}: calls for the dead node's users while it was down: ${during.length}, each failed in median ${fmt(median(during.map((o) => o.ms)))}, ` +
-    `max ${fmt(Math.max(...during.map((o) => o.ms)))} (call timeout 2000 ms)`);
+    `max ${fmt(Math.max(...during.map((o) => o.ms)))} (call timeout ${CALL_TIMEOUT_MS} ms)`);
   t.comment(`${chat.transport}: restart to ready line: ${fmt(readyAt - restartAt)}; ready to the first successful call for its users: ${fmt(Math.min(...firstOk) - readyAt)}; ` +
     `kill to first success: ${fmt(Math.min(...firstOk) - killAt)}`);
   t.comment(`${chat.transport}: ${out.length} sends: ${[...codes].map(([k, n]) => `${k} ${n}`).join(', ')}`);

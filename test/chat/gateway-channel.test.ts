@@ -14,6 +14,7 @@ import { PresenceHub, type PresenceWatcher } from '../../src/chat/gateway/presen
 import { UserChannel, type ChannelHost, type HeldPoll, type PollStatusName } from '../../src/chat/gateway/channel.js';
 import { backoffPolicy } from '../../src/backoff.js';
 import type { HttpResponse } from '../../src/chat/gateway/http.js';
+import { until } from '../helpers/until.js';
 
 /** The stub's channel: seq, a window of retained events, one held poll, crashes. */
 class ModelChannel {
@@ -187,7 +188,8 @@ t.test('presence: pushes are coalesced per watcher and round, spread over the ro
   for (const id of ids.slice(0, 40)) states.set(id, PresenceState.ONLINE);
   const t0 = Date.now();
   await hub.tick();
-  await new Promise((r) => setTimeout(r, 200));
+  // The wake-ups are spread over a third of the interval (two 50 ms steps here).
+  await until(() => wakes.size === 60);
   t.equal(wakes.size, 60, 'every watcher woken');
   t.ok([...wakes.values()].every((w) => w.length === 1), 'once each, for 39 or 40 changed friends');
   const times = [...wakes.values()].map((w) => w[0] - t0);
@@ -204,7 +206,7 @@ t.test('presence: pushes are coalesced per watcher and round, spread over the ro
   t.same([...wakes.keys()], [99], 'a fresher state at sign-in wakes only the joiner at once');
   t.match(hub.viewText(late.friends, 0), /"userId":"41","state":"idle","idleSeconds":7/);
   await hub.tick();
-  await new Promise((r) => setTimeout(r, 200));
+  await until(() => wakes.size === 60);
   t.equal(wakes.size, 60, 'the 59 other watchers of 41 hear of it at the next round');
   hub.leave(late, late.friends);
   for (const u of users) hub.leave(u, u.friends);
@@ -302,7 +304,8 @@ t.test('after an outage a browser poll makes the loop retry at once (not at the 
   await new Promise((r) => setTimeout(r, 1050));
   const t0 = Date.now();
   const held = browserPoll();
-  await new Promise((r) => setTimeout(r, 50));
+  // Bounded far below the loop's 10-20 s backoff, which is what a retry "at once" rules out.
+  await until(() => recovered === 1 && ch.held !== undefined, 5000);
   t.equal(recovered, 1, 'the retry answered: the host hears of the recovery');
   t.ok(ch.held !== undefined, 'the loop is back in its long-poll');
   ch.push();

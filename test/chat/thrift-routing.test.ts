@@ -168,7 +168,8 @@ t.test("the stub's failures become the chat errors", async (t) => {
     partitionMap: () => [{ first: 0, last: 1023, node: 'x@127.0.0.1', thriftPort: srv.port }],
   });
   t.teardown(() => srv.close());
-  const c = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: srv.port }], callTimeoutMs: 5000 });
+  const callTimeoutMs = 5000;
+  const c = await ChatChannelCluster.connect({ seeds: [{ host: '127.0.0.1', port: srv.port }], callTimeoutMs });
   t.teardown(() => c.close());
   t.match(await c.login(1).catch((e: unknown) => e), { code: 'ERR_CHAT_BAD_REQUEST', reason: 'text_too_long' });
   t.match(await c.login(2).catch((e: unknown) => e), { code: 'ERR_CHAT_BAD_REQUEST', reason: 'request' });
@@ -184,7 +185,8 @@ t.test("the stub's failures become the chat errors", async (t) => {
   t.ok(c.isDown('x@127.0.0.1'));
   const started = performance.now();
   t.match(await c.touch(6).catch((x: unknown) => x), { code: 'ERR_CHAT_UNAVAILABLE' });
-  t.ok(performance.now() - started < 2500, 'at once while it is down, not at the 5 s call timeout');
+  // Only the alternative is ruled out (a loaded machine may stretch "at once"): no wait for the call timeout.
+  t.ok(performance.now() - started < callTimeoutMs, 'at once while it is down, not at the 5 s call timeout');
   await c.close();
   t.match(await c.login(6).catch((x: unknown) => x), { code: 'ERR_CHAT_CLOSED' });
 });

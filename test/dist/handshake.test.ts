@@ -21,6 +21,7 @@ import {
   type InitiateOptions,
 } from '../../src/dist/index.js';
 import { Harness, uniq } from './harness.js';
+import { until } from '../helpers/until.js';
 
 const A = { name: 'alpha@127.0.0.1', cookie: 'secret', creation: 0x11223344 };
 const B = { name: 'beta@127.0.0.1', cookie: 'secret', creation: 0x55667788 };
@@ -66,8 +67,9 @@ t.test('both directions agree, and leftover bytes reach the frame stream', async
   const got: Buffer[] = [];
   a.on('data', (d: Buffer) => got.push(d));
   a.resume();
-  await new Promise((r) => setTimeout(r, 50));
-  t.equal(Buffer.concat([ra.leftover, ...got]).toString(), 'after');
+  const text = () => Buffer.concat([ra.leftover, ...got]).toString();
+  await until(() => text().length >= 'after'.length);
+  t.equal(text(), 'after');
 });
 
 t.test('the ack and the first frame in one TCP chunk', async (t) => {

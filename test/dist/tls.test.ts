@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import NetKeepAlive from 'net-keepalive';
 import { Harness, uniq } from './harness.js';
 import { Pki } from './pki.js';
+import { until } from '../helpers/until.js';
 import { ctrl, liveHandshakes, type DistError, type DistTlsOptions } from '../../src/dist/index.js';
 import { atom, tuple, Pid } from '../../src/etf/index.js';
 
@@ -147,7 +148,7 @@ t.test('TLS distribution in process', async (t) => {
     await plainSrv.until(() => plainSrv.acceptErrors.length === 1);
     t.match(plainSrv.acceptErrors[0], { code: 'ERR_TLS', message: /peer speaks TLS/ }, `the plain node says the peer speaks TLS: ${plainSrv.acceptErrors[0].message}`);
     t.match(e2.message, /does not speak TLS/, 'and the TLS dialer says the peer may not speak TLS');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => liveHandshakes() === 0);
     t.equal(liveHandshakes(), 0, 'no handshake left in progress');
   });
 

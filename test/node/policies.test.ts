@@ -48,12 +48,23 @@ t.test('deadline: a timer and a signal, one outcome, cleaned up', async (t) => {
   // Wide margins: the machine may be slow; each refresh comes well before the 1 s deadline.
   const start = Date.now();
   const step = deadline({ timeoutMs: 1000 }, () => fired++, () => {});
+  let last = start;
+  let longestGap = 0;
   for (let i = 0; i < 4; i++) {
     await sleep(300);
+    longestGap = Math.max(longestGap, Date.now() - last);
     step.refresh();
+    last = Date.now();
   }
-  t.equal(fired, 0, `refresh() restarts the timer (a per-step deadline): nothing fired after ${Date.now() - start} ms`);
-  t.ok(await until(() => fired === 1, 5000), 'then it fires');
+  const stalled = longestGap >= 900;
+  if (!stalled) {
+    t.equal(fired, 0, `refresh() restarts the timer (a per-step deadline): nothing fired after ${Date.now() - start} ms`);
+  } else {
+    // A refresh that came after the deadline is allowed to find it fired; nothing to check then.
+    t.comment(`the machine stalled ${longestGap} ms between two refreshes; the no-fire check is skipped this time`);
+  }
+  // (Once more after a stall: a refresh re-arms a timer that has fired.)
+  t.ok(await until(() => (stalled ? fired >= 1 : fired === 1), 5000), 'then it fires');
   t.equal(typeof deadline({}, () => {}, () => {}).clear, 'function', 'no deadline at all is a no-op');
 });
 

@@ -114,8 +114,9 @@ t.test(`faults against erl (${root || 'system OTP'})`, async (t) => {
     t.same([...codes.rpc], ['ERR_NODEDOWN'], 'every rpc fails with ERR_NODEDOWN');
     t.same([...codes.monitor], ['noconnection'], 'every monitor fires DOWN noconnection');
     t.same([...codes.ping], ['pang'], 'every ping is pang');
-    // "A few milliseconds"; the bound is generous for a shared machine, far below the backoff's 5 s.
-    for (const op of ['call', 'rpc', 'monitor', 'ping'] as const) t.ok(median(ms[op]) < 250, `${op} fails fast (median ${median(ms[op]).toFixed(1)} ms)`);
+    // "A few milliseconds" (the figures above); the bound only rules out waiting: it is the
+    // call's own 1 s timeout, far below the backoff's 5 s, as a loaded machine stretches fast failures.
+    for (const op of ['call', 'rpc', 'monitor', 'ping'] as const) t.ok(median(ms[op]) < 1000, `${op} fails fast (median ${median(ms[op]).toFixed(1)} ms)`);
     node.disconnect(peerName);
   });
 

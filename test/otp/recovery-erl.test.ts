@@ -92,16 +92,19 @@ for (const v of variantsSideBySide(t)) {
       await erl.stop();
 
       // While the peer is down: sends queue; a send dials at once unless the
-      // peer failed within RECHECK_MS (50 ms), so dials are spaced by it.
+      // peer failed within RECHECK_MS (50 ms), so dials are spaced by it. Sends
+      // go three at a time (a loaded machine may stretch each 20 ms pause past
+      // RECHECK_MS), and the bound is taken over the time that really passed.
       const before = events.filter((s) => s.state === 'connecting').length;
       const t0 = Date.now();
       let i = 1;
-      for (; Date.now() - t0 < 1200; i++) {
-        p.send(sink, i);
+      while (Date.now() - t0 < 1200) {
+        for (let k = 0; k < 3; k++, i++) p.send(sink, i);
         await sleep(20);
       }
+      const elapsed = Date.now() - t0;
       const attempts = events.filter((s) => s.state === 'connecting').length - before;
-      t.ok(attempts >= 1 && attempts <= 1200 / RECHECK_MS + 2 && attempts < i - 1, `${i - 1} sends over 1.2 s made ${attempts} dials (at most one per ${RECHECK_MS} ms)`);
+      t.ok(attempts >= 1 && attempts <= elapsed / RECHECK_MS + 2 && attempts < i - 1, `${i - 1} sends over ${elapsed} ms made ${attempts} dials (at most one per ${RECHECK_MS} ms)`);
       t.ok(events.some((s) => s.state === 'down' && s.retryInMs !== undefined && s.reason.code === 'ERR_NODE_NOT_FOUND'), 'failed dials report pang and the next retry');
       t.ok(node.queued(erlName) >= i - 1, `the ${i - 1} messages wait in order (${node.queued(erlName)} queued)`);
 
