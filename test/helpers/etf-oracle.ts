@@ -1,4 +1,4 @@
-// The Erlang side of the ETF verification tests: a long-running `erl -noshell`
+// The Erlang side of the ETF verification tests: a long-running `erl -noinput`
 // running test/erl/etf_oracle.erl, driven line by line over stdin/stdout (see
 // the protocol at the top of that file). One erl serves thousands of requests,
 // pipelined, so the ~1 s start-up is paid once per test file and OTP variant.
@@ -126,7 +126,8 @@ export class EtfOracle {
     const expr =
       `{ok, M, B} = compile:file("${path}", [binary, report_errors, report_warnings]), ` +
       `{module, M} = code:load_binary(M, "${path}", B), etf_oracle:main().`;
-    const { cmd, args } = erlCommand(['-noshell', '-start_epmd', 'false', '-eval', expr], root);
+    // -noinput: the oracle reads stdin itself, through a port (see etf_oracle.erl).
+    const { cmd, args } = erlCommand(['-noinput', '-start_epmd', 'false', '-eval', expr], root);
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const oracle = new EtfOracle(child, root ? `OTP root ${root}` : 'system OTP');
     opts.t?.teardown(() => oracle.stop());
