@@ -7,9 +7,10 @@
 // BEAMBRIDGE_EPMD_PORT, when set (this repository's CI sets it), names an epmd
 // that is already running; otherwise each test file starts its own.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, delimiter, join, resolve } from 'node:path';
 import { startProcess, type Started, type TestContext } from '../procs/process.js';
 import { erlCommand, isTestContext, otpRoot } from '../procs/erl.js';
 
@@ -94,31 +95,115 @@ const compiledDirs: string[] = [];
 
 /**
  * Compiles Erlang source files with the erlc of `root` (default the system
- * OTP) into a fresh directory and resolves with that directory as erl in
- * `root` sees it (for `-pa`). Compiled once per process for the same files
- * and root; the directories are removed when this process exits.
+ * OTP) and resolves with the directory of the .beam files as erl in `root`
+ * sees it (for `-pa`). Compiled once per process for the same files and root.
+ * Across processes, the output is kept in a cache directory of this user
+ * (mode 0700, under the OS temp dir or the root's /tmp), keyed by a digest of
+ * the sources and of the erlc installation, so a test suite runs erlc once per
+ * module set instead of once per test file; without a usable cache directory,
+ * each process compiles into a fresh directory removed when it exits.
  */
 export function compileErl(files: string[], root: string = otpRoot()): Promise<string> {
   const abs = files.map((f) => resolve(f)).sort();
   const key = `${root}\0${abs.map((f) => `${f}@${statSync(f).mtimeMs}`).join('\0')}`;
   let p = compiled.get(key);
   if (p === undefined) {
-    p = new Promise<string>((ok, fail) => {
-      const dir = mkdtempSync(join(root ? join(root, 'tmp') : tmpdir(), 'beambridge-erl-'));
-      if (compiledDirs.length === 0) process.on('exit', () => compiledDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
-      compiledDirs.push(dir);
-      for (const f of abs) copyFileSync(f, join(dir, basename(f)));
-      const seen = root ? dir.slice(root.length) : dir;
-      const erlc = root ? { cmd: 'chroot', args: [root, 'erlc'] } : { cmd: 'erlc', args: [] };
-      execFile(erlc.cmd, [...erlc.args, '-o', seen, ...abs.map((f) => join(seen, basename(f)))], { timeout: 120_000 }, (err, stdout, stderr) => {
-        if (err) fail(new Error(`erlc failed for ${abs.join(', ')}: ${err.message}\n${stdout}${stderr}`));
-        else ok(seen);
-      });
-    });
+    p = compileCached(abs, root) ?? compileInto(abs, root, freshDir(root));
     compiled.set(key, p);
     p.catch(() => compiled.delete(key));
   }
   return p;
+}
+
+/** A directory of this process's own, removed when it exits. */
+function freshDir(root: string): string {
+  const dir = mkdtempSync(join(root ? join(root, 'tmp') : tmpdir(), 'beambridge-erl-'));
+  if (compiledDirs.length === 0) process.on('exit', () => compiledDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  compiledDirs.push(dir);
+  return dir;
+}
+
+/** Copies `abs` into `dir` and runs erlc there; resolves with `dir` as erl in `root` sees it. */
+function compileInto(abs: string[], root: string, dir: string): Promise<string> {
+  return new Promise<string>((ok, fail) => {
+    for (const f of abs) copyFileSync(f, join(dir, basename(f)));
+    const seen = root ? dir.slice(root.length) : dir;
+    const erlc = root ? { cmd: 'chroot', args: [root, 'erlc'] } : { cmd: 'erlc', args: [] };
+    execFile(erlc.cmd, [...erlc.args, '-o', seen, ...abs.map((f) => join(seen, basename(f)))], { timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err) fail(new Error(`erlc failed for ${abs.join(', ')}: ${err.message}\n${stdout}${stderr}`));
+      else ok(seen);
+    });
+  });
+}
+
+/**
+ * What identifies the erlc that compiles for `root`: for the system OTP, the
+ * erlc found on PATH (its real path and mtime); for a root, its OTP releases.
+ * Undefined when unknown (then nothing is cached).
+ */
+function erlcIdentity(root: string): string | undefined {
+  try {
+    if (root) {
+      const rel = join(root, 'usr/lib/erlang/releases');
+      const versions = readdirSync(rel).filter((d) => /^\d+$/.test(d)).map((d) => readFileSync(join(rel, d, 'OTP_VERSION'), 'utf8').trim());
+      return versions.length > 0 ? versions.join(',') : undefined;
+    }
+    for (const d of (process.env.PATH ?? '').split(delimiter)) {
+      const f = join(d, 'erlc');
+      if (d && existsSync(f)) {
+        const real = realpathSync(f);
+        return `${real}@${statSync(real).mtimeMs}`;
+      }
+    }
+  } catch {
+    // no identity: no cache
+  }
+  return undefined;
+}
+
+/** This user's cache directory (created 0700; refused unless it is a directory of ours that nobody else may write). */
+function cacheBase(root: string): string | undefined {
+  const uid = process.getuid?.();
+  if (uid === undefined) return undefined;
+  const base = join(root ? join(root, 'tmp') : tmpdir(), `beambridge-erl-cache-${uid}`);
+  try {
+    mkdirSync(base, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') return undefined;
+  }
+  const st = lstatSync(base);
+  return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 ? base : undefined;
+}
+
+/** The compile through the cache (see {@link compileErl}), or undefined when there is no usable cache. */
+function compileCached(abs: string[], root: string): Promise<string> | undefined {
+  const id = erlcIdentity(root);
+  const base = id === undefined ? undefined : cacheBase(root);
+  if (id === undefined || base === undefined) return undefined;
+  const h = createHash('sha256').update(`${root}\0${id}\0`);
+  for (const f of abs) h.update(`${basename(f)}\0`).update(readFileSync(f)).update('\0');
+  const final = join(base, h.digest('hex').slice(0, 32));
+  const seen = root ? final.slice(root.length) : final;
+  if (existsSync(join(final, '.done'))) return Promise.resolve(seen);
+  // Compiled aside, then renamed into place whole: a concurrent process that
+  // got there first wins, and nobody ever sees a half-written directory.
+  const work = mkdtempSync(join(base, 'work-'));
+  return compileInto(abs, root, work).then(
+    () => {
+      writeFileSync(join(work, '.done'), '');
+      try {
+        renameSync(work, final);
+      } catch {
+        rmSync(work, { recursive: true, force: true });
+      }
+      if (!existsSync(join(final, '.done'))) throw new Error(`erlc output missing in ${final}`);
+      return seen;
+    },
+    (e: unknown) => {
+      rmSync(work, { recursive: true, force: true });
+      throw e;
+    },
+  );
 }
 
 /**
