@@ -78,18 +78,28 @@ export async function cliIn(args: string[], o: { input?: string | Buffer; env?: 
 }
 
 /**
- * Runs `beambridge args...` under a pseudo-terminal (util-linux `script`), for
- * TTY behaviour. With `interruptAfterS`, `timeout` sends it SIGINT after that many seconds.
+ * Runs the built CLI on a pseudo-terminal (util-linux `script`) and resolves
+ * with what it printed there. With `interruptOn`, types Ctrl-C into the
+ * terminal once the output matches it, as a person stopping a long-running
+ * command does (the terminal sends SIGINT to it).
  */
-export function cliTty(args: string[], env: NodeJS.ProcessEnv = plainEnv(), interruptAfterS?: number): Promise<string> {
-  const argv = [process.execPath, MAIN, ...args];
-  if (interruptAfterS !== undefined) argv.unshift('timeout', '-s', 'INT', String(interruptAfterS));
-  const cmd = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+export function cliTty(args: string[], env: NodeJS.ProcessEnv = plainEnv(), interruptOn?: RegExp): Promise<string> {
+  const cmd = [process.execPath, MAIN, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   return new Promise((resolve, reject) => {
-    execFile('script', ['-qec', cmd, '/dev/null'], { env: { ...env, TERM: 'xterm' }, timeout: 60_000 }, (e, stdout) => {
+    const child = execFile('script', ['-qec', cmd, '/dev/null'], { env: { ...env, TERM: 'xterm' }, timeout: 60_000 }, (e, stdout) => {
       if (e && typeof e.code !== 'number') reject(e);
       else resolve(stdout);
     });
+    if (interruptOn) {
+      let seen = '';
+      const watch = (d: Buffer | string): void => {
+        seen += String(d);
+        if (!interruptOn.test(seen)) return;
+        child.stdout!.off('data', watch);
+        child.stdin!.write('\x03');
+      };
+      child.stdout!.on('data', watch);
+    }
   });
 }
 
