@@ -153,7 +153,9 @@ t.test(`floods against erl (${root || 'system OTP'})`, async (t) => {
     t.ok(before.held >= CONNS - 5, 'without a cap, (nearly) every connection is held');
     t.equal(after.held, CAP, 'the cap holds');
     t.equal(after.refused, CONNS - CAP, 'the excess is refused');
-    t.equal(after.closedIn.length, CONNS - CAP, 'each refused connection was closed (well before the 7 s handshake deadline), the held ones were not');
+    // Counted by when they closed: on a loaded machine this test can outlast the 7 s deadline, which then closes held ones too.
+    const early = after.closedIn.filter((ms) => ms < 6000).length;
+    t.equal(early, CONNS - CAP, 'each refused connection was closed (well before the 7 s handshake deadline), the held ones were not');
     t.equal(after.echoed, 42, 'the authenticated peer is served while the cap is full');
     t.same(await after.node.rpc(erlName, 'erlang', 'node', []), atom(erlName), 'both ways');
   });
