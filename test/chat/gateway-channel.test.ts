@@ -289,18 +289,21 @@ t.test('after an outage a browser poll makes the loop retry at once (not at the 
     void user.poll(res, ch.seq, undefined, undefined, Date.now() + 60_000);
     return a;
   };
-  await new Promise((r) => setTimeout(r, 20));
+  await until(() => ch.held !== undefined, 5000);
   t.ok(ch.held !== undefined, 'the loop holds a long-poll');
   const first = browserPoll();
   down = true;
   const h = ch.held!;
   ch.held = undefined;
   clearTimeout(h.timer);
+  const failedAt = Date.now();
   h.resolve(Promise.reject(new Error('nodedown')) as never); // the held call fails
   t.equal(await first, 'error', 'the held poll fails with the backend');
   t.equal(await browserPoll(), 'error', 'polls fail while down');
   down = false;
-  t.equal(await browserPoll(), 'error', 'a poll within a second of the failure does not retry (the page backs off)');
+  const third = await browserPoll();
+  if (Date.now() - failedAt < 900) t.equal(third, 'error', 'a poll within a second of the failure does not retry (the page backs off)');
+  else t.comment(`the machine stalled ${Date.now() - failedAt} ms since the failure; the within-a-second check is skipped this time`);
   await new Promise((r) => setTimeout(r, 1050));
   const t0 = Date.now();
   const held = browserPoll();
