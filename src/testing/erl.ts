@@ -100,8 +100,10 @@ const compiledDirs: string[] = [];
  * Across processes, the output is kept in a cache directory of this user
  * (mode 0700, under the OS temp dir or the root's /tmp), keyed by a digest of
  * the sources and of the erlc installation, so a test suite runs erlc once per
- * module set instead of once per test file; without a usable cache directory,
- * each process compiles into a fresh directory removed when it exits.
+ * module set instead of once per test file. Sources with an `-include`,
+ * `-include_lib` or a parse transform (whose other files the digest cannot
+ * see), or no usable cache directory: each process compiles into a fresh
+ * directory removed when it exits.
  */
 export function compileErl(files: string[], root: string = otpRoot()): Promise<string> {
   const abs = files.map((f) => resolve(f)).sort();
@@ -175,13 +177,22 @@ function cacheBase(root: string): string | undefined {
   return st.isDirectory() && st.uid === uid && (st.mode & 0o022) === 0 ? base : undefined;
 }
 
+/**
+ * Whether a source's output may depend on files other than itself: an
+ * `-include`, `-include_lib` or parse transform the digest below cannot see
+ * (such modules are compiled per process, as before the cache).
+ */
+const READS_OTHER_FILES = /^\s*-\s*(include|include_lib)\s*\(|parse_transform/m;
+
 /** The compile through the cache (see {@link compileErl}), or undefined when there is no usable cache. */
 function compileCached(abs: string[], root: string): Promise<string> | undefined {
+  const sources = abs.map((f) => readFileSync(f));
+  if (sources.some((b) => READS_OTHER_FILES.test(b.toString('latin1')))) return undefined;
   const id = erlcIdentity(root);
   const base = id === undefined ? undefined : cacheBase(root);
   if (id === undefined || base === undefined) return undefined;
   const h = createHash('sha256').update(`${root}\0${id}\0`);
-  for (const f of abs) h.update(`${basename(f)}\0`).update(readFileSync(f)).update('\0');
+  abs.forEach((f, i) => h.update(`${basename(f)}\0`).update(sources[i]).update('\0'));
   const final = join(base, h.digest('hex').slice(0, 32));
   const seen = root ? final.slice(root.length) : final;
   if (existsSync(join(final, '.done'))) return Promise.resolve(seen);
