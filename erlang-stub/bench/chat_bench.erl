@@ -15,7 +15,7 @@
 %% node; both: dist then vm), direct (true: call the shard that owns the
 %% request's user, chat_shard_K with K = slot rem N; false: chat_channel),
 %% warmup (true), warmup_seconds (120, per stub VM), warmup_fill (0.99),
-%% warmup_min (0), warmup_chunk (2): see warmup_all/3.
+%% warmup_min (0), warmup_chunk (2): see chat_bench_warmup.
 %%
 %% The load generator of the scaling rounds runs inside the stub's VM by
 %% default: its processes share the stub's schedulers, one core or two, so
@@ -47,6 +47,8 @@
 -module(chat_bench).
 
 -export([main/0, run/2]).
+%% For chat_bench_warmup.
+-export([call/2, out/2, loadavg/0, schedulers/1, set_online/2]).
 %% Called on a stub node (the in-VM scaling rounds load this module there).
 -export([load/4, start_pollers/2, polls/0, events/0, warm_chunk/4]).
 
@@ -199,94 +201,20 @@ scaling_all(One, Two, Users, Polls, Opts) ->
     %% pollers where those rounds have them.
     DistOk = case Which =/= vm of
                  true ->
-                     WarmDist = warmup_all([One, Two], Users, Opts),
+                     WarmDist = chat_bench_warmup:all([One, Two], Users, Opts),
                      WarmDist andalso scaling(dist, One, Two, Users, maps:get(One, Polls), maps:get(Two, Polls), Opts);
                  false -> true
              end,
     VmOk = case Which =/= dist of
                true ->
                    [VmOne, VmTwo] = inside([One, Two], Users, maps:get(pollers, Opts, true)),
-                   WarmVm = Which =/= vm orelse warmup_all([One, Two], Users, Opts),
+                   WarmVm = Which =/= vm orelse chat_bench_warmup:all([One, Two], Users, Opts),
                    WarmVm andalso scaling(vm, One, Two, Users, VmOne, VmTwo, Opts);
                false -> true
            end,
     DistOk andalso VmOk.
 
-%%% -------------------------------------------------------------- warm-up
-
-%% Brings every stub VM to the state the rounds keep it in, the same way for
-%% each, one after the other with all its schedulers online: sends by
-%% sat_senders clients inside the stub's VM, back to back, in chunks of
-%% warmup_chunk seconds (2), until the stub's stats say the history holds
-%% history_max messages and eviction has run (chat_history:evicted/0 > 0), and the
-%% users' event windows hold at least warmup_fill (0.99) of users x window
-%% events (each send queues two: the recipient's and the sender's echo; a
-%% window past `window' is trimmed on every event), and for at least
-%% warmup_min seconds (0). It prints the stub's CPU per send of each chunk,
-%% so a drift left after the criteria shows. Bounded by
-%% warmup_seconds (120) per VM; warmup=false skips it. Returns false (and
-%% the rounds do not run) when a stub did not get there in time.
-warmup_all(Stubs, Users, Opts) ->
-    case maps:get(warmup, Opts, true) of
-        false ->
-            out("~nno warm-up (warmup=false): the rounds start on the stubs as the setup left them~n", []),
-            true;
-        true ->
-            out("~nwarm-up, every stub VM in turn: sends inside the stub's VM until the history is at its cap "
-                "with eviction running and the event windows are >= ~b% full (at most ~b s per VM)~n",
-                [round(100 * maps:get(warmup_fill, Opts, 0.99)), maps:get(warmup_seconds, Opts, 120)]),
-            lists:all(fun(Ok) -> Ok end, [warmup(S, Users, Opts) || S <- Stubs])
-    end.
-
-warmup(Stub, Users, Opts) ->
-    ensure_loaded(Stub),
-    Max = rpc:call(Stub, chat_config, get, [history_max]),
-    Window = rpc:call(Stub, chat_config, get, [window]),
-    Fill = maps:get(warmup_fill, Opts, 0.99),
-    Bound = maps:get(warmup_seconds, Opts, 120) * 1000,
-    Chunk = maps:get(warmup_chunk, Opts, 2),
-    Clients = maps:get(sat_senders, Opts, 64),
-    set_online(Stub, rpc:call(Stub, erlang, system_info, [schedulers])),
-    {Cpu0, _} = rpc:call(Stub, erlang, statistics, [runtime]),
-    T0 = erlang:monotonic_time(millisecond),
-    Before = steady_state(Stub),
-    Want = round(Fill * Users * Window),
-    Steady = fun(#{history := H, evicted := Ev, events := E}) -> H >= Max andalso Ev > 0 andalso E >= Want end,
-    Min = maps:get(warmup_min, Opts, 0) * 1000,
-    Loop = fun Loop(Sends, Errors, PerChunk) ->
-                   St = steady_state(Stub),
-                   Elapsed = erlang:monotonic_time(millisecond) - T0,
-                   case (Steady(St) andalso Elapsed >= Min) orelse Elapsed >= Bound of
-                       true -> {Sends, Errors, St, Elapsed, lists:reverse(PerChunk)};
-                       false ->
-                           {C0, _} = rpc:call(Stub, erlang, statistics, [runtime]),
-                           {C, E} = rpc:call(Stub, ?MODULE, warm_chunk, [Stub, Users, Chunk, Clients], infinity),
-                           {C1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
-                           Loop(Sends + C, Errors + E, [(C1 - C0) * 1000 / max(C, 1) | PerChunk])
-                   end
-           end,
-    {Sends, Errors, After, Ms, PerChunk} = Loop(0, 0, []),
-    {Cpu1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
-    Ok = Steady(After),
-    #{history := H0, events := E0} = Before,
-    #{history := H, evicted := Ev, events := E} = After,
-    out("  ~s (~b scheduler(s)): ~b sends (~b errors) in ~.1f s (~b/s, stub ~.1f us CPU per send); "
-        "history ~b -> ~b of ~b, ~b evicted; events retained ~b -> ~b of ~b (~.1f%)~s; load average ~s~n",
-        [Stub, schedulers(Stub), Sends, Errors, Ms / 1000, round(Sends / max(Ms / 1000, 0.001)),
-         (Cpu1 - Cpu0) * 1000 / max(Sends, 1), H0, H, Max, Ev, E0, E, Users * Window, 100 * E / max(Users * Window, 1),
-         case Ok of true -> ""; false -> " -- WARNING: not steady within the bound, no rounds" end, loadavg()]),
-    out("    stub CPU us per send, chunk by chunk: ~s~n",
-        [string:join([io_lib:format("~.1f", [X]) || X <- PerChunk], " ")]),
-    Ok.
-
-%% What the warm-up watches, from the stub's stats (history: messages
-%% stored) and its counters and tables: messages evicted, and the events
-%% retained in every shard's event table (chat_user_events, one row per event).
-steady_state(Stub) ->
-    {ok, #{history := H}} = call(Stub, stats),
-    #{history => H,
-      evicted => rpc:call(Stub, chat_history, evicted, []),
-      events => rpc:call(Stub, ?MODULE, events, [])}.
+%%% ------------------------------------------- on the stub, for the warm-up
 
 %% On the stub: events retained, all shards.
 events() ->
@@ -300,15 +228,6 @@ events() ->
 warm_chunk(Stub, Users, Secs, Clients) ->
     #{send := {Count, Errors, _, _}} = load(Stub, Users, Secs, [{send, max, Clients}]),
     {Count, Errors}.
-
-ensure_loaded(Stub) ->
-    case rpc:call(Stub, code, is_loaded, [?MODULE]) of
-        {file, _} -> ok;
-        false ->
-            {Mod, Bin, File} = code:get_object_code(?MODULE),
-            {module, Mod} = rpc:call(Stub, code, load_binary, [Mod, File, Bin]),
-            ok
-    end.
 
 %% Moves the load into the stubs' VMs: loads this module there, stops this
 %% node's pollers and starts one poller per user inside each stub (each one's

@@ -74,7 +74,7 @@ nice_cmd=()
 if [ -n "${BENCH_NICE:-}" ]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
 
 mkdir -p ebin ebin-test
-flock ebin/.build.lock make -s all ebin-test/chat_bench.beam >&2
+flock ebin/.build.lock make -s all ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam >&2
 
 tmp=$(mktemp -d /tmp/chat-bench.XXXXXX)
 pids=()
