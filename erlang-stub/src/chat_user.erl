@@ -48,7 +48,8 @@
             len = 0 :: non_neg_integer(),         % events retained: seqs Seq-Len+1..Seq
             window :: pos_integer(),
             grace_ms :: non_neg_integer(),
-            held = none :: none | {gen_server:from(), reference()},
+            held = none :: none | {gen_server:from(), integer()},   % the poll, its deadline (monotonic ms)
+            poll_timer = none :: none | {reference(), integer()},   % the pending poll timer, when it fires
             grace = undefined :: undefined | reference()}).
 
 -define(KEY(U), {?MODULE, U}).
@@ -157,9 +158,9 @@ handle1({poll, From, After, Timeout}, S0) ->
             chat_channel:reply(From, {ok, result(continue, Seq, [])}),
             arm_grace(S1);
         true ->
-            TRef = erlang:start_timer(min(Timeout, 16#7FFFFFFF), self(), {'$chat_user', S1#u.user, poll_timeout}),
+            Deadline = chat_presence:now_ms() + Timeout,
             set_held(S1#u.user, From),
-            S1#u{held = {From, TRef}}
+            poll_timer(Deadline, S1#u{held = {From, Deadline}})
     end;
 handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
     Seq = Seq0 + 1,
@@ -170,8 +171,7 @@ handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
     case S1#u.held of
         none ->
             S1;
-        {From, TRef} ->
-            cancel(TRef),
+        {From, _} ->
             chat_channel:reply(From, {ok, result(events, Seq, [E])}),
             arm_grace(unhold(S1))
     end;
@@ -179,14 +179,13 @@ handle1({login, From}, #u{seq = Seq} = S) ->
     chat_channel:reply(From, {ok, Seq}),
     S;
 handle1(stop, S) ->
-    {closed, drop_events(cancel_grace(release(continue, S)))};
+    {closed, drop_events(cancel_poll_timer(cancel_grace(release(continue, S))))};
 handle1(kill, #u{user = User, held = Held} = S) ->
     %% As a crash would: the queue is gone, the held poll learns it.
-    _ = cancel_grace(S),
+    _ = cancel_poll_timer(cancel_grace(S)),
     case Held of
         none -> ok;
-        {From, TRef} ->
-            cancel(TRef),
+        {From, _} ->
             chat_channel:reply(From, {ok, result(refresh, 0, [])}),
             set_held(User, none)
     end,
@@ -199,9 +198,8 @@ handle1(kill, #u{user = User, held = Held} = S) ->
 -spec timeout(integer(), reference(), poll_timeout | grace) -> ok.
 timeout(User, TRef, What) ->
     case {What, get(?KEY(User))} of
-        {poll_timeout, #u{held = {From, TRef}, seq = Seq} = S} ->
-            chat_channel:reply(From, {ok, result(continue, Seq, [])}),
-            store(arm_grace(unhold(S)));
+        {poll_timeout, #u{poll_timer = {TRef, _}} = S} ->
+            store(poll_timeout(S#u{poll_timer = none}));
         {grace, #u{grace = TRef, held = none} = S} ->
             expire(S);
         _ ->
@@ -220,13 +218,46 @@ expire(#u{user = User} = S) ->
     end,
     store({closed, drop_events(S#u{grace = undefined})}).
 
+%% The channel's poll timer fired: the held poll, if its deadline has come,
+%% is answered continue; a poll held since (with a later deadline) gets the
+%% timer again, for its own deadline.
+poll_timeout(#u{held = {From, Deadline}, seq = Seq} = S) ->
+    case chat_presence:now_ms() >= Deadline of
+        true ->
+            chat_channel:reply(From, {ok, result(continue, Seq, [])}),
+            arm_grace(unhold(S));
+        false ->
+            poll_timer(Deadline, S)
+    end;
+poll_timeout(S) ->
+    S.
+
 %%% ---------------------------------------------------------------- helpers
+
+%% Makes the poll timer fire by Deadline. A channel keeps one poll timer and
+%% does not cancel it when a poll is answered: a poll held again before it
+%% fires, with a deadline no earlier, reuses it (poll_timeout/1 sets it again
+%% for the rest of the time). Polls come back within milliseconds of their
+%% answer, so a busy channel starts one timer per poll timeout, not one per
+%% poll, and cancels none (starting and cancelling a timer per poll was two
+%% timer-wheel operations per poll, cross-scheduler ones when the shard had
+%% moved to the other scheduler meanwhile).
+poll_timer(Deadline, #u{poll_timer = {_, At}} = S) when At =< Deadline ->
+    S;
+poll_timer(Deadline, #u{user = User} = S0) ->
+    S = cancel_poll_timer(S0),
+    TRef = erlang:start_timer(Deadline, self(), {'$chat_user', User, poll_timeout}, [{abs, true}]),
+    S#u{poll_timer = {TRef, Deadline}}.
+
+cancel_poll_timer(#u{poll_timer = none} = S) -> S;
+cancel_poll_timer(#u{poll_timer = {TRef, _}} = S) ->
+    cancel(TRef),
+    S#u{poll_timer = none}.
 
 %% Answers the held poll, if any, with Status.
 release(_Status, #u{held = none} = S) ->
     S;
-release(Status, #u{held = {From, TRef}, seq = Seq} = S) ->
-    cancel(TRef),
+release(Status, #u{held = {From, _}, seq = Seq} = S) ->
     chat_channel:reply(From, {ok, result(Status, Seq, [])}),
     unhold(S).
 

@@ -32,6 +32,7 @@ core_suite(Shards) ->
       {"poll: refresh when stale past the window", fun poll_stale/0},
       {"poll: hold then continue", fun poll_continue/0},
       {"poll: hold then events", fun poll_hold_events/0},
+      {"poll: each held poll times out at its own deadline", fun poll_deadlines/0},
       {"poll: newer poll answers the older with continue", fun poll_newer/0},
       {"a held poll does not block other callers", fun held_poll_not_blocking/0},
       {"poll of an offline user opens the channel", fun poll_opens/0},
@@ -140,6 +141,27 @@ poll_hold_events() ->
     {ok, Msg} = call({send, ?A, ?B, <<"wake">>, <<>>}),
     ?assertEqual({ok, #{status => events, seq => 1, events => [#{seq => 1, type => message, message => Msg}]}},
                  await(Ref)).
+
+%% A channel keeps its poll timer across polls (chat_user:poll_timer/2): a
+%% poll held after an earlier one was answered times out at its own
+%% deadline, neither at the earlier one's nor later.
+poll_deadlines() ->
+    login([?A, ?B]),
+    First = async_call({poll, ?B, 0, 150}),
+    wait_held(?B),
+    {ok, _} = call({send, ?A, ?B, <<"one">>, <<>>}),
+    {ok, #{status := events, seq := 1}} = await(First),
+    T0 = erlang:monotonic_time(millisecond),
+    ?assertEqual({ok, #{status => continue, seq => 1, events => []}}, call({poll, ?B, 1, 400})),
+    ?assert(erlang:monotonic_time(millisecond) - T0 >= 400),
+    %% A shorter poll after a longer one that was answered.
+    Long = async_call({poll, ?B, 1, 60000}),
+    wait_held(?B),
+    {ok, _} = call({send, ?A, ?B, <<"two">>, <<>>}),
+    {ok, #{status := events, seq := 2}} = await(Long),
+    T1 = erlang:monotonic_time(millisecond),
+    ?assertEqual({ok, #{status => continue, seq => 2, events => []}}, call({poll, ?B, 2, 100})),
+    ?assert(erlang:monotonic_time(millisecond) - T1 >= 100).
 
 poll_newer() ->
     login([?A]),
