@@ -19,7 +19,7 @@
 %%                                                   (events) or TimeoutMs ends (continue)
 %% A newer poll answers the held one with continue first.
 %%
-%% Grace: while no poll is held, a timer of `grace_ms' runs (from login and
+%% Grace: while no poll is held, a clock of `grace_ms' runs (from login and
 %% from the end of every poll); when it fires the user goes offline.
 %% grace_ms = 0 disables this.
 %%
@@ -50,7 +50,8 @@
             grace_ms :: non_neg_integer(),
             held = none :: none | {gen_server:from(), integer()},   % the poll, its deadline (monotonic ms)
             poll_timer = none :: none | {reference(), integer()},   % the pending poll timer, when it fires
-            grace = undefined :: undefined | reference()}).
+            grace = undefined :: undefined | {reference(), integer()},  % the pending grace timer, when it fires
+            grace_at = none :: none | integer()}).      % offline at (monotonic ms) unless a poll is held
 
 -define(KEY(U), {?MODULE, U}).
 -define(TAB, {?MODULE, events}).
@@ -179,10 +180,10 @@ handle1({login, From}, #u{seq = Seq} = S) ->
     chat_channel:reply(From, {ok, Seq}),
     S;
 handle1(stop, S) ->
-    {closed, drop_events(cancel_poll_timer(cancel_grace(release(continue, S))))};
+    {closed, drop_events(cancel_poll_timer(stop_grace(release(continue, S))))};
 handle1(kill, #u{user = User, held = Held} = S) ->
     %% As a crash would: the queue is gone, the held poll learns it.
-    _ = cancel_poll_timer(cancel_grace(S)),
+    _ = cancel_poll_timer(stop_grace(S)),
     case Held of
         none -> ok;
         {From, _} ->
@@ -200,8 +201,8 @@ timeout(User, TRef, What) ->
     case {What, get(?KEY(User))} of
         {poll_timeout, #u{poll_timer = {TRef, _}} = S} ->
             store(poll_timeout(S#u{poll_timer = none}));
-        {grace, #u{grace = TRef, held = none} = S} ->
-            expire(S);
+        {grace, #u{grace = {TRef, _}} = S} ->
+            grace_timeout(S#u{grace = undefined});
         _ ->
             ok                                  % a timer cancelled too late
     end.
@@ -271,16 +272,42 @@ unhold(#u{user = User} = S) ->
 set_held(User, Held) ->
     ets:update_element(?REGISTRY, User, {3, Held}).
 
+%% The grace clock starts (login, the end of a poll): offline in grace_ms
+%% unless a poll is held meanwhile. Like the poll timer, the grace timer is
+%% kept across polls (a poll stops the clock, cancel_grace/1, without
+%% cancelling it), and when it fires early for a later deadline it is set
+%% again (grace_timeout/1): one timer per grace period, not two timer
+%% operations per poll.
 arm_grace(#u{grace_ms = 0} = S) -> S;
-arm_grace(#u{grace = undefined, grace_ms = G, user = User} = S) ->
-    S#u{grace = erlang:start_timer(G, self(), {'$chat_user', User, grace})};
-arm_grace(S) ->
-    arm_grace(cancel_grace(S)).
+arm_grace(#u{grace_ms = G} = S0) ->
+    At = chat_presence:now_ms() + G,
+    S = S0#u{grace_at = At},
+    case S#u.grace of
+        {_, Fires} when Fires =< At -> S;
+        _ -> grace_timer(At, (stop_grace(S))#u{grace_at = At})
+    end.
 
-cancel_grace(#u{grace = undefined} = S) -> S;
-cancel_grace(#u{grace = TRef} = S) ->
+grace_timer(At, #u{user = User} = S) ->
+    S#u{grace = {erlang:start_timer(At, self(), {'$chat_user', User, grace}, [{abs, true}]), At}}.
+
+%% A poll is held: the grace clock stops (its timer, if any, stays).
+cancel_grace(S) ->
+    S#u{grace_at = none}.
+
+stop_grace(#u{grace = undefined} = S) -> S#u{grace_at = none};
+stop_grace(#u{grace = {TRef, _}} = S) ->
     cancel(TRef),
-    S#u{grace = undefined}.
+    S#u{grace = undefined, grace_at = none}.
+
+%% The grace timer fired: offline if the clock runs and has run out, set
+%% again if it runs for a later deadline, nothing while a poll is held.
+grace_timeout(#u{held = none, grace_at = At} = S) when At =/= none ->
+    case chat_presence:now_ms() >= At of
+        true -> expire(S);
+        false -> store(grace_timer(At, S))
+    end;
+grace_timeout(S) ->
+    store(S).
 
 %% A channel's timers are cancelled without waiting for the answer: a timer
 %% started while the shard ran on another scheduler lives in that scheduler's
