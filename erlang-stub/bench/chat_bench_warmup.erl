@@ -11,7 +11,7 @@
 %% each, one after the other with all its schedulers online: sends by
 %% sat_senders clients inside the stub's VM, back to back, in chunks of
 %% warmup_chunk seconds (2), until the stub's stats say the history holds
-%% history_max messages and eviction has run (chat_history:evicted/0 > 0), and the
+%% history_max messages and eviction has run (history_evicted > 0), and the
 %% users' event windows hold at least warmup_fill (0.99) of users x window
 %% events (each send queues two: the recipient's and the sender's echo; a
 %% window past `window' is trimmed on every event), and for at least
@@ -78,7 +78,7 @@ warmup(Stub, Users, Opts) ->
 steady_state(Stub) ->
     {ok, #{history := H}} = call(Stub, stats),
     #{history => H,
-      evicted => rpc:call(Stub, chat_history, evicted, []),
+      evicted => rpc:call(Stub, chat_tables, value, [history_evicted]),
       events => rpc:call(Stub, chat_bench, events, [])}.
 
 ensure_loaded(Stub) ->

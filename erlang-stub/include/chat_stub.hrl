@@ -6,8 +6,8 @@
 %%   ?PRESENCE     set      {UserId, LastActiveMonoMs, online | idle} (owned by chat_presence:
 %%                          lost and rebuilt when the presence server crashes)
 %%   ?HISTORY_K    ordered  {{A, B, SentAtMs, MsgId}, Msg}          A =< B, the chat-logger store,
-%%                          one log per shard, named ?HISTORY ++ "_K" (chat_history:new_tables/1)
-%%   ?HISTORY_IDX_K set     {LogCounter, HistoryKey | evicted}      shard K's eviction order (chat_history)
+%%                          one table per shard, named ?HISTORY ++ "_K" (chat_history:new_tables/1)
+%%   ?HISTORY_IDX  set      {InsertCounter, {Table, HistoryKey} | evicted}   eviction order (chat_history)
 %%   ?DEDUP        set      {{FromId, ClientMsgId}, Msg, InsertedMonoMs}
 %%   ?SUBS         bag      {UserId, SubscriberPid}
 %%   ?SUBS_BY_PID  bag      {SubscriberPid, UserId}

@@ -33,7 +33,6 @@
 -define(RELAY_TIMEOUT_MS, 5000).
 -define(DEDUP_PURGE_MS, 5000).
 -define(MAX_BATCH, 100000).
--define(SHARD_INDEX, {?MODULE, index}).
 
 %% @doc Starts shard K (registered as the K-th name of chat_channel:shard_names/0).
 start_link(K) ->
@@ -48,7 +47,6 @@ reply(From, Reply) ->
 init({K, Name}) ->
     chat_user:init(),
     chat_history:bind(K),
-    put(?SHARD_INDEX, K),
     prune_registry(Name),
     {Owners, Ports} = chat_partition:owners(),
     K =:= 0 andalso erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),
@@ -320,11 +318,10 @@ dedup_find(Key, #{inflight := In}) ->
             end
     end.
 
-%% Message ids: a counter of the sender's shard times 1024 plus the sender's
-%% slot, unique in the cluster because only the owner of that slot (this
-%% node, and on it this shard) makes ids for it.
+%% Message ids: a per-node counter times 1024 plus the sender's slot, unique
+%% in the cluster because only the owner of that slot makes ids for it.
 new_message(F, T, Text, Key) ->
-    N = chat_tables:next_msg(get(?SHARD_INDEX)),
+    N = chat_tables:next(msg_counter),
     #{id => N * ?SLOTS + chat_partition:slot(F), from => F, to => T, text => Text,
       sent_at_ms => erlang:system_time(millisecond),
       client_msg_id => case Key of {_, C} -> C; none -> undefined end}.
@@ -386,7 +383,7 @@ stats() ->
       online => ets:info(?REGISTRY, size),
       present => chat_presence:online_count(),
       held_polls => Held,
-      messages => chat_tables:messages(),
+      messages => chat_tables:value(msg_counter),
       history => chat_history:size(),
       dedup => ets:info(?DEDUP, size),
       subscriptions => chat_subs:count(),

@@ -8,11 +8,11 @@
 %%
 %% ?META rows: {thrift_port, P},
 %% {boot_version, V} (this node's partition entry version), {presence_starts, N}.
-%% The message id counters, one per front-door shard, each on a cache line of
-%% its own, are an `atomics' array (next_msg/1, messages/0): every send bumps
-%% its shard's, without an ETS lock and without moving a cache line between
-%% the cores. They start again at 0 with the tables (the history's
-%% counters are chat_history's). Two values every reply and every queued event
+%% The counters every send bumps, the message id counter and the history
+%% eviction order (history_seq: messages indexed, history_evicted: how many of
+%% them are gone), are an `atomics' array (next/1, value/1, claim/2): the
+%% shards update them in parallel without taking an ETS lock. They start
+%% again at 0 with the tables. Two values every reply and every queued event
 %% read, the delay fault's delay (delay_ms) and the number of subscriptions
 %% (subs: notifications skip the subscription table while it is 0), are in a
 %% second array (flag/1, set_flag/2), off the cache line the shards keep
@@ -22,7 +22,7 @@
 
 -include("chat_stub.hrl").
 
--export([start_link/0, next_msg/1, messages/0, flag/1, set_flag/2]).
+-export([start_link/0, next/1, value/1, claim/2, flag/1, set_flag/2]).
 
 -define(COUNTERS, {?MODULE, counters}).
 -define(FLAGS, {?MODULE, flags}).
@@ -34,33 +34,40 @@ start_link() ->
 init([]) ->
     Opts = [named_table, public, {read_concurrency, true}, {write_concurrency, true}],
     %% The tables every send writes (the registry's held poll four times a
-    %% send, the history logs and their indexes, dedup) take no read_concurrency: it
+    %% send, the history and its index, dedup) take no read_concurrency: it
     %% makes each write check every scheduler's reader group, for reads
     %% that are rare on them.
     Written = [named_table, public, {write_concurrency, true}],
     ets:new(?REGISTRY, [set | Written]),
     ok = chat_history:new_tables(Written),
+    ets:new(?HISTORY_IDX, [set | Written]),
     ets:new(?DEDUP, [set | Written]),
     ets:new(?SUBS, [bag | Opts]),
     ets:new(?SUBS_BY_PID, [bag | Opts]),
     ets:new(?META, [set | Opts]),
-    persistent_term:put(?COUNTERS, atomics:new(8 * chat_channel:shard_count(), [{signed, false}])),
+    persistent_term:put(?COUNTERS, atomics:new(3, [{signed, false}])),
     persistent_term:put(?FLAGS, atomics:new(2, [{signed, false}])),
     ets:insert(?META, [{thrift_port, 0},
                        {presence_starts, 0},
                        {boot_version, erlang:system_time(microsecond)}]),
     {ok, #{}}.
 
-%% @doc Bumps shard K's message id counter and returns its new value.
--spec next_msg(non_neg_integer()) -> pos_integer().
-next_msg(K) ->
-    atomics:add_get(persistent_term:get(?COUNTERS), 8 * K + 1, 1).
+-type counter() :: msg_counter | history_seq | history_evicted.
 
-%% @doc Messages numbered since the start (all shards).
--spec messages() -> non_neg_integer().
-messages() ->
-    C = persistent_term:get(?COUNTERS),
-    lists:sum([atomics:get(C, 8 * K + 1) || K <- lists:seq(0, chat_channel:shard_count() - 1)]).
+%% @doc Bumps a counter and returns its new value.
+-spec next(counter()) -> pos_integer().
+next(Counter) ->
+    atomics:add_get(persistent_term:get(?COUNTERS), index(Counter), 1).
+
+%% @doc A counter's current value.
+-spec value(counter()) -> non_neg_integer().
+value(Counter) ->
+    atomics:get(persistent_term:get(?COUNTERS), index(Counter)).
+
+%% @doc Bumps a counter from Seen to Seen + 1 if nobody changed it meanwhile.
+-spec claim(counter(), non_neg_integer()) -> boolean().
+claim(Counter, Seen) ->
+    atomics:compare_exchange(persistent_term:get(?COUNTERS), index(Counter), Seen, Seen + 1) =:= ok.
 
 -type flag() :: delay_ms | subs.
 
@@ -77,6 +84,9 @@ set_flag(Flag, Value) ->
 flag_index(delay_ms) -> 1;
 flag_index(subs) -> 2.
 
+index(msg_counter) -> 1;
+index(history_seq) -> 2;
+index(history_evicted) -> 3.
 
 handle_call(_Req, _From, S) ->
     {reply, {error, unknown_call}, S}.

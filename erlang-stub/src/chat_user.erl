@@ -19,7 +19,7 @@
 %%                                                   (events) or TimeoutMs ends (continue)
 %% A newer poll answers the held one with continue first.
 %%
-%% Grace: while no poll is held, a clock of `grace_ms' runs (from login and
+%% Grace: while no poll is held, a timer of `grace_ms' runs (from login and
 %% from the end of every poll); when it fires the user goes offline.
 %% grace_ms = 0 disables this.
 %%
@@ -48,10 +48,8 @@
             len = 0 :: non_neg_integer(),         % events retained: seqs Seq-Len+1..Seq
             window :: pos_integer(),
             grace_ms :: non_neg_integer(),
-            held = none :: none | {gen_server:from(), integer()},   % the poll, its deadline (monotonic ms)
-            poll_timer = none :: none | {reference(), integer()},   % the pending poll timer, when it fires
-            grace = undefined :: undefined | {reference(), integer()},  % the pending grace timer, when it fires
-            grace_at = none :: none | integer()}).      % offline at (monotonic ms) unless a poll is held
+            held = none :: none | {gen_server:from(), reference()},
+            grace = undefined :: undefined | reference()}).
 
 -define(KEY(U), {?MODULE, U}).
 -define(TAB, {?MODULE, events}).
@@ -159,9 +157,9 @@ handle1({poll, From, After, Timeout}, S0) ->
             chat_channel:reply(From, {ok, result(continue, Seq, [])}),
             arm_grace(S1);
         true ->
-            Deadline = chat_presence:now_ms() + Timeout,
+            TRef = erlang:start_timer(min(Timeout, 16#7FFFFFFF), self(), {'$chat_user', S1#u.user, poll_timeout}),
             set_held(S1#u.user, From),
-            poll_timer(Deadline, S1#u{held = {From, Deadline}})
+            S1#u{held = {From, TRef}}
     end;
 handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
     Seq = Seq0 + 1,
@@ -172,7 +170,8 @@ handle1({event, Event}, #u{seq = Seq0, user = User} = S0) ->
     case S1#u.held of
         none ->
             S1;
-        {From, _} ->
+        {From, TRef} ->
+            cancel(TRef),
             chat_channel:reply(From, {ok, result(events, Seq, [E])}),
             arm_grace(unhold(S1))
     end;
@@ -180,13 +179,14 @@ handle1({login, From}, #u{seq = Seq} = S) ->
     chat_channel:reply(From, {ok, Seq}),
     S;
 handle1(stop, S) ->
-    {closed, drop_events(cancel_poll_timer(stop_grace(release(continue, S))))};
+    {closed, drop_events(cancel_grace(release(continue, S)))};
 handle1(kill, #u{user = User, held = Held} = S) ->
     %% As a crash would: the queue is gone, the held poll learns it.
-    _ = cancel_poll_timer(stop_grace(S)),
+    _ = cancel_grace(S),
     case Held of
         none -> ok;
-        {From, _} ->
+        {From, TRef} ->
+            cancel(TRef),
             chat_channel:reply(From, {ok, result(refresh, 0, [])}),
             set_held(User, none)
     end,
@@ -199,10 +199,11 @@ handle1(kill, #u{user = User, held = Held} = S) ->
 -spec timeout(integer(), reference(), poll_timeout | grace) -> ok.
 timeout(User, TRef, What) ->
     case {What, get(?KEY(User))} of
-        {poll_timeout, #u{poll_timer = {TRef, _}} = S} ->
-            store(poll_timeout(S#u{poll_timer = none}));
-        {grace, #u{grace = {TRef, _}} = S} ->
-            grace_timeout(S#u{grace = undefined});
+        {poll_timeout, #u{held = {From, TRef}, seq = Seq} = S} ->
+            chat_channel:reply(From, {ok, result(continue, Seq, [])}),
+            store(arm_grace(unhold(S)));
+        {grace, #u{grace = TRef, held = none} = S} ->
+            expire(S);
         _ ->
             ok                                  % a timer cancelled too late
     end.
@@ -219,46 +220,13 @@ expire(#u{user = User} = S) ->
     end,
     store({closed, drop_events(S#u{grace = undefined})}).
 
-%% The channel's poll timer fired: the held poll, if its deadline has come,
-%% is answered continue; a poll held since (with a later deadline) gets the
-%% timer again, for its own deadline.
-poll_timeout(#u{held = {From, Deadline}, seq = Seq} = S) ->
-    case chat_presence:now_ms() >= Deadline of
-        true ->
-            chat_channel:reply(From, {ok, result(continue, Seq, [])}),
-            arm_grace(unhold(S));
-        false ->
-            poll_timer(Deadline, S)
-    end;
-poll_timeout(S) ->
-    S.
-
 %%% ---------------------------------------------------------------- helpers
-
-%% Makes the poll timer fire by Deadline. A channel keeps one poll timer and
-%% does not cancel it when a poll is answered: a poll held again before it
-%% fires, with a deadline no earlier, reuses it (poll_timeout/1 sets it again
-%% for the rest of the time). Polls come back within milliseconds of their
-%% answer, so a busy channel starts one timer per poll timeout, not one per
-%% poll, and cancels none (starting and cancelling a timer per poll was two
-%% timer-wheel operations per poll, cross-scheduler ones when the shard had
-%% moved to the other scheduler meanwhile).
-poll_timer(Deadline, #u{poll_timer = {_, At}} = S) when At =< Deadline ->
-    S;
-poll_timer(Deadline, #u{user = User} = S0) ->
-    S = cancel_poll_timer(S0),
-    TRef = erlang:start_timer(Deadline, self(), {'$chat_user', User, poll_timeout}, [{abs, true}]),
-    S#u{poll_timer = {TRef, Deadline}}.
-
-cancel_poll_timer(#u{poll_timer = none} = S) -> S;
-cancel_poll_timer(#u{poll_timer = {TRef, _}} = S) ->
-    cancel(TRef),
-    S#u{poll_timer = none}.
 
 %% Answers the held poll, if any, with Status.
 release(_Status, #u{held = none} = S) ->
     S;
-release(Status, #u{held = {From, _}, seq = Seq} = S) ->
+release(Status, #u{held = {From, TRef}, seq = Seq} = S) ->
+    cancel(TRef),
     chat_channel:reply(From, {ok, result(Status, Seq, [])}),
     unhold(S).
 
@@ -272,42 +240,16 @@ unhold(#u{user = User} = S) ->
 set_held(User, Held) ->
     ets:update_element(?REGISTRY, User, {3, Held}).
 
-%% The grace clock starts (login, the end of a poll): offline in grace_ms
-%% unless a poll is held meanwhile. Like the poll timer, the grace timer is
-%% kept across polls (a poll stops the clock, cancel_grace/1, without
-%% cancelling it), and when it fires early for a later deadline it is set
-%% again (grace_timeout/1): one timer per grace period, not two timer
-%% operations per poll.
 arm_grace(#u{grace_ms = 0} = S) -> S;
-arm_grace(#u{grace_ms = G} = S0) ->
-    At = chat_presence:now_ms() + G,
-    S = S0#u{grace_at = At},
-    case S#u.grace of
-        {_, Fires} when Fires =< At -> S;
-        _ -> grace_timer(At, (stop_grace(S))#u{grace_at = At})
-    end.
+arm_grace(#u{grace = undefined, grace_ms = G, user = User} = S) ->
+    S#u{grace = erlang:start_timer(G, self(), {'$chat_user', User, grace})};
+arm_grace(S) ->
+    arm_grace(cancel_grace(S)).
 
-grace_timer(At, #u{user = User} = S) ->
-    S#u{grace = {erlang:start_timer(At, self(), {'$chat_user', User, grace}, [{abs, true}]), At}}.
-
-%% A poll is held: the grace clock stops (its timer, if any, stays).
-cancel_grace(S) ->
-    S#u{grace_at = none}.
-
-stop_grace(#u{grace = undefined} = S) -> S#u{grace_at = none};
-stop_grace(#u{grace = {TRef, _}} = S) ->
+cancel_grace(#u{grace = undefined} = S) -> S;
+cancel_grace(#u{grace = TRef} = S) ->
     cancel(TRef),
-    S#u{grace = undefined, grace_at = none}.
-
-%% The grace timer fired: offline if the clock runs and has run out, set
-%% again if it runs for a later deadline, nothing while a poll is held.
-grace_timeout(#u{held = none, grace_at = At} = S) when At =/= none ->
-    case chat_presence:now_ms() >= At of
-        true -> expire(S);
-        false -> store(grace_timer(At, S))
-    end;
-grace_timeout(S) ->
-    store(S).
+    S#u{grace = undefined}.
 
 %% A channel's timers are cancelled without waiting for the answer: a timer
 %% started while the shard ran on another scheduler lives in that scheduler's

@@ -32,7 +32,6 @@ core_suite(Shards) ->
       {"poll: refresh when stale past the window", fun poll_stale/0},
       {"poll: hold then continue", fun poll_continue/0},
       {"poll: hold then events", fun poll_hold_events/0},
-      {"poll: each held poll times out at its own deadline", fun poll_deadlines/0},
       {"poll: newer poll answers the older with continue", fun poll_newer/0},
       {"a held poll does not block other callers", fun held_poll_not_blocking/0},
       {"poll of an offline user opens the channel", fun poll_opens/0},
@@ -141,22 +140,6 @@ poll_hold_events() ->
     {ok, Msg} = call({send, ?A, ?B, <<"wake">>, <<>>}),
     ?assertEqual({ok, #{status => events, seq => 1, events => [#{seq => 1, type => message, message => Msg}]}},
                  await(Ref)).
-
-%% A channel keeps its poll timer across polls (chat_user:poll_timer/2): a
-%% poll held after an earlier one was answered times out at its own
-%% deadline, neither at the earlier one's nor later.
-poll_deadlines() ->
-    login([?A, ?B]),
-    %% A longer poll after a shorter one that was answered, then the reverse.
-    [begin
-         Held = async_call({poll, ?B, Seq, First}),
-         wait_held(?B),
-         {ok, _} = call({send, ?A, ?B, <<"wake">>, <<>>}),
-         {ok, #{status := events, seq := Next}} = await(Held),
-         T0 = erlang:monotonic_time(millisecond),
-         ?assertEqual({ok, #{status => continue, seq => Next, events => []}}, call({poll, ?B, Next, Then})),
-         ?assert(erlang:monotonic_time(millisecond) - T0 >= Then)
-     end || {Seq, Next, First, Then} <- [{0, 1, 150, 400}, {1, 2, 60000, 100}]].
 
 poll_newer() ->
     login([?A]),
