@@ -11,7 +11,7 @@
 //   a TApplicationException PROTOCOL_ERROR if the header could be read, then
 //   that connection is closed. The listener and every other connection stay up.
 import { createServer, type Server, type Socket } from 'node:net';
-import { once } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import {
   DEFAULT_MAX_FRAME_BYTES,
   MessageType,
@@ -236,6 +236,10 @@ export async function serveThrift<H extends object>(
       remotePort: socket.remotePort ?? 0,
     };
     if (c.protocol !== undefined) c.writer = writerFor(c.protocol, c.out);
+    // Every call on the connection gets this signal (CallContext.signal): a handler
+    // that listens on it per call, with many calls in flight (pipelined long polls),
+    // is not a leak, so Node's warning at 11 listeners would only be noise.
+    setMaxListeners(0, c.abort.signal);
     conns.add(c);
     const split = frameSplitter((payload) => onFrame(c, payload), maxFrameBytes);
     socket.on('data', (chunk: Buffer) => {

@@ -28,7 +28,11 @@ export interface CallContext {
   /** The caller's address and port. */
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Aborted when the caller's connection closes (its reply can no longer be delivered). */
+  /**
+   * Aborted when the caller's connection closes (its reply can no longer be
+   * delivered). One signal per connection, shared by its calls: a listener
+   * added per call should be removed when the call ends.
+   */
   readonly signal: AbortSignal;
 }
 

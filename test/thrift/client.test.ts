@@ -31,6 +31,13 @@ import { refHandler } from './ref.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// A handler may listen on CallContext.signal for each call, and 32 polls held on one
+// connection are not a leak: the server raises that signal's listener limit.
+const listenerWarnings: string[] = [];
+process.on('warning', (w) => {
+  if (w.name === 'MaxListenersExceededWarning') listenerWarnings.push(w.message);
+});
+
 /** A handler whose polls wait until released (or the connection closes). */
 function holdingHandler() {
   const held: { release: () => void; userId: bigint }[] = [];
@@ -314,4 +321,9 @@ t.test('backoff is capped, exponential and jittered', async (t) => {
   }
   t.equal(backoffDelay(3, { initialDelayMs: 10, jitter: 0 }), 40, 'no jitter: exact');
   t.equal(backoffDelay(5, { delay: (n) => n * 7 }), 35, 'user override');
+});
+
+t.test('no listener-limit warning from per-call abort listeners', async (t) => {
+  await new Promise((r) => setImmediate(r));
+  t.same(listenerWarnings, [], 'CallContext.signal takes a listener per held call');
 });
