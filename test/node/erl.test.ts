@@ -27,7 +27,7 @@ import {
 } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from './peer.js';
-import { until } from '../otp/puppet.js';
+import { until } from '../helpers/until.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();

@@ -16,7 +16,7 @@ import { Tuple, atom, formatTerm, tuple } from '../../src/etf/index.js';
 import type { CallEndEvent, ConnectionDownEvent, ConnectionUpEvent, HandshakeErrorEvent, Logger, SendEvent } from '../../src/node/index.js';
 import { freePort, otpRoot, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, PEER_MODULES, evalErl } from '../node/peer.js';
-import { until } from './puppet.js';
+import { until } from '../helpers/until.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const root = otpRoot();

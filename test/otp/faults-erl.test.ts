@@ -17,7 +17,7 @@ import { isDown } from '../../src/node/index.js';
 import { compileErl, erlCommand, otpRoot, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
 import { isTuple } from '../node/peer.js';
-import { until } from './puppet.js';
+import { until } from '../helpers/until.js';
 
 const FULL = process.env.BEAMBRIDGE_FULL_FAULTS === '1';
 const DEAD_MS = FULL ? 10_000 : 3000;

@@ -21,7 +21,7 @@ import { Pid, Tuple, atom, formatTerm, type Term } from '../../src/etf/index.js'
 import { isDown } from '../../src/node/index.js';
 import { compileErl, otpRoot, startEpmd, startErlNode, startProcess } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
-import { until } from './puppet.js';
+import { until } from '../helpers/until.js';
 
 const FULL = process.env.BEAMBRIDGE_FULL_FAULTS === '1';
 const LIMIT = FULL ? 1_000_000 : 20_000;

@@ -11,7 +11,7 @@ import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term }
 import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { variantsSideBySide } from '../helpers/otp.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
-import { until } from './puppet.js';
+import { until } from '../helpers/until.js';
 import { erlModule } from '../helpers/erl-modules.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;

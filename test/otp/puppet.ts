@@ -76,16 +76,6 @@ export class Puppet {
   }
 }
 
-/** Polls `pred` every 20 ms until it holds; false after `timeoutMs`. */
-export async function until(pred: () => boolean, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
-
 /** `{'EXIT', From, Reason}` from `from` (any reason when omitted). */
 export function isExit(m: Term, from?: Pid, reason?: Term): boolean {
   return isTuple(m, 'EXIT', 3) && (from === undefined || termEquals(m.at(1), from)) && (reason === undefined || termEquals(m.at(2), reason));

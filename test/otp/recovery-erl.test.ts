@@ -17,7 +17,7 @@ import { Tuple, atom, formatTerm, tuple, type Term } from '../../src/etf/index.j
 import { compileErl, erlCommand, startEpmd, startErlNode, startProcess, type Started, type Teardownable } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from '../node/peer.js';
-import { until } from './puppet.js';
+import { until } from '../helpers/until.js';
 import { variantsSideBySide } from '../helpers/otp.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;

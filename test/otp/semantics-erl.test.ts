@@ -10,7 +10,8 @@ import { NONE, isDown, type LocalProcess } from '../../src/node/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, PEER_MODULES, isTuple } from '../node/peer.js';
-import { Puppet, isExit, until } from './puppet.js';
+import { Puppet, isExit } from './puppet.js';
+import { until } from '../helpers/until.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const A = atom;
