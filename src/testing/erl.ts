@@ -117,9 +117,15 @@ export function compileErl(files: string[], root: string = otpRoot()): Promise<s
   return p;
 }
 
+/** The temp directory erlc of `root` can write in: the OS's, or the root's /tmp. */
+const tempIn = (root: string): string => (root ? join(root, 'tmp') : tmpdir());
+
+/** `dir` as erl in `root` sees it (a path inside the root). */
+const seenIn = (root: string, dir: string): string => (root ? dir.slice(root.length) : dir);
+
 /** A directory of this process's own, removed when it exits. */
 function freshDir(root: string): string {
-  const dir = mkdtempSync(join(root ? join(root, 'tmp') : tmpdir(), 'beambridge-erl-'));
+  const dir = mkdtempSync(join(tempIn(root), 'beambridge-erl-'));
   if (compiledDirs.length === 0) process.on('exit', () => compiledDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   compiledDirs.push(dir);
   return dir;
@@ -129,7 +135,7 @@ function freshDir(root: string): string {
 function compileInto(abs: string[], root: string, dir: string): Promise<string> {
   return new Promise<string>((ok, fail) => {
     for (const f of abs) copyFileSync(f, join(dir, basename(f)));
-    const seen = root ? dir.slice(root.length) : dir;
+    const seen = seenIn(root, dir);
     const erlc = root ? { cmd: 'chroot', args: [root, 'erlc'] } : { cmd: 'erlc', args: [] };
     execFile(erlc.cmd, [...erlc.args, '-o', seen, ...abs.map((f) => join(seen, basename(f)))], { timeout: 120_000 }, (err, stdout, stderr) => {
       if (err) fail(new Error(`erlc failed for ${abs.join(', ')}: ${err.message}\n${stdout}${stderr}`));
@@ -167,7 +173,7 @@ function erlcIdentity(root: string): string | undefined {
 function cacheBase(root: string): string | undefined {
   const uid = process.getuid?.();
   if (uid === undefined) return undefined;
-  const base = join(root ? join(root, 'tmp') : tmpdir(), `beambridge-erl-cache-${uid}`);
+  const base = join(tempIn(root), `beambridge-erl-cache-${uid}`);
   try {
     mkdirSync(base, { mode: 0o700 });
   } catch (e) {
@@ -194,7 +200,7 @@ function compileCached(abs: string[], root: string): Promise<string> | undefined
   const h = createHash('sha256').update(`${root}\0${id}\0`);
   abs.forEach((f, i) => h.update(`${basename(f)}\0`).update(sources[i]).update('\0'));
   const final = join(base, h.digest('hex').slice(0, 32));
-  const seen = root ? final.slice(root.length) : final;
+  const seen = seenIn(root, final);
   if (existsSync(join(final, '.done'))) return Promise.resolve(seen);
   // Compiled aside, then renamed into place whole: a concurrent process that
   // got there first wins, and nobody ever sees a half-written directory.
