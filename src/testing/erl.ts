@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, delimiter, join, resolve } from 'node:path';
+import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { startProcess, type Started, type TestContext } from '../procs/process.js';
 import { erlCommand, isTestContext, otpRoot } from '../procs/erl.js';
 
@@ -103,7 +103,9 @@ const compiledDirs: string[] = [];
  * module set instead of once per test file. Sources with an `-include`,
  * `-include_lib` or a parse transform (whose other files the digest cannot
  * see), or no usable cache directory: each process compiles into a fresh
- * directory removed when it exits.
+ * directory removed when it exits. A relative `-include("x.hrl")` finds the
+ * header beside the source (the `.hrl` files there are copied along; for the
+ * system OTP each source's directory is also on the include path).
  */
 export function compileErl(files: string[], root: string = otpRoot()): Promise<string> {
   const abs = files.map((f) => resolve(f)).sort();
@@ -131,13 +133,23 @@ function freshDir(root: string): string {
   return dir;
 }
 
-/** Copies `abs` into `dir` and runs erlc there; resolves with `dir` as erl in `root` sees it. */
+/**
+ * Copies `abs` into `dir` and runs erlc there; resolves with `dir` as erl in `root` sees it.
+ * A relative `-include` resolves as it would beside the sources: the `.hrl` files next to
+ * each source are copied along, and for the system OTP each source's directory is also on
+ * the include path (`-I`; a root cannot see the host's directories).
+ */
 function compileInto(abs: string[], root: string, dir: string): Promise<string> {
   return new Promise<string>((ok, fail) => {
+    const srcDirs = [...new Set(abs.map((f) => dirname(f)))];
+    for (const d of srcDirs) {
+      for (const h of readdirSync(d).filter((n) => n.endsWith('.hrl'))) copyFileSync(join(d, h), join(dir, h));
+    }
     for (const f of abs) copyFileSync(f, join(dir, basename(f)));
     const seen = seenIn(root, dir);
     const erlc = root ? { cmd: 'chroot', args: [root, 'erlc'] } : { cmd: 'erlc', args: [] };
-    execFile(erlc.cmd, [...erlc.args, '-o', seen, ...abs.map((f) => join(seen, basename(f)))], { timeout: 120_000 }, (err, stdout, stderr) => {
+    const includes = root ? [] : srcDirs.flatMap((d) => ['-I', d]);
+    execFile(erlc.cmd, [...erlc.args, ...includes, '-o', seen, ...abs.map((f) => join(seen, basename(f)))], { timeout: 120_000 }, (err, stdout, stderr) => {
       if (err) fail(new Error(`erlc failed for ${abs.join(', ')}: ${err.message}\n${stdout}${stderr}`));
       else ok(seen);
     });

@@ -2,7 +2,7 @@
 // found again by the sources' content, and a module that reads other files
 // (-include) is never served from it, so a changed header always recompiles.
 import t from 'tap';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compileErl, runErl } from '../../src/testing/index.js';
@@ -46,4 +46,16 @@ t.test('compileErl: the cache is keyed by content; modules with -include are com
   await put(hrl, '-define(V, 2).\n');
   await utimes(isrc, tick + 1, tick + 1);
   t.equal((await runErl(`io:format("~p", [${inc}:v()])`, { modules: [isrc] })).trim(), '2', 'a changed header is compiled in');
+});
+
+t.test('compileErl: a relative -include finds the header beside the source', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bb-compile-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const mod = `bbrel_${uniq}`;
+  await mkdir(join(dir, 'sub'));
+  await put(join(dir, `${mod}.hrl`), '-define(V, 41).\n');
+  await put(join(dir, 'sub', `${mod}_more.hrl`), '-define(W, 1).\n');
+  const src = join(dir, `${mod}.erl`);
+  await put(src, `-module(${mod}).\n-include("${mod}.hrl").\n-include("sub/${mod}_more.hrl").\n-export([v/0]).\nv() -> ?V + ?W.\n`);
+  t.equal((await runErl(`io:format("~p", [${mod}:v()])`, { modules: [src] })).trim(), '42');
 });
