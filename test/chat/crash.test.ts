@@ -11,6 +11,7 @@ import t, { type Test } from 'tap';
 import { ChatChannelCluster, ChatCluster, ChatError, type ChatBackend, type ChatEvent, type ChatMessage, type ChatSubscription } from '../../src/chat/index.js';
 import { Node } from '../../src/otp/index.js';
 import { startStubCluster, type StubNode } from '../../src/testing/index.js';
+import { until } from '../helpers/until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : NaN);
@@ -94,8 +95,7 @@ async function scenario(t: Test, nodes: StubNode[], chat: ChatBackend, base: big
   const next = [...nodes];
   next[victim] = restarted;
   // Traffic until calls for the restarted node's users succeed, then a little more.
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline && !out.some((o) => o.at > readyAt && o.code === 'ok' && o.message!.fromId === v[1])) await sleep(20);
+  await until(() => out.some((o) => o.at > readyAt && o.code === 'ok' && o.message!.fromId === v[1]), 30_000, 20);
   await sleep(500);
   running = false;
   await stream;
@@ -153,9 +153,7 @@ async function scenario(t: Test, nodes: StubNode[], chat: ChatBackend, base: big
   await chat.login(v[2]!);
   const m = await chat.send(s1, v[2]!, 'after the restart');
   const seen = subs.get(v[2]!)!;
-  const deadlineEv = Date.now() + 10_000;
-  while (Date.now() < deadlineEv && !seen.some((e) => e.type === 'chat' && e.event.message?.id === m.id)) await sleep(20);
-  t.ok(seen.some((e) => e.type === 'chat' && e.event.message?.id === m.id), 'the re-made subscription delivers');
+  t.ok(await until(() => seen.some((e) => e.type === 'chat' && e.event.message?.id === m.id), 10_000, 20), 'the re-made subscription delivers');
   return next;
 }
 

@@ -5,6 +5,7 @@ import t from 'tap';
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { until } from '../helpers/until.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const alive = (pid: number) => {
@@ -29,8 +30,7 @@ t.test('demo --web', async (t) => {
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  const end = Date.now() + 120_000;
-  while (!/The chat is at (http:\S+)/.test(out) && child.exitCode === null && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  await until(() => /The chat is at (http:\S+)/.test(out) || child.exitCode !== null, 120_000, 100);
   const url = /The chat is at (http:\S+)/.exec(out)?.[1];
   t.ok(url, 'the URL is printed');
   t.comment(out.trim());

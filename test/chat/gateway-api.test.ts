@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { startChat, Client, SECRET } from './gateway-fixture.js';
 import { ChatChannelCluster, acceptKnownUsers, serveGateway } from '../../src/chat/index.js';
 import type { Revocation } from '../../src/chat/gateway/session.js';
+import { until, waitUntil } from '../helpers/until.js';
 
 const friendsOf = async (c: Client): Promise<string[]> => (await c.req('GET', '/api/presence')).json.friends.map((f: any) => f.userId);
 
@@ -51,14 +52,8 @@ t.test('HTTP API over the stub', async (t) => {
   });
 
   await t.test('presence: both see each other online', async (t) => {
-    const deadline = Date.now() + 10_000;
     let state = '';
-    while (Date.now() < deadline) {
-      const r = await alice.req('GET', '/api/presence');
-      state = r.json.friends.find((f: any) => f.userId === bobId)?.state;
-      if (state === 'online') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(async () => (state = (await alice.req('GET', '/api/presence')).json.friends.find((f: any) => f.userId === bobId)?.state) === 'online', 10_000, 100);
     t.equal(state, 'online');
     const r = await bob.req('GET', '/api/presence');
     t.equal(r.json.friends.find((f: any) => f.userId === '1').state, 'online');
@@ -66,8 +61,9 @@ t.test('HTTP API over the stub', async (t) => {
   });
 
   await t.test('a held poll is answered by a send, within bounds', async (t) => {
+    const before = gateway.stats().heldPolls;
     const held = bob.req('GET', `/api/poll?seq=${b.seq}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil('the poll held', () => gateway.stats().heldPolls > before);
     const t0 = Date.now();
     const sent = await alice.req('POST', '/api/send', { to: bobId, text: 'hello bob', clientMsgId: 'm-1' });
     t.equal(sent.status, 200);
@@ -224,7 +220,7 @@ t.test('HTTP API over the stub', async (t) => {
     const before = (await metric(gateway.url, re)) ?? 0;
     const c = await halfOpen(gateway.port);
     c.s.write('GET /api/presence HTTP/1.1\r\nHo');
-    for (let i = 0; i < 300 && c.data() === ''; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => c.data() !== '');
     t.match(c.data(), /^HTTP\/1\.1 408 /);
     await new Promise((r) => setTimeout(r, 600)); // several sweeps of the server (every 75 ms here)
     t.equal(await metric(gateway.url, re), before + 1);
@@ -268,9 +264,6 @@ t.test('HTTP API over the stub', async (t) => {
     const sock = connect(gateway.port, '127.0.0.1');
     await new Promise((r) => sock.once('connect', r));
     sock.write(`GET /api/poll?seq=${seq} HTTP/1.1\r\nHost: x\r\nCookie: ${alice.cookie}\r\n\r\n`);
-    const until = async (f: () => boolean) => {
-      for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-    };
     await until(() => gateway.stats().heldPolls === before + 1);
     t.equal(gateway.stats().heldPolls, before + 1, 'held');
     sock.destroy();
@@ -298,13 +291,8 @@ t.test('HTTP API over the stub', async (t) => {
     const stale = new Client(gateway.url);
     stale.cookie = `bb_session=${b.userId}.0.x`;
     t.equal((await stale.req('GET', '/api/presence')).status, 401);
-    const deadline = Date.now() + 10_000;
     let state = '';
-    while (Date.now() < deadline) {
-      state = (await alice.req('GET', '/api/presence')).json.friends.find((f: any) => f.userId === bobId).state;
-      if (state === 'offline') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await until(async () => (state = (await alice.req('GET', '/api/presence')).json.friends.find((f: any) => f.userId === bobId).state) === 'offline', 10_000, 100);
     t.equal(state, 'offline');
   });
 
@@ -421,7 +409,7 @@ t.test('the same gateway over Thrift (ChatChannelCluster), served by node:http',
   const bob = new Client(gateway.url);
   const b = await bob.login(bobId);
   const held = bob.req('GET', `/api/poll?seq=${b.seq}&epoch=${b.epoch}&pv=${b.pv}`);
-  await new Promise((r) => setTimeout(r, 100));
+  await waitUntil('the poll held', () => gateway.stats().heldPolls > 0);
   const sent = await alice.req('POST', '/api/send', { to: bobId, text: 'over thrift' });
   t.equal(sent.status, 200);
   const r = await held;
@@ -454,11 +442,7 @@ t.test('backend down: polls answered 503 with Retry-After, then back', async (t)
   fx.stub = await fx.stub.restart();
   t.comment(`stub restarted in ${Date.now() - t0} ms`);
   t0 = Date.now();
-  const deadline = Date.now() + 60_000;
-  while (r.status !== 200 && Date.now() < deadline) {
-    await new Promise((res) => setTimeout(res, 200));
-    r = await c.req('GET', `/api/poll?seq=${s.seq}`);
-  }
+  await until(async () => (r = await c.req('GET', `/api/poll?seq=${s.seq}`)).status === 200, 60_000, 200);
   t.equal(r.status, 200, 'polls answer again once the stub is back');
   t.comment(`polls answered ${Date.now() - t0} ms after the restart`);
   t.match(r.json.status, /^(refresh|continue|events)$/);
@@ -483,19 +467,10 @@ t.test('backend back: with the default upstreamPollMs and backoff, polls and sen
   await new Promise((res) => setTimeout(res, 3000));
   fx.stub = await fx.stub.restart();
   // From when the cluster client itself serves again (its own recovery is not the gateway's).
-  const usable = Date.now() + 60_000;
-  for (;;) {
-    if (!fx.chat.isDown(fx.stub.node) && (await fx.chat.friends(31).then(() => true, () => false))) break;
-    if (Date.now() > usable) throw new Error('the cluster client did not recover in 60 s');
-    await new Promise((res) => setTimeout(res, 50));
-  }
+  await waitUntil('the cluster client recovering', async () => !fx.chat.isDown(fx.stub.node) && (await fx.chat.friends(31).then(() => true, () => false)), 60_000, 50);
   const t0 = Date.now();
   // As a page does after a 503: poll again (every 200 ms here, the page waits longer).
-  r = await c.req('GET', `/api/poll?seq=${s.seq}`);
-  while (r.status !== 200 && Date.now() - t0 < 30_000) {
-    await new Promise((res) => setTimeout(res, 200));
-    r = await c.req('GET', `/api/poll?seq=${s.seq}`);
-  }
+  await until(async () => (r = await c.req('GET', `/api/poll?seq=${s.seq}`)).status === 200, 30_000, 200);
   const pollMs = Date.now() - t0;
   t.comment(`poll answered 200 ${pollMs} ms after the cluster was usable again (held up to 1 s of it)`);
   t.equal(r.status, 200, 'polls answer again');

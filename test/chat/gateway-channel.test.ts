@@ -154,7 +154,7 @@ t.test('tabs see every message once per epoch, through bursts and crashes', asyn
     // Quiesce: a last message, then every tab polls until it has it (bounded).
     ch.push();
     const last = ch.history.at(-1)!;
-    for (let i = 0; i < 100 && tabs.some((tb) => !tb.seen.has(last)); i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => tabs.every((tb) => tb.seen.has(last)), 1000);
     if (tabs.some((tb) => !tb.seen.has(last))) {
       const u = h.user as any;
       t.comment(`run ${run} stuck: user seq ${u.seq} base ${u.base} epoch ${u.epoch} polls ${u.polls.length} ready ${u.isReady} failure ${u.failure} | channel seq ${ch.seq} held ${ch.held?.after} | tabs ${tabs.map((tb) => `${tb.seq}/${tb.epoch}`).join(' ')}`);
@@ -232,8 +232,7 @@ t.test('presence: rounds start 2/3 of the interval apart from call start, and a 
   const w: PresenceWatcher = { pv: 0, friends: [], presenceChanged: () => undefined };
   hub.join(w, [5n], []);
   hub.start();
-  const end = Date.now() + 10_000;
-  while (calls.filter((c) => c.end > 0).length < 7 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  await until(() => calls.filter((c) => c.end > 0).length >= 7, 10_000, 20);
   hub.close();
   const done = calls.filter((c) => c.end > 0);
   // Scheduled after the call finished, the next one would start >= 200 ms after its end.

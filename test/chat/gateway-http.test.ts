@@ -5,6 +5,7 @@ import t from 'tap';
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { HttpParser, HttpParseError, serveHttp, type HttpRequest } from '../../src/chat/gateway/http.js';
+import { until, waitUntil } from '../helpers/until.js';
 
 const REQS = [
   'GET /api/poll?seq=5&pv=1 HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\n\r\n',
@@ -155,11 +156,6 @@ async function raw(port: number): Promise<{ s: Socket; data: () => string; close
  */
 const CLOSE_GRACE_MS = 20_000;
 
-const until = async (f: () => boolean, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!f() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-};
-
 t.test('the server: keep-alive, pipelining in order, limits, deadlines', async (t) => {
   const held: { res: any }[] = [];
   const srv = await serveHttp((req, res) => {
@@ -184,7 +180,7 @@ t.test('the server: keep-alive, pipelining in order, limits, deadlines', async (
   await t.test('pipelined requests are answered in order, one after the other', async (t) => {
     const c = await raw(port);
     c.s.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-    await until(() => held.length === 1);
+    await waitUntil('the first request held', () => held.length === 1);
     await new Promise((r) => setTimeout(r, 50));
     t.equal(c.data(), '', 'nothing answered while the first is held');
     held.shift()!.res.send(200, {}, 'first');
@@ -231,12 +227,11 @@ t.test('the server: keep-alive, pipelining in order, limits, deadlines', async (
   await t.test('a held request is aborted when the client goes away', async (t) => {
     const c = await raw(port);
     c.s.write('GET /hold HTTP/1.1\r\nHost: a\r\n\r\n');
-    await until(() => held.length === 1);
+    await waitUntil('the request held', () => held.length === 1);
     let aborted = false;
     held[0].res.onAbort(() => (aborted = true));
     c.s.destroy();
-    await until(() => aborted);
-    t.ok(aborted);
+    t.ok(await until(() => aborted, 5000), 'the handler is told');
     t.ok(held[0].res.done);
     held.shift();
   });
@@ -339,11 +334,11 @@ t.test('socket lifecycle: linger after Connection: close, handler deadline, serv
     await quiet.close(CLOSE_GRACE_MS);
     t.ok(Date.now() - t0 < CLOSE_GRACE_MS / 2, `nothing open: closed in ${Date.now() - t0} ms (grace ${CLOSE_GRACE_MS})`);
     // A request in its handler (kept alive) is answered during close: the connection ends with it.
-    const busy = await serveHttp((_req, res) => void setTimeout(() => res.send(200, {}, 'late'), 200), 0, '127.0.0.1');
+    let inHandler = false;
+    const busy = await serveHttp((_req, res) => ((inHandler = true), void setTimeout(() => res.send(200, {}, 'late'), 200)), 0, '127.0.0.1');
     const p = (busy.server.address() as { port: number }).port;
     const answer = fetch(`http://127.0.0.1:${p}/slow`).then((r) => r.text());
-    await until(() => busy.connections === 1);
-    await new Promise((r) => setTimeout(r, 50));
+    await waitUntil('the request in its handler', () => inHandler && busy.connections === 1);
     t0 = Date.now();
     await busy.close(CLOSE_GRACE_MS);
     t.ok(Date.now() - t0 < CLOSE_GRACE_MS / 2, `one answer to drain: closed in ${Date.now() - t0} ms (grace ${CLOSE_GRACE_MS})`);
@@ -423,11 +418,12 @@ t.test('a Connection: close answer to a slow reader is written in full before th
   });
 
   await t.test('close() gives a closing connection its grace', async (t) => {
-    const srv2 = await serveHttp((_req, res) => res.send(200, { 'Content-Type': 'text/plain' }, body), 0, '127.0.0.1');
+    let answered = false;
+    const srv2 = await serveHttp((_req, res) => ((answered = true), res.send(200, { 'Content-Type': 'text/plain' }, body)), 0, '127.0.0.1');
     const port2 = (srv2.server.address() as { port: number }).port;
     const s = await pausedGet(port2);
-    await until(() => srv2.connections === 1);
-    await new Promise((r) => setTimeout(r, 100)); // answered: the connection is closing, the answer queued
+    // Answered: the connection is closing, the answer queued (the client reads nothing yet).
+    await waitUntil('the request answered', () => answered && srv2.connections === 1);
     const closed = srv2.close(5000);
     await new Promise((r) => setTimeout(r, 400));
     let n = 0;
@@ -441,7 +437,7 @@ t.test('a Connection: close answer to a slow reader is written in full before th
   await t.test('a client that never reads is destroyed at lingerWriteMs', async (t) => {
     const t0 = Date.now();
     const s = await pausedGet(port);
-    await until(() => srv.connections === 1);
+    await waitUntil('the connection accepted', () => srv.connections === 1);
     await until(() => srv.connections === 0, 10_000);
     t.equal(srv.connections, 0, `destroyed after ${Date.now() - t0} ms`);
     t.ok(Date.now() - t0 >= 1400, 'not before lingerWriteMs');

@@ -10,14 +10,11 @@ import { EventQueue } from '../../src/chat/queue.js';
 import { CallBudget, Moved, SlotTable } from '../../src/chat/routing.js';
 import { Health } from '../../src/chat/health.js';
 import { BeamBridgeError } from '../../src/errors.js';
+// Waits are bounded (10 s): no test here depends on how fast the machine is.
+import { until } from '../helpers/until.js';
 
 const A = atom;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Waits (bounded, 10 s) until `check` holds: no test here depends on how fast the machine is. */
-async function until(check: () => boolean): Promise<boolean> {
-  for (const end = Date.now() + 10_000; Date.now() < end; await sleep(5)) if (check()) return true;
-  return check();
-}
 
 t.test('EventQueue: order, a bounded backlog, end, close once, abort', async (t) => {
   let closes = 0;
@@ -148,7 +145,7 @@ t.test('Health: down at once, probed with backoff until it serves, nudged, stopp
   t.ok(await until(() => probes >= 3), 'probed again and again (a throwing probe is a failure)');
   serve = true;
   h.nudge('n1');
-  t.ok(await until(() => recovered.length > 0));
+  t.ok(await until(() => recovered.length > 0), 'recovered once the probe succeeds');
   t.same(recovered, ['n1'], 'back after a successful probe');
   t.notOk(h.isDown('n1'));
   h.markDown('n2');

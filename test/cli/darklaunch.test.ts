@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { cliIn, startCli } from './cli.js';
 import { checkLines, darklaunch, descendants, renderInChromium, running } from './darklaunch-check.js';
 import { syntheticReport } from './darklaunch-synthetic.js';
+import { until } from '../helpers/until.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'bb-darklaunch-'));
 
@@ -86,7 +87,7 @@ t.test('Ctrl-C stops the run and every process --spawn started, and still writes
   t.ok(code === 0 || code === 1, `exit status ${code} (by the SLO), not a crash`);
   t.match(run.lines.join('\n'), /"text":"interrupted"/, 'it says it was interrupted');
   // Processes end a moment after the signal that ends them: wait a bounded while.
-  for (let i = 0; i < 50 && started.some(running); i++) await new Promise((r) => setTimeout(r, 100));
+  await until(() => !started.some(running), 5000, 100);
   t.same(started.filter(running), [], 'nothing it started is left running');
   const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Report;
   t.equal(report.interrupted, true, 'report.json says the run was interrupted');

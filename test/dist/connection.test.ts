@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import NetKeepAlive from 'net-keepalive';
 import { socketPair } from '../../src/testing/index.js';
+import { waitUntil } from '../helpers/until.js';
 import {
   initiateHandshake,
   genDigest,
@@ -72,9 +73,6 @@ t.test('frames sent with the last handshake message reach listeners attached aft
     return Buffer.concat(enc.encode(sig.control, sig.payload));
   };
   const words = (got: ControlMessage[]) => got.map((m) => (m.kind === 'reg_send' ? String(m.message) : m.kind));
-  const until = async (pred: () => boolean) => {
-    for (let i = 0; i < 2000 && !pred(); i++) await new Promise((r) => setTimeout(r, 5));
-  };
 
   // The connection reads the leftover itself.
   {
@@ -90,7 +88,7 @@ t.test('frames sent with the last handshake message reach listeners attached aft
     t.equal(got.length, 0, 'nothing is emitted from inside the constructor');
     t.equal(conn.stats.bytesIn, 0, 'nor read');
     b.write(frame('live'));
-    await until(() => got.length >= 3);
+    await waitUntil('three messages', () => got.length >= 3);
     t.same(words(got), ['first', 'second', 'live'], 'the leftover frames first, then the live stream');
     t.equal(conn.stats.ticksIn, 1, 'the tick in the leftover counted');
     t.equal(conn.stats.messagesIn, 3);
@@ -110,7 +108,7 @@ t.test('frames sent with the last handshake message reach listeners attached aft
     const got: ControlMessage[] = [];
     conn.on('message', (m: ControlMessage) => got.push(m));
     b.write(frame('live'));
-    await until(() => got.length >= 2);
+    await waitUntil('two messages', () => got.length >= 2);
     t.same(words(got), ['first', 'live'], 'unshifted bytes first, then the live stream');
     t.equal(conn.stats.ticksIn, 1);
   }
@@ -128,7 +126,7 @@ t.test('frames sent with the last handshake message reach listeners attached aft
     const got: ControlMessage[] = [];
     conn.on('message', (m: ControlMessage) => got.push(m));
     b.write(whole.subarray(7));
-    await until(() => got.length >= 1);
+    await waitUntil('the split message', () => got.length >= 1);
     t.same(words(got), ['split'], 'reassembled across the leftover and the socket');
   }
 });

@@ -14,6 +14,7 @@ import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
 import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
 import { variantsSideBySide } from '../helpers/otp.js';
+import { waitUntil } from '../helpers/until.js';
 
 const TICK_S = 4;
 const TICK_MS = TICK_S * 1000;
@@ -25,15 +26,6 @@ const ERL = 'bb_dist_peer:start()';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const closed = (c: DistConnection) => new Promise<DistError | undefined>((r) => (c.closed ? r(c.reason) : c.once('close', r)));
 const isTuple = (m: Term, tag: string): m is Tuple => m instanceof Tuple && m.at(0) === atom(tag);
-
-async function until(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
-}
 
 /** Every measured detection time, for the summary at the end. */
 const measured: { variant: string; how: string; ms: number }[] = [];
@@ -121,7 +113,12 @@ for (const v of variantsSideBySide(t)) {
           t.ok(r.ms >= TICK_MS / 2 && r.ms <= 5 * TICK_MS, `${how}: ${r.ms} ms within [${TICK_MS / 2}, ${5 * TICK_MS}]`);
         }
         // erl resumes, finds its sockets closed and forgets us; wait for that before reconnecting.
-        await until(() => erl.lines.filter((l) => l.startsWith('EV {nodedown')).length >= downs + 2, 20_000);
+        await waitUntil(
+          () => `round ${round}: erl seeing both nodedowns (lines: ${erl.lines.slice(-4).join(' | ')})`,
+          () => erl.lines.filter((l) => l.startsWith('EV {nodedown')).length >= downs + 2,
+          20_000,
+          50,
+        );
       }
     });
 

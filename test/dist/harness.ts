@@ -18,6 +18,7 @@ import {
 } from '../../src/dist/index.js';
 import { EpmdClient, type EpmdRegistration } from '../../src/epmd/index.js';
 import type { Teardownable } from '../../src/testing/index.js';
+import { waitUntil } from '../helpers/until.js';
 
 export const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 
@@ -49,7 +50,6 @@ export class Harness {
   private readonly sockets = new Set<Socket>();
   /** Every message each connection received, from its first frame on. */
   private readonly logs = new Map<DistConnection, { msgs: ControlMessage[]; waiters: (() => void)[] }>();
-  private waiters: (() => void)[] = [];
 
   constructor(readonly o: HarnessOptions) {}
 
@@ -92,31 +92,20 @@ export class Harness {
       (hs) => {
         this.accepted.push(hs);
         this.adopt(new DistConnection(hs, this.o.connection));
-        this.wake();
       },
       (e: Error) => {
         this.acceptErrors.push(e);
-        this.wake();
       },
     );
   }
 
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-
-  /** Resolves once `pred()` holds (checked after every accept outcome). */
-  async until(pred: () => boolean, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error('timed out waiting in harness');
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
+  /**
+   * Resolves once `pred()` holds (a condition on what this harness accepted); rejects
+   * after `timeoutMs`, naming the harness and what it has accepted so far.
+   */
+  until(pred: () => boolean, timeoutMs = 20_000): Promise<void> {
+    const seen = () => `harness ${this.o.name} (${this.accepted.length} accepted, ${this.acceptErrors.length} refused): condition`;
+    return waitUntil(seen, pred, timeoutMs);
   }
 
   /** Dials a peer, registering the attempt as pending for simultaneous-connect resolution. */

@@ -9,6 +9,7 @@ import { initiateHandshake, DistEncoder, ctrl, type ControlMessage, type DistCon
 import { atom, Pid } from '../../src/etf/index.js';
 import type { Teardownable } from '../../src/testing/index.js';
 import { Harness, uniq } from './harness.js';
+import { waitUntil } from '../helpers/until.js';
 
 const node = `hold${uniq}@127.0.0.1`;
 let peers = 0;
@@ -33,46 +34,42 @@ async function setup(t: Teardownable, connection: DistConnectionOptions) {
   c.on('message', (m: ControlMessage) => {
     if (m.kind === 'reg_send') got.push(m.message as number);
   });
-  const until = async (pred: () => boolean, ms = 20_000) => {
-    const end = Date.now() + ms;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error('timed out');
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  };
-  return { c, s, frames, got, until };
+  return { c, s, frames, got };
 }
+
+/** Waits for `pred` (20 s at most, checked every 2 ms: a hold is short); fails the test with `what` otherwise. */
+const arrives = (what: string, pred: () => boolean) => waitUntil(what, pred, 20_000, 2);
 
 const range = (a: number, n: number) => Array.from({ length: n }, (_, i) => a + i);
 
 t.test('a read of many frames holds reading, then everything arrives in order', async (t) => {
   // A hold long enough that a loaded machine still looks while it lasts (the
   // test waits for it once, at the end).
-  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 1500, readHoldFrames: 100 });
+  const { c, s, frames, got } = await setup(t, { readHoldMs: 1500, readHoldFrames: 100 });
   s.write(frames(range(0, 300)));
-  await until(() => got.length >= 100 && c.stats.readHolds > 0);
+  await arrives('100 frames read and a hold', () => got.length >= 100 && c.stats.readHolds > 0);
   t.ok(c.socket.isPaused(), 'reading is paused during the hold');
   // One write usually arrives in one read; if the kernel split it, each part of
   // >= 100 frames holds once more.
   t.ok(c.stats.readHolds >= 1 && c.stats.readHolds <= 3, `${c.stats.readHolds} hold(s) for 300 frames in one write`);
   s.write(frames(range(300, 10)));
-  await until(() => got.length === 310);
+  await arrives('all 310 frames', () => got.length === 310);
   t.same(got, range(0, 310), 'nothing lost or reordered');
   t.notOk(c.socket.isPaused(), 'reading again after the hold');
   // Small reads after the hold do not hold.
   const holds = c.stats.readHolds;
   for (let i = 0; i < 5; i++) {
     s.write(frames([1000 + i]));
-    await until(() => got.length === 311 + i);
+    await arrives(`small write ${i}`, () => got.length === 311 + i);
   }
   t.equal(c.stats.readHolds, holds, 'the small reads added no hold');
 });
 
 t.test('reads of few frames, and a large message in pieces, never hold', async (t) => {
-  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 1000, readHoldFrames: 50 });
+  const { c, s, frames, got } = await setup(t, { readHoldMs: 1000, readHoldFrames: 50 });
   for (let i = 0; i < 20; i++) {
     s.write(frames(range(i * 10, 10)));
-    await until(() => got.length === (i + 1) * 10);
+    await arrives(`write ${i} of ten frames`, () => got.length === (i + 1) * 10);
   }
   t.equal(c.stats.readHolds, 0, 'ten frames per write: no hold');
   // One 2 MiB message: many reads of no complete frame, then one.
@@ -81,22 +78,22 @@ t.test('reads of few frames, and a large message in pieces, never hold', async (
   const sig = ctrl.regSend(new Pid(atom(c.peer), 1, 0, 5), atom('x'), big);
   const n0 = c.stats.messagesIn;
   s.write(Buffer.concat(enc.encode(sig.control, sig.payload)));
-  await until(() => c.stats.messagesIn === n0 + 1);
+  await arrives('the 2 MiB message', () => c.stats.messagesIn === n0 + 1);
   t.equal(c.stats.readHolds, 0, 'a large message arriving in pieces: no hold');
 });
 
 t.test('readHoldMs 0 turns the hold off', async (t) => {
-  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 0, readHoldFrames: 10 });
+  const { c, s, frames, got } = await setup(t, { readHoldMs: 0, readHoldFrames: 10 });
   s.write(frames(range(0, 500)));
-  await until(() => got.length === 500);
+  await arrives('all 500 frames', () => got.length === 500);
   t.equal(c.stats.readHolds, 0);
   t.same(got, range(0, 500));
 });
 
 t.test('closing while held stops the hold cleanly', async (t) => {
-  const { c, s, frames, got, until } = await setup(t, { readHoldMs: 200, readHoldFrames: 20 });
+  const { c, s, frames, got } = await setup(t, { readHoldMs: 200, readHoldFrames: 20 });
   s.write(frames(range(0, 100)));
-  await until(() => c.stats.readHolds >= 1 && got.length >= 20);
+  await arrives('20 frames read and a hold', () => c.stats.readHolds >= 1 && got.length >= 20);
   c.close();
   t.ok(c.closed);
   await new Promise((r) => setTimeout(r, 300));

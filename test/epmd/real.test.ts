@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { EpmdClient, EpmdServer, type EpmdRegistrationInfo } from '../../src/epmd/index.js';
 import { freePort, startProcess, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { until } from '../helpers/until.js';
 
 const tag = `${process.pid}x${Math.floor(Math.random() * 1e6)}`;
 
@@ -16,21 +17,6 @@ function epmdNames(port: number): Promise<string> {
   });
 }
 
-/**
- * Resolves with the first non-undefined value of `poll()`, retried every 50 ms,
- * or rejects after `limitMs`. The ref'd timer also keeps the process alive
- * while everything else it waits on (an epmd child, a retry timer) is unref'd.
- */
-async function until<T>(what: string, poll: () => Promise<T | undefined>, limitMs = 60_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await poll();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** `p`, or a rejection after `limitMs` (a ref'd timer: the process stays alive meanwhile). */
 function within<T>(what: string, p: Promise<T>, limitMs = 60_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -40,9 +26,13 @@ function within<T>(what: string, p: Promise<T>, limitMs = 60_000): Promise<T> {
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
 
-/** Waits until `name` is gone from the EPMD: it drops a registration when it sees the socket close, not before close() resolves. */
+/**
+ * Waits until `name` is gone from the EPMD: it drops a registration when it sees the socket
+ * close, not before close() resolves. Polled every 50 ms; the poll's ref'd timer keeps the
+ * process alive while everything else it waits on (an epmd child, a retry timer) is unref'd.
+ */
 const gone = (c: EpmdClient, name: string) =>
-  until(`${name} unregistered`, async () => ((await c.portPlease(name)) === undefined ? true : undefined));
+  until(async () => (await c.portPlease(name)) === undefined, 60_000, 50);
 
 t.test('client against a real epmd: register, port please, names', async (t) => {
   const port = await startEpmd(t);

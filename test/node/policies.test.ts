@@ -14,13 +14,10 @@ import { BACKLOG_STEP } from '../../src/node/process.js';
 import { RECHECK_MS } from '../../src/node/peers.js';
 import { Tuple, atom } from '../../src/etf/index.js';
 import { freePort } from '../../src/testing/index.js';
+import { until } from '../helpers/until.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(f: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(10)) if (f()) return true;
-  return f();
-}
 
 t.test('deadline: a timer and a signal, one outcome, cleaned up', async (t) => {
   const got: string[] = [];

@@ -7,6 +7,7 @@
 import { Pid, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
 import type { LocalProcess, NodeCore } from '../../src/node/index.js';
 import { isTuple } from '../node/peer.js';
+import { pollFor } from '../helpers/until.js';
 
 export class Puppet {
   /** Messages read from the puppet's log so far and not taken by `waitFor`. */
@@ -56,16 +57,19 @@ export class Puppet {
   }
 
   /** Waits until the puppet has received a message matching `pred` (polling its log); resolves with it. */
-  async waitFor(pred: (m: Term) => boolean, timeoutMs = 20_000): Promise<Term> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const r = (await this.ask(atom('puppet_log'), [], timeoutMs)) as Tuple;
-      this.seen.push(...(r.at(1) as Term[]));
-      const i = this.seen.findIndex(pred);
-      if (i >= 0) return this.seen.splice(i, 1)[0];
-      if (Date.now() > deadline) throw new Error(`puppet ${this.pid} got no matching message; log: ${this.seen.map((m) => formatTerm(m)).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  waitFor(pred: (m: Term) => boolean, timeoutMs = 20_000): Promise<Term> {
+    const what = () => `puppet ${this.pid} got no matching message (log: ${this.seen.map((m) => formatTerm(m)).join(', ')})`;
+    return pollFor(
+      what,
+      async () => {
+        const r = (await this.ask(atom('puppet_log'), [], timeoutMs)) as Tuple;
+        this.seen.push(...(r.at(1) as Term[]));
+        const i = this.seen.findIndex(pred);
+        return i >= 0 ? this.seen.splice(i, 1)[0] : undefined;
+      },
+      timeoutMs,
+      50,
+    );
   }
 
   private async ask(op: Term, extra: Term[], timeoutMs: number): Promise<Term> {

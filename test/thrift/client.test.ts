@@ -28,8 +28,7 @@ import { ThriftClient, backoffDelay } from '../../src/thrift/client.js';
 import type { MethodDescriptor } from '../../src/thrift/service.js';
 import { freePort } from '../../src/testing/index.js';
 import { refHandler } from './ref.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitUntil } from '../helpers/until.js';
 
 // A handler may listen on CallContext.signal for each call, and 32 polls held on one
 // connection are not a leak: the server raises that signal's listener limit.
@@ -57,14 +56,6 @@ function holdingHandler() {
     },
   };
   return { handler, held, seqids };
-}
-
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(5);
-  }
 }
 
 for (const protocol of ['binary', 'compact'] as const) {
@@ -127,7 +118,7 @@ t.test('AbortSignal cancels a pending call, and an aborted signal fails at once'
   t.teardown(() => c.close());
   const ac = new AbortController();
   const p = c.poll(1, 0, 0, { signal: ac.signal });
-  await until(() => held.length === 1);
+  await waitUntil('the poll held by the server', () => held.length === 1);
   ac.abort(new Error('user left'));
   const err = await p.catch((e: unknown) => e);
   t.ok(err instanceof ThriftAbortError, 'ThriftAbortError');
@@ -157,14 +148,14 @@ t.test('a dropped connection fails every pending call; the client reconnects wit
   c.thrift.on('connect', () => events.push('connect'));
 
   const pending = [c.poll(1, 0, 0), c.poll(2, 0, 0), c.poll(3, 0, 0)];
-  await until(() => held.length === 3);
+  await waitUntil('three polls held by the server', () => held.length === 3);
   await srv.close(); // drops the connection with three calls in flight
   const errs = await Promise.all(pending.map((p) => p.catch((e: unknown) => e)));
   for (const e of errs) {
     t.ok(e instanceof ThriftConnectionLostError, 'ThriftConnectionLostError');
     t.equal((e as ThriftConnectionLostError).code, 'ERR_THRIFT_CONNECTION_LOST');
   }
-  await until(() => delays.length >= 2); // a few refused attempts while the server is down
+  await waitUntil('two reconnect attempts', () => delays.length >= 2); // a few refused attempts while the server is down
   srv = await serveChatChannel(handler, { port });
   t.equal(await c.login(9, { timeoutMs: 10_000 }), 9n, 'a call made while reconnecting waits and succeeds');
   t.ok(c.thrift.connected >= 1);
@@ -183,7 +174,7 @@ t.test('while disconnected: fail fast, or wait a bounded time', async (t) => {
     await slow.close();
   });
   await srv.close();
-  await until(() => fast.thrift.connected === 0 && slow.thrift.connected === 0);
+  await waitUntil('both clients disconnected', () => fast.thrift.connected === 0 && slow.thrift.connected === 0);
   const e1 = await fast.login(1).catch((e: unknown) => e);
   t.ok(e1 instanceof ThriftNotConnectedError, 'fail fast');
   t.equal((e1 as ThriftNotConnectedError).code, 'ERR_THRIFT_NOT_CONNECTED');
@@ -198,7 +189,7 @@ t.test('reconnect: false gives up, and calls fail instead of waiting', async (t)
   const c = await ChatChannelClient.connect({ port, poolSize: 1, reconnect: false });
   t.teardown(() => c.close());
   await srv.close();
-  await until(() => c.thrift.connected === 0);
+  await waitUntil('the client disconnected', () => c.thrift.connected === 0);
   await t.rejects(c.login(1), { code: 'ERR_THRIFT_NOT_CONNECTED' });
 });
 
@@ -261,7 +252,7 @@ t.test('the pool spreads calls over its connections', async (t) => {
   t.teardown(() => srv.close());
   const c = await ChatChannelClient.connect({ port: srv.port, poolSize: 3 });
   t.teardown(() => c.close());
-  await until(() => c.thrift.connected === 3);
+  await waitUntil('three pool connections', () => c.thrift.connected === 3);
   await Promise.all(Array.from({ length: 30 }, (_, i) => c.login(i)));
   t.equal(ports.size, 3, 'three connections carried calls');
   t.equal(srv.connections, 3);
@@ -273,7 +264,7 @@ t.test('close fails pending calls, refuses new ones, and is idempotent', async (
   t.teardown(() => srv.close());
   const c = await ChatChannelClient.connect({ port: srv.port });
   const p = c.poll(1, 0, 0).catch((e: unknown) => e);
-  await until(() => held.length === 1);
+  await waitUntil('the poll held by the server', () => held.length === 1);
   await c.close();
   t.ok((await p) instanceof ThriftConnectionLostError, 'pending call failed');
   await t.rejects(c.login(1), ThriftClientClosedError);

@@ -16,6 +16,7 @@ import {
 } from '../../src/thrift/gen/chat.js';
 import { ThriftConnectionLostError, ThriftTimeoutError } from '../../src/thrift/errors.js';
 import { startStub, startStubCluster } from '../../src/testing/index.js';
+import { until } from '../helpers/until.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -140,7 +141,7 @@ t.test('one stub node', async (t) => {
     const c = await ChatChannelClient.connect({ port: stub.thriftPort, poolSize: 2, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
     t.teardown(() => c.close());
     await c.login(60);
-    for (let i = 0; i < 500 && c.thrift.connected < 2; i++) await sleep(10); // both pooled connections up
+    await until(() => c.thrift.connected >= 2, 5000); // both pooled connections up
     const held = c.poll(60, 0, 30_000).catch((e: unknown) => e);
     await sleep(50);
     let drops = 0;
