@@ -1,6 +1,6 @@
 // `beambridge darklaunch --spawn`: a short real run (epmd, a two-node stub
 // cluster, the gateway in its own process, 300 simulated users over two
-// worker threads for 20 s), checked through its JSON lines, report.json and
+// worker threads for 12 s), checked through its JSON lines, report.json and
 // report.svg rendered in Chromium; plus usage errors, --help and `merge`.
 import t from 'tap';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,11 +18,13 @@ import { syntheticReport } from './darklaunch-synthetic.js';
 import { until } from '../helpers/until.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'bb-darklaunch-'));
+/** The --spawn run's length: 3 s of ramp, then 9 s with every user in (at 300 users and 6 sends a minute, ~30 sends/s). */
+const DURATION_S = 12;
 
 t.test('a short --spawn run: report files, fields, consistency, nothing lost, the chart renders', async (t) => {
   const dir = tmp();
   const run = await darklaunch(t, dir, [
-    '--spawn', '--users', '300', '--ramp', '3s', '--duration', '20s', '--presence-every', '5s', '--sends-per-min', '6',
+    '--spawn', '--users', '300', '--ramp', '3s', '--duration', `${DURATION_S}s`, '--presence-every', '5s', '--sends-per-min', '6',
     '--friends', '10', '--seed', '7', '--workers', '2', '--slo', 'p99<=30s,lost=0',
   ]);
   const r = run.report;
@@ -33,12 +35,12 @@ t.test('a short --spawn run: report files, fields, consistency, nothing lost, th
 
   // Settings, plan and system.
   t.match(r.settings, { users: 300, seed: 7, shard: '1/1', sendsPerMin: 6, presenceEveryS: 5, spawn: true, stubNodes: 2, slo: 'p99<=30s,lost=0' });
-  const plan = defaultSettings({ users: 300, seed: 7, rampMs: 3000, durationMs: 20_000, presenceEveryMs: 5000, sendsPerMin: 6 });
+  const plan = defaultSettings({ users: 300, seed: 7, rampMs: 3000, durationMs: DURATION_S * 1000, presenceEveryMs: 5000, sendsPerMin: 6 });
   t.equal(r.plan.digest, planDigest(plan, shardUsers(1, 300, { index: 1, count: 1 })), 'the same seed gives the same plan');
   t.equal(r.system.stubs.length, 2);
 
   // Every second has its sample, with the fields the issue asks for.
-  t.ok(r.samples.length >= 20, `${r.samples.length} samples`);
+  t.ok(r.samples.length >= DURATION_S, `${r.samples.length} samples in ${DURATION_S} s`);
   for (const s of r.samples) {
     t.type(s.delivery.p50, 'number');
     t.type(s.delivery.p99, 'number');
