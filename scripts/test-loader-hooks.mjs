@@ -4,9 +4,16 @@
 // - load: a `.ts` file outside node_modules is transpiled by SWC with the options
 //   tsconfig.json implies (ES2022, ES modules, strict, class names kept), with an
 //   inline source map, so stack traces and coverage point at the TypeScript.
+// The output is kept in node_modules/.cache/beambridge-tests, keyed by a digest of
+// the file's path, its text and the SWC version and options: a suite transpiles
+// each file once instead of once per test process, and a process whose files are
+// all there does not load SWC's native module at all.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transform } from '@swc/core';
 
 /** @type {import('@swc/core').Options} */
 const options = {
@@ -19,6 +26,11 @@ const options = {
     keepClassNames: true,
   },
 };
+
+const require = createRequire(import.meta.url);
+const salt = `${require('@swc/core/package.json').version}\0${JSON.stringify(options)}`;
+const cacheDir = fileURLToPath(new URL('../node_modules/.cache/beambridge-tests/', import.meta.url));
+let swc; // @swc/core, loaded on the first cache miss
 
 const local = (s) => s.startsWith('./') || s.startsWith('../') || s.startsWith('/') || s.startsWith('file:');
 
@@ -36,6 +48,23 @@ export async function resolve(specifier, context, next) {
 export async function load(url, context, next) {
   if (!url.startsWith('file:') || !url.endsWith('.ts') || url.includes('/node_modules/')) return next(url, context);
   const filename = fileURLToPath(url);
-  const { code } = await transform(await readFile(filename, 'utf8'), { ...options, filename });
+  const text = await readFile(filename, 'utf8');
+  const cached = join(cacheDir, `${createHash('sha256').update(`${salt}\0${filename}\0${text}`).digest('hex')}.js`);
+  let code;
+  try {
+    code = readFileSync(cached, 'utf8');
+  } catch {
+    swc ??= await import('@swc/core');
+    code = (await swc.transform(text, { ...options, filename })).code;
+    try {
+      // Written whole under another name, then renamed: a reader never sees part of it.
+      mkdirSync(cacheDir, { recursive: true });
+      const part = `${cached}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+      writeFileSync(part, code);
+      renameSync(part, cached);
+    } catch {
+      // No cache (read-only checkout, full disk): transpiled again next time.
+    }
+  }
   return { format: 'module', source: code, shortCircuit: true };
 }
