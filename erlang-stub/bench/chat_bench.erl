@@ -47,8 +47,8 @@
 -module(chat_bench).
 
 -export([main/0, run/2]).
-%% For chat_bench_warmup.
--export([call/2, out/2, loadavg/0, schedulers/1, set_online/2]).
+%% For chat_bench_warmup and chat_bench_ab.
+-export([call/2, out/2, loadavg/0, schedulers/1, set_online/2, setup/3, direct/3, median/1, pct/2]).
 %% Called on a stub node (the in-VM scaling rounds load this module there).
 -export([load/4, start_pollers/2, polls/0, events/0, warm_chunk/4]).
 

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Paired A/B of two ways of running the stub, for the scaling goal of
+# bench/run.sh (see bench/chat_bench_ab.erl for what it measures and prints).
+# Starts epmd and four stub nodes holding the same data (run.sh's defaults):
+# A with +S 1:1 and +S 2:2 and AB_FLAGS_A, B likewise with AB_FLAGS_B (both
+# after run.sh's "+sbwt none" flags, so they can override them), and B from
+# AB_DIR_B (another erlang-stub directory, e.g. a variant's code; default
+# this one). Then a load node runs chat_bench_ab; AB_ARGS passes its keys
+# (rounds, round_seconds, kinds, toggle_b, ...). Stops everything by pid.
+#   AB_FLAGS_B="+sbt db" bash erlang-stub/bench/ab.sh
+#   AB_ARGS="toggle_b=offheap" bash erlang-stub/bench/ab.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir_b=${AB_DIR_B:-$PWD}
+users=${BENCH_USERS:-10000}
+friends=${BENCH_FRIENDS:-200}
+base="+sbwt none +sbwtdcpu none +sbwtdio none"
+mkdir -p ebin ebin-test
+flock ebin/.build.lock make -s all ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam >&2
+tmp=$(mktemp -d /tmp/chat-ab.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+epmd -port "$port" -relaxed_command_check &
+pids+=($!)
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+cookie="ab_$$_$RANDOM"
+# start NAME DIR SCHEDULERS FLAGS
+start() {
+  ERL_FLAGS="+S $3:$3 $base $4" "$2/bin/chat-stub" --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
+    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error \
+    >"$tmp/$1.ready" 2>"$tmp/$1.err" &
+  pids+=($!)
+}
+args=()
+for v in a1 a2 b1 b2; do
+  case $v in a*) d=$PWD f=${AB_FLAGS_A:-} ;; b*) d=$dir_b f=${AB_FLAGS_B:-} ;; esac
+  start "ab${v}_$$" "$d" "${v#?}" "$f"
+  args+=("$v=ab${v}_$$@127.0.0.1")
+done
+for v in a1 a2 b1 b2; do
+  for _ in $(seq 1 600); do [ -s "$tmp/ab${v}_$$.ready" ] && break; sleep 0.1; done
+  [ -s "$tmp/ab${v}_$$.ready" ] || { echo "stub $v did not start:" >&2; cat "$tmp/ab${v}_$$.err" >&2; exit 1; }
+done
+echo "A flags: +S N:N $base ${AB_FLAGS_A:-}; B flags: +S N:N $base ${AB_FLAGS_B:-}; B code: $dir_b"
+ERL_EPMD_PORT=$port timeout "${AB_TIMEOUT:-600}" erl +S 1:1 $base -noshell -noinput -start_epmd false -hidden \
+  -name "abload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \
+  -eval 'chat_bench_ab:main()' -extra "${args[@]}" users="$users" ${AB_ARGS:-}
