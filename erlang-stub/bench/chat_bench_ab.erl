@@ -73,10 +73,14 @@ run(Opts) ->
          Bs = [B || {_, B, _} <- L],
          F = fun(Xs) -> string:join([io_lib:format("~.2f", [X]) || X <- Xs], " ") end,
          MedCpu = fun(V) -> median([cpu(Ph, V) || {_, _, Ph} <- L]) * 1000 end,
+         Clean = [B / A || {A, B, Ph} <- L, lists:all(fun(V) -> maps:get(others, maps:get(V, Ph)) < 0.2 end, Vms)],
          out("~s: A x~.2f (~s)~n    B x~.2f (~s)~n    B/A per round ~s, median ~.2f~n"
+             "    B/A in the rounds where other processes took < 0.2 cores in every phase: ~s, median ~s~n"
              "    CPU us per request, medians: A ~.1f / ~.1f, B ~.1f / ~.1f (+S 1:1 / +S 2:2)~n",
              [Kind, median(As), F(As), median(Bs), F(Bs), F([B / A || {A, B, _} <- L]),
-              median([B / A || {A, B, _} <- L]), MedCpu(a1), MedCpu(a2), MedCpu(b1), MedCpu(b2)])
+              median([B / A || {A, B, _} <- L]), F(Clean),
+              case Clean of [] -> "-"; _ -> io_lib:format("~.2f", [median(Clean)]) end,
+              MedCpu(a1), MedCpu(a2), MedCpu(b1), MedCpu(b2)])
      end || Kind <- Kinds],
     out("load average at the end ~s~n", [loadavg()]),
     true.
@@ -113,7 +117,7 @@ phase(R, Kind, V, Stub, Users, Secs, Clients) ->
     out("  round ~b ~-4s ~s ~6b/s p99 ~5.2f ms | stub ~.2f cores, ~.1f us/req | others ~.2f cores, steal ~.1f%~s~n",
         [R, Kind, V, round(Count / Secs), pct(Lat, 0.99) / 1000, Cores, (Cpu1 - Cpu0) * 1000 / max(Count, 1),
          max(0.0, Busy - Cores), Steal, case Errors of 0 -> ""; _ -> io_lib:format(" ~b ERRORS", [Errors]) end]),
-    #{rate => Count / Secs, cpu => (Cpu1 - Cpu0) / max(Count, 1)}.
+    #{rate => Count / Secs, cpu => (Cpu1 - Cpu0) / max(Count, 1), others => max(0.0, Busy - Cores)}.
 
 %% /proc/stat's first line: busy and steal ticks and the total.
 proc_stat() ->
