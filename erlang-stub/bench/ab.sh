@@ -3,14 +3,15 @@
 # bench/run.sh (see bench/chat_bench_ab.erl for what it measures and prints).
 # Starts epmd and four stub nodes holding the same data (run.sh's defaults):
 # A with +S 1:1 and +S 2:2 and AB_FLAGS_A, B likewise with AB_FLAGS_B (both
-# after run.sh's "+sbwt none" flags, so they can override them), and B from
-# AB_DIR_B (another erlang-stub directory, e.g. a variant's code; default
-# this one). Then a load node runs chat_bench_ab; AB_ARGS passes its keys
+# after run.sh's "+sbwt none" flags, so they can override them), A from
+# AB_DIR_A and B from AB_DIR_B (erlang-stub directories, e.g. main's code and
+# a variant's; default this one for both). Then a load node runs chat_bench_ab; AB_ARGS passes its keys
 # (rounds, round_seconds, kinds, toggle_b, ...). Stops everything by pid.
 #   AB_FLAGS_B="+sbt db" bash erlang-stub/bench/ab.sh
 #   AB_ARGS="toggle_b=offheap" bash erlang-stub/bench/ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+dir_a=${AB_DIR_A:-$PWD}
 dir_b=${AB_DIR_B:-$PWD}
 users=${BENCH_USERS:-10000}
 friends=${BENCH_FRIENDS:-200}
@@ -39,7 +40,7 @@ start() {
 }
 args=()
 for v in a1 a2 b1 b2; do
-  case $v in a*) d=$PWD f=${AB_FLAGS_A:-} ;; b*) d=$dir_b f=${AB_FLAGS_B:-} ;; esac
+  case $v in a*) d=$dir_a f=${AB_FLAGS_A:-} ;; b*) d=$dir_b f=${AB_FLAGS_B:-} ;; esac
   start "ab${v}_$$" "$d" "${v#?}" "$f"
   args+=("$v=ab${v}_$$@127.0.0.1")
 done
@@ -47,7 +48,7 @@ for v in a1 a2 b1 b2; do
   for _ in $(seq 1 600); do [ -s "$tmp/ab${v}_$$.ready" ] && break; sleep 0.1; done
   [ -s "$tmp/ab${v}_$$.ready" ] || { echo "stub $v did not start:" >&2; cat "$tmp/ab${v}_$$.err" >&2; exit 1; }
 done
-echo "A flags: +S N:N $base ${AB_FLAGS_A:-}; B flags: +S N:N $base ${AB_FLAGS_B:-}; B code: $dir_b"
+echo "A flags: +S N:N $base ${AB_FLAGS_A:-}; B flags: +S N:N $base ${AB_FLAGS_B:-}; A code: $dir_a; B code: $dir_b"
 ERL_EPMD_PORT=$port timeout "${AB_TIMEOUT:-600}" erl +S 1:1 $base -noshell -noinput -start_epmd false -hidden \
   -name "abload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \
   -eval 'chat_bench_ab:main()' -extra "${args[@]}" users="$users" ${AB_ARGS:-}

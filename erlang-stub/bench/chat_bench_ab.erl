@@ -14,7 +14,8 @@
 %% round_seconds (4), kinds (send; fp; both), sat_senders (64), sat_fp (48),
 %% toggle_b (none; offheap: B's shards get message_queue_data=off_heap at
 %% run time, through sys:replace_state, before the warm-up), and the warm-up
-%% keys of chat_bench_warmup.
+%% keys of chat_bench_warmup; perf_dir (none; DIR: perf profiles of each VM during
+%% the first round, the stubs started with AB_FLAGS_A/B="+JPperf true").
 %%
 %% Each phase also prints what other processes took and the steal time of
 %% the machine's CPUs during it (/proc/stat), so a phase a neighbour or the
@@ -38,6 +39,7 @@ parse(V) ->
 
 run(Opts) ->
     Users = maps:get(users, Opts, 10000),
+    [persistent_term:put({?MODULE, perf_dir}, atom_to_list(D)) || D <- [maps:get(perf_dir, Opts, none)], D =/= none],
     Vms = [a1, a2, b1, b2],
     Node = fun(V) -> maps:get(V, Opts) end,
     [pong = net_adm:ping(Node(V)) || V <- Vms],
@@ -104,20 +106,54 @@ whereis_on(S, N) -> rpc:call(S, erlang, whereis, [N]).
 
 phase(R, Kind, V, Stub, Users, Secs, Clients) ->
     timer:sleep(300),
+    OsPid = rpc:call(Stub, os, getpid, []),
     {Cpu0, _} = rpc:call(Stub, erlang, statistics, [runtime]),
+    Cs0 = switches(OsPid),
     P0 = proc_stat(),
     T0 = erlang:monotonic_time(millisecond),
+    Perf = perf(R, V, OsPid, Secs),
     #{Kind := {Count, Errors, Lat, _}} = rpc:call(Stub, chat_bench, load, [Stub, Users, Secs, [{Kind, max, Clients}]], infinity),
     T1 = erlang:monotonic_time(millisecond),
+    [receive {perf, Out} -> out("  perf of ~s: ~s", [V, Out]) end || Perf],
     P1 = proc_stat(),
+    Cs1 = switches(OsPid),
     {Cpu1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
     Wall = max(1, T1 - T0),
     Cores = (Cpu1 - Cpu0) / Wall,
     {Busy, Steal} = machine(P0, P1),
-    out("  round ~b ~-4s ~s ~6b/s p99 ~5.2f ms | stub ~.2f cores, ~.1f us/req | others ~.2f cores, steal ~.1f%~s~n",
+    out("  round ~b ~-4s ~s ~6b/s p99 ~5.2f ms | stub ~.2f cores, ~.1f us/req, ~.2f thread switches/req | "
+        "others ~.2f cores, steal ~.1f%~s~n",
         [R, Kind, V, round(Count / Secs), pct(Lat, 0.99) / 1000, Cores, (Cpu1 - Cpu0) * 1000 / max(Count, 1),
+         (Cs1 - Cs0) / max(Count, 1),
          max(0.0, Busy - Cores), Steal, case Errors of 0 -> ""; _ -> io_lib:format(" ~b ERRORS", [Errors]) end]),
     #{rate => Count / Secs, cpu => (Cpu1 - Cpu0) / max(Count, 1), others => max(0.0, Busy - Cores)}.
+
+%% With perf_dir=DIR (stubs started with +JPperf true), a perf profile of
+%% each VM during the first round's phase, to DIR/V.data.
+perf(1, V, OsPid, Secs) ->
+    case persistent_term:get({?MODULE, perf_dir}, none) of
+        none -> [];
+        Dir ->
+            Me = self(),
+            Cmd = io_lib:format("perf record -F 1999 -g -p ~s -o ~s/~s.data -- sleep ~b 2>&1 | tail -1",
+                                [OsPid, Dir, V, max(1, Secs - 1)]),
+            spawn(fun() -> Me ! {perf, os:cmd(lists:flatten(Cmd))} end),
+            [true]
+    end;
+perf(_, _, _, _) -> [].
+
+%% Context switches of all the OS threads of a VM (a scheduler that runs
+%% out of work sleeps on a futex and is woken again: two per sleep).
+switches(OsPid) ->
+    Dir = "/proc/" ++ OsPid ++ "/task",
+    {ok, Tids} = file:list_dir(Dir),
+    lists:sum([begin
+                   {ok, B} = file:read_file(Dir ++ "/" ++ T ++ "/status"),
+                   lists:sum([binary_to_integer(N) || L <- binary:split(B, <<"\n">>, [global]),
+                                                      [K, N0] <- [binary:split(L, <<":">>)],
+                                                      lists:member(K, [<<"voluntary_ctxt_switches">>, <<"nonvoluntary_ctxt_switches">>]),
+                                                      N <- [string:trim(N0)]])
+               end || T <- Tids]).
 
 %% /proc/stat's first line: busy and steal ticks and the total.
 proc_stat() ->
