@@ -34,22 +34,14 @@ start_link() ->
 init([]) ->
     Opts = [named_table, public, {read_concurrency, true}, {write_concurrency, true}],
     %% The tables every send writes (the registry's held poll four times a
-    %% send, the history and its index) take neither read_concurrency (it
-    %% makes each write check every scheduler's reader group, for reads that
-    %% are rare on them) nor write_concurrency: with two or more schedulers
-    %% its fine-grained locking (the table lock taken for reading, then a
-    %% bucket lock; a contention-adapting tree for an ordered_set) made an
-    %% uncontended write cost about twice what one table lock does (an
-    %% update_element 128 against 65 ns, a history insert and delete 932
-    %% against 776 ns; 57 and 764 ns with one scheduler, which takes no
-    %% locks), and only a shard's own writes and the occasional eviction
-    %% from another shard meet on these tables. Dedup keeps it: its purge
-    %% sweeps the whole table every few seconds.
-    Written = [named_table, public],
+    %% send, the history and its index, dedup) take no read_concurrency: it
+    %% makes each write check every scheduler's reader group, for reads
+    %% that are rare on them.
+    Written = [named_table, public, {write_concurrency, true}],
     ets:new(?REGISTRY, [set | Written]),
     ok = chat_history:new_tables(Written),
     ets:new(?HISTORY_IDX, [set | Written]),
-    ets:new(?DEDUP, [set, {write_concurrency, true} | Written]),
+    ets:new(?DEDUP, [set | Written]),
     ets:new(?SUBS, [bag | Opts]),
     ets:new(?SUBS_BY_PID, [bag | Opts]),
     ets:new(?META, [set | Opts]),
