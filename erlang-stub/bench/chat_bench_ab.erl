@@ -132,15 +132,15 @@ phase(R, Kind, V, Stub, Users, Secs, Clients) ->
 %% each VM during the first round's phase, to DIR/V.data.
 perf(1, V, OsPid, Secs) ->
     case persistent_term:get({?MODULE, perf_dir}, none) of
-        none -> [];
+        none -> false;
         Dir ->
             Me = self(),
             Cmd = io_lib:format("perf record -F 1999 -g -p ~s -o ~s/~s.data -- sleep ~b 2>&1 | tail -1",
                                 [OsPid, Dir, V, max(1, Secs - 1)]),
             spawn(fun() -> Me ! {perf, os:cmd(lists:flatten(Cmd))} end),
-            [true]
+            true
     end;
-perf(_, _, _, _) -> [].
+perf(_, _, _, _) -> false.
 
 %% Context switches of all the OS threads of a VM (a scheduler that runs
 %% out of work sleeps on a futex and is woken again: two per sleep).
