@@ -16,20 +16,8 @@ dir_b=${AB_DIR_B:-$PWD}
 users=${BENCH_USERS:-10000}
 friends=${BENCH_FRIENDS:-200}
 base="+sbwt none +sbwtdcpu none +sbwtdio none"
-mkdir -p ebin ebin-test
-flock ebin/.build.lock make -s all ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam >&2
-tmp=$(mktemp -d /tmp/chat-ab.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-epmd -port "$port" -relaxed_command_check &
-pids+=($!)
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+. bench/common.sh
+bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
 cookie="ab_$$_$RANDOM"
 # start NAME DIR SCHEDULERS FLAGS
 start() {

@@ -73,22 +73,8 @@ vm_flags=${BENCH_VM_FLAGS:-"+sbwt none +sbwtdcpu none +sbwtdio none"}
 nice_cmd=()
 if [ -n "${BENCH_NICE:-}" ]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
 
-mkdir -p ebin ebin-test
-flock ebin/.build.lock make -s all ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam >&2
-
-tmp=$(mktemp -d /tmp/chat-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-epmd -port "$port" -relaxed_command_check &
-pids+=($!)
-for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+. bench/common.sh
+bench_setup chat-bench ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam
 
 cookie="bench_$$_$RANDOM"
 # start_stub NAME SCHEDULERS: one stub node; its ready line goes to $tmp/NAME.ready.
