@@ -186,13 +186,23 @@ report(Name, {Count, Errors, Lat, Sched}, Seconds, Target) ->
 %%   on2  the +S 2:2 stub with both schedulers online.
 configs() -> [vm1, on1, on2].
 
+%% The order of a round's phases: the 2-core phase in the middle, next to
+%% both phases its ratios divide by, the other two swapped every other round
+%% (odd: vm1 on2 on1; even: on1 on2 vm1). The machine's speed drifts over
+%% seconds (an A/A run of erlang-stub/bench/ab.sh: two identical stubs' ratios
+%% 0.77 to 1.54 apart round by round), so the two phases of a ratio are best
+%% measured back to back; the swap keeps a drift from favouring either side.
+run_order(R) when R rem 2 =:= 1 -> [vm1, on2, on1];
+run_order(_) -> [on1, on2, vm1].
+
 label(vm1) -> "1 core, +S 1:1";
 label(on1) -> "1 core, +S 2:2 1 online";
 label(on2) -> "2 cores, +S 2:2".
 
 %% Rounds of: sends alone, then friendsPresence alone, against each
-%% configuration in turn. The order alternates from round to round, so a
-%% drift in the machine's load favours none of them.
+%% configuration in turn (run_order/1: the 2-core phase between the other
+%% two, which swap from round to round, so a drift in the machine's load
+%% favours none of them).
 %% scaling=vm (default), dist or both: which of the two sets of rounds run.
 scaling_all(One, Two, Users, Polls, Opts) ->
     Which = maps:get(scaling, Opts, vm),
@@ -292,7 +302,7 @@ scaling(Where, One, Two, Users, PollsOne, PollsTwo, Opts) ->
          string:join([label(C) || C <- configs()], "; ")]),
     Target = #{vm1 => {One, PollsOne, 1}, on1 => {Two, PollsTwo, 1}, on2 => {Two, PollsTwo, 2}},
     Results = [begin
-                   Order = case R rem 2 of 1 -> configs(); 0 -> lists:reverse(configs()) end,
+                   Order = run_order(R),
                    [begin
                         Ph = maps:from_list([{C, sat_phase(Where, R, Kind, C, maps:get(C, Target), Users, Secs,
                                                            maps:get(Kind, Clients))} || C <- Order]),
