@@ -6,11 +6,12 @@
 import t from 'tap';
 import { Node } from '../../src/otp/index.js';
 import { Tuple, atom, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

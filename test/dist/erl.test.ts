@@ -8,8 +8,9 @@ import { once } from 'node:events';
 import { Harness, uniq } from './harness.js';
 import { ctrl, resolveSimultaneous, DFLAG } from '../../src/dist/index.js';
 import { atom, tuple, Pid, Tuple, type Term } from '../../src/etf/index.js';
-import { erlCommand, otpVariants, startEpmd, startErlNode, startProcess } from '../../src/testing/index.js';
+import { erlCommand, startEpmd, startErlNode, startProcess } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 // The erl side: `echo` answers {From, Msg} with {echo, Msg}; {From, blob, N}
 // with a binary of N bytes and its MD5; {From, size, Bin} with Bin's size and
@@ -21,7 +22,7 @@ const ECHO_MODULES = [erlModule('bb_dist_peer')];
 const isTuple = (m: Term, tag: string): m is Tuple => m instanceof Tuple && m.at(0) === atom(tag);
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;

@@ -5,8 +5,9 @@
 // term_to_binary(T, [{minor_version, 2}]) byte for byte.
 import t from 'tap';
 import { BitBinary, ExportFun, Float, ImproperList, Pid, atom, decode, encode, tuple, type Term } from '../../src/index.js';
-import { otpVariants, runErl } from '../../src/testing/index.js';
+import { runErl } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 interface Case {
   erl: string;
@@ -82,7 +83,7 @@ const encodeOnly: { erl: string; js: Term }[] = [
 
 // The cases go to erl on stdin, one `HEX<TAB>EXPR` line each, for test/erl/bb_codec.erl.
 
-for (const variant of otpVariants()) {
+for (const variant of variantsSideBySide(t)) {
   t.test(`codec against ${variant.label}`, async (t) => {
     const input = [...cases, ...encodeOnly].map((c) => `${encode(c.js).toString('hex')}\t${c.erl}\n`).join('');
     const out = (await runErl('bb_codec:run()', { root: variant.root, input, modules: [erlModule('bb_codec')] })).trim().split('\n');

@@ -26,8 +26,9 @@ import {
   type Term,
 } from '../../src/index.js';
 import { compareCodePoints, compareMapKeys } from '../../src/etf/compare.js';
-import { erlWith, otpVariants } from '../../src/testing/index.js';
+import { erlWith } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const a = atom('a@h');
 const b = atom('b@h');
@@ -308,7 +309,7 @@ t.test('non-terms are rejected', async (t) => {
 
 // test/erl/bbcmp.erl makes random terms of all kinds our text syntax can carry. Pids, ports and refs are
 // printed with their node names (creation 0), so they parse back exactly.
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   for (const bin of [false, true]) {
     const how = bin ? 'sent as term_to_binary (local funs, creations)' : 'sent as text';
     t.test(`agrees with ${v.label} on random terms ${how}`, async (t) => {

@@ -25,8 +25,9 @@ import {
   type Term,
 } from '../../src/index.js';
 import { formatFloat } from '../../src/etf/text.js';
-import { erlWith, otpVariants, runErl } from '../../src/testing/index.js';
+import { erlWith, runErl } from '../../src/testing/index.js';
 import { erlModule } from '../helpers/erl-modules.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const m = (...kv: Term[]) => {
   const r = new Map<Term, Term>();
@@ -328,7 +329,7 @@ t.test('deep terms', async (t) => {
 // ---------------------------------------------------------------- real Erlang
 
 // test/erl/bbtext.erl makes random terms and prints them as Erlang does.
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(`reads and writes what ${v.label} writes and reads`, async (t) => {
     const seed = randomInt(1, 2 ** 31);
     const n = 300;

@@ -25,9 +25,10 @@ import {
   tuple,
   type Term,
 } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, PEER_MODULES, evalErl, isTuple } from './peer.js';
 import { until } from '../helpers/until.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest();
@@ -56,7 +57,7 @@ const ERL_ZOO = `[0, 1, -1, 255, 256, -2147483648, 2147483647, 2147483648, 1 bsl
   {nested, [#{k => {1, [2.5, <<"z">>]}}]},
   <<"utf8 ünïcödé string"/utf8>>]`;
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
