@@ -7,8 +7,9 @@ import { execFile } from 'node:child_process';
 import { Node } from '../../src/otp/index.js';
 import { parseNodeName, shortHostname } from '../../src/node/index.js';
 import { atom } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode, freePort } from '../../src/testing/index.js';
+import { startEpmd, startErlNode, freePort } from '../../src/testing/index.js';
 import { PEER_EVAL, PEER_MODULES, evalErl } from './peer.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 
@@ -21,7 +22,7 @@ t.test('parseNodeName', async (t) => {
   await t.rejects(Node.start({ name: 'bad name', cookie: 'c' }), { code: 'ERR_BAD_NAME' });
 });
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(`${v.label}: short names, both dial directions`, async (t) => {
     const epmdPort = await startEpmd(t);
     const node = await Node.start({ name: `jsshort${uniq}${v.root.replace(/\W/g, '')}`, cookie: 'c', epmd: { port: epmdPort }, listen: { host: '127.0.0.1' } });

@@ -8,10 +8,11 @@ import { Node } from '../../src/otp/index.js';
 import { CTRL, type ControlMessage } from '../../src/dist/index.js';
 import { NONE, isDown, type LocalProcess } from '../../src/node/index.js';
 import { Pid, Reference, Tuple, atom, formatTerm, termEquals, tuple, type Term } from '../../src/etf/index.js';
-import { otpVariants, startEpmd, startErlNode } from '../../src/testing/index.js';
+import { startEpmd, startErlNode } from '../../src/testing/index.js';
 import { PEER_EVAL, PEER_MODULES, isTuple } from '../node/peer.js';
 import { Puppet, isExit } from './puppet.js';
 import { until } from '../helpers/until.js';
+import { variantsSideBySide } from '../helpers/otp.js';
 
 const uniq = `${process.pid.toString(36)}${Math.floor(Math.random() * 1e5).toString(36)}`;
 const A = atom;
@@ -20,7 +21,7 @@ function isDownOf(m: Term, obj?: Term, reason?: Term): boolean {
   return isTuple(m, 'DOWN', 5) && (obj === undefined || termEquals(m.at(3), obj)) && (reason === undefined || termEquals(m.at(4), reason));
 }
 
-for (const v of otpVariants()) {
+for (const v of variantsSideBySide(t)) {
   t.test(v.label, async (t) => {
     const epmdPort = await startEpmd(t);
     const vtag = `${uniq}${v.root ? v.root.replace(/\W/g, '') : 'sys'}`;
