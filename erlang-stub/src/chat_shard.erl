@@ -33,9 +33,6 @@
 -define(RELAY_TIMEOUT_MS, 5000).
 -define(DEDUP_PURGE_MS, 5000).
 -define(MAX_BATCH, 100000).
-%% Events for another shard's users held back at most this many at a time
-%% (see hold/4).
--define(MAX_OUT, 64).
 
 %% @doc Starts shard K (registered as the K-th name of chat_channel:shard_names/0).
 start_link(K) ->
@@ -55,10 +52,7 @@ init({K, Name}) ->
     K =:= 0 andalso erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),
     {ok, #{name => Name, owners => Owners, ports => Ports, all_local => all_local(Owners),
            relays => #{},      % relay monitor ref => {Callers, From, Event, DedupKey, Node} (chat_relay)
-           inflight => #{},    % {From, ClientMsgId} => [waiting callers]
-           out => [],          % events for other shards' users, newest first: {ShardPid, User, Event}
-           out_n => 0,         % length(out)
-           held => []}}.       % replies waiting for out to leave, newest first: {From, Reply}
+           inflight => #{}}}.  % {From, ClientMsgId} => [waiting callers]
 
 %% A restarted shard takes over the channels its crashed predecessor hosted:
 %% each comes back empty (seq 0, the held poll answered refresh), its user
@@ -73,82 +67,38 @@ prune_registry(Name) ->
 %% shard) is passed on, so each user is still served by one shard only.
 handle_call(Req, From, #{name := Name} = S) ->
     case chat_channel:owns(Name, Req) of
-        true -> idle(dispatch(Req, From, 0, S));
-        false -> chat_channel:pass_on(From, Req), idle({noreply, S})
+        true -> dispatch(Req, From, 0, S);
+        false -> chat_channel:pass_on(From, Req), {noreply, S}
     end.
 
 handle_cast({partition_changed, Owners, Ports}, S) ->
-    idle({noreply, S#{owners := Owners, ports := Ports, all_local := all_local(Owners)}});
+    {noreply, S#{owners := Owners, ports := Ports, all_local := all_local(Owners)}};
 handle_cast(_Msg, S) ->
-    idle({noreply, S}).
+    {noreply, S}.
 
-handle_info(timeout, S) ->
-    {noreply, flush(S)};
-handle_info(Msg, S) ->
-    idle(info(Msg, S)).
-
-info({'$chat_user_batch', Events}, S) ->
-    lists:foreach(fun({User, Event}) -> chat_user:handle(User, {event, Event}) end, Events),
-    {noreply, S};
-info({'$chat_user', User, Msg}, S) ->
+handle_info({'$chat_user', User, Msg}, S) ->
     chat_user:handle(User, Msg),
     {noreply, S};
-info({timeout, TRef, {'$chat_user', User, What}}, S) ->
+handle_info({timeout, TRef, {'$chat_user', User, What}}, S) ->
     chat_user:timeout(User, TRef, What),
     {noreply, S};
-info({retry, Req, From, Try}, S) ->
+handle_info({retry, Req, From, Try}, S) ->
     dispatch(Req, From, Try, S);
-info({relay, Ref, ReplyTo, To, Event, Try}, S) ->
+handle_info({relay, Ref, ReplyTo, To, Event, Try}, S) ->
     {noreply, chat_relay:in(Ref, ReplyTo, To, Event, Try, S)};
-info({relay_result, Ref, Result}, S) ->
+handle_info({relay_result, Ref, Result}, S) ->
     {noreply, chat_relay:done(Ref, Result, S)};
-info({relay_timeout, Ref}, S) ->
+handle_info({relay_timeout, Ref}, S) ->
     {noreply, chat_relay:done(Ref, timeout, S)};
-info({'DOWN', Ref, process, _, _} = Down, S) ->
+handle_info({'DOWN', Ref, process, _, _} = Down, S) ->
     {noreply, chat_presence_query:down(Down, chat_relay:done(Ref, down, S))};
-info(purge_dedup, S) ->
+handle_info(purge_dedup, S) ->
     Cut = chat_presence:now_ms() - chat_config:get(dedup_ms),
     ets:select_delete(?DEDUP, [{{'_', '_', '$1'}, [{'<', '$1', Cut}], [true]}]),
     erlang:send_after(?DEDUP_PURGE_MS, self(), purge_dedup),
     {noreply, S};
-info(_Msg, S) ->
+handle_info(_Msg, S) ->
     {noreply, S}.
-
-%% Events for another shard's users go out in batches (hold/4): while
-%% requests are waiting in this shard's mailbox, each such event is held
-%% back, and so is every reply this shard gives a sender meanwhile; once the
-%% mailbox is empty (the gen_server timeout of 0 below) or MAX_OUT events are
-%% held, one message per recipient shard carries them, in order, and then the
-%% held replies go out. So a sender's `ok' still means its event has left for
-%% the recipient's shard, the order of one shard's events to another is kept,
-%% and a send costs the recipient's shard a share of one message, not one
-%% (with two schedulers, a message that crosses to the other core's run queue).
-idle({noreply, #{out_n := 0} = S}) -> {noreply, S};
-idle({noreply, S}) -> {noreply, S, 0}.
-
-hold(Pid, User, Event, #{out := Out, out_n := N} = S) ->
-    S2 = S#{out := [{Pid, User, Event} | Out], out_n := N + 1},
-    case N + 1 >= ?MAX_OUT of
-        true -> flush(S2);
-        false -> S2
-    end.
-
-flush(#{out_n := 0} = S) ->
-    S;
-flush(#{out := Out, held := Held} = S) ->
-    ByPid = lists:foldl(fun({Pid, User, Event}, Acc) ->
-                                maps:update_with(Pid, fun(L) -> [{User, Event} | L] end, [{User, Event}], Acc)
-                        end, #{}, Out),
-    maps:foreach(fun(Pid, Events) -> Pid ! {'$chat_user_batch', Events} end, ByPid),
-    [reply(From, Reply) || {From, Reply} <- lists:reverse(Held)],
-    S#{out := [], out_n := 0, held := []}.
-
-%% Replies to callers now, or after the held events when there are some.
-answer(Callers, Reply, #{out_n := 0} = S) ->
-    [reply(C, Reply) || C <- Callers],
-    S;
-answer(Callers, Reply, #{held := Held} = S) ->
-    S#{held := lists:foldl(fun(C, Acc) -> [{C, Reply} | Acc] end, Held, Callers)}.
 
 %% Runs one request. Try counts the retries of a request waiting for a
 %% crashed channel to be restarted or for the presence table to be rebuilt.
@@ -223,7 +173,8 @@ request({send, F, T, Text, CMId}, From, _Try, S) when ?IS_ID(F), ?IS_ID(T) ->
     FromPid = online(F),
     case dedup_find(Key, S) of
         {done, Msg} ->
-            {noreply, answer([From], {ok, Msg}, S)};
+            reply(From, {ok, Msg}),
+            {noreply, S};
         {inflight, Waiting} ->
             {noreply, S#{inflight := (maps:get(inflight, S))#{Key => [From | Waiting]}}};
         {uncertain, #{to := T0} = Msg} ->
@@ -388,11 +339,8 @@ deliver(F, FromPid, T, Event, From, Key, S) ->
             %% channel closed meanwhile: log the message first, so a login
             %% after that finds it in the history.
             log_first(Event),
-            S2 = case ToPid =:= self() of
-                     true -> chat_user:deliver(ToPid, T, Event), S;
-                     false -> hold(ToPid, T, Event, S)
-                 end,
-            {noreply, logged(F, FromPid, T, Event, [From], Key, S2)};
+            chat_user:deliver(ToPid, T, Event),
+            {noreply, logged(F, FromPid, T, Event, [From], Key, S)};
         undefined ->
             throw({reply, {error, {not_online, T}}});
         Node ->
@@ -420,10 +368,12 @@ logged(F, FromPid, T, {message, Msg}, Callers, Key, S) ->
         _ -> ets:insert(?DEDUP, {Key, Msg, chat_presence:now_ms()})
     end,
     chat_presence:activity(F),
-    answer(Callers, {ok, Msg}, S);
+    [reply(C, {ok, Msg}) || C <- Callers],
+    S;
 logged(F, _FromPid, _T, {typing, _}, Callers, _Key, S) ->
     chat_presence:activity(F),
-    answer(Callers, ok, S).
+    [reply(C, ok) || C <- Callers],
+    S.
 
 %%% ------------------------------------------------------------------ stats
 
