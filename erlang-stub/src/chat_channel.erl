@@ -8,7 +8,7 @@
 %% on every scheduler.
 %%
 %% Shards: `chat_shard_0' .. `chat_shard_{N-1}' (chat_shard), N = the `shards'
-%% setting (default: two per scheduler online). Shard K owns the users whose slot
+%% setting (default: one per scheduler). Shard K owns the users whose slot
 %% satisfies `slot rem N = K': every request acting for a user (send and
 %% typing by the sender, the others by their user) is handled by that user's
 %% shard, one request at a time, which is what keeps ordering per sender,
@@ -51,17 +51,10 @@ delay_ms() ->
 %%% ------------------------------------------------------------------ shards
 
 %% @doc Names the shards (at application start, after chat_config:load/0).
-%% The default is two per scheduler online: with as many shards as
-%% schedulers, each scheduler's share of the work sat in one process, and a
-%% 2-scheduler stub spent 1.2 to 1.4 times the CPU per send of a
-%% 1-scheduler one and left ~7% of its schedulers idle; with two per
-%% scheduler it spent ~1.07 times (bench/FIGURES.md, sixth session). One
-%% scheduler gets two shards as well, so a stub behaves the same on any
-%% number of cores (its sends then cost ~10% more than with one shard).
 -spec init_shards() -> ok.
 init_shards() ->
     N = case chat_config:get(shards) of
-            0 -> min(?SLOTS, 2 * erlang:system_info(schedulers_online));
+            0 -> erlang:system_info(schedulers_online);
             S -> S
         end,
     Names = [list_to_atom("chat_shard_" ++ integer_to_list(K)) || K <- lists:seq(0, N - 1)],

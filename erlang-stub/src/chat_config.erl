@@ -33,7 +33,7 @@ defaults() ->
       max_connections => 10000,           % Thrift connections
       max_frame => 16777216,              % Thrift frame / message bytes
       max_inflight => 4096,               % concurrent requests per Thrift connection
-      shards => 0}.                       % front-door shards (0 = two per scheduler online)
+      shards => 0}.                       % front-door shards (0 = one per scheduler)
 
 %% @doc Reads the application environment, validates it and freezes it.
 -spec load() -> ok | {error, term()}.
