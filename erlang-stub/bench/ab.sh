@@ -6,7 +6,9 @@
 # after run.sh's "+sbwt none" flags, so they can override them), A from
 # AB_DIR_A and B from AB_DIR_B (erlang-stub directories, e.g. main's code and
 # a variant's; default this one for both). Then a load node runs chat_bench_ab; AB_ARGS passes its keys
-# (rounds, round_seconds, kinds, toggle_b, ...). Stops everything by pid.
+# (rounds, round_seconds, kinds, toggle_b, ...). AB_STUB_A1, AB_STUB_A2,
+# AB_STUB_B1, AB_STUB_B2 add chat-stub arguments to one VM each (e.g.
+# AB_STUB_B2="--shards 4"). Stops everything by pid.
 #   AB_FLAGS_B="+sbt db" bash erlang-stub/bench/ab.sh
 #   AB_ARGS="toggle_b=offheap" bash erlang-stub/bench/ab.sh
 set -euo pipefail
@@ -19,17 +21,19 @@ base="+sbwt none +sbwtdcpu none +sbwtdio none"
 . bench/common.sh
 bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
 cookie="ab_$$_$RANDOM"
-# start NAME DIR SCHEDULERS FLAGS
+# start NAME DIR SCHEDULERS FLAGS STUB_ARGS
 start() {
+  # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
   ERL_FLAGS="+S $3:$3 $base $4" "$2/bin/chat-stub" --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
-    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error \
+    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error $5 \
     >"$tmp/$1.ready" 2>"$tmp/$1.err" &
   pids+=($!)
 }
 args=()
 for v in a1 a2 b1 b2; do
   case $v in a*) d=$dir_a f=${AB_FLAGS_A:-} ;; b*) d=$dir_b f=${AB_FLAGS_B:-} ;; esac
-  start "ab${v}_$$" "$d" "${v#?}" "$f"
+  x=AB_STUB_${v^^}
+  start "ab${v}_$$" "$d" "${v#?}" "$f" "${!x:-}"
   args+=("$v=ab${v}_$$@127.0.0.1")
 done
 for v in a1 a2 b1 b2; do
@@ -37,6 +41,7 @@ for v in a1 a2 b1 b2; do
   [ -s "$tmp/ab${v}_$$.ready" ] || { echo "stub $v did not start:" >&2; cat "$tmp/ab${v}_$$.err" >&2; exit 1; }
 done
 echo "A flags: +S N:N $base ${AB_FLAGS_A:-}; B flags: +S N:N $base ${AB_FLAGS_B:-}; A code: $dir_a; B code: $dir_b"
+echo "stub arguments added: a1 '${AB_STUB_A1:-}' a2 '${AB_STUB_A2:-}' b1 '${AB_STUB_B1:-}' b2 '${AB_STUB_B2:-}'"
 ERL_EPMD_PORT=$port timeout "${AB_TIMEOUT:-600}" erl +S 1:1 $base -noshell -noinput -start_epmd false -hidden \
   -name "abload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \
   -eval 'chat_bench_ab:main()' -extra "${args[@]}" users="$users" ${AB_ARGS:-}
