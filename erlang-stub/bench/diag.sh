@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Diagnosis, not a benchmark: where a stub VM's schedulers idle under the
+# bench's in-VM send load at saturation (bench/chat_bench_diag.erl says what
+# each phase measures and prints). Starts epmd and the stubs the way ab.sh
+# does (run.sh's "+sbwt none" flags, the same data): DIAG_VMS lists their
+# scheduler counts (default "2": one +S 2:2 stub; "1 2" adds a +S 1:1 one),
+# DIAG_FLAGS adds VM flags to every stub, DIAG_STUB chat-stub arguments;
+# DIAG_ARGS passes chat_bench_diag's keys (rounds, round_seconds, phases,
+# senders, trace_ms, warmup_seconds, ...). Stops everything by pid.
+#   DIAG_VMS="1 2" DIAG_ARGS="rounds=2 warmup_seconds=40" bash erlang-stub/bench/diag.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+users=${BENCH_USERS:-10000}
+friends=${BENCH_FRIENDS:-200}
+base="+sbwt none +sbwtdcpu none +sbwtdio none"
+. bench/common.sh
+bench_setup chat-diag ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_diag.beam
+cookie="diag_$$_$RANDOM"
+args=()
+for n in ${DIAG_VMS:-2}; do
+  name="diag${n}_$$"
+  # shellcheck disable=SC2086 # DIAG_FLAGS and DIAG_STUB are lists
+  ERL_FLAGS="+S $n:$n $base ${DIAG_FLAGS:-}" bin/chat-stub --name "$name@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
+    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error ${DIAG_STUB:-} \
+    >"$tmp/$name.ready" 2>"$tmp/$name.err" &
+  pids+=($!)
+  args+=("s$n=$name@127.0.0.1")
+done
+for n in ${DIAG_VMS:-2}; do
+  name="diag${n}_$$"
+  for _ in $(seq 1 600); do [ -s "$tmp/$name.ready" ] && break; sleep 0.1; done
+  [ -s "$tmp/$name.ready" ] || { echo "stub $name did not start:" >&2; cat "$tmp/$name.err" >&2; exit 1; }
+done
+echo "stubs: ${args[*]}; flags +S N:N $base ${DIAG_FLAGS:-}; stub arguments '${DIAG_STUB:-}'"
+ERL_EPMD_PORT=$port timeout "${DIAG_TIMEOUT:-600}" erl +S 1:1 $base -noshell -noinput -start_epmd false -hidden \
+  -name "diagload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \
+  -eval 'chat_bench_diag:main()' -extra "${args[@]}" users="$users" ${DIAG_ARGS:-}
