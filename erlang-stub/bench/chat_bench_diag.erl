@@ -22,6 +22,12 @@
 %%           active/inactive transitions (system_profile scheduler); then
 %%           per shard running share and migrations, how many schedulers
 %%           were active, and what the shards did while one was inactive.
+%%   perf    for perf_ms (1000) in the middle of the phase, the machine's
+%%           scheduler events (perf record sched_switch, sched_wakeup) to
+%%           perf_dir (/tmp), for bench/sched_idle.py.
+%% A phase name prefixed with nice (niceplain, nicemsacc, ...) runs that
+%% phase with every thread of the stub's VM at niceness -20 (as root), so
+%% that the machine's other processes take little of the cores it wants.
 %% Keys: s1, s2 (stub nodes; either may be absent), users (10000), rounds (2),
 %% round_seconds (4), sat_senders (64), senders (4 x sat_senders), phases
 %% (all; or names above joined by +, e.g. plain+trace), trace_ms (1000), trace_max (300000
@@ -79,7 +85,24 @@ run(Opts) ->
 
 %%% ------------------------------------------------------------ on the stub
 
-phase(Ph, Stub, Users, Secs, Senders, Opts) ->
+phase(Ph0, Stub, Users, Secs, Senders, Opts) ->
+    {Ph, Nice} = case atom_to_list(Ph0) of
+                     "nice" ++ Rest -> {list_to_atom(Rest), true};
+                     _ -> {Ph0, false}
+                 end,
+    Nice andalso renice(-20),
+    try phase(Ph, Stub, Users, Secs, Senders, Opts, Nice)
+    after Nice andalso renice(0)
+    end.
+
+%% Every OS thread of this VM to niceness N (as root): with -20 another
+%% process on the machine gets a small share of a core the VM's threads want.
+renice(N) ->
+    {ok, Tids} = file:list_dir("/proc/self/task"),
+    os:cmd("renice -n " ++ integer_to_list(N) ++ " -p " ++ lists:join(" ", Tids)),
+    true.
+
+phase(Ph, Stub, Users, Secs, Senders, Opts, _Nice) ->
     Shards = [whereis(N) || N <- chat_channel:shard_names()],
     Instr = start(Ph, Shards, Secs, Opts),
     {Cpu0, _} = erlang:statistics(runtime),
@@ -120,6 +143,25 @@ start(trace, Shards, Secs, Opts) ->
                        Me ! {traced, T0, T1}
                end),
     {Tracer, Shards};
+start(perf, _, Secs, Opts) ->
+    %% Linux scheduler events of the whole machine for perf_ms (1000) in
+    %% the middle of the phase, for bench/sched_idle.py (which thread ran,
+    %% slept or waited for a CPU when); the VM's threads' ids and names go
+    %% to DIR/N.tids.
+    Dir = atom_to_list(maps:get(perf_dir, Opts, '/tmp')),
+    Ms = maps:get(perf_ms, Opts, 1000),
+    File = filename:join(Dir, atom_to_list(node()) ++ "-" ++ integer_to_list(erlang:unique_integer([positive]))),
+    {ok, Tids} = file:list_dir("/proc/self/task"),
+    ok = file:write_file(File ++ ".tids",
+                         [[T, " ", element(2, file:read_file("/proc/self/task/" ++ T ++ "/comm"))] || T <- Tids]),
+    Me = self(),
+    spawn_link(fun() ->
+                       timer:sleep(max(0, Secs * 1000 div 2 - Ms div 2)),
+                       Out = os:cmd(io_lib:format("perf record -q -e sched:sched_switch -e sched:sched_wakeup -a -o ~s.data -- sleep ~.3f 2>&1",
+                                                  [File, Ms / 1000])),
+                       Me ! {perf_done, File, Out}
+               end),
+    perf;
 start(_, _, _, _) ->
     none.
 
@@ -137,6 +179,8 @@ stop(trace, {Tracer, Shards}) ->
     Tracer ! {stop, self()},
     Events = receive {events, Ev} -> Ev end,
     #{trace => analyse(Events, Shards, T0, T1)};
+stop(perf, perf) ->
+    receive {perf_done, File, Out} -> #{perf => {File, Out}} end;
 stop(_, _) ->
     #{}.
 
@@ -304,5 +348,7 @@ report_extra(#{trace := #{events := E, ms := Ms, shares := Sh, migrations := Mig
          Sum(fun({_, L}) -> length([x || {run, _} <- L]) =:= 2 end),
          Sum(fun({A, L}) -> A =:= 1 andalso lists:member(preempted, L) end)]),
     out("    shards scheduled out at: ~w~n", [Out]);
+report_extra(#{perf := {File, Out}}) ->
+    out("    perf sched events: ~s.data (~s)~n", [File, string:trim(Out)]);
 report_extra(_) ->
     ok.
