@@ -16,7 +16,7 @@ from collections import defaultdict
 
 SW = re.compile(r"\[(\d+)\]\s+([\d.]+): sched:sched_switch: prev_comm=(.*?) prev_pid=(\d+) prev_prio=\d+ "
                 r"prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)")
-WK = re.compile(r"\[(\d+)\]\s+([\d.]+): sched:sched_wakeup: comm=(.*?) pid=(\d+)")
+WK = re.compile(r"\[(\d+)\]\s+([\d.]+): sched:sched_wakeup: comm=(.*?) pid=(\d+) prio=\d+ target_cpu=(\d+)")
 
 
 def analyse(data):
@@ -33,6 +33,13 @@ def analyse(data):
     acc = defaultdict(float)        # (sched tid, state, other sched's state) -> seconds
     thief = defaultdict(float)      # comm on the CPUs while a scheduler waits -> seconds
     other_cpu = defaultdict(float)  # comm -> CPU seconds of threads not of the VM
+    woke = {}                       # scheduler tid -> time of its wake-up
+    wake_lat = []                   # wake-up to running, seconds
+    stacked = {}                    # scheduler tid -> woken onto the other scheduler's CPU, another idle
+    stacked_lat = []                # the wake-up to running of those
+    sleeps = defaultdict(list)      # scheduler tid -> lengths of its sleeps
+    slept_at = {}
+    cpu_use = defaultdict(float)    # "vm" / "others" / idle CPU by what the schedulers did -> CPU seconds
 
     def advance(t):
         nonlocal t_last
@@ -47,6 +54,13 @@ def analyse(data):
             for c, (tid, comm) in oncpu.items():
                 if tid not in tids and tid != 0:
                     other_cpu[comm] += dt
+                if tid in tids:
+                    cpu_use["vm"] += dt
+                elif tid != 0:
+                    cpu_use["others"] += dt
+                else:
+                    sts = sorted(state.get(x, "?") for x in scheds)
+                    cpu_use["idle, schedulers " + "+".join(sts)] += dt
         t_last = t
 
     for line in out.splitlines():
@@ -59,18 +73,31 @@ def analyse(data):
             ppid, npid = int(ppid), int(npid)
             if ppid in tids:
                 state[ppid] = "wait" if pstate.startswith("R") else "sleep"
+                if ppid in scheds and state[ppid] == "sleep":
+                    slept_at[ppid] = t
             if npid in tids:
                 state[npid] = "run"
+                if npid in woke:
+                    wake_lat.append(t - woke.pop(npid))
+                    if stacked.pop(npid, False):
+                        stacked_lat.append(wake_lat[-1])
             oncpu[int(cpu)] = (npid, ncomm)
             continue
         m = WK.search(line)
         if m:
-            cpu, t, comm, pid = m.groups()
+            cpu, t, comm, pid, target = m.groups()
             t = float(t)
             t0 = t0 or t
             advance(t)
             pid = int(pid)
             if pid in tids and state.get(pid) != "run":
+                if pid in scheds and state.get(pid) == "sleep":
+                    woke[pid] = t
+                    # Woken onto the CPU that runs the other scheduler while another CPU idles?
+                    busy = oncpu.get(int(target), (0, ""))[0]
+                    stacked[pid] = busy in scheds and any(v[0] == 0 for c, v in oncpu.items() if c != int(target))
+                    if pid in slept_at:
+                        sleeps[pid].append(t - slept_at.pop(pid))
                 state[pid] = "wait"
     span = (t_last - t0) if t0 else 0
     print(f"{data}: {span * 1000:.0f} ms; scheduler threads {[tids[s] for s in scheds]}")
@@ -85,6 +112,18 @@ def analyse(data):
         sl_tot = sum(sl.values()) or 1
         print(f"    while it slept, the other scheduler: "
               + ", ".join(f"{k} {100 * v / sl_tot:.0f}%" for k, v in sorted(sl.items())))
+    def q(xs, p):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(p * len(xs)))] * 1e6 if xs else 0
+    sl = [x for v in sleeps.values() for x in v]
+    print(f"  scheduler sleeps: {len(sl) / max(span, 1e-9):.0f}/s, length p50 {q(sl, .5):.0f} us, p90 {q(sl, .9):.0f} us, "
+          f"sum {sum(sl) / max(span, 1e-9):.3f} cores; wake-up to running: p50 {q(wake_lat, .5):.0f} us, p90 {q(wake_lat, .9):.0f} us, "
+          f"max {q(wake_lat, 1):.0f} us, sum {sum(wake_lat) / max(span, 1e-9):.3f} cores")
+    print(f"  of those wake-ups, {len(stacked_lat)} of {len(wake_lat)} put the scheduler on the CPU running the other one "
+          f"while another CPU idled: wake-up to running p50 {q(stacked_lat, .5):.0f} us, p90 {q(stacked_lat, .9):.0f} us, "
+          f"sum {sum(stacked_lat) / max(span, 1e-9):.3f} cores")
+    ct = sum(cpu_use.values()) or 1
+    print(f"  the {len(oncpu)} CPUs' time (cores): " + ", ".join(f"{k} {len(oncpu) * v / ct:.3f}" for k, v in sorted(cpu_use.items(), key=lambda kv: -kv[1])))
     wt = sum(thief.values()) or 1
     print("  on the CPUs while a scheduler waited for one: "
           + ", ".join(f"{k} {100 * v / wt:.0f}%" for k, v in sorted(thief.items(), key=lambda kv: -kv[1])[:8]))
