@@ -17,12 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir_a=${AB_DIR_A:-$PWD}
 dir_b=${AB_DIR_B:-$PWD}
-users=${BENCH_USERS:-10000}
-friends=${BENCH_FRIENDS:-200}
-base="+sbwt none +sbwtdcpu none +sbwtdio none"
 . bench/common.sh
 bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
-cookie="ab_$$_$RANDOM"
 # start NAME DIR SCHEDULERS FLAGS STUB_ARGS NICENESS
 start() {
   # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments

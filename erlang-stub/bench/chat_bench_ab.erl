@@ -23,14 +23,21 @@
 -module(chat_bench_ab).
 
 -export([main/0]).
+%% For chat_bench_diag.
+-export([main/2]).
 
 -import(chat_bench, [call/2, out/2, loadavg/0, median/1, pct/2]).
 
 main() ->
+    main("A/B", fun run/1).
+
+%% Runs Run(Opts), Opts the key=value arguments after -extra, and halts
+%% with 0 when it returned true.
+main(What, Run) ->
     Opts = maps:from_list([begin [K, V] = string:split(KV, "="), {list_to_atom(K), parse(V)} end
                            || KV <- init:get_plain_arguments()]),
-    Ok = try run(Opts)
-         catch C:R:St -> io:format("A/B failed: ~p:~p~n~p~n", [C, R, St]), false
+    Ok = try Run(Opts)
+         catch C:R:St -> io:format("~s failed: ~p:~p~n~p~n", [What, C, R, St]), false
          end,
     halt(case Ok of true -> 0; false -> 1 end).
 

@@ -41,15 +41,7 @@
 -import(chat_bench, [out/2, loadavg/0, median/1]).
 
 main() ->
-    Opts = maps:from_list([begin [K, V] = string:split(KV, "="), {list_to_atom(K), parse(V)} end
-                           || KV <- init:get_plain_arguments()]),
-    Ok = try run(Opts)
-         catch C:R:St -> io:format("diag failed: ~p:~p~n~p~n", [C, R, St]), false
-         end,
-    halt(case Ok of true -> 0; false -> 1 end).
-
-parse(V) ->
-    try list_to_integer(V) catch error:badarg -> list_to_atom(V) end.
+    chat_bench_ab:main("diag", fun run/1).
 
 run(Opts) ->
     Users = maps:get(users, Opts, 10000),

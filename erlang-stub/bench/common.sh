@@ -1,13 +1,22 @@
-# Sourced by run.sh and ab.sh, in erlang-stub/: what both need before they start stubs.
+# Sourced by run.sh, ab.sh and diag.sh, in erlang-stub/: what they need before they start stubs.
+# Sets the data's defaults ($users, $friends: BENCH_USERS, BENCH_FRIENDS) and $base, the
+# stubs' VM flags (schedulers sleep at once when out of work: see run.sh).
 # bench_setup PREFIX BEAM...: builds the stub and the given bench modules, makes the
-# scratch directory $tmp, starts epmd on a free port ($port), and records every pid
-# started into $pids, which bench_cleanup stops (by pid) on exit, removing $tmp.
+# scratch directory $tmp, starts epmd on a free port ($port), picks a $cookie, and records
+# every pid started into $pids, which bench_cleanup stops (by pid) on exit, removing $tmp.
+# shellcheck disable=SC2034 # used by the scripts that source this one
+users=${BENCH_USERS:-10000}
+# shellcheck disable=SC2034
+friends=${BENCH_FRIENDS:-200}
+# shellcheck disable=SC2034
+base="+sbwt none +sbwtdcpu none +sbwtdio none"
 bench_setup() {
   local prefix=$1
   shift
   mkdir -p ebin ebin-test
   flock ebin/.build.lock make -s all "$@" >&2
   tmp=$(mktemp -d "/tmp/$prefix.XXXXXX")
+  cookie="${prefix}_$$_$RANDOM"
   pids=()
   trap bench_cleanup EXIT
   port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')

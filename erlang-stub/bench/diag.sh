@@ -10,12 +10,8 @@
 #   DIAG_VMS="1 2" DIAG_ARGS="rounds=2 warmup_seconds=40" bash erlang-stub/bench/diag.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-users=${BENCH_USERS:-10000}
-friends=${BENCH_FRIENDS:-200}
-base="+sbwt none +sbwtdcpu none +sbwtdio none"
 . bench/common.sh
-bench_setup chat-diag ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_diag.beam
-cookie="diag_$$_$RANDOM"
+bench_setup chat-diag ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam ebin-test/chat_bench_diag.beam
 args=()
 for n in ${DIAG_VMS:-2}; do
   name="diag${n}_$$"
