@@ -25,7 +25,9 @@
 %%   perf    for perf_ms (1000) in the middle of the phase, the machine's
 %%           scheduler events (perf record sched_switch, sched_wakeup) to
 %%           perf_dir (/tmp), for bench/sched_idle.py.
-%% A phase name prefixed with nice (niceplain, nicemsacc, ...) runs that
+%% A phase name prefixed with high (highplain, ...) runs that phase with the
+%% shards at priority high (set inside them with sys:replace_state, normal
+%% again after it). A phase name prefixed with nice (niceplain, nicemsacc, ...) runs that
 %% phase with every thread of the stub's VM at niceness -20 (as root), so
 %% that the machine's other processes take little of the cores it wants.
 %% Keys: s1, s2 (stub nodes; either may be absent), users (10000), rounds (2),
@@ -78,14 +80,24 @@ run(Opts) ->
 %%% ------------------------------------------------------------ on the stub
 
 phase(Ph0, Stub, Users, Secs, Senders, Opts) ->
-    {Ph, Nice} = case atom_to_list(Ph0) of
-                     "nice" ++ Rest -> {list_to_atom(Rest), true};
-                     _ -> {Ph0, false}
-                 end,
+    {Ph, Nice, High} = case atom_to_list(Ph0) of
+                           "nice" ++ Rest -> {list_to_atom(Rest), true, false};
+                           "high" ++ Rest -> {list_to_atom(Rest), false, true};
+                           _ -> {Ph0, false, false}
+                       end,
     Nice andalso renice(-20),
+    High andalso shard_priority(high),
     try phase(Ph, Stub, Users, Secs, Senders, Opts, Nice)
-    after Nice andalso renice(0)
+    after
+        Nice andalso renice(0),
+        High andalso shard_priority(normal)
     end.
+
+%% The shards' scheduling priority, set inside each (a run-time variant: the
+%% stub's code is not changed).
+shard_priority(P) ->
+    [sys:replace_state(N, fun(St) -> process_flag(priority, P), St end) || N <- chat_channel:shard_names()],
+    true.
 
 %% Every OS thread of this VM to niceness N (as root): with -20 another
 %% process on the machine gets a small share of a core the VM's threads want.
