@@ -19,25 +19,14 @@ dir_a=${AB_DIR_A:-$PWD}
 dir_b=${AB_DIR_B:-$PWD}
 . bench/common.sh
 bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
-# start NAME DIR SCHEDULERS FLAGS STUB_ARGS NICENESS
-start() {
-  # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
-  ERL_FLAGS="+S $3:$3 $base $4" nice -n "${6:-0}" "$2/bin/chat-stub" --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
-    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error $5 \
-    >"$tmp/$1.ready" 2>"$tmp/$1.err" &
-  pids+=($!)
-}
 args=()
 for v in a1 a2 b1 b2; do
   case $v in a*) d=$dir_a f=${AB_FLAGS_A:-} n=${AB_NICE_A:-0} ;; b*) d=$dir_b f=${AB_FLAGS_B:-} n=${AB_NICE_B:-0} ;; esac
   x=AB_STUB_${v^^}
-  start "ab${v}_$$" "$d" "${v#?}" "$f" "${!x:-}" "$n"
+  start_stub "ab${v}_$$" "$d" "${v#?}" "$base $f" "$n" "${!x:-}"
   args+=("$v=ab${v}_$$@127.0.0.1")
 done
-for v in a1 a2 b1 b2; do
-  for _ in $(seq 1 600); do [ -s "$tmp/ab${v}_$$.ready" ] && break; sleep 0.1; done
-  [ -s "$tmp/ab${v}_$$.ready" ] || { echo "stub $v did not start:" >&2; cat "$tmp/ab${v}_$$.err" >&2; exit 1; }
-done
+for v in a1 a2 b1 b2; do wait_ready "ab${v}_$$"; done
 echo "A flags: +S N:N $base ${AB_FLAGS_A:-}; B flags: +S N:N $base ${AB_FLAGS_B:-}; A code: $dir_a; B code: $dir_b"
 echo "stub arguments added: a1 '${AB_STUB_A1:-}' a2 '${AB_STUB_A2:-}' b1 '${AB_STUB_B1:-}' b2 '${AB_STUB_B2:-}'; niceness A ${AB_NICE_A:-0}, B ${AB_NICE_B:-0}"
 ERL_EPMD_PORT=$port timeout "${AB_TIMEOUT:-600}" erl +S 1:1 $base -noshell -noinput -start_epmd false -hidden \

@@ -14,19 +14,10 @@ cd "$(dirname "$0")/.."
 bench_setup chat-diag ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam ebin-test/chat_bench_diag.beam
 args=()
 for n in ${DIAG_VMS:-2}; do
-  name="diag${n}_$$"
-  # shellcheck disable=SC2086 # DIAG_FLAGS and DIAG_STUB are lists
-  ERL_FLAGS="+S $n:$n $base ${DIAG_FLAGS:-}" bin/chat-stub --name "$name@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
-    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error ${DIAG_STUB:-} \
-    >"$tmp/$name.ready" 2>"$tmp/$name.err" &
-  pids+=($!)
-  args+=("s$n=$name@127.0.0.1")
+  start_stub "diag${n}_$$" . "$n" "$base ${DIAG_FLAGS:-}" 0 "${DIAG_STUB:-}"
+  args+=("s$n=diag${n}_$$@127.0.0.1")
 done
-for n in ${DIAG_VMS:-2}; do
-  name="diag${n}_$$"
-  for _ in $(seq 1 600); do [ -s "$tmp/$name.ready" ] && break; sleep 0.1; done
-  [ -s "$tmp/$name.ready" ] || { echo "stub $name did not start:" >&2; cat "$tmp/$name.err" >&2; exit 1; }
-done
+for n in ${DIAG_VMS:-2}; do wait_ready "diag${n}_$$"; done
 echo "stubs: ${args[*]}; flags +S N:N $base ${DIAG_FLAGS:-}; stub arguments '${DIAG_STUB:-}'"
 ERL_EPMD_PORT=$port timeout "${DIAG_TIMEOUT:-600}" erl +S 1:1 $base -noshell -noinput -start_epmd false -hidden \
   -name "diagload_$$@127.0.0.1" -setcookie "$cookie" -pa ebin -pa ebin-test \

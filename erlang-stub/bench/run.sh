@@ -67,32 +67,17 @@ seconds=${BENCH_SECONDS:-10}
 rounds=${BENCH_ROUNDS:-5}
 round_seconds=${BENCH_ROUND_SECONDS:-4}
 limit=${BENCH_TIMEOUT:-600}
-users=${BENCH_USERS:-10000}
-friends=${BENCH_FRIENDS:-200}
-vm_flags=${BENCH_VM_FLAGS:-"+sbwt none +sbwtdcpu none +sbwtdio none"}
+. bench/common.sh
+vm_flags=${BENCH_VM_FLAGS:-$base}
 nice_cmd=()
 if [ -n "${BENCH_NICE:-}" ]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
-
-. bench/common.sh
 bench_setup chat-bench ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam
 
-cookie="bench_$$_$RANDOM"
-# start_stub NAME SCHEDULERS: one stub node; its ready line goes to $tmp/NAME.ready.
-start_stub() {
-  ERL_FLAGS="+S $2:$2 $vm_flags" "${nice_cmd[@]}" bin/chat-stub --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
-    --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error ${BENCH_STUB_ARGS:-} \
-    >"$tmp/$1.ready" 2>"$tmp/$1.err" &
-  pids+=($!)
-}
-wait_ready() {
-  for _ in $(seq 1 600); do [ -s "$tmp/$1.ready" ] && break; sleep 0.1; done
-  [ -s "$tmp/$1.ready" ] || { echo "stub $1 did not start:" >&2; cat "$tmp/$1.err" >&2; exit 1; }
-}
 two="benchstub2_$$"
 one="benchstub1_$$"
-start_stub "$two" 2
+start_stub "$two" . 2 "$vm_flags" "${BENCH_NICE:-0}" "${BENCH_STUB_ARGS:-}"
 single=()
-if [ "$rounds" -gt 0 ]; then start_stub "$one" 1; single=("single=$one@127.0.0.1"); fi
+if [ "$rounds" -gt 0 ]; then start_stub "$one" . 1 "$vm_flags" "${BENCH_NICE:-0}" "${BENCH_STUB_ARGS:-}"; single=("single=$one@127.0.0.1"); fi
 wait_ready "$two"
 if [ "$rounds" -gt 0 ]; then wait_ready "$one"; fi
 
