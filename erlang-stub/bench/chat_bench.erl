@@ -47,8 +47,9 @@
 -module(chat_bench).
 
 -export([main/0, run/2]).
-%% For chat_bench_warmup and chat_bench_ab.
--export([call/2, out/2, loadavg/0, schedulers/1, set_online/2, setup/3, direct/3, median/1, pct/2]).
+%% For chat_bench_warmup, chat_bench_ab and chat_bench_diag.
+-export([call/2, out/2, loadavg/0, schedulers/1, set_online/2, setup/3, direct/3, median/1, pct/2,
+         opts/1, proc_stat/0, busy_cores/2, ctxt_switches/1]).
 %% Called on a stub node (the in-VM scaling rounds load this module there).
 -export([load/4, start_pollers/2, polls/0, events/0, warm_chunk/4]).
 
@@ -56,14 +57,17 @@
 
 main() ->
     [Node | KVs] = init:get_plain_arguments(),
-    Opts = maps:from_list([begin [K, V] = string:split(KV, "="), {list_to_atom(K), parse(V)} end || KV <- KVs]),
+    Opts = opts(KVs),
     Ok = try run(list_to_atom(Node), Opts)
          catch C:R:St -> io:format("benchmark failed: ~p:~p~n~p~n", [C, R, St]), false
          end,
     halt(case Ok of true -> 0; false -> 1 end).
 
-parse("true") -> true;
-parse("false") -> false;
+%% The key=value arguments as a map: integers, else atoms (true, false, names).
+-spec opts([string()]) -> #{atom() => integer() | atom()}.
+opts(KVs) ->
+    maps:from_list([begin [K, V] = string:split(KV, "="), {list_to_atom(K), parse(V)} end || KV <- KVs]).
+
 parse(V) ->
     try list_to_integer(V) catch error:badarg -> list_to_atom(V) end.
 
@@ -424,7 +428,8 @@ cpu(Stub) ->
     {MyMs, _} = erlang:statistics(runtime),
     {StubMs, MyMs, erlang:monotonic_time(millisecond), proc_stat()}.
 
-%% The machine's CPU counters (/proc/stat): {Busy, Total} in ticks.
+%% The machine's CPU counters (/proc/stat's first line): {Busy, Steal, Total}
+%% in ticks, Busy counting everything but idle and iowait (steal included).
 proc_stat() ->
     case file:read_file("/proc/stat") of
         {ok, B} ->
@@ -432,13 +437,22 @@ proc_stat() ->
             [_ | Fields] = string:lexemes(binary_to_list(Line), " "),
             Ns = [list_to_integer(F) || F <- lists:sublist(Fields, 8)],
             Idle = lists:nth(4, Ns) + lists:nth(5, Ns),
-            {lists:sum(Ns) - Idle, lists:sum(Ns)};
+            {lists:sum(Ns) - Idle, lists:nth(8, Ns), lists:sum(Ns)};
         _ ->
-            {0, 0}
+            {0, 0, 0}
     end.
 
-busy_cores({B0, T0}, {B1, T1}) when T1 > T0 -> (B1 - B0) / (T1 - T0) * ncpu();
+%% Cores busy between two proc_stat/0 readings.
+busy_cores({B0, _, T0}, {B1, _, T1}) when T1 > T0 -> (B1 - B0) / (T1 - T0) * ncpu();
 busy_cores(_, _) -> 0.0.
+
+%% A thread's voluntary and involuntary context switches, from its /proc status file.
+-spec ctxt_switches(binary()) -> {non_neg_integer(), non_neg_integer()}.
+ctxt_switches(Status) ->
+    Kv = [{K, binary_to_integer(string:trim(V))} || L <- binary:split(Status, <<"\n">>, [global]),
+                                                     [K, V] <- [binary:split(L, <<":">>)],
+                                                     lists:member(K, [<<"voluntary_ctxt_switches">>, <<"nonvoluntary_ctxt_switches">>])],
+    {proplists:get_value(<<"voluntary_ctxt_switches">>, Kv), proplists:get_value(<<"nonvoluntary_ctxt_switches">>, Kv)}.
 
 ncpu() ->
     erlang:system_info(logical_processors_available).

@@ -26,7 +26,7 @@
 %% For chat_bench_diag.
 -export([main/2]).
 
--import(chat_bench, [call/2, out/2, loadavg/0, median/1, pct/2]).
+-import(chat_bench, [call/2, out/2, loadavg/0, median/1, pct/2, proc_stat/0]).
 
 main() ->
     main("A/B", fun run/1).
@@ -34,15 +34,10 @@ main() ->
 %% Runs Run(Opts), Opts the key=value arguments after -extra, and halts
 %% with 0 when it returned true.
 main(What, Run) ->
-    Opts = maps:from_list([begin [K, V] = string:split(KV, "="), {list_to_atom(K), parse(V)} end
-                           || KV <- init:get_plain_arguments()]),
-    Ok = try Run(Opts)
+    Ok = try Run(chat_bench:opts(init:get_plain_arguments()))
          catch C:R:St -> io:format("~s failed: ~p:~p~n~p~n", [What, C, R, St]), false
          end,
     halt(case Ok of true -> 0; false -> 1 end).
-
-parse(V) ->
-    try list_to_integer(V) catch error:badarg -> list_to_atom(V) end.
 
 run(Opts) ->
     Users = maps:get(users, Opts, 10000),
@@ -156,22 +151,12 @@ switches(OsPid) ->
     {ok, Tids} = file:list_dir(Dir),
     lists:sum([begin
                    {ok, B} = file:read_file(Dir ++ "/" ++ T ++ "/status"),
-                   lists:sum([binary_to_integer(N) || L <- binary:split(B, <<"\n">>, [global]),
-                                                      [K, N0] <- [binary:split(L, <<":">>)],
-                                                      lists:member(K, [<<"voluntary_ctxt_switches">>, <<"nonvoluntary_ctxt_switches">>]),
-                                                      N <- [string:trim(N0)]])
+                   {Vol, Invol} = chat_bench:ctxt_switches(B),
+                   Vol + Invol
                end || T <- Tids]).
 
-%% /proc/stat's first line: busy and steal ticks and the total.
-proc_stat() ->
-    {ok, B} = file:read_file("/proc/stat"),
-    [Line | _] = binary:split(B, <<"\n">>),
-    [_ | Fields] = string:lexemes(binary_to_list(Line), " "),
-    Ns = [list_to_integer(F) || F <- lists:sublist(Fields, 8)],
-    Idle = lists:nth(4, Ns) + lists:nth(5, Ns),
-    {lists:sum(Ns) - Idle - lists:nth(8, Ns), lists:nth(8, Ns), lists:sum(Ns)}.
-
-machine({B0, S0, T0}, {B1, S1, T1}) when T1 > T0 ->
-    N = erlang:system_info(logical_processors_available),
-    {(B1 - B0) / (T1 - T0) * N, 100 * (S1 - S0) / (T1 - T0)};
+%% Between two proc_stat/0 readings: the cores busy other than stolen, and the steal time in %.
+machine({_, S0, T0} = P0, {_, S1, T1} = P1) when T1 > T0 ->
+    {chat_bench:busy_cores(P0, P1) - (S1 - S0) / (T1 - T0) * erlang:system_info(logical_processors_available),
+     100 * (S1 - S0) / (T1 - T0)};
 machine(_, _) -> {0.0, 0.0}.

@@ -200,13 +200,7 @@ threads() ->
           {ok, St} <- [file:read_file(Dir ++ T ++ "/status")],
           Comm <- [string:trim(binary_to_list(C))],
           [Cpu, Delay | _] <- [[binary_to_integer(X) || X <- string:lexemes(string:trim(SS), " ")]],
-          {Vol, Invol} <- [switches(St)]]).
-
-switches(St) ->
-    Kv = [{K, binary_to_integer(string:trim(V))} || L <- binary:split(St, <<"\n">>, [global]),
-                                                     [K, V] <- [binary:split(L, <<":">>)],
-                                                     lists:member(K, [<<"voluntary_ctxt_switches">>, <<"nonvoluntary_ctxt_switches">>])],
-    {proplists:get_value(<<"voluntary_ctxt_switches">>, Kv), proplists:get_value(<<"nonvoluntary_ctxt_switches">>, Kv)}.
+          {Vol, Invol} <- [chat_bench:ctxt_switches(St)]]).
 
 %% Per thread class: cores of CPU, cores of run delay, switches per second.
 thread_delta(Th0, Th1, WallUs) ->
