@@ -386,7 +386,8 @@ try {
     rows.splice(0, rows.length, ...rows.filter((row) => row.flows.length > 0));
   }
   // A/B experiments: each flow runs once per value per round, with a connection default set to it.
-  // BENCH_AB_POLL=<us>[,<us>...]: busy polling that long (busyPollUs); BENCH_AB_HOLD=<ms>[,<ms>...]: that read hold (readHoldMs).
+  // BENCH_AB_POLL=<us>[,<us>...]: busy polling that long (busyPollUs); BENCH_AB_HOLD=<ms>[,<ms>...]: that read hold (readHoldMs);
+  // BENCH_AB_READON below.
   const abRows = (env, tag, obj, key) => {
     const values = (process.env[env] ?? '').split(',').filter((x) => x !== '').map(Number);
     if (values.length === 0) return;
@@ -403,6 +404,8 @@ try {
   };
   abRows('BENCH_AB_POLL', 'poll', busyPollDefault, 'us');
   abRows('BENCH_AB_HOLD', 'hold', readHoldDefault, 'ms');
+  // BENCH_AB_READON=0,1: 1 (the default) lets a read that filled the read buffer start no hold; 0: any read may, as before.
+  abRows('BENCH_AB_READON', 'readon', readHoldDefault, 'readOn');
 
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).

@@ -21,8 +21,16 @@ import type { HandshakeResult } from './handshake.js';
 
 export type { KeepAliveOptions } from '../keepalive.js';
 
-/** @internal The read hold of connections that do not set one (bench/dist.mjs switches it for its A/B rows). */
-export const readHoldDefault = { ms: 1, frames: 128 };
+/**
+ * @internal The read hold of connections that do not set one (bench/dist.mjs switches it for its A/B rows).
+ * `readOn`: a read that filled the read buffer, or that left more of the stream buffered in the socket
+ * object, starts no hold (false: any read of `frames` frames may, as before 7 December).
+ */
+export const readHoldDefault = { ms: 1, frames: 128, readOn: true };
+
+/** The longest read libuv hands a TCP socket (its 64 KiB read buffer), and a TLS socket's longest decrypted chunk (Node's 16 KiB). */
+const FULL_READ_TCP = 65536;
+const FULL_READ_TLS = 16384;
 
 /** Options of {@link DistConnection}. */
 export interface DistConnectionOptions {
@@ -90,8 +98,10 @@ export interface DistConnectionOptions {
    * message on its own; held, it queues and writes in batches (bench:dist,
    * README). Reads with fewer frames (requests, replies, a large message
    * arriving in pieces) are handled at once, so call latency is unchanged;
-   * a message in a stream waits at most this much longer. Default 1; 0 turns
-   * it off.
+   * a message in a stream waits at most this much longer. A read that filled
+   * the 64 KiB read buffer starts no hold: the kernel holds more of the stream
+   * already, and the connection reads on until a read empties it. Default 1; 0
+   * turns it off.
    */
   readHoldMs?: number;
   /** Frames in one read that start a hold (see {@link readHoldMs}); default 128. */
@@ -450,7 +460,18 @@ export class DistConnection extends EventEmitter {
       this.fail(e);
       return;
     }
-    if (this.stats.framesIn - frames0 >= (this.holdFramesOpt ?? readHoldDefault.frames)) this.hold();
+    if (this.stats.framesIn - frames0 >= (this.holdFramesOpt ?? readHoldDefault.frames) && !this.moreWaiting(d.length)) this.hold();
+  }
+
+  /**
+   * True when more of the stream is waiting already: the read filled the read buffer (so the kernel
+   * holds more; libuv reads again in the same turn) or the socket object has more buffered. Holding
+   * then would only let the receive buffer fill and stall the sender: one read per hold capped an
+   * Erlang sender at ~500k messages/s (bench/FIGURES.md, 7 December, seventh session).
+   */
+  private moreWaiting(len: number): boolean {
+    if (!readHoldDefault.readOn) return false;
+    return len >= (this.socket === this.tcpSocket ? FULL_READ_TCP : FULL_READ_TLS) || this.socket.readableLength > 0;
   }
 
   /** Stops reading for the read hold (a stream of small messages is arriving), then reads on. */

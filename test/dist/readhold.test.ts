@@ -1,13 +1,15 @@
 // DistConnection's read hold (DistConnectionOptions.readHoldMs /
 // readHoldFrames): a read that brings many frames pauses reading for the
 // hold, and nothing is lost or reordered; reads of few frames, a large
-// message arriving in pieces, and readHoldMs 0 never hold; closing while
-// held is clean.
+// message arriving in pieces, a read that filled the 64 KiB read buffer (the
+// kernel holds more of the stream), and readHoldMs 0 never hold; closing
+// while held is clean.
 import t from 'tap';
 import { connect, type Socket } from 'node:net';
 import { initiateHandshake, DistEncoder, ctrl, type ControlMessage, type DistConnectionOptions } from '../../src/dist/index.js';
 import { atom, Pid } from '../../src/etf/index.js';
 import type { Teardownable } from '../../src/testing/index.js';
+import { readHoldDefault } from '../../src/dist/connection.js';
 import { Harness, uniq } from './harness.js';
 import { waitUntil } from '../helpers/until.js';
 
@@ -80,6 +82,36 @@ t.test('reads of few frames, and a large message in pieces, never hold', async (
   s.write(Buffer.concat(enc.encode(sig.control, sig.payload)));
   await arrives('the 2 MiB message', () => c.stats.messagesIn === n0 + 1);
   t.equal(c.stats.readHolds, 0, 'a large message arriving in pieces: no hold');
+});
+
+t.test('a full 64 KiB read reads on; the read that empties the socket holds', async (t) => {
+  const { c, frames, got } = await setup(t, { readHoldMs: 1000, readHoldFrames: 50 });
+  // A backlog as libuv hands it over: reads that filled its 64 KiB buffer, then a shorter one.
+  // Delivered to the connection's 'data' listener directly, so the split is exact.
+  const all = frames(range(0, 5000));
+  const full = Math.floor(all.length / 65536);
+  t.ok(full >= 2 && all.length % 65536 > 0, `${all.length} bytes: ${full} full reads and a shorter one`);
+  for (let i = 0; i < full; i++) c.socket.emit('data', all.subarray(i * 65536, (i + 1) * 65536));
+  t.ok(got.length >= 50 * full, `${got.length} frames in the full reads`);
+  t.equal(c.stats.readHolds, 0, 'full reads start no hold');
+  t.notOk(c.socket.isPaused(), 'still reading');
+  c.socket.emit('data', all.subarray(full * 65536));
+  t.equal(got.length, 5000, 'every frame of all the reads');
+  t.equal(c.stats.readHolds, 1, 'the shorter read, which emptied the socket, holds');
+  t.ok(c.socket.isPaused(), 'reading is paused during the hold');
+  t.same(got, range(0, 5000), 'nothing lost or reordered');
+});
+
+t.test('with readOn off (bench:dist A/B rows), a full read holds too', async (t) => {
+  const { c, frames, got } = await setup(t, { readHoldMs: 1000, readHoldFrames: 50 });
+  readHoldDefault.readOn = false;
+  t.teardown(() => {
+    readHoldDefault.readOn = true;
+  });
+  const all = frames(range(0, 5000));
+  c.socket.emit('data', all.subarray(0, 65536));
+  t.equal(c.stats.readHolds, 1, 'the full read held');
+  t.ok(got.length >= 50);
 });
 
 t.test('readHoldMs 0 turns the hold off', async (t) => {
