@@ -36,7 +36,7 @@ import { median, table } from './stats.mjs';
 const { Node } = await import(new URL('../dist/otp/index.js', import.meta.url).href);
 const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.js', import.meta.url).href);
 const { startEpmd, startErlNode } = await import(new URL('../dist/testing/index.js', import.meta.url).href);
-const { busyPollDefault } = await import(new URL('../dist/dist/busypoll.js', import.meta.url).href);
+const { busyPollDefault, busySpinDefault } = await import(new URL('../dist/dist/busypoll.js', import.meta.url).href);
 const { readHoldDefault } = await import(new URL('../dist/dist/connection.js', import.meta.url).href);
 
 const quick = process.argv.includes('--quick');
@@ -387,7 +387,7 @@ try {
   }
   // A/B experiments: each flow runs once per value per round, with a connection default set to it.
   // BENCH_AB_POLL=<us>[,<us>...]: busy polling that long (busyPollUs); BENCH_AB_HOLD=<ms>[,<ms>...]: that read hold (readHoldMs);
-  // BENCH_AB_READON below.
+  // BENCH_AB_SPIN=<us>[,<us>...]: each polling turn spinning that long (busypoll.ts SPIN_US; 0: none); BENCH_AB_READON below.
   const abRows = (env, tag, obj, key) => {
     const values = (process.env[env] ?? '').split(',').filter((x) => x !== '').map(Number);
     if (values.length === 0) return;
@@ -406,6 +406,7 @@ try {
   abRows('BENCH_AB_HOLD', 'hold', readHoldDefault, 'ms');
   // BENCH_AB_READON=0,1: 1 (the default) lets a read that filled the read buffer start no hold; 0: any read may, as before.
   abRows('BENCH_AB_READON', 'readon', readHoldDefault, 'readOn');
+  abRows('BENCH_AB_SPIN', 'spin', busySpinDefault, 'us');
 
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).

@@ -12,6 +12,15 @@
 // after each burst of traffic, and less when nothing answers: after
 // MISS_LIMIT polls in a row that read nothing (one-way sends, casts), the
 // next SKIP writes do not poll, then polling is tried again.
+//
+// Each turn of the loop costs a few hundred bytes of garbage (the Immediate
+// and Node's bookkeeping around running it) and lasts about 3 µs, so polling
+// alone made most of a sequential call's garbage, and the scavenges it
+// brought were the largest part of the calls over p99 (bench/tail.mjs,
+// bench/FIGURES.md). So each turn also spins in JS for SPIN_US before it
+// polls again, as an Erlang scheduler spins between its polls: about a third
+// of the turns, and of their garbage, for a read that comes at most SPIN_US
+// later (on average well under half of it).
 
 /** The time the loop keeps polling until (performance.now() milliseconds). */
 let until = 0;
@@ -23,8 +32,28 @@ let skip = 0;
 const MISS_LIMIT = 8;
 const SKIP = 64;
 
+/** Loop iterations that take about {@link busySpinDefault}.us (tuned as it runs: JIT tiers and CPUs differ). */
+let spinIters = 64;
+/** Where the spin's arithmetic goes, so that the loop has an effect. */
+let spinSink = 0;
+/** A connection read since the last turn. */
+let justRead = false;
+
 function spin(): void {
-  if (performance.now() < until) {
+  const t0 = performance.now();
+  if (t0 < until) {
+    const target = busySpinDefault.us / 1000;
+    // A turn that read something does not spin: what the read started (a reply's write, queued
+    // with setImmediate after this) runs first.
+    if (justRead) justRead = false;
+    else if (target > 0) {
+      let x = spinSink;
+      for (let i = 0; i < spinIters; i++) x = (x * 31 + i) | 0;
+      spinSink = x;
+      const dt = performance.now() - t0;
+      if (dt < target * 0.75) spinIters = Math.min(spinIters * 2, 1 << 20);
+      else if (dt > target * 1.5 && spinIters > 1) spinIters >>= 1;
+    }
     setImmediate(spin);
     return;
   }
@@ -39,6 +68,7 @@ function spin(): void {
 /** A connection read something: the poll (if any) was worth it. */
 export function pollRead(): void {
   if (running) caught = true;
+  justRead = true;
 }
 
 /**
@@ -66,6 +96,12 @@ export const DEFAULT_BUSY_POLL_US = 200;
 
 /** @internal The budget of connections that do not set one (bench/dist.mjs switches it for its A/B rows). */
 export const busyPollDefault = { us: DEFAULT_BUSY_POLL_US };
+
+/** Microseconds each polling turn spins in JS before it polls again (see the top of this file). */
+export const SPIN_US = 2;
+
+/** @internal The spin of every polling turn (bench/dist.mjs switches it for its A/B rows; 0: none). */
+export const busySpinDefault = { us: SPIN_US };
 
 /** True while the loop is kept polling. */
 export function isPolling(): boolean {

@@ -13,7 +13,7 @@
 // The outgoing side (DistEncoder) is encoder.ts.
 // Spec: erl_ext_dist "Distribution Header"; erl_dist_protocol "Protocol
 // between Connected Nodes".
-import { Atom, Pid, Reference, Tuple, atom, type Term } from '../etf/types.js';
+import { Atom, Pid, Tuple, atom, type Term } from '../etf/types.js';
 import { decodeLimits, decodeSpan, decodeSpanEnd, type DecodeLimits } from '../etf/decode.js';
 import { DecodeError, type DecodeOptions } from '../etf/index.js';
 import { DistError } from './errors.js';
@@ -156,17 +156,24 @@ function headerPastFrame(): never {
   throw protocolError('distribution header runs past the frame');
 }
 
+/** Headers remembered by {@link DistDecoder} (see its `memoBytes`). */
+const HEADER_MEMO = 4;
+
 /** Controls up to this many bytes are remembered by {@link DistDecoder} (REG_SEND with a pid and a name fits). */
 const CTL_MEMO = 96;
 
 /**
- * A control tuple of numbers, atoms, pids and references only: nothing in it
- * is a view of the frame's buffer, so remembering it keeps no buffer alive.
+ * A control tuple of numbers, atoms and pids only: nothing in it is a view of
+ * the frame's buffer, so remembering it keeps no buffer alive. A control with
+ * a reference (MONITOR_P, DEMONITOR_P, ALIAS_SEND, a monitor's exit) names a
+ * new reference nearly every time: remembering it would only evict the
+ * control that does repeat (a gen_server:call from OTP 24 on sends MONITOR_P,
+ * REG_SEND and DEMONITOR_P per call, the REG_SEND always the same).
  */
 function flatControl(c: Term): boolean {
   if (!(c instanceof Tuple)) return false;
   for (const x of c.elements) {
-    if (!(typeof x === 'number' || typeof x === 'boolean' || x instanceof Atom || x instanceof Pid || x instanceof Reference)) return false;
+    if (!(typeof x === 'number' || typeof x === 'boolean' || x instanceof Atom || x instanceof Pid)) return false;
   }
   return true;
 }
@@ -307,12 +314,15 @@ export class DistDecoder {
   private readonly maxSequences: number;
   private readonly limits: DecodeLimits;
   /**
-   * The last header without new cache entries (its bytes) and its atoms: a
-   * peer repeats the same header for every message of the same shape, which
-   * then resolves with one comparison. Dropped when a header adds entries.
+   * The last {@link HEADER_MEMO} headers without new cache entries (their
+   * bytes) and their atoms: a peer repeats the same header for every message
+   * of the same shape, which then resolves with a comparison, and a few
+   * shapes often alternate (a gen_server:call is MONITOR_P, REG_SEND and
+   * DEMONITOR_P). Replaced round-robin; all dropped when a header adds entries.
    */
-  private memoBytes: Buffer | undefined = undefined;
-  private memoAtoms: Atom[] = NO_ATOMS;
+  private readonly memoBytes: Buffer[] = [];
+  private readonly memoAtoms: Atom[][] = [];
+  private memoNext = 0;
   /**
    * The last control term and its bytes: a peer sends the same control
    * (REG_SEND from one process to one name, SEND to one pid) message after
@@ -464,25 +474,32 @@ export class DistDecoder {
 
   /** The atoms of the header at `buf[at]`; sets `refsEnd`. */
   private refs(buf: Buffer, at: number, end: number): Atom[] {
-    const memo = this.memoBytes;
-    if (memo !== undefined && at + memo.length <= end) {
-      let i = 0;
+    const memos = this.memoBytes;
+    for (let m = 0; m < memos.length; m++) {
+      const memo = memos[m];
       const n = memo.length;
+      if (at + n > end) continue;
+      let i = 0;
       while (i < n && buf[at + i] === memo[i]) i++;
       if (i === n) {
         refsEnd = at + n;
-        this.counters.cacheRefs += this.memoAtoms.length;
-        return this.memoAtoms;
+        const atoms = this.memoAtoms[m];
+        this.counters.cacheRefs += atoms.length;
+        return atoms;
       }
     }
     const atoms = parseRefs(buf, at, end, this.cache);
     this.counters.cacheRefs += atoms.length;
     if (refsNew > 0) {
       this.counters.newCacheEntries += refsNew;
-      this.memoBytes = undefined;
+      memos.length = 0;
+      this.memoAtoms.length = 0;
+      this.memoNext = 0;
     } else if (atoms.length > 0) {
-      this.memoBytes = Buffer.from(buf.subarray(at, refsEnd));
-      this.memoAtoms = atoms;
+      const m = this.memoNext;
+      memos[m] = Buffer.from(buf.subarray(at, refsEnd));
+      this.memoAtoms[m] = atoms;
+      this.memoNext = (m + 1) % HEADER_MEMO;
     }
     return atoms;
   }
@@ -500,13 +517,15 @@ export class DistDecoder {
       } else {
         this.control = decodeSpan(buf, start, end, versioned, atoms, this.limits);
         p = decodeSpanEnd();
+        // Another control (one with a reference, or too large) leaves the remembered one in
+        // place: it still stands for its own bytes under its own refs.
         if (p - start <= CTL_MEMO && flatControl(this.control)) {
           buf.copy(this.ctlBytes, 0, start, p);
           this.ctlLen = p - start;
           this.ctlTerm = this.control;
           this.ctlAtoms = atoms;
           this.ctlVersioned = versioned;
-        } else this.ctlLen = 0;
+        }
       }
       if (p === end) {
         this.payload = undefined;

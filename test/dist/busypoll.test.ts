@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { socketPair } from '../../src/testing/index.js';
 import { DistConnection, ctrl, DEFAULT_BUSY_POLL_US, type HandshakeResult } from '../../src/dist/index.js';
-import { isPolling, keepPolling, pollRead, stopPolling } from '../../src/dist/busypoll.js';
+import { SPIN_US, busySpinDefault, isPolling, keepPolling, pollRead, stopPolling } from '../../src/dist/busypoll.js';
 import { Pid, atom } from '../../src/etf/index.js';
 import { DEFAULT_DFLAGS } from '../../src/dist/flags.js';
 
@@ -29,6 +29,35 @@ t.test('keepPolling keeps the loop turning for its budget, then lets it sleep', 
   stopPolling();
   await new Promise((r) => setTimeout(r, 5));
   t.notOk(isPolling(), 'stopPolling ends it at the next turn');
+});
+
+t.test('each polling turn spins in JS first, unless the turn before read something', async (t) => {
+  t.ok(SPIN_US > 0 && busySpinDefault.us === SPIN_US, `default ${SPIN_US} µs`);
+  /** This test's own turns while the loop polls for 40 ms (with pollRead in each when `read`). */
+  const turns = async (spinUs: number, read: boolean): Promise<number> => {
+    stopPolling();
+    await new Promise((r) => setTimeout(r, 5));
+    busySpinDefault.us = spinUs;
+    try {
+      keepPolling(40_000);
+      let n = 0;
+      while (isPolling() && n < 1_000_000) {
+        if (read) pollRead();
+        await new Promise((r) => setImmediate(r));
+        n++;
+      }
+      return n;
+    } finally {
+      busySpinDefault.us = SPIN_US;
+    }
+  };
+  await turns(500, false); // the spin tunes its loop to the time asked
+  const plain = await turns(0, false);
+  const spun = await turns(500, false);
+  const reading = await turns(500, true);
+  t.ok(spun * 4 < plain, `500 µs spins: ${spun} turns in 40 ms, against ${plain} without`);
+  t.ok(reading * 4 > plain, `no spin after reads: ${reading} turns`);
+  stopPolling();
 });
 
 /** Polls once for `us` and waits until the poll is over; `read` reports a read during it. */

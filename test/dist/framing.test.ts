@@ -17,7 +17,7 @@ import {
   type DistError,
   type DecodedMessage,
 } from '../../src/dist/index.js';
-import { atom, tuple, Pid, Tuple, encode, termEquals, type Term } from '../../src/etf/index.js';
+import { atom, tuple, Pid, Reference, Tuple, encode, termEquals, type Term } from '../../src/etf/index.js';
 
 const u32 = (n: number) => {
   const b = Buffer.alloc(4);
@@ -463,4 +463,50 @@ t.test('decoder: decodeFrame never hands out the reused control term', async (t)
   const c1 = d.control;
   t.ok(d.decodeAt(f, 0, f.length));
   t.equal(d.control, c1, 'internal path reuses the term');
+});
+
+t.test('decoder: a gen_server call\'s three shapes (MONITOR_P, REG_SEND, DEMONITOR_P) alternate without evicting each other', async (t) => {
+  const enc = new DistEncoder({ flags: DEFAULT_DFLAGS });
+  const from = new Pid(atom('caller@h'), 7, 0, 1);
+  const ref = (n: number) => new Reference(atom('caller@h'), 1, [n, 0, 0]);
+  const regSend = tuple(6, from, atom(''), atom('bb_server'));
+  const msg = tuple(atom('$gen_call'), tuple(from, ref(0)), atom('hi'));
+  const d = new DistDecoder();
+  const split = new FrameSplitter();
+  const decode = (bufs: Buffer[]): { control: Term; payload: Term | undefined; same: boolean }[] => {
+    const out: { control: Term; payload: Term | undefined; same: boolean }[] = [];
+    let last: Term;
+    for (const f of collect(split, [Buffer.concat(bufs)])) {
+      t.ok(d.decodeAt(f, 0, f.length));
+      out.push({ control: d.control, payload: d.payload, same: d.control === last });
+      last = d.control;
+    }
+    return out;
+  };
+  const regSends: Term[] = [];
+  for (let i = 1; i <= 5; i++) {
+    const [mon, call, demon] = decode([
+      ...enc.encode(tuple(19, from, atom('bb_server'), ref(i))),
+      ...enc.encode(regSend, msg),
+      ...enc.encode(tuple(20, from, atom('bb_server'), ref(i))),
+    ]);
+    t.ok(termEquals(mon.control, tuple(19, from, atom('bb_server'), ref(i))), `MONITOR_P ${i}`);
+    t.ok(termEquals(call.control, regSend), `REG_SEND ${i}`);
+    t.ok(termEquals(call.payload!, msg), `payload ${i}`);
+    t.ok(termEquals(demon.control, tuple(20, from, atom('bb_server'), ref(i))), `DEMONITOR_P ${i}`);
+    regSends.push(call.control);
+  }
+  t.equal(regSends[4], regSends[1], 'the REG_SEND control is remembered across the monitors around it');
+  // A frame shorter than a remembered header: no refs, control 6, no payload.
+  const short = Buffer.of(131, 68, 0, 97, 6);
+  t.ok(d.decodeAt(short, 0, short.length));
+  t.equal(d.control, 6, 'a frame shorter than the remembered headers');
+  t.equal(d.payload, undefined);
+  t.ok(d.counters.cacheRefs > 0, 'the messages used the atom cache');
+  // More shapes than the header memo holds still decode.
+  for (let i = 0; i < 12; i++) {
+    const ctl = tuple(6, from, atom(''), atom(`name${i % 6}`));
+    const [m] = decode(enc.encode(ctl, atom(`p${i}`)));
+    t.ok(termEquals(m.control, ctl) && termEquals(m.payload!, atom(`p${i}`)), `shape ${i % 6}`);
+  }
 });
