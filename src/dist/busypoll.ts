@@ -18,9 +18,11 @@
 // alone made most of a sequential call's garbage, and the scavenges it
 // brought were the largest part of the calls over p99 (bench/tail.mjs,
 // bench/FIGURES.md). So each turn also spins in JS for SPIN_US before it
-// polls again, as an Erlang scheduler spins between its polls: about a third
-// of the turns, and of their garbage, for a read that comes at most SPIN_US
-// later (on average well under half of it).
+// polls again, as an Erlang scheduler spins between its polls: with 2 µs, a
+// turn lasts about 6 µs instead of 3 and the polling makes 60% of the garbage
+// per µs (and V8 then also grew its young generation: scavenges were 4-5 times
+// rarer), for a read that comes at most SPIN_US later (on average well under
+// half of it).
 
 /** The time the loop keeps polling until (performance.now() milliseconds). */
 let until = 0;
