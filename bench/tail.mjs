@@ -1,6 +1,6 @@
 // Where the slow sequential Erlang-to-Node calls come from (issue 14's p99).
 //
-//   npm run build && node --expose-gc bench/tail.mjs      (through /work/team/bench on the team's machine)
+//   npm run build && node --expose-gc bench/tail.mjs
 //
 // An erl driver node D calls the gen_server `bb_server' hosted in this process
 // (one caller, back to back, as bench:dist's "sequential calls, Erlang to
