@@ -11,7 +11,9 @@ const TWO32 = 4294967296;
  * little-endian bytes at `b[p]`; returns the number of bytes (at most 7).
  */
 export function writeSafeMagnitude(b: Uint8Array, p: number, m: number): number {
-  let lo = m % TWO32;
+  // `m >>> 0` is `m` modulo 2^32 for an integer below 2^53 (ToUint32), and
+  // much cheaper than `m % TWO32`, a floating-point remainder (a C call in V8).
+  let lo = m >>> 0;
   let hi = (m - lo) / TWO32;
   let n = 0;
   if (hi === 0) {

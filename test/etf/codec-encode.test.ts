@@ -326,3 +326,14 @@ t.test('encode: results do not overlap', async (t) => {
   t.same([...after], [131, ...sa('after')]);
   t.equal(big[200_005], 1, 'a large result is intact after later encodes');
 });
+
+t.test('encode: safe integers beyond int32 give the same bytes as the same bigint', async (t) => {
+  const edges = [2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 40 + 255, 1732900000123, 2 ** 48 - 1, 2 ** 52 + 3, Number.MAX_SAFE_INTEGER];
+  for (const m of edges) {
+    for (const v of [m, -m]) {
+      t.same([...encode(v)], [...encode(BigInt(v))], `${v}`);
+      t.same([...encode(tuple(v))], [...encode(tuple(BigInt(v)))], `${v} in a tuple`);
+    }
+  }
+  t.same(enc(Number.MAX_SAFE_INTEGER), [131, 110, 7, 0, 255, 255, 255, 255, 255, 255, 31]);
+});
