@@ -73,3 +73,52 @@ t.test('construction, lookups by number, printing', async (t) => {
   t.equal(big.size, 1000, 'grows');
   t.equal(big.get(999n << 40n), 999);
 });
+
+t.test('entries() sees sets and deletes made while iterating, across a grow', async (t) => {
+  const m = new I64Map<number>(4);
+  const ref = new Map<bigint, number>();
+  for (const k of [1n, 2n, 3n]) {
+    m.set(k, Number(k));
+    ref.set(k, Number(k));
+  }
+  const seen: [bigint, number][] = [];
+  const want: [bigint, number][] = [];
+  for (const e of m) {
+    seen.push(e);
+    if (e[0] === 1n) {
+      m.delete(2n);
+      for (let i = 10n; i < 20n; i++) m.set(i, Number(i)); // grows past the capacity of 4
+    }
+  }
+  for (const e of ref) {
+    want.push(e);
+    if (e[0] === 1n) {
+      ref.delete(2n);
+      for (let i = 10n; i < 20n; i++) ref.set(i, Number(i));
+    }
+  }
+  t.same(seen, want, 'same entries as a Map iterated the same way');
+  const it = m.entries();
+  t.equal(it[Symbol.iterator](), it);
+  const first = it.next();
+  t.same(first, { value: [1n, 1], done: false });
+  t.not(first.value, it.next().value, 'each entry is a fresh array');
+  for (let r = it.next(); !r.done; r = it.next());
+  t.same(it.next(), { value: undefined, done: true }, 'stays done');
+  t.same([...new I64Map<number>()], [], 'an empty map yields nothing');
+});
+
+t.test('clear() empties the map, which is then reusable', async (t) => {
+  const m = new I64Map<number>([
+    [1n, 1],
+    [-(2n ** 63n), 2],
+  ]);
+  m.clear();
+  t.equal(m.size, 0);
+  t.equal(m.get(1n), undefined);
+  t.same([...m], []);
+  for (let i = 0n; i < 20n; i++) m.set(i, Number(i));
+  t.equal(m.size, 20);
+  t.equal(m.get(19n), 19);
+  t.same([...m.keys()].slice(0, 3), [0n, 1n, 2n]);
+});
