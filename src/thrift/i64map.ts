@@ -49,7 +49,7 @@ const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const HI = LE ? 1 : 0;
 const LO = LE ? 0 : 1;
 
-/** Iterates keys or values without a generator (one result object per step). */
+/** Iterates entries, keys or values without a generator (one result object per step). */
 class I64MapIterator<V, T> implements MapIterator<T> {
   private i = 0;
   constructor(
@@ -71,34 +71,7 @@ class I64MapIterator<V, T> implements MapIterator<T> {
   }
 }
 
-/**
- * Iterates entries (what `for (const [k, v] of m)` uses): the entry array is
- * built in place, with no call through a picker, so V8 inlines the whole step.
- * It reads the map's arrays afresh each step: entries set while iterating are
- * visited, as with a Map.
- */
-class I64MapEntries<V> implements MapIterator<[bigint, V]> {
-  private i = 0;
-  constructor(private readonly m: I64Map<V>) {}
-
-  next(): IteratorResult<[bigint, V], undefined> {
-    const m = this.m;
-    const alive = m.alive;
-    for (let i = this.i; i < m.count; i++) {
-      if (alive[i] === 1) {
-        this.i = i + 1;
-        return { value: [m.keys64[i]!, m.vals[i]!], done: false };
-      }
-    }
-    this.i = m.count;
-    return { value: undefined, done: true };
-  }
-
-  [Symbol.iterator](): MapIterator<[bigint, V]> {
-    return this;
-  }
-}
-
+const pickEntry = <V>(m: I64Map<V>, i: number): [bigint, V] => [m.keys64[i]!, m.vals[i]!];
 const pickKey = <V>(m: I64Map<V>, i: number): bigint => m.keys64[i]!;
 const pickValue = <V>(m: I64Map<V>, i: number): V => m.vals[i]!;
 
@@ -260,7 +233,7 @@ export class I64Map<V> implements Map<bigint, V> {
   }
 
   entries(): MapIterator<[bigint, V]> {
-    return new I64MapEntries(this);
+    return new I64MapIterator(this, pickEntry);
   }
 
   keys(): MapIterator<bigint> {
