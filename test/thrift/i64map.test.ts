@@ -105,6 +105,13 @@ t.test('entries() sees sets and deletes made while iterating, across a grow', as
   t.not(first.value, it.next().value, 'each entry is a fresh array');
   for (let r = it.next(); !r.done; r = it.next());
   t.same(it.next(), { value: undefined, done: true }, 'stays done');
+  m.set(100n, 100);
+  t.same(it.next(), { value: undefined, done: true }, 'stays done after a set, as a Map iterator does');
+  const keys = m.keys();
+  for (let r = keys.next(); !r.done; r = keys.next());
+  m.clear();
+  m.set(1n, 1);
+  t.same(keys.next(), { value: undefined, done: true }, 'and after clear() and a set');
   t.same([...new I64Map<number>()], [], 'an empty map yields nothing');
 });
 
@@ -121,4 +128,26 @@ t.test('clear() empties the map, which is then reusable', async (t) => {
   t.equal(m.size, 20);
   t.equal(m.get(19n), 19);
   t.same([...m.keys()].slice(0, 3), [0n, 1n, 2n]);
+});
+
+t.test('maps cut from the shared slab and maps with their own buffer keep exact keys apart', async (t) => {
+  // Capacities below, at and above the slab's largest region (512 entries),
+  // each filled past its capacity so that it grows, some out of the slab.
+  const maps = [4, 100, 512, 513, 2000].map((cap) => ({ cap, m: new I64Map<number>(cap), ref: new Map<bigint, number>() }));
+  const around = (e: bigint) => [e - 1n, e, e + 1n].filter((k) => k >= -(2n ** 63n) && k < 2n ** 63n);
+  const pool = [...EDGES.flatMap(around), ...Array.from({ length: 1200 }, (_, i) => BigInt(i) * 0x1_0000_0001n - 2n ** 40n)];
+  for (const { cap, m, ref } of maps) {
+    for (let i = 0; i < Math.min(pool.length, cap * 2 + 3); i++) {
+      m.set(pool[i]!, i);
+      ref.set(pool[i]!, i);
+    }
+  }
+  for (const { cap, m, ref } of maps) {
+    t.equal(m.size, ref.size, `capacity ${cap}: size`);
+    t.same([...m], [...ref], `capacity ${cap}: same entries in the same order`);
+    t.ok([...ref].every(([k, v]) => m.get(k) === v), `capacity ${cap}: every key found`);
+  }
+  t.equal(maps[0]!.m.get(2n ** 53n + 1n), maps[0]!.ref.get(2n ** 53n + 1n), '2^53 + 1 is not 2^53');
+  t.equal(new I64Map<number>([[2n ** 53n, 1]]).get(2n ** 53n + 1n), undefined);
+  t.equal(new I64Map<number>([[-(2n ** 63n), 1]]).get(2n ** 63n - 1n), undefined);
 });
