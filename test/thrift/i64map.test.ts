@@ -102,7 +102,10 @@ t.test('entries() sees sets and deletes made while iterating, across a grow', as
   t.equal(it[Symbol.iterator](), it);
   const first = it.next();
   t.same(first, { value: [1n, 1], done: false });
-  t.not(first.value, it.next().value, 'each entry is a fresh array');
+  const second = it.next();
+  t.not(first.value, second.value, 'each entry is a fresh array');
+  t.not(first, second, 'each step is a fresh result object');
+  t.same(first, { value: [1n, 1], done: false }, 'an earlier result is not overwritten');
   for (let r = it.next(); !r.done; r = it.next());
   t.same(it.next(), { value: undefined, done: true }, 'stays done');
   m.set(100n, 100);
