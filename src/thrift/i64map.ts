@@ -3,7 +3,9 @@
 // written and hashed as two int32 halves (V8 hashes a bigint key far slower
 // than a number), so decoding 500 entries makes no bigint. Reading a key
 // makes one from the array's 8 bytes, inline in optimized code: on Node 20
-// that is ~4x cheaper than BigInt(number) (5 ns against 20 ns a key).
+// that is ~3x cheaper than BigInt(number) (8 ns against 25 ns a key).
+// Keys and table sit in a region of a shared slab (see region()), and the
+// iterators allocate only what they hand out (see I64MapIterator.next).
 // It implements the whole Map interface (insertion order, last write wins),
 // so it can be used, or copied with `new Map(m)`, wherever a Map<bigint, V>
 // is expected.
