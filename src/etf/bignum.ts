@@ -6,35 +6,6 @@ import { Buffer } from 'node:buffer';
 
 const TWO32 = 4294967296;
 
-/**
- * Writes the magnitude of the safe integer `m` (0 < m <= 2^53 - 1) as
- * little-endian bytes at `b[p]`; returns the number of bytes (at most 7).
- */
-export function writeSafeMagnitude(b: Uint8Array, p: number, m: number): number {
-  // `m >>> 0` is `m` modulo 2^32 for an integer below 2^53 (ToUint32), and
-  // much cheaper than `m % TWO32`, a floating-point remainder (a C call in V8).
-  let lo = m >>> 0;
-  let hi = (m - lo) / TWO32;
-  let n = 0;
-  if (hi === 0) {
-    do {
-      b[p + n++] = lo & 0xff;
-      lo = lo >>> 8;
-    } while (lo !== 0);
-    return n;
-  }
-  b[p] = lo & 0xff;
-  b[p + 1] = (lo >>> 8) & 0xff;
-  b[p + 2] = (lo >>> 16) & 0xff;
-  b[p + 3] = lo >>> 24;
-  n = 4;
-  do {
-    b[p + n++] = hi & 0xff;
-    hi = hi >>> 8;
-  } while (hi !== 0);
-  return n;
-}
-
 /** The magnitude of a non-negative bigint as little-endian bytes. */
 export function bigintMagnitude(m: bigint): Buffer {
   let hex = m.toString(16);

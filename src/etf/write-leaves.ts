@@ -6,47 +6,28 @@
  * general path. Byte layouts: erl_ext_dist "External Term Format".
  */
 import { Buffer } from 'node:buffer';
-import { atomEncoding, atomWordsOf, type AtomRefTable } from './atoms.js';
-import { writeSafeMagnitude } from './bignum.js';
+import { atomWordsOf, type AtomRefTable } from './atoms.js';
 import { Atom, atom, type Pid, type Reference, type Term } from './types.js';
 
 /** Free space guaranteed before each leaf; every fixed-size leaf fits in it. */
 export const HEADROOM = 64;
 /** Binaries up to this size are written as leaves (they fit in HEADROOM). */
 const SHORT_BINARY = HEADROOM - 5;
+/** Shorter binaries are copied byte by byte; longer ones with `set` (a memmove, but ~15 ns to call). */
+const COPY_LOOP_MAX = 8;
 
-const TRUE_BYTES = atomEncoding(atom('true'));
-const FALSE_BYTES = atomEncoding(atom('false'));
-const UNDEFINED_BYTES = atomEncoding(atom('undefined'));
+const TRUE_WORDS = atomWordsOf(atom('true'));
+const FALSE_WORDS = atomWordsOf(atom('false'));
+const UNDEFINED_WORDS = atomWordsOf(atom('undefined'));
 
-// Host-order scratch for IEEE doubles (NEW_FLOAT_EXT is big-endian).
-const f64 = new Float64Array(1);
-const f64b = new Uint8Array(f64.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-function copySmall(e: Uint8Array, b: Uint8Array, p: number): number {
-  const n = e.length;
-  for (let i = 0; i < n; i++) b[p + i] = e[i];
-  return p + n;
-}
-
-/** NEW_FLOAT_EXT: 70, IEEE 754 double, big-endian. `v` must be finite. */
-function writeFloat(v: number, b: Uint8Array, p: number): number {
-  f64[0] = v;
-  b[p] = 70;
-  if (LITTLE_ENDIAN) {
-    b[p + 1] = f64b[7];
-    b[p + 2] = f64b[6];
-    b[p + 3] = f64b[5];
-    b[p + 4] = f64b[4];
-    b[p + 5] = f64b[3];
-    b[p + 6] = f64b[2];
-    b[p + 7] = f64b[1];
-    b[p + 8] = f64b[0];
-  } else {
-    for (let i = 0; i < 8; i++) b[p + 1 + i] = f64b[i];
-  }
-  return p + 9;
+/**
+ * Writes an atom's cached encoding (see atomWordsOf, atoms.ts) a word at a
+ * time; returns the position after it. Up to 3 bytes past the atom are
+ * written too, inside the caller's room: they are overwritten or beyond the end.
+ */
+function putWords(w: Int32Array, dv: DataView, p: number): number {
+  for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
+  return p + w[0];
 }
 
 /**
@@ -68,31 +49,31 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): numb
       }
       // INTEGER_EXT: 98, Int:32 big-endian
       b[p] = 98;
-      b[p + 1] = t >>> 24;
-      b[p + 2] = t >>> 16;
-      b[p + 3] = t >>> 8;
-      b[p + 4] = t;
+      dv.setInt32(p + 1, t);
       return p + 5;
     }
-    return writeNumber(t, b, p);
+    return writeNumber(t, b, dv, p);
   }
+  // Atoms, booleans and undefined share one word-copy loop (writeLeaf must stay small to inline).
+  let w: Int32Array | undefined;
   if (typeof t === 'object') {
-    if (t === null) return copySmall(UNDEFINED_BYTES, b, p);
-    const c = t.constructor;
-    if (c === Atom) {
-      // The cached encoding, a word at a time (may write up to 3 bytes past
-      // the atom, inside HEADROOM; they are overwritten or beyond the end).
-      let w = (t as Atom).extWords;
+    if (t === null) {
+      w = UNDEFINED_WORDS;
+    } else {
+      const c = t.constructor;
+      if (c !== Atom) return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
+      w = (t as Atom).extWords;
       if (w === undefined) w = atomWordsOf(t as Atom);
-      const n = w[0];
-      if (n > HEADROOM) return -1;
-      for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
-      return p + n;
+      if (w[0] > HEADROOM) return -1;
     }
-    return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
+  } else if (typeof t === 'boolean') {
+    w = t ? TRUE_WORDS : FALSE_WORDS;
+  } else if (t === undefined) {
+    w = UNDEFINED_WORDS;
+  } else {
+    return -1;
   }
-  if (typeof t === 'boolean') return copySmall(t ? TRUE_BYTES : FALSE_BYTES, b, p);
-  return t === undefined ? copySmall(UNDEFINED_BYTES, b, p) : -1;
+  return putWords(w, dv, p);
 }
 
 const isU32 = (v: unknown): v is number => typeof v === 'number' && v >>> 0 === v;
@@ -114,10 +95,7 @@ export function writeNodeAtom(a: unknown, b: Uint8Array, dv: DataView, p: number
   }
   let w = a.extWords;
   if (w === undefined) w = atomWordsOf(a);
-  const n = w[0];
-  if (n > room - 3) return -1;
-  for (let i = 1, q = p; i < w.length; i++, q += 4) dv.setInt32(q, w[i]);
-  return p + n;
+  return w[0] > room - 3 ? -1 : putWords(w, dv, p);
 }
 
 /** NEW_PID_EXT: 88, Node, ID:32, Serial:32, Creation:32 (a pid whose node name fits in the headroom; else -1). */
@@ -152,19 +130,34 @@ export function writeRefLeaf(t: Reference, b: Uint8Array, dv: DataView, p: numbe
 }
 
 /** Numbers beyond int32: SMALL_BIG_EXT for safe integers, NEW_FLOAT_EXT. */
-function writeNumber(t: number, b: Uint8Array, p: number): number {
+function writeNumber(t: number, b: Uint8Array, dv: DataView, p: number): number {
   if (Number.isInteger(t)) {
     if (t >= -9007199254740991 && t <= 9007199254740991) {
-      // SMALL_BIG_EXT: 110, n:8, Sign:8, digits little-endian
+      // SMALL_BIG_EXT: 110, n:8, Sign:8, digits little-endian. Beyond int32,
+      // 2^31 <= m < 2^53: the low word has 4 significant bytes, the high one 0-3.
+      const m = t < 0 ? -t : t;
+      // `m >>> 0` is m modulo 2^32 (ToUint32), far cheaper than `m % 2 ** 32`.
+      const lo = m >>> 0;
+      const hi = (m - lo) / 4294967296;
       b[p] = 110;
       b[p + 2] = t < 0 ? 1 : 0;
-      const n = writeSafeMagnitude(b, p + 3, t < 0 ? -t : t);
+      dv.setUint32(p + 3, lo, true);
+      if (hi === 0) {
+        b[p + 1] = 4;
+        return p + 7;
+      }
+      dv.setUint32(p + 7, hi, true); // its zero high bytes fall past the end
+      const n = hi < 0x100 ? 5 : hi < 0x10000 ? 6 : 7;
       b[p + 1] = n;
       return p + 3 + n;
     }
     return -1;
   }
-  return t - t === 0 ? writeFloat(t, b, p) : -1;
+  if (t - t !== 0) return -1; // NaN, Infinity: the general path says what is wrong
+  // NEW_FLOAT_EXT: 70, IEEE 754 double, big-endian
+  b[p] = 70;
+  dv.setFloat64(p + 1, t);
+  return p + 9;
 }
 
 /** BINARY_EXT: 109, Len:32, Data, for binaries that fit in HEADROOM; else -1. */
@@ -176,16 +169,28 @@ function writeShortBinary(d: Uint8Array, b: Uint8Array, p: number): number {
   b[p + 2] = 0;
   b[p + 3] = 0;
   b[p + 4] = n;
-  return copySmall(d, b, p + 5);
+  p += 5;
+  if (n <= COPY_LOOP_MAX) for (let i = 0; i < n; i++) b[p + i] = d[i];
+  else b.set(d, p);
+  return p + n;
 }
 
-/** A map's keys and values, alternating (forEach: no entry arrays, unlike for...of). */
+/**
+ * A map's keys and values, alternating. Two plain for...of loops over keys()
+ * and values() are optimized to inline iteration; forEach calls a closure per
+ * entry and for...of over entries() builds [k, v] arrays.
+ */
 export function flatten(m: Map<Term, Term>): Term[] {
   const out: Term[] = new Array(2 * m.size);
   let j = 0;
-  m.forEach((value, key) => {
-    out[j++] = key;
-    out[j++] = value;
-  });
+  for (const k of m.keys()) {
+    out[j] = k;
+    j += 2;
+  }
+  j = 1;
+  for (const v of m.values()) {
+    out[j] = v;
+    j += 2;
+  }
   return out;
 }
