@@ -5,7 +5,6 @@
  * fits), each returning the new position or -1 to leave the term to the
  * general path. Byte layouts: erl_ext_dist "External Term Format".
  */
-import { Buffer } from 'node:buffer';
 import { atomWordsOf, type AtomRefTable } from './atoms.js';
 import { Atom, atom, type Pid, type Reference, type Term } from './types.js';
 
@@ -57,14 +56,16 @@ export function writeLeaf(t: Term, b: Uint8Array, dv: DataView, p: number): numb
   // Atoms, booleans and undefined share one word-copy loop (writeLeaf must stay small to inline).
   let w: Int32Array | undefined;
   if (typeof t === 'object') {
-    if (t === null) {
+    // instanceof, not `t.constructor`: that load sees every kind of term and
+    // goes megamorphic in a mixed term; a prototype walk stays cheap.
+    if (t instanceof Atom) {
+      w = t.extWords;
+      if (w === undefined) w = atomWordsOf(t);
+      if (w[0] > HEADROOM) return -1;
+    } else if (t === null) {
       w = UNDEFINED_WORDS;
     } else {
-      const c = t.constructor;
-      if (c !== Atom) return c === Buffer || c === Uint8Array ? writeShortBinary(t as Uint8Array, b, p) : -1;
-      w = (t as Atom).extWords;
-      if (w === undefined) w = atomWordsOf(t as Atom);
-      if (w[0] > HEADROOM) return -1;
+      return t instanceof Uint8Array ? writeShortBinary(t, b, p) : -1;
     }
   } else if (typeof t === 'boolean') {
     w = t ? TRUE_WORDS : FALSE_WORDS;

@@ -138,10 +138,11 @@ export class TermWriter extends ByteBuilder {
       let end = END_NONE;
       let aux: unknown = undefined;
       let q: number;
-      const c = typeof t === 'object' && t !== null ? t.constructor : undefined;
-      if (c === Tuple) {
+      // instanceof and Array.isArray rather than `t.constructor`, whose load
+      // goes megamorphic in a term mixing maps, lists, tuples and binaries.
+      if (t instanceof Tuple) {
         // SMALL_TUPLE_EXT: 104, Arity:8 / LARGE_TUPLE_EXT: 105, Arity:32
-        children = (t as Tuple).elements;
+        children = t.elements;
         const k = children.length;
         if (k <= 255) {
           b[p] = 104;
@@ -155,7 +156,7 @@ export class TermWriter extends ByteBuilder {
           b[p + 4] = k;
           p += 5;
         }
-      } else if (c === Array && (t as Term[]).length > 0 && !isByteList(t as Term[])) {
+      } else if (Array.isArray(t) && t.length > 0 && !isByteList(t)) {
         // LIST_EXT: 108, Length:32, Elements, Tail (NIL_EXT)
         children = t as Term[];
         const k = children.length;
@@ -166,7 +167,8 @@ export class TermWriter extends ByteBuilder {
         b[p + 4] = k;
         p += 5;
         end = END_NIL;
-      } else if (c === Map) {
+      } else if (t instanceof Map && t.constructor === Map) {
+        // (A subclass of Map takes writeSlow, which iterates it with for...of.)
         // MAP_EXT: 116, Arity:32, K1, V1, ..., Kn, Vn
         const m = t as Map<Term, Term>;
         const k = m.size;
@@ -178,7 +180,7 @@ export class TermWriter extends ByteBuilder {
         p += 5;
         children = flatten(m);
         aux = m;
-      } else if ((c === Pid || c === Reference) && (q = c === Pid ? writePidLeaf(t as Pid, b, dv, p, refs) : writeRefLeaf(t as Reference, b, dv, p, refs)) >= 0) {
+      } else if ((t instanceof Pid || t instanceof Reference) && (q = t instanceof Pid ? writePidLeaf(t, b, dv, p, refs) : writeRefLeaf(t, b, dv, p, refs)) >= 0) {
         // A pid or reference (in every control message) written inline.
         p = q;
       } else {
@@ -383,15 +385,8 @@ export class TermWriter extends ByteBuilder {
         throw new EncodeError(`cannot encode ${describe(t)} as an Erlang term`);
     }
     if (t === null) throw new EncodeError('unreachable: null');
-    const c = t.constructor;
-    if (c === Tuple || t instanceof Tuple) {
-      // SMALL_TUPLE_EXT: 104, Arity:8 / LARGE_TUPLE_EXT: 105, Arity:32
-      const el = (t as Tuple).elements;
-      if (el.length <= 255) this.writeU8(104).writeU8(el.length);
-      else this.writeU8(105).writeU32(el.length);
-      return this.open(el, END_NONE, undefined);
-    }
-    if (c === Array || Array.isArray(t)) {
+    // (Tuples never get here: encodeLoop writes every one.)
+    if (Array.isArray(t)) {
       const a = t as Term[];
       const n = a.length;
       if (n === 0) {
@@ -427,7 +422,7 @@ export class TermWriter extends ByteBuilder {
       this.pos = p + 5 + n;
       return false;
     }
-    if (c === Map || t instanceof Map) {
+    if (t instanceof Map) {
       // MAP_EXT: 116, Arity:32, K1, V1, ..., Kn, Vn
       const m = t as Map<Term, Term>;
       const flat: Term[] = new Array(2 * m.size);
