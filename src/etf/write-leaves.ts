@@ -14,6 +14,12 @@ export const HEADROOM = 64;
 const SHORT_BINARY = HEADROOM - 5;
 /** Shorter binaries are copied byte by byte; longer ones with `set` (a memmove, but ~15 ns to call). */
 const COPY_LOOP_MAX = 8;
+/**
+ * `Uint8Array.prototype.set`, called directly: in perf profiles of the chat
+ * encode (Node 20), `b.set(...)` on the slab Buffer compiled to a generic
+ * LoadIC call per binary, and this form is ~8 ns faster there.
+ */
+const u8set = Uint8Array.prototype.set;
 
 const TRUE_WORDS = atomWordsOf(atom('true'));
 const FALSE_WORDS = atomWordsOf(atom('false'));
@@ -172,7 +178,7 @@ function writeShortBinary(d: Uint8Array, b: Uint8Array, p: number): number {
   b[p + 4] = n;
   p += 5;
   if (n <= COPY_LOOP_MAX) for (let i = 0; i < n; i++) b[p + i] = d[i];
-  else b.set(d, p);
+  else u8set.call(b, d, p);
   return p + n;
 }
 
