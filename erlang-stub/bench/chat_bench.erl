@@ -352,7 +352,7 @@ sat_phase(Where, R, Kind, C, {Stub, Polls, Online}, Users, Secs, Clients) ->
 
 round_ratio(R, Kind, #{vm1 := V1, on1 := O1, on2 := O2}) ->
     out("  round ~b ~-15s ratios: 2 cores / +S 1:1 x~.2f; 2 cores / 1 online x~.2f "
-        "(stub cores x~.2f, stub CPU per request x~.2f)~n",
+        "(of these two, stub cores x~.2f, stub CPU per request x~.2f)~n",
         [R, kind_name(Kind), ratio(O2, V1, rate), ratio(O2, O1, rate),
          ratio(O2, O1, stub_cores), ratio(O2, O1, cpu_per_req)]).
 
