@@ -337,3 +337,30 @@ t.test('encode: safe integers beyond int32 give the same bytes as the same bigin
   }
   t.same(enc(Number.MAX_SAFE_INTEGER), [131, 110, 7, 0, 255, 255, 255, 255, 255, 255, 31]);
 });
+
+t.test('encode: leaves written a word at a time leave no stray bytes between terms', async (t) => {
+  // The leaf writers store whole words (atoms, booleans, SMALL_BIG_EXT digits) and may
+  // write past a leaf's end inside the headroom: the next term must overwrite them.
+  const leaves: Term[] = [true, false, null, undefined, atom('a'), atom('hello_world'), 1.5, -0.25, 2 ** 32, -(2 ** 40 + 255), 7, -70000];
+  const wrong: string[] = [];
+  let checked = 0;
+  for (let n = 0; n <= 70; n++) {
+    const bin = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) bin[i] = (i * 37 + n) & 0xff;
+    t.same(enc(bin), [131, 109, ...u32(n), ...bin], `binary of ${n} bytes`);
+    for (const leaf of leaves) {
+      const parts: Term[] = [leaf, bin, leaf, tuple(bin, leaf), leaf];
+      const expected = [131, 104, parts.length, ...parts.flatMap((p) => enc(p).slice(1))];
+      if (!sameBytes(enc(tuple(...parts)), expected)) wrong.push(`${String(leaf)} around a binary of ${n} bytes`);
+      checked++;
+    }
+  }
+  t.same(wrong, [], `${checked} tuples of leaves and binaries`);
+  t.equal(checked, 71 * leaves.length);
+  t.same(enc(tuple(true, 1)), [131, 104, 2, 119, 4, ...utf8('true'), 97, 1], 'true, then an integer right after it');
+});
+
+/** Element by element (t.same on thousands of arrays would print too much on a failure). */
+function sameBytes(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
