@@ -56,10 +56,12 @@ const HOLE: unknown = Symbol('deleted');
 
 // Storage. A map's keys and hash table share one region of an ArrayBuffer.
 // A new ArrayBuffer costs ~2 µs (a backing store and its GC bookkeeping), as
-// much as decoding 100 entries, so regions up to SLAB / 4 bytes are cut from
-// a shared slab, the way Node's Buffer pool serves small Buffers: a map keeps
-// its slab (SLAB bytes) alive while it lives. Regions are never reused, so
-// they start zeroed.
+// much as decoding 100 entries, so regions of SLAB / 32 to SLAB / 4 bytes
+// (maps of about 64 to 512 entries) are cut from a shared slab, the way Node's
+// Buffer pool serves small Buffers: a map keeps its slab (SLAB bytes) alive
+// while it lives, at most 32 times its own region. Smaller maps get their own
+// buffer, so that a cached small map (a presence() result of a few friends)
+// does not hold 32 KiB. Regions are never reused, so they start zeroed.
 const SLAB = 32768;
 let slab = new ArrayBuffer(SLAB);
 let slabUsed = 0;
@@ -68,7 +70,7 @@ let regionAt = 0;
 
 /** A zeroed region of `bytes` (a multiple of 8): in the returned buffer, from regionAt. */
 function region(bytes: number): ArrayBuffer {
-  if (bytes > SLAB / 4) {
+  if (bytes > SLAB / 4 || bytes < SLAB / 32) {
     regionAt = 0;
     return new ArrayBuffer(bytes);
   }

@@ -154,3 +154,13 @@ t.test('maps cut from the shared slab and maps with their own buffer keep exact 
   t.equal(new I64Map<number>([[2n ** 53n, 1]]).get(2n ** 53n + 1n), undefined);
   t.equal(new I64Map<number>([[-(2n ** 63n), 1]]).get(2n ** 63n - 1n), undefined);
 });
+
+t.test('only maps of about 64 to 512 entries share a slab: a small map keeps no 32 KiB alive', async (t) => {
+  const bufferOf = (cap: number) => new I64Map<number>(cap).keys64.buffer.byteLength;
+  // Keys (8 bytes an entry) and a table of a power of two at least twice the capacity (4 bytes a slot).
+  t.equal(bufferOf(1), 4 * 8 + 16 * 4, 'the smallest map (4 entries, 16 slots): its own 96 bytes');
+  t.equal(bufferOf(50), 50 * 8 + 128 * 4, 'a 1 KiB region or less: its own buffer');
+  t.equal(bufferOf(100), 32768, '100 entries: a region of the slab');
+  t.equal(bufferOf(500), 32768, '500 entries: a region of the slab');
+  t.equal(bufferOf(600), 600 * 8 + 2048 * 4, 'beyond 8 KiB: its own buffer');
+});
