@@ -22,3 +22,12 @@ Object.defineProperty(BufferView.prototype, 'constructor', { value: Buffer, writ
 export function bufferView(memory: ArrayBufferLike, offset: number, length: number): Buffer {
   return new BufferView(memory as ArrayBuffer, offset, length) as unknown as Buffer;
 }
+
+/**
+ * A typed array's length from its internal slot (`typedLength.call(d)`): an
+ * own `length` property that lies (defineProperty on a Buffer) cannot make a
+ * binary's Len header differ from the bytes `set` copies (stale buffer bytes
+ * sent, or a RangeError). About 2 ns more than `d.length` on Node 20.
+ */
+export const typedLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')!
+  .get as (this: Uint8Array) => number;

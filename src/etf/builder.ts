@@ -4,7 +4,7 @@
  * that is filled in later, and zero-copy hand-out of each finished message.
  */
 import { Buffer } from 'node:buffer';
-import { bufferView } from './buffers.js';
+import { bufferView, typedLength } from './buffers.js';
 
 /**
  * Bytes written into an internal slab. {@link finish} hands out what was
@@ -76,7 +76,7 @@ export class ByteBuilder {
 
   /** Writes raw bytes (for example a pre-encoded term or a header). */
   writeBytes(bytes: Uint8Array): this {
-    const n = bytes.length;
+    const n = typedLength.call(bytes); // what `set` copies (see typedLength)
     if (this.pos + n > this.buf.length) this.grow(n);
     const b = this.buf;
     const p = this.pos;

@@ -6,6 +6,7 @@
  * general path. Byte layouts: erl_ext_dist "External Term Format".
  */
 import { atomWordsOf, type AtomRefTable } from './atoms.js';
+import { typedLength } from './buffers.js';
 import { Atom, atom, type Pid, type Reference, type Term } from './types.js';
 
 /** Free space guaranteed before each leaf; every fixed-size leaf fits in it. */
@@ -169,7 +170,7 @@ function writeNumber(t: number, b: Uint8Array, dv: DataView, p: number): number 
 
 /** BINARY_EXT: 109, Len:32, Data, for binaries that fit in HEADROOM; else -1. */
 function writeShortBinary(d: Uint8Array, b: Uint8Array, p: number): number {
-  const n = d.length;
+  const n = typedLength.call(d);
   if (n > SHORT_BINARY) return -1;
   b[p] = 109;
   b[p + 1] = 0;

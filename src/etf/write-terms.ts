@@ -9,6 +9,7 @@
  */
 import { atomEncoding, atomRefHook } from './atoms.js';
 import { bigintMagnitude } from './bignum.js';
+import { typedLength } from './buffers.js';
 import { EncodeError } from './errors.js';
 import { MAX_BIG_BYTES } from './tags.js';
 import { Atom, BitBinary, ExportFun, Float, Fun, ImproperList, LocalExt, Pid, Port, Reference, type Term } from './types.js';
@@ -108,15 +109,16 @@ export function writeRare(w: ByteSink, t: object): Opened | undefined {
     const d = t.data;
     const bits = t.bits;
     if (!(d instanceof Uint8Array)) throw new EncodeError('BitBinary.data must be a Uint8Array');
-    if (d.length === 0 || bits === 8) {
+    const n = typedLength.call(d); // what writeBytes copies
+    if (n === 0 || bits === 8) {
       w.writeU8(109);
-      w.writeU32(d.length);
+      w.writeU32(n);
       w.writeBytes(d);
       return undefined;
     }
     if (!(Number.isInteger(bits) && bits >= 1 && bits <= 8)) throw new EncodeError(`BitBinary.bits must be 1..8, got ${bits}`);
     w.writeU8(77);
-    w.writeU32(d.length);
+    w.writeU32(n);
     w.writeU8(bits);
     w.writeBytes(d);
     return undefined;

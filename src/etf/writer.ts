@@ -14,6 +14,7 @@
 import { ByteBuilder } from './builder.js';
 import { EncodeError } from './errors.js';
 import { atomRefHook } from './atoms.js';
+import { typedLength } from './buffers.js';
 import * as L from './write-leaves.js';
 import { Atom, Pid, Reference, Tuple, type Term } from './types.js';
 import * as W from './write-terms.js';
@@ -408,8 +409,8 @@ export class TermWriter extends ByteBuilder {
       return this.open(a, END_NIL, undefined);
     }
     if (t instanceof Uint8Array) {
-      // BINARY_EXT: 109, Len:32, Data
-      const n = t.length;
+      // BINARY_EXT: 109, Len:32, Data (the length `set` copies; see typedLength)
+      const n = typedLength.call(t);
       if (this.pos + 5 + n > this.buf.length) this.grow(5 + n);
       const b = this.buf;
       const p = this.pos;

@@ -201,6 +201,13 @@ t.test('encode: binaries and bitstrings', async (t) => {
   t.same(enc(view), [131, 109, 0, 0, 0, 2, 1, 2], 'a view encodes its own bytes');
   class MyBytes extends Uint8Array {}
   t.same(enc(new MyBytes([4, 5])), [131, 109, 0, 0, 0, 2, 4, 5], 'a Uint8Array subclass');
+  // An own `length` that lies: the Len header counts the bytes really copied (no stale buffer bytes, no RangeError).
+  const liar = (d: Uint8Array, length: number) => Object.defineProperty(d, 'length', { value: length });
+  const twelve = Buffer.from(Array.from({ length: 12 }, (_, i) => i + 1));
+  t.same(enc(liar(Buffer.from(twelve), 20)), [131, 109, ...u32(12), ...twelve], 'a Buffer whose length says more than it holds');
+  t.same(enc(tuple(liar(Buffer.from(twelve), 3), true)), [131, 104, 2, 109, ...u32(12), ...twelve, 119, 4, ...utf8('true')], 'less');
+  t.same(enc(liar(new Uint8Array(300).fill(7), 10)), [131, 109, ...u32(300), ...new Array(300).fill(7)], 'a long one');
+  t.same(enc(new BitBinary(liar(bytes(1, 2, 0xe0), 1), 3)), [131, 77, 0, 0, 0, 3, 3, 1, 2, 0xe0], 'a BitBinary');
   t.same(enc(new BitBinary(bytes(0xe0), 3)), [131, 77, 0, 0, 0, 1, 3, 0xe0], 'BIT_BINARY_EXT');
   t.same(enc(new BitBinary(bytes(1, 0x80), 1)), [131, 77, 0, 0, 0, 2, 1, 1, 0x80]);
   t.same(enc(new BitBinary(bytes(1, 2), 8)), [131, 109, 0, 0, 0, 2, 1, 2], 'bits 8: a binary');
