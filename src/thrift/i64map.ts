@@ -86,15 +86,24 @@ function region(bytes: number): ArrayBuffer {
 /** Iterates entries, keys or values without a generator (one result object per step). */
 class I64MapIterator<V, T> implements MapIterator<T> {
   private i = 0;
+  /** The map's clears when this iterator last stepped (see I64Map.clears). */
+  private clears: number;
   constructor(
     private m: I64Map<V>,
     private readonly pick: (m: I64Map<V>, i: number) => T,
-  ) {}
+  ) {
+    this.clears = m.clears;
+  }
 
   next(): IteratorResult<T, undefined> {
     const m = this.m;
     const n = m.count;
     let i = this.i;
+    if (m.clears !== this.clears) {
+      // Cleared since the last step: what a Map iterator visits next is what was set since.
+      this.clears = m.clears;
+      i = 0;
+    }
     while (i < n && m.vals[i] === HOLE) i++;
     const done = i >= n;
     if (done) this.m = FINISHED as I64Map<V>; // stays done, as a Map iterator does, even if entries are added later
@@ -127,6 +136,8 @@ export class I64Map<V> implements Map<bigint, V> {
   /** @internal Entries appended (live or deleted). */
   count = 0;
   private live = 0;
+  /** @internal How many times the entries were cleared (iterators and forEach restart at entry 0). */
+  clears = 0;
 
   /** Creates an empty map (with room for `capacity` entries), or one holding `entries`. */
   constructor(entries?: Iterable<readonly [bigint | number, V]> | number | null) {
@@ -240,6 +251,7 @@ export class I64Map<V> implements Map<bigint, V> {
   }
 
   clear(): void {
+    this.clears++;
     this.count = 0;
     this.live = 0;
     this.vals = new Array<V>(this.keys64.length);
@@ -247,7 +259,16 @@ export class I64Map<V> implements Map<bigint, V> {
   }
 
   forEach(fn: (value: V, key: bigint, map: Map<bigint, V>) => void, thisArg?: unknown): void {
-    for (let i = 0; i < this.count; i++) if (this.vals[i] !== HOLE) fn.call(thisArg, this.vals[i]!, this.keys64[i]!, this);
+    let clears = this.clears;
+    for (let i = 0; i < this.count; i++) {
+      if (this.vals[i] === HOLE) continue;
+      fn.call(thisArg, this.vals[i]!, this.keys64[i]!, this);
+      if (this.clears !== clears) {
+        // Cleared by fn: go on with what was set since, as Map.prototype.forEach does.
+        clears = this.clears;
+        i = -1;
+      }
+    }
   }
 
   /** Calls `fn` with each entry's key as int32 halves (the encoder's path: no bigint made). */

@@ -118,6 +118,39 @@ t.test('entries() sees sets and deletes made while iterating, across a grow', as
   t.same([...new I64Map<number>()], [], 'an empty map yields nothing');
 });
 
+t.test('an iterator or forEach running across a clear() goes on as a Map iterator does', async (t) => {
+  const pairs = (n: number) => Array.from({ length: n }, (_, i): [bigint, number] => [BigInt(i), i]);
+  for (const how of ['clear', 'delete every entry']) {
+    const m = new I64Map<number>(pairs(5));
+    const ref = new Map<bigint, number>(pairs(5));
+    const its = [m.keys(), ref.keys()] as const;
+    const empty = (x: Map<bigint, number>) => (how === 'clear' ? x.clear() : [...x.keys()].forEach((k) => x.delete(k)));
+    t.same([its[0].next(), its[0].next()], [its[1].next(), its[1].next()]);
+    empty(m);
+    empty(ref);
+    m.set(7n, 7).set(8n, 8);
+    ref.set(7n, 7).set(8n, 8);
+    const rest = [...its[1]];
+    t.same(rest, [7n, 8n], `${how}: a Map iterator visits the entries set since`);
+    t.same([...its[0]], rest, `${how}: so does an I64Map iterator`);
+  }
+  const m = new I64Map<number>(pairs(3));
+  const ref = new Map<bigint, number>(pairs(3));
+  for (const x of [m, ref] as Map<bigint, number>[]) {
+    const seen: number[] = [];
+    let cleared = false;
+    x.forEach((v) => {
+      seen.push(v);
+      if (v === 1 && !cleared) {
+        cleared = true;
+        x.clear();
+        x.set(10n, 10).set(11n, 11);
+      }
+    });
+    t.same(seen, [0, 1, 10, 11], `forEach across a clear() (${x === ref ? 'Map' : 'I64Map'})`);
+  }
+});
+
 t.test('clear() empties the map, which is then reusable', async (t) => {
   const m = new I64Map<number>([
     [1n, 1],
