@@ -38,6 +38,7 @@ const { atom, tuple, Tuple, encode } = await import(new URL('../dist/etf/index.j
 const { startEpmd, startErlNode } = await import(new URL('../dist/testing/index.js', import.meta.url).href);
 const { busyPollDefault, busySpinDefault } = await import(new URL('../dist/dist/busypoll.js', import.meta.url).href);
 const { readHoldDefault } = await import(new URL('../dist/dist/connection.js', import.meta.url).href);
+const { viewSourceDefault } = await import(new URL('../dist/dist/framing.js', import.meta.url).href);
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (quick ? 1 : 5));
@@ -407,6 +408,8 @@ try {
   // BENCH_AB_READON=0,1: 1 (the default) lets a read that filled the read buffer start no hold; 0: any read may, as before.
   abRows('BENCH_AB_READON', 'readon', readHoldDefault, 'readOn');
   abRows('BENCH_AB_SPIN', 'spin', busySpinDefault, 'us');
+  // BENCH_AB_SOURCE=0,1: 1 (the default) names each read's buffer to the term decoder once (framing.ts viewSourceDefault); 0: not.
+  abRows('BENCH_AB_SOURCE', 'source', viewSourceDefault, 'on');
 
   // Memory first, while both nodes are quiet: each round connects a new wave
   // of peers (after a first wave that warms up the code both sides run for a peer).

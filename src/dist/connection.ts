@@ -453,6 +453,7 @@ export class DistConnection extends EventEmitter {
     try {
       this.splitter.feed(d, this.sink);
     } catch (e) {
+      this.decoder.release();
       if (e === this.listenerError) {
         this.listenerError = undefined;
         throw e;
@@ -460,6 +461,7 @@ export class DistConnection extends EventEmitter {
       this.fail(e);
       return;
     }
+    this.decoder.release();
     if (this.stats.framesIn - frames0 >= (this.holdFramesOpt ?? readHoldDefault.frames) && !this.moreWaiting(d.length)) this.hold();
   }
 

@@ -14,7 +14,7 @@
 // Spec: erl_ext_dist "Distribution Header"; erl_dist_protocol "Protocol
 // between Connected Nodes".
 import { Atom, Pid, Tuple, atom, type Term } from '../etf/types.js';
-import { decodeLimits, decodeSpan, decodeSpanEnd, type DecodeLimits } from '../etf/decode.js';
+import { decodeLimits, decodeSpan, decodeSpanEnd, viewSource, type DecodeLimits } from '../etf/decode.js';
 import { DecodeError, type DecodeOptions } from '../etf/index.js';
 import { DistError } from './errors.js';
 
@@ -155,6 +155,13 @@ function protocolError(msg: string, cause?: unknown): DistError {
 function headerPastFrame(): never {
   throw protocolError('distribution header runs past the frame');
 }
+
+/**
+ * @internal Whether {@link DistDecoder.decodeAt} names its buffer to the term
+ * decoder (`viewSource`) so that the binaries of the many frames in one read
+ * share one fetch of its memory (bench/dist.mjs switches it for its A/B rows).
+ */
+export const viewSourceDefault = { on: true };
 
 /** Headers remembered by {@link DistDecoder} (see its `memoBytes`). */
 const HEADER_MEMO = 4;
@@ -356,7 +363,13 @@ export class DistDecoder {
    * or for a fragment that does not complete a message.
    */
   decodeFrame(frame: Buffer): DecodedMessage | undefined {
-    if (!this.decodeAt(frame, 0, frame.length)) return undefined;
+    let done: boolean;
+    try {
+      done = this.decodeAt(frame, 0, frame.length);
+    } finally {
+      viewSource(undefined);
+    }
+    if (!done) return undefined;
     // The remembered control is reused for later frames: callers get their own copy.
     const c = this.control;
     return { control: c === this.ctlTerm && c instanceof Tuple ? new Tuple(c.elements.slice()) : c, payload: this.payload };
@@ -374,6 +387,7 @@ export class DistDecoder {
    */
   decodeAt(buf: Buffer, start: number, end: number): boolean {
     if (end === start) return false;
+    if (viewSourceDefault.on) viewSource(buf);
     const kind = buf[start];
     if (kind === PASS_THROUGH) {
       this.counters.passThrough++;
@@ -502,6 +516,11 @@ export class DistDecoder {
       this.memoNext = (m + 1) % HEADER_MEMO;
     }
     return atoms;
+  }
+
+  /** @internal Lets go of the buffer {@link decodeAt} named to the term decoder (call after each read). */
+  release(): void {
+    viewSource(undefined);
   }
 
   /** Control term then optional payload term, from `buf[start, end)`. */
