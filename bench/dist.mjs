@@ -408,6 +408,10 @@ try {
   // BENCH_AB_READON=0,1: 1 (the default) lets a read that filled the read buffer start no hold; 0: any read may, as before.
   abRows('BENCH_AB_READON', 'readon', readHoldDefault, 'readOn');
   abRows('BENCH_AB_SPIN', 'spin', busySpinDefault, 'us');
+  // BENCH_AB_FRAMES=<n>[,<n>...]: frames in one read that start a read hold (readHoldFrames).
+  abRows('BENCH_AB_FRAMES', 'frames', readHoldDefault, 'frames');
+  // BENCH_AB_QUIET=<n>[,<n>...]: frames in one read that start a hold when the connection sent nothing since the last read.
+  abRows('BENCH_AB_QUIET', 'quiet', readHoldDefault, 'quietFrames');
   // BENCH_AB_SOURCE=0,1: 1 (the default) names each read's buffer to the term decoder once (framing.ts viewSourceDefault); 0: not.
   abRows('BENCH_AB_SOURCE', 'source', viewSourceDefault, 'on');
 

@@ -25,8 +25,10 @@ export type { KeepAliveOptions } from '../keepalive.js';
  * @internal The read hold of connections that do not set one (bench/dist.mjs switches it for its A/B rows).
  * `readOn`: a read that filled the read buffer, or that left more of the stream buffered in the socket
  * object, starts no hold (false: any read of `frames` frames may, as before 7 December).
+ * `quietFrames`: the frames that start a hold when the connection sent no message since the previous
+ * read (a one-way stream, which a hold does not slow: nobody waits for an answer).
  */
-export const readHoldDefault = { ms: 1, frames: 128, readOn: true };
+export const readHoldDefault = { ms: 1, frames: 128, readOn: true, quietFrames: 48 };
 
 /** The longest read libuv hands a TCP socket (its 64 KiB read buffer), and a TLS socket's longest decrypted chunk (Node's 16 KiB). */
 const FULL_READ_TCP = 65536;
@@ -104,7 +106,12 @@ export interface DistConnectionOptions {
    * turns it off.
    */
   readHoldMs?: number;
-  /** Frames in one read that start a hold (see {@link readHoldMs}); default 128. */
+  /**
+   * Frames in one read that start a hold (see {@link readHoldMs}). Default 128, or 48 when the
+   * connection sent no message since the previous read: a one-way stream (its sender waits for
+   * nothing from us) then holds from the reads of about 4 KB it brings on loopback, where a stream
+   * of requests, which a hold would delay, keeps 128.
+   */
   readHoldFrames?: number;
 }
 
@@ -183,6 +190,8 @@ export class DistConnection extends EventEmitter {
   private readonly holdMsOpt: number | undefined;
   private readonly holdFramesOpt: number | undefined;
   private holdTimer: NodeJS.Timeout | undefined;
+  /** `stats.messagesOut` at the end of the previous read (see {@link readHoldFrames}). */
+  private outAtRead = -1;
   private readonly waiters: Waiter[] = [];
   private listenerError: unknown;
   private closeReason: DistError | undefined;
@@ -462,7 +471,10 @@ export class DistConnection extends EventEmitter {
       return;
     }
     this.decoder.release();
-    if (this.stats.framesIn - frames0 >= (this.holdFramesOpt ?? readHoldDefault.frames) && !this.moreWaiting(d.length)) this.hold();
+    const quiet = this.stats.messagesOut === this.outAtRead;
+    this.outAtRead = this.stats.messagesOut;
+    const min = this.holdFramesOpt ?? (quiet ? readHoldDefault.quietFrames : readHoldDefault.frames);
+    if (this.stats.framesIn - frames0 >= min && !this.moreWaiting(d.length)) this.hold();
   }
 
   /**

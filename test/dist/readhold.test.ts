@@ -131,3 +131,22 @@ t.test('closing while held stops the hold cleanly', async (t) => {
   await new Promise((r) => setTimeout(r, 300));
   t.ok(got.length <= 100, 'nothing after close');
 });
+
+t.test('a one-way stream (nothing sent since the last read) holds from fewer frames', async (t) => {
+  // readHoldFrames unset: 128 frames, or readHoldDefault.quietFrames (48) when quiet.
+  const { c, frames, got } = await setup(t, { readHoldMs: 5 });
+  const q = readHoldDefault.quietFrames;
+  t.ok(q < readHoldDefault.frames);
+  // Reads delivered to the 'data' listener directly, so that each is exactly one read (encoded in order).
+  const part = (a: number, n: number) => frames(range(a, n));
+  c.socket.emit('data', part(0, 2)); // the first read is never quiet
+  t.equal(c.stats.readHolds, 0, 'two frames: no hold');
+  c.socket.emit('data', part(2, q));
+  t.equal(c.stats.readHolds, 1, `${q} frames of a quiet stream hold`);
+  await arrives('the hold ends', () => !c.socket.isPaused());
+  // The connection sends a message: the next read is not quiet, and as many frames do not hold.
+  c.send(ctrl.regSend(new Pid(atom(node), 1, 0, 1), atom('x'), 1).control, 1);
+  c.socket.emit('data', part(2 + q, q));
+  t.equal(c.stats.readHolds, 1, `${q} frames after a send: no hold`);
+  t.same(got, range(0, 2 + 2 * q), 'nothing lost or reordered');
+});
