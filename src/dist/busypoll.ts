@@ -41,14 +41,19 @@ let spinSink = 0;
 /** A connection read since the last turn. */
 let justRead = false;
 
+/** @internal Polling turns taken, and those that spun (tests read them; nothing resets them). */
+export const busySpinStats = { turns: 0, spins: 0 };
+
 function spin(): void {
   const t0 = performance.now();
   if (t0 < until) {
     const target = busySpinDefault.us / 1000;
+    busySpinStats.turns++;
     // A turn that read something does not spin: what the read started (a reply's write, queued
     // with setImmediate after this) runs first.
     if (justRead) justRead = false;
     else if (target > 0) {
+      busySpinStats.spins++;
       let x = spinSink;
       for (let i = 0; i < spinIters; i++) x = (x * 31 + i) | 0;
       spinSink = x;
