@@ -14,7 +14,8 @@
 // Spec: erl_ext_dist "Distribution Header"; erl_dist_protocol "Protocol
 // between Connected Nodes".
 import { Atom, Pid, Tuple, atom, type Term } from '../etf/types.js';
-import { decodeLimits, decodeSpan, decodeSpanEnd, viewSource, type DecodeLimits } from '../etf/decode.js';
+import { decodeLimits, decodeSpan, decodeSpanEnd, type DecodeLimits } from '../etf/decode.js';
+import { viewSource } from '../etf/reader.js';
 import { DecodeError, type DecodeOptions } from '../etf/index.js';
 import { DistError } from './errors.js';
 

@@ -20,7 +20,6 @@
 import { Buffer } from 'node:buffer';
 import { inflateSync } from 'node:zlib';
 import { fail, readEnd, readTerm, truncated } from './reader.js';
-export { viewSource } from './reader.js';
 import type { Atom, Term } from './types.js';
 
 /** Options for {@link decode} and {@link decodeWithLength}. */

@@ -202,7 +202,7 @@ t.test('encode: binaries and bitstrings', async (t) => {
   class MyBytes extends Uint8Array {}
   t.same(enc(new MyBytes([4, 5])), [131, 109, 0, 0, 0, 2, 4, 5], 'a Uint8Array subclass');
   // An own `length` that lies: the Len header counts the bytes really copied (no stale buffer bytes, no RangeError).
-  const liar = (d: Uint8Array, length: number) => Object.defineProperty(d, 'length', { value: length });
+  const liar = <T extends Uint8Array>(d: T, length: number): T => Object.defineProperty(d, 'length', { value: length });
   const twelve = Buffer.from(Array.from({ length: 12 }, (_, i) => i + 1));
   t.same(enc(liar(Buffer.from(twelve), 20)), [131, 109, ...u32(12), ...twelve], 'a Buffer whose length says more than it holds');
   t.same(enc(tuple(liar(Buffer.from(twelve), 3), true)), [131, 104, 2, 109, ...u32(12), ...twelve, 119, 4, ...utf8('true')], 'less');
