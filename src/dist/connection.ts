@@ -462,15 +462,15 @@ export class DistConnection extends EventEmitter {
     try {
       this.splitter.feed(d, this.sink);
     } catch (e) {
-      this.decoder.release();
       if (e === this.listenerError) {
         this.listenerError = undefined;
         throw e;
       }
       this.fail(e);
       return;
+    } finally {
+      this.decoder.release();
     }
-    this.decoder.release();
     const quiet = this.stats.messagesOut === this.outAtRead;
     this.outAtRead = this.stats.messagesOut;
     const min = this.holdFramesOpt ?? (quiet ? readHoldDefault.quietFrames : readHoldDefault.frames);

@@ -368,7 +368,7 @@ export class DistDecoder {
     try {
       done = this.decodeAt(frame, 0, frame.length);
     } finally {
-      viewSource(undefined);
+      this.release();
     }
     if (!done) return undefined;
     // The remembered control is reused for later frames: callers get their own copy.
