@@ -126,13 +126,13 @@ const pickValue = <V>(m: I64Map<V>, i: number): V => m.vals[i]!;
 /** A Map keyed by exact 64-bit integers; see the top of this file. */
 export class I64Map<V> implements Map<bigint, V> {
   /** @internal The keys, in insertion order (deleted ones too); its length is the capacity. */
-  keys64: BigInt64Array;
+  keys64!: BigInt64Array;
   /** The same memory as int32 halves: key i is words[2i + HI], words[2i + LO]. */
-  private words: Int32Array;
+  private words!: Int32Array;
   /** @internal The values, HOLE for a deleted entry. */
   vals: V[];
   /** Open addressing, linear probing: entry index + 1, 0 for an empty slot; at least twice the capacity. */
-  private table: Int32Array;
+  private table!: Int32Array;
   /** @internal Entries appended (live or deleted). */
   count = 0;
   private live = 0;
@@ -142,11 +142,7 @@ export class I64Map<V> implements Map<bigint, V> {
   /** Creates an empty map (with room for `capacity` entries), or one holding `entries`. */
   constructor(entries?: Iterable<readonly [bigint | number, V]> | number | null) {
     const cap = typeof entries === 'number' ? Math.max(4, entries) : 8;
-    const size = tableSizeFor(cap);
-    const buf = region(cap * 8 + size * 4);
-    this.keys64 = new BigInt64Array(buf, regionAt, cap);
-    this.words = new Int32Array(buf, regionAt, cap * 2);
-    this.table = new Int32Array(buf, regionAt + cap * 8, size);
+    this.layout(cap);
     this.vals = new Array<V>(cap);
     if (entries !== undefined && entries !== null && typeof entries !== 'number') {
       for (const [k, v] of entries) this.set(k as bigint, v);
@@ -212,16 +208,21 @@ export class I64Map<V> implements Map<bigint, V> {
     t[h] = n + 1;
   }
 
-  /** Doubles the capacity: keys and a new table in one new region (entry indexes kept, for live iterators). */
-  private grow(): void {
-    const cap = this.keys64.length * 2;
+  /** Keys (8 bytes each) then the hash table (4 bytes a slot), for `cap` entries, in one new zeroed region. */
+  private layout(cap: number): void {
     const size = tableSizeFor(cap);
     const buf = region(cap * 8 + size * 4);
-    const keys = new BigInt64Array(buf, regionAt, cap);
-    keys.set(this.keys64);
-    this.keys64 = keys;
+    this.keys64 = new BigInt64Array(buf, regionAt, cap);
     this.words = new Int32Array(buf, regionAt, cap * 2);
     this.table = new Int32Array(buf, regionAt + cap * 8, size);
+  }
+
+  /** Doubles the capacity: keys and a new table in one new region (entry indexes kept, for live iterators). */
+  private grow(): void {
+    const old = this.keys64;
+    const cap = old.length * 2;
+    this.layout(cap);
+    this.keys64.set(old);
     this.vals.length = cap;
     for (let i = 0; i < this.count; i++) if (this.vals[i] !== HOLE) this.place(i);
   }
