@@ -6,6 +6,9 @@
 // that is ~3x cheaper than BigInt(number) (8 ns against 25 ns a key).
 // Keys and table sit in a region of a shared slab (see region()), and the
 // iterators allocate only what they hand out (see I64MapIterator.next).
+// Deleted entries leave holes that a rebuild squeezes out when the map fills
+// up or falls under a quarter full (see rebuild()), so set/delete churn does
+// not grow it; live iterators find their place again through Epoch.
 // It implements the whole Map interface (insertion order, last write wins),
 // so it can be used, or copied with `new Map(m)`, wherever a Map<bigint, V>
 // is expected.
@@ -83,31 +86,69 @@ function region(bytes: number): ArrayBuffer {
   return slab;
 }
 
+/**
+ * One layout of a map's entry indexes, ended by a rebuild that moves them
+ * (a compaction or clear()). The map points at its current epoch, made the
+ * first time an iterator or forEach needs one; an iterator keeps the epoch it
+ * last stepped in and, when the map has moved on, follows `next` to translate
+ * its position, as V8's Map iterators follow their map's obsolete tables.
+ * Only iterators hold ended epochs, so the chain goes with the last of them.
+ */
+class Epoch {
+  /** Once ended: the entry indexes the rebuild removed, ascending; null if it removed every entry (clear). */
+  removed: Int32Array | null = null;
+  /** The epoch that followed; null while this one is current. */
+  next: Epoch | null = null;
+}
+
+/** Where position `i` of epoch `e` (an entry index, or the first after it) is in the current epoch. */
+function catchUp(e: Epoch, i: number): number {
+  for (; e.next !== null; e = e.next) {
+    const r = e.removed;
+    if (r === null) {
+      i = 0; // cleared: what comes next is what was set since
+      continue;
+    }
+    let lo = 0;
+    let hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[mid]! < i) lo = mid + 1;
+      else hi = mid;
+    }
+    i -= lo; // every removed entry before i moved the rest one place down
+  }
+  return i;
+}
+
 /** Iterates entries, keys or values without a generator (one result object per step). */
 class I64MapIterator<V, T> implements MapIterator<T> {
   private i = 0;
-  /** The map's clears when this iterator last stepped (see I64Map.clears). */
-  private clears: number;
+  /** The map's epoch when this iterator last stepped. */
+  private epoch: Epoch;
   constructor(
     private m: I64Map<V>,
     private readonly pick: (m: I64Map<V>, i: number) => T,
   ) {
-    this.clears = m.clears;
+    this.epoch = m.epoch ??= new Epoch();
   }
 
   next(): IteratorResult<T, undefined> {
     const m = this.m;
     const n = m.count;
     let i = this.i;
-    if (m.clears !== this.clears) {
-      // Cleared since the last step: what a Map iterator visits next is what was set since.
-      this.clears = m.clears;
-      i = 0;
+    if (m.epoch !== this.epoch) {
+      // Rebuilt or cleared since the last step: find the same place in the new layout.
+      i = catchUp(this.epoch, i);
+      this.epoch = m.epoch!;
     }
     while (i < n && m.vals[i] === HOLE) i++;
     const done = i >= n;
-    if (done) this.m = FINISHED as I64Map<V>; // stays done, as a Map iterator does, even if entries are added later
-    else this.i = i + 1;
+    if (done) {
+      // Stays done, as a Map iterator does, even if entries are added later.
+      this.m = FINISHED as I64Map<V>;
+      this.epoch = FINISHED_EPOCH;
+    } else this.i = i + 1;
     // One allocation site for both outcomes: in a for-of that inlines next(),
     // V8's escape analysis then removes the result object (40 bytes an entry);
     // with two sites, merged by the return, both are allocated.
@@ -136,8 +177,8 @@ export class I64Map<V> implements Map<bigint, V> {
   /** @internal Entries appended (live or deleted). */
   count = 0;
   private live = 0;
-  /** @internal How many times the entries were cleared (iterators and forEach restart at entry 0). */
-  clears = 0;
+  /** @internal The current layout of entry indexes, once an iterator or forEach has needed one (see Epoch). */
+  epoch: Epoch | null = null;
 
   /** Creates an empty map (with room for `capacity` entries), or one holding `entries`. */
   constructor(entries?: Iterable<readonly [bigint | number, V]> | number | null) {
@@ -182,7 +223,9 @@ export class I64Map<V> implements Map<bigint, V> {
       }
     }
     if (this.count === this.keys64.length) {
-      this.grow();
+      // Full: double, unless at least half are holes, which compacting frees.
+      const cap = this.keys64.length;
+      this.rebuild(this.live > cap >> 1 ? cap * 2 : cap);
       return this.setParts(hi, lo, value);
     }
     const n = this.count++;
@@ -217,14 +260,49 @@ export class I64Map<V> implements Map<bigint, V> {
     this.table = new Int32Array(buf, regionAt + cap * 8, size);
   }
 
-  /** Doubles the capacity: keys and a new table in one new region (entry indexes kept, for live iterators). */
-  private grow(): void {
-    const old = this.keys64;
-    const cap = old.length * 2;
+  /**
+   * Moves the entries to a new region for `cap` entries (at least the live
+   * ones), in order. Without holes the indexes stay; otherwise the holes are
+   * squeezed out and the epoch ends, so live iterators can follow.
+   */
+  private rebuild(cap: number): void {
+    const n = this.count;
+    const oldWords = this.words;
+    const oldVals = this.vals;
     this.layout(cap);
-    this.keys64.set(old);
-    this.vals.length = cap;
-    for (let i = 0; i < this.count; i++) if (this.vals[i] !== HOLE) this.place(i);
+    if (this.live === n) {
+      this.keys64.set(new BigInt64Array(oldWords.buffer, oldWords.byteOffset, n));
+      this.vals.length = cap;
+      for (let i = 0; i < n; i++) this.place(i);
+      return;
+    }
+    const w = this.words;
+    const vals = new Array<V>(cap);
+    const removed = this.epoch === null ? null : new Int32Array(n - this.live);
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const v = oldVals[i]!;
+      if (v === HOLE) {
+        if (removed !== null) removed[i - j] = i;
+        continue;
+      }
+      w[2 * j + HI] = oldWords[2 * i + HI]!;
+      w[2 * j + LO] = oldWords[2 * i + LO]!;
+      vals[j] = v;
+      j++;
+    }
+    this.vals = vals;
+    this.count = j;
+    for (let i = 0; i < j; i++) this.place(i);
+    if (removed !== null) this.endEpoch(removed);
+  }
+
+  /** Ends the current epoch, if anything holds one, with what the rebuild removed (null: everything). */
+  private endEpoch(removed: Int32Array | null): void {
+    const e = this.epoch;
+    if (e === null) return;
+    e.removed = removed;
+    e.next = this.epoch = new Epoch();
   }
 
   get(key: bigint | number): V | undefined {
@@ -247,27 +325,30 @@ export class I64Map<V> implements Map<bigint, V> {
     if (i < 0) return false;
     this.vals[i] = HOLE as V;
     this.live--;
+    const cap = this.keys64.length;
     if (this.live === 0) this.clear();
+    else if (cap > 16 && this.live < cap >> 2) this.rebuild(cap >> 1); // a quarter full: half the room
     return true;
   }
 
   clear(): void {
-    this.clears++;
+    this.endEpoch(null);
     this.count = 0;
     this.live = 0;
+    if (this.keys64.length > 16) this.layout(8); // give the room back, as a Map does
+    else this.table.fill(0);
     this.vals = new Array<V>(this.keys64.length);
-    this.table.fill(0);
   }
 
   forEach(fn: (value: V, key: bigint, map: Map<bigint, V>) => void, thisArg?: unknown): void {
-    let clears = this.clears;
+    let e = (this.epoch ??= new Epoch());
     for (let i = 0; i < this.count; i++) {
       if (this.vals[i] === HOLE) continue;
       fn.call(thisArg, this.vals[i]!, this.keys64[i]!, this);
-      if (this.clears !== clears) {
-        // Cleared by fn: go on with what was set since, as Map.prototype.forEach does.
-        clears = this.clears;
-        i = -1;
+      if (this.epoch !== e) {
+        // fn rebuilt or cleared the map: go on from the same place, as Map.prototype.forEach does.
+        i = catchUp(e, i + 1) - 1;
+        e = this.epoch!;
       }
     }
   }
@@ -322,3 +403,4 @@ function toParts(k: unknown): boolean {
 
 /** What a finished iterator points at: an empty map, so it stays done. */
 const FINISHED = new I64Map<unknown>(0);
+const FINISHED_EPOCH = (FINISHED.epoch = new Epoch());

@@ -197,3 +197,88 @@ t.test('only maps of about 64 to 512 entries share a slab: a small map keeps no 
   t.equal(bufferOf(500), 32768, '500 entries: a region of the slab');
   t.equal(bufferOf(600), 600 * 8 + 2048 * 4, 'beyond 8 KiB: its own buffer');
 });
+
+t.test('set/delete churn keeps the map small: holes are squeezed out, a map a quarter full shrinks', async (t) => {
+  const m = new I64Map<number>();
+  for (let i = 0; i < 100_000; i++) {
+    m.set(BigInt(i) * 7919n, i);
+    if (i >= 5) m.delete(BigInt(i - 5) * 7919n); // six live entries at most, 100,000 keys in all
+  }
+  t.equal(m.size, 5);
+  t.ok(m.keys64.length <= 16, `capacity ${m.keys64.length} after 100,000 distinct keys, at most 6 live`);
+  t.same([...m.values()], [99_995, 99_996, 99_997, 99_998, 99_999], 'in insertion order');
+  const big = new I64Map<number>();
+  for (let i = 0; i < 4096; i++) big.set(BigInt(i), i);
+  const full = big.keys64.length;
+  for (let i = 0; i < 4090; i++) big.delete(BigInt(i));
+  t.ok(big.keys64.length <= full / 64, `deleting down to 6 of 4096 shrinks the capacity from ${full} to ${big.keys64.length}`);
+  t.same([...big.keys()], [4090n, 4091n, 4092n, 4093n, 4094n, 4095n]);
+  t.ok([...big.keys()].every((k) => big.get(k) === Number(k)), 'every key still found');
+  big.clear();
+  t.ok(big.keys64.length <= 16, 'clear() gives the room back');
+});
+
+t.test('iterators and forEach running across compactions and shrinks go on as a Map iterator does', async (t) => {
+  let seed = 11;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (let run = 0; run < 40; run++) {
+    const m = new I64Map<number>();
+    const ref = new Map<bigint, number>();
+    let next = 0n;
+    const add = () => {
+      const k = next++;
+      m.set(k, Number(k));
+      ref.set(k, Number(k));
+    };
+    for (let i = 0; i < 10 + rnd(200); i++) add();
+    // Iterators of both maps, stepped in lockstep while entries come and go.
+    const its: [Iterator<bigint>, Iterator<bigint>][] = Array.from({ length: 4 }, () => [m.keys(), ref.keys()]);
+    for (let step = 0; step < 600; step++) {
+      const op = rnd(10);
+      if (op < 4 && ref.size > 0) {
+        const keys = [...ref.keys()];
+        const k = keys[rnd(keys.length)]!;
+        m.delete(k);
+        ref.delete(k);
+      } else if (op < 7) add();
+      else {
+        const [a, b] = its[rnd(its.length)]!;
+        const x = a.next();
+        const y = b.next();
+        if (x.done !== y.done || x.value !== y.value) {
+          t.fail(`run ${run}, step ${step}: the I64Map iterator gave ${String(x.value)}, a Map's ${String(y.value)}`);
+          return;
+        }
+      }
+    }
+    for (const [a, b] of its) {
+      const rest = (it: Iterator<bigint>) => {
+        const out: bigint[] = [];
+        for (let r = it.next(); !r.done; r = it.next()) out.push(r.value);
+        return out;
+      };
+      const want = rest(b);
+      if (JSON.stringify(rest(a).map(String)) !== JSON.stringify(want.map(String))) {
+        t.fail(`run ${run}: an iterator's remaining keys differ`);
+        return;
+      }
+    }
+    // forEach whose callback deletes most entries (shrinks) and adds some (compactions).
+    const seen: number[][] = [[], []];
+    for (const [x, out] of [[m, seen[0]!], [ref, seen[1]!]] as const) {
+      let calls = 0;
+      const base = next;
+      (x as Map<bigint, number>).forEach((v, k) => {
+        out.push(v);
+        if (++calls > 1000) return;
+        if (calls % 3 === 0) for (const d of [...x.keys()].filter((key) => key < k).slice(0, 5)) x.delete(d);
+        if (calls % 4 === 0 && k < base + 20n) x.set(base + BigInt(calls), -calls);
+      });
+    }
+    if (JSON.stringify(seen[0]) !== JSON.stringify(seen[1])) {
+      t.fail(`run ${run}: forEach visited ${seen[0]!.length} values, a Map's ${seen[1]!.length}, or in another order`);
+      return;
+    }
+    t.same([...m], [...ref], `run ${run}: same entries after`);
+  }
+});
