@@ -182,6 +182,10 @@ export class I64Map<V> implements Map<bigint, V> {
 
   /** Creates an empty map (with room for `capacity` entries), or one holding `entries`. */
   constructor(entries?: Iterable<readonly [bigint | number, V]> | number | null) {
+    if (typeof entries === 'number' && !(Number.isSafeInteger(entries) && entries >= 0)) {
+      // Checked before layout(): a NaN or fractional size would derail the shared slab.
+      throw new RangeError(`I64Map capacity must be a non-negative integer: ${entries}`);
+    }
     const cap = typeof entries === 'number' ? Math.max(4, entries) : 8;
     this.layout(cap);
     this.vals = new Array<V>(cap);
@@ -223,9 +227,7 @@ export class I64Map<V> implements Map<bigint, V> {
       }
     }
     if (this.count === this.keys64.length) {
-      // Full: double, unless at least half are holes, which compacting frees.
-      const cap = this.keys64.length;
-      this.rebuild(this.live > cap >> 1 ? cap * 2 : cap);
+      this.makeRoom();
       return this.setParts(hi, lo, value);
     }
     const n = this.count++;
@@ -260,24 +262,35 @@ export class I64Map<V> implements Map<bigint, V> {
     this.table = new Int32Array(buf, regionAt + cap * 8, size);
   }
 
+  /** The map is full: double it, unless at least half are holes, which compacting frees (kept out of setParts, which the decoder inlines). */
+  private makeRoom(): void {
+    const cap = this.keys64.length;
+    this.rebuild(this.live > cap >> 1 ? cap * 2 : cap);
+  }
+
   /**
-   * Moves the entries to a new region for `cap` entries (at least the live
-   * ones), in order. Without holes the indexes stay; otherwise the holes are
-   * squeezed out and the epoch ends, so live iterators can follow.
+   * Gives the map room for `cap` entries (at least the live ones), keeping
+   * their order. Without holes (only growing: a delete always leaves one) the
+   * entries move to a new region and keep their indexes. Otherwise the holes
+   * are squeezed out, in place when the room stays the same (entry i moves
+   * down to j <= i), and the epoch ends, so live iterators can follow.
    */
   private rebuild(cap: number): void {
     const n = this.count;
     const oldWords = this.words;
     const oldVals = this.vals;
-    this.layout(cap);
     if (this.live === n) {
+      this.layout(cap);
       this.keys64.set(new BigInt64Array(oldWords.buffer, oldWords.byteOffset, n));
       this.vals.length = cap;
       for (let i = 0; i < n; i++) this.place(i);
       return;
     }
+    const inPlace = cap === this.keys64.length;
+    if (inPlace) this.table.fill(0);
+    else this.layout(cap);
     const w = this.words;
-    const vals = new Array<V>(cap);
+    const vals = inPlace ? oldVals : new Array<V>(cap);
     const removed = this.epoch === null ? null : new Int32Array(n - this.live);
     let j = 0;
     for (let i = 0; i < n; i++) {
@@ -291,6 +304,7 @@ export class I64Map<V> implements Map<bigint, V> {
       vals[j] = v;
       j++;
     }
+    if (inPlace) vals.fill(undefined as V, j, n); // the moved values' old places
     this.vals = vals;
     this.count = j;
     for (let i = 0; i < j; i++) this.place(i);
@@ -327,7 +341,7 @@ export class I64Map<V> implements Map<bigint, V> {
     this.live--;
     const cap = this.keys64.length;
     if (this.live === 0) this.clear();
-    else if (cap > 16 && this.live < cap >> 2) this.rebuild(cap >> 1); // a quarter full: half the room
+    else if (cap > 16 && this.live < cap >> 2) this.rebuild(Math.max(16, this.live * 2)); // a quarter full: room for twice the live
     return true;
   }
 

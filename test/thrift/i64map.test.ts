@@ -282,3 +282,42 @@ t.test('iterators and forEach running across compactions and shrinks go on as a 
     t.same([...m], [...ref], `run ${run}: same entries after`);
   }
 });
+
+t.test('a compaction at the same capacity happens in place: churn makes no new buffers', async (t) => {
+  const m = new I64Map<number>();
+  const buffers = new Set<ArrayBufferLike>();
+  for (let i = 0; i < 200_000; i++) {
+    m.set(i, i);
+    if (i >= 6) m.delete(i - 6);
+    buffers.add(m.keys64.buffer);
+  }
+  t.ok(buffers.size <= 3, `${buffers.size} buffers for 200,000 set+delete pairs (the first, one grow)`);
+  t.same([...m.keys()], [199_994n, 199_995n, 199_996n, 199_997n, 199_998n, 199_999n]);
+  // A slab-sized map churning in place leaves no trail of regions behind it.
+  const slabbed = new I64Map<number>(100);
+  const regions = new Set<string>();
+  for (let i = 0; i < 10_000; i++) {
+    slabbed.set(i, i);
+    if (i >= 60) slabbed.delete(i - 60);
+    regions.add(`${slabbed.keys64.length}@${slabbed.keys64.byteOffset}`);
+  }
+  // 100 entries, then (full with 60 of 100 live) one grow to 200, then compactions in place.
+  t.same([...regions].map((r) => r.split('@')[0]), ['100', '200'], 'a map of 100 with 60 live takes two slab regions in all');
+  t.equal(slabbed.size, 60);
+  t.ok([...slabbed.keys()].every((k, j) => k === BigInt(9940 + j) && slabbed.get(k) === 9940 + j), 'every entry in order and found');
+});
+
+t.test('a capacity that is not a non-negative integer is refused before it reaches the shared slab', async (t) => {
+  for (const bad of [NaN, 100.5, -1, Infinity]) {
+    t.throws(() => new I64Map<number>(bad), RangeError, `new I64Map(${bad})`);
+  }
+  const a = new I64Map<number>(100);
+  const b = new I64Map<number>(100);
+  for (let i = 0; i < 50; i++) {
+    a.set(BigInt(i), i);
+    b.set(BigInt(1000 + i), i);
+  }
+  t.equal(a.get(0n), 0, 'maps cut from the slab afterwards keep their own keys');
+  t.equal(b.get(1000n), 0);
+  t.not(a.keys64.byteOffset, b.keys64.byteOffset);
+});
