@@ -5,6 +5,10 @@
 # scratch directory $tmp, starts epmd on a free port ($port), picks a $cookie, and records
 # every pid started into $pids, which bench_cleanup stops (by pid) on exit, removing $tmp.
 # start_stub and wait_ready then start the stub nodes.
+# BENCH_OTP_ROOT=ROOT (a Debian root made by scripts/otp-roots.sh, e.g. /opt/otp-sid):
+# the stub nodes run that root's OTP (chroot ROOT erl), from a build by its own erlc in
+# a scratch directory inside the root; the load node stays on this machine's erl (it
+# loads the bench modules it compiled into the stubs, which OTP 27 and 29 accept).
 # shellcheck disable=SC2034 # used by the scripts that source this one
 users=${BENCH_USERS:-10000}
 # shellcheck disable=SC2034
@@ -20,6 +24,8 @@ bench_setup() {
   cookie="${prefix}_$$_$RANDOM"
   pids=()
   trap bench_cleanup EXIT
+  stub_root=${BENCH_OTP_ROOT:-}
+  if [ -n "$stub_root" ]; then build_in_root "$stub_root"; fi
   port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
   epmd -port "$port" -relaxed_command_check &
   pids+=($!)
@@ -30,6 +36,21 @@ bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$tmp"
+  if [ -n "${stub_rel:-}" ]; then rm -rf "${stub_root:?}$stub_rel"; fi
+}
+
+# build_in_root ROOT: compiles the stub with ROOT's erlc into $stub_rel/ebin, a scratch
+# directory as seen inside ROOT (removed by bench_cleanup).
+build_in_root() {
+  [ -x "$1/usr/bin/erl" ] || { echo "BENCH_OTP_ROOT=$1 has no usr/bin/erl: make it with scripts/otp-roots.sh" >&2; exit 1; }
+  stub_rel=$(chroot "$1" mktemp -d /tmp/chat-bench-stub.XXXXXX)
+  cp -r src include "$1$stub_rel/"
+  mkdir "$1$stub_rel/ebin"
+  cp ebin/chat_stub.app "$1$stub_rel/ebin/"
+  local srcs=()
+  for f in src/*.erl; do srcs+=("$stub_rel/$f"); done
+  chroot "$1" erlc -I "$stub_rel/include" -o "$stub_rel/ebin" "${srcs[@]}"
+  echo "stub nodes: OTP $(chroot "$1" erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().') from $1; load node: OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().')" >&2
 }
 
 # start_stub NAME DIR SCHEDULERS VM_FLAGS NICENESS STUB_ARGS: one stub node of the bench's
@@ -37,10 +58,24 @@ bench_cleanup() {
 # STUB_ARGS added to its arguments; its ready line goes to $tmp/NAME.ready, its log to
 # $tmp/NAME.err, its pid to $pids.
 start_stub() {
+  if [ -n "${stub_rel:-}" ]; then start_stub_in_root "$@"; return; fi
   # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
   ERL_FLAGS="+S $3:$3 $4" nice -n "$5" "$2/bin/chat-stub" --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
     --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error $6 \
     >"$tmp/$1.ready" 2>"$tmp/$1.err" &
+  pids+=($!)
+}
+
+# start_stub_in_root: start_stub's node, run by the OTP of $stub_root (what bin/chat-stub
+# would run there: logs to stderr, the ready line alone on stdout). DIR is ignored: the
+# code is the build of build_in_root.
+start_stub_in_root() {
+  # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
+  ERL_FLAGS="+S $3:$3 $4" ERL_EPMD_PORT=$port nice -n "$5" chroot "$stub_root" erl -noinput -pa "$stub_rel/ebin" \
+    -name "$1@127.0.0.1" -setcookie "$cookie" -start_epmd false \
+    -kernel logger '[{handler,default,logger_std_h,#{config=>#{type=>standard_error}}}]' \
+    -eval 'chat_stub:main()' -extra --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 \
+    --idle-ms 600000 --log-level error $6 >"$tmp/$1.ready" 2>"$tmp/$1.err" &
   pids+=($!)
 }
 

@@ -21,6 +21,8 @@ shard_test_() ->
       {"history eviction with a cap below the shards writing at once", {timeout, 60, fun history_eviction_tiny/0}},
       {"a partition change reaches every shard", fun partition_change/0},
       {"a killed shard is restarted; calls meanwhile are served", {timeout, 60, fun shard_killed/0}},
+      {"a send to a killed shard's user waits for its restart", {timeout, 60, fun recipient_shard_killed/0}},
+      {"a send to another shard's user does not wait on that shard", fun recipient_shard_busy/0},
       {"a killed front door is restarted; shards keep their state", fun router_killed/0},
       {"an event reaching a closed channel is dropped; the next login finds it in history", fun closed_before_event/0}]}.
 
@@ -162,6 +164,70 @@ shard_killed() ->
                   receive {got, _, _} = G -> G after 5000 -> timeout end) || _ <- lists:seq(1, 5)],
     ?assertNotEqual(Old, whereis(chat_shard_1)),
     {ok, #{status := events, seq := 5}} = call({poll, 2, 0, 0}).
+
+%% The recipient's shard is dead and its restart held back: the registry row
+%% of its user still names the dead shard, so a send from another shard is
+%% retried for about half a second, then answered unavailable. Once the shard
+%% is back (the channel adopted, empty), the sends retried meanwhile reach it.
+recipient_shard_killed() ->
+    [{ok, _} = call({login, U}) || U <- [1, 2]],
+    Old = whereis(chat_shard_1),
+    Parent = self(),
+    Send = fun(Text) -> spawn_link(fun() -> Parent ! {got, Text, call({send, 2, 1, Text, <<>>})} end) end,
+    ok = sys:suspend(chat_shard_sup),
+    exit(Old, kill),
+    eventually(fun() -> whereis(chat_shard_1) =:= undefined end, 5000),
+    ?assertEqual([{1, Old, none}], ets:lookup(chat_registry, 1)),
+    Send(<<"too late">>),
+    ?assertEqual({got, <<"too late">>, {error, {unavailable, {channel_restarting, 1}}}},
+                 receive {got, _, _} = G -> G after 5000 -> timeout end),
+    [Send(<<"during">>) || _ <- lists:seq(1, 3)],
+    timer:sleep(50),
+    ok = sys:resume(chat_shard_sup),
+    [?assertMatch({got, <<"during">>, {ok, #{text := <<"during">>}}},
+                  receive {got, _, _} = G -> G after 5000 -> timeout end) || _ <- lists:seq(1, 3)],
+    New = whereis(chat_shard_1),
+    ?assertNotEqual(Old, New),
+    ?assertMatch([{1, New, _}], ets:lookup(chat_registry, 1)),
+    {ok, #{status := events, seq := 3}} = call({poll, 1, 0, 0}).
+
+%% A send to another shard's user is one message to that shard: the sender's
+%% shard neither waits for that shard nor asks it anything. The recipient's
+%% shard is kept busy (a function run in it that spins until released) with a
+%% message in its queue, as a loaded shard always has; the send is answered
+%% meanwhile, and the event is there once the shard runs again. The sender's
+%% shard is traced: no is_process_alive/1 call, which on OTP 27 and 29 sends a
+%% busy process a signal and waits for the answer (on OTP 25 it does not, so
+%% the spin alone does not catch that there).
+recipient_shard_busy() ->
+    [{ok, _} = call({login, U}) || U <- [1, 2]],
+    R = whereis(chat_shard_1),
+    S2 = whereis(chat_shard_2),
+    A = atomics:new(2, []),
+    spawn_link(fun() -> sys:replace_state(R, fun(St) -> atomics:put(A, 1, 1), spin(A), St end, infinity) end),
+    eventually(fun() -> atomics:get(A, 1) =:= 1 end, 5000),
+    R ! queued,
+    erlang:trace_pattern({erlang, is_process_alive, 1}, true, [global]),
+    erlang:trace(S2, true, [call]),
+    Sent = try
+               catch gen_server:call(S2, {send, 2, 1, <<"not held up">>, <<>>}, 2000)
+           after
+               atomics:put(A, 2, 1),
+               erlang:trace(S2, false, [call]),
+               erlang:trace_pattern({erlang, is_process_alive, 1}, false, [global])
+           end,
+    ?assertMatch({ok, #{text := <<"not held up">>}}, Sent),
+    ?assertEqual([], flush_traces()),
+    ?assertMatch({ok, #{status := events, seq := 1}}, call({poll, 1, 0, 0})).
+
+spin(A) ->
+    case atomics:get(A, 2) of
+        0 -> spin(A);
+        _ -> ok
+    end.
+
+flush_traces() ->
+    receive {trace, _, call, MFA} -> [MFA | flush_traces()] after 0 -> [] end.
 
 router_killed() ->
     [{ok, _} = call({login, U}) || U <- [1, 2]],
