@@ -27,7 +27,7 @@
 -include("chat_stub.hrl").
 
 -export([start_link/0, reply/2, delay_ms/0, pass_on/2, init_shards/0, shard_count/0, shard_names/0, shard_of/1,
-         server/1, owns/2, cast_shards/1]).
+         shard_alive/2, server/1, owns/2, cast_shards/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(SHARDS, {chat_stub, shard_names}).
@@ -75,6 +75,18 @@ shard_names() ->
 shard_of(User) ->
     Names = persistent_term:get(?SHARDS),
     element(chat_partition:slot(User) rem tuple_size(Names) + 1, Names).
+
+%% @doc Whether Pid, the shard a registry row of User names, still runs: whether
+%% it is the process registered under User's shard name (a restarted shard has a
+%% new pid and rewrites its rows). Not is_process_alive/1: on OTP 27 and 29,
+%% unlike OTP 25, that call on a process with signals in its queue (a busy shard
+%% always has messages coming in) sends it a signal and waits for its answer, so
+%% one shard stood still until the other reached its queue: at saturation the
+%% 2-core stub used 1.5 of its 2 cores and sends scaled x1.1 (bench:stub with
+%% BENCH_OTP_ROOT, 7 December 2026).
+-spec shard_alive(integer(), pid()) -> boolean().
+shard_alive(User, Pid) ->
+    whereis(shard_of(User)) =:= Pid.
 
 %% @doc The registered name that should handle Request: its user's shard,
 %% or `chat_channel' (which spreads them) for requests that act for no user.

@@ -289,7 +289,7 @@ rebuild(Tab) ->
     rebuild_hook(),
     Now = now_ms(),
     ets:foldl(fun({User, Pid, _}, Acc) ->
-                      case is_pid(Pid) andalso is_process_alive(Pid) of
+                      case is_pid(Pid) andalso chat_channel:shard_alive(User, Pid) of
                           true ->
                               ets:insert(Tab, {User, Now, online}),
                               mirror_put(User, Now),

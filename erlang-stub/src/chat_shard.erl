@@ -254,24 +254,13 @@ channel(U) ->
 registered(U) ->
     case ets:lookup(?REGISTRY, U) of
         [{_, Pid, _}] ->
-            case shard_alive(U, Pid) of
+            case chat_channel:shard_alive(U, Pid) of
                 true -> {ok, Pid};
                 false -> throw({retry, {channel_restarting, U}})
             end;
         [] ->
             none
     end.
-
-%% Whether Pid, the shard a registry row of U names, still runs: whether it is
-%% the process registered under U's shard name (a restarted shard has a new
-%% pid and rewrites its rows). Not is_process_alive/1: on OTP 27 and 29, unlike
-%% OTP 25, that call on a process with signals in its queue (a busy shard always
-%% has messages coming in) sends it a signal and waits for its answer, so a
-%% shard stood still until the other shard reached its queue: at saturation the
-%% 2-core stub used 1.5 of its 2 cores and sends scaled x1.1 (bench:stub with
-%% BENCH_OTP_ROOT, 7 December 2026).
-shard_alive(U, Pid) ->
-    whereis(chat_channel:shard_of(U)) =:= Pid.
 
 online(U) ->
     case channel(U) of
