@@ -144,52 +144,43 @@ partition_change() ->
      end || Slot <- lists:seq(0, 7)],
     ?assertEqual({ok, 0}, call({login, 1024 + 8})).
 
+%% Sender 1's shard is dead, its restart held back: the front door retries
+%% calls for the missing shard for about half a second, then answers
+%% unavailable; the calls made meanwhile are served once it is back.
 shard_killed() ->
-    [{ok, _} = call({login, U}) || U <- [1, 2]],
-    Old = whereis(chat_shard_1),
-    Parent = self(),
-    Send = fun(Text) -> spawn_link(fun() -> Parent ! {got, Text, call({send, 1, 2, Text, <<>>})} end) end,
-    %% Hold the restart back: the front door retries calls for the missing
-    %% shard for about half a second, then answers unavailable.
-    ok = sys:suspend(chat_shard_sup),
-    exit(Old, kill),
-    eventually(fun() -> whereis(chat_shard_1) =:= undefined end, 5000),
-    Send(<<"too late">>),
-    ?assertEqual({got, <<"too late">>, {error, {unavailable, {shard_restarting, chat_shard_1}}}},
-                 receive {got, _, _} = G -> G after 5000 -> timeout end),
-    [Send(<<"during">>) || _ <- lists:seq(1, 5)],
-    timer:sleep(50),
-    ok = sys:resume(chat_shard_sup),
-    [?assertMatch({got, <<"during">>, {ok, #{text := <<"during">>}}},
-                  receive {got, _, _} = G -> G after 5000 -> timeout end) || _ <- lists:seq(1, 5)],
-    ?assertNotEqual(Old, whereis(chat_shard_1)),
-    {ok, #{status := events, seq := 5}} = call({poll, 2, 0, 0}).
+    killed_shard_sends(1, 2, {shard_restarting, chat_shard_1}, 5).
 
-%% The recipient's shard is dead and its restart held back: the registry row
-%% of its user still names the dead shard, so a send from another shard is
-%% retried for about half a second, then answered unavailable. Once the shard
-%% is back (the channel adopted, empty), the sends retried meanwhile reach it.
+%% Recipient 1's shard is dead, its restart held back: the registry row of
+%% its user still names the dead shard, so the sender's shard retries the
+%% send for about half a second, then answers unavailable. Once the shard is
+%% back (the channel adopted, empty), the sends retried meanwhile reach it.
 recipient_shard_killed() ->
+    killed_shard_sends(2, 1, {channel_restarting, 1}, 3).
+
+%% Kills chat_shard_1 (user 1's) with its supervisor suspended; a send from
+%% F to T then gets {unavailable, Why}, and N sends made before the
+%% supervisor resumes are delivered to T's channel afterwards.
+killed_shard_sends(F, T, Why, N) ->
     [{ok, _} = call({login, U}) || U <- [1, 2]],
     Old = whereis(chat_shard_1),
     Parent = self(),
-    Send = fun(Text) -> spawn_link(fun() -> Parent ! {got, Text, call({send, 2, 1, Text, <<>>})} end) end,
+    Send = fun(Text) -> spawn_link(fun() -> Parent ! {got, Text, call({send, F, T, Text, <<>>})} end) end,
     ok = sys:suspend(chat_shard_sup),
     exit(Old, kill),
     eventually(fun() -> whereis(chat_shard_1) =:= undefined end, 5000),
     ?assertEqual([{1, Old, none}], ets:lookup(chat_registry, 1)),
     Send(<<"too late">>),
-    ?assertEqual({got, <<"too late">>, {error, {unavailable, {channel_restarting, 1}}}},
+    ?assertEqual({got, <<"too late">>, {error, {unavailable, Why}}},
                  receive {got, _, _} = G -> G after 5000 -> timeout end),
-    [Send(<<"during">>) || _ <- lists:seq(1, 3)],
+    [Send(<<"during">>) || _ <- lists:seq(1, N)],
     timer:sleep(50),
     ok = sys:resume(chat_shard_sup),
     [?assertMatch({got, <<"during">>, {ok, #{text := <<"during">>}}},
-                  receive {got, _, _} = G -> G after 5000 -> timeout end) || _ <- lists:seq(1, 3)],
+                  receive {got, _, _} = G -> G after 5000 -> timeout end) || _ <- lists:seq(1, N)],
     New = whereis(chat_shard_1),
     ?assertNotEqual(Old, New),
     ?assertMatch([{1, New, _}], ets:lookup(chat_registry, 1)),
-    {ok, #{status := events, seq := 3}} = call({poll, 1, 0, 0}).
+    ?assertMatch({ok, #{status := events, seq := N}}, call({poll, T, 0, 0})).
 
 %% A send to another shard's user is one message to that shard: the sender's
 %% shard neither waits for that shard nor asks it anything. The recipient's
