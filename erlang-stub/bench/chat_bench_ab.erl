@@ -109,7 +109,7 @@ whereis_on(S, N) -> rpc:call(S, erlang, whereis, [N]).
 phase(R, Kind, V, Stub, Users, Secs, Clients) ->
     timer:sleep(300),
     OsPid = rpc:call(Stub, os, getpid, []),
-    {Cpu0, _} = rpc:call(Stub, erlang, statistics, [runtime]),
+    Cpu0 = chat_bench:vm_cpu_ms(Stub),
     Cs0 = switches(OsPid),
     P0 = proc_stat(),
     T0 = erlang:monotonic_time(millisecond),
@@ -119,7 +119,7 @@ phase(R, Kind, V, Stub, Users, Secs, Clients) ->
     [receive {perf, Out} -> out("  perf of ~s: ~s", [V, Out]) end || Perf],
     P1 = proc_stat(),
     Cs1 = switches(OsPid),
-    {Cpu1, _} = rpc:call(Stub, erlang, statistics, [runtime]),
+    Cpu1 = chat_bench:vm_cpu_ms(Stub),
     Wall = max(1, T1 - T0),
     Cores = (Cpu1 - Cpu0) / Wall,
     {Busy, Steal} = machine(P0, P1),

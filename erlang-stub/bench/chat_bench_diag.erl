@@ -6,7 +6,7 @@
 %% turn, each phase the bench's saturation load (chat_bench:load/4, `max'
 %% senders) with one kind of instrument beside it, run inside the stub:
 %%   plain   nothing but the counters read before and after: the VM's CPU
-%%           (statistics(runtime)) and, per OS thread of the VM
+%%           (user + system, chat_bench:vm_cpu_ms/1) and, per OS thread of the VM
 %%           (/proc/self/task/*: schedstat and status), CPU, time runnable
 %%           but not on a CPU (run delay: taken by another thread), and
 %%           voluntary / involuntary context switches;
@@ -109,13 +109,13 @@ renice(N) ->
 phase(Ph, Stub, Users, Secs, Senders, Opts, _Nice) ->
     Shards = [whereis(N) || N <- chat_channel:shard_names()],
     Instr = start(Ph, Shards, Secs, Opts),
-    {Cpu0, _} = erlang:statistics(runtime),
+    Cpu0 = chat_bench:vm_cpu_ms(node()),
     Th0 = threads(),
     T0 = erlang:monotonic_time(microsecond),
     #{send := {Count, Errors, Lat, _}} = chat_bench:load(Stub, Users, Secs, [{send, max, Senders}]),
     T1 = erlang:monotonic_time(microsecond),
     Th1 = threads(),
-    {Cpu1, _} = erlang:statistics(runtime),
+    Cpu1 = chat_bench:vm_cpu_ms(node()),
     Extra = stop(Ph, Instr),
     Wall = T1 - T0,
     #{count => Count, errors => Errors, wall_us => Wall, cores => (Cpu1 - Cpu0) * 1000 / Wall,
