@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 dir_a=${AB_DIR_A:-$PWD}
 dir_b=${AB_DIR_B:-$PWD}
 . bench/common.sh
-bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
+bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_os.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
 args=()
 for v in a1 a2 b1 b2; do
   case $v in a*) d=$dir_a f=${AB_FLAGS_A:-} n=${AB_NICE_A:-0} ;; b*) d=$dir_b f=${AB_FLAGS_B:-} n=${AB_NICE_B:-0} ;; esac

@@ -48,10 +48,12 @@
 
 -export([main/0, run/2]).
 %% For chat_bench_warmup, chat_bench_ab and chat_bench_diag.
--export([call/2, out/2, loadavg/0, schedulers/1, set_online/2, setup/3, direct/3, median/1, pct/2,
-         opts/1, proc_stat/0, busy_cores/2, ctxt_switches/1, vm_cpu_ms/1]).
+-export([call/2, out/2, schedulers/1, set_online/2, setup/3, direct/3, median/1, pct/2,
+         opts/1]).
 %% Called on a stub node (the in-VM scaling rounds load this module there).
 -export([load/4, start_pollers/2, polls/0, events/0, warm_chunk/4]).
+
+-import(chat_bench_os, [vm_cpu_ms/1, proc_stat/0, busy_cores/2, ncpu/0, loadavg/0]).
 
 -define(CALL_TIMEOUT, 60000).
 
@@ -425,72 +427,6 @@ measure(Stub, Polls, Fun) ->
 
 cpu(Stub) ->
     {vm_cpu_ms(Stub), vm_cpu_ms(node()), erlang:monotonic_time(millisecond), proc_stat()}.
-
-%% @doc The CPU time a node of this machine has used, user and system, in ms:
-%% its OS process's utime + stime from /proc/PID/stat (in USER_HZ ticks, 100 a
-%% second on Linux). Not statistics(runtime), which counts user time only: the
-%% kernel's share of a VM's work (scheduler sleeps and wake-ups, page faults,
-%% allocator mappings; 0.25 to 0.33 cores of a 1.6-core load in a probe on OTP
-%% 25) went uncounted, and showed up as "others". statistics(runtime) where
-%% /proc cannot be read.
--spec vm_cpu_ms(node()) -> non_neg_integer().
-vm_cpu_ms(Node) ->
-    case file:read_file("/proc/" ++ os_pid(Node) ++ "/stat") of
-        {ok, B} ->
-            [_, Rest] = binary:split(B, <<") ">>),
-            F = binary:split(Rest, <<" ">>, [global]),
-            (binary_to_integer(lists:nth(12, F)) + binary_to_integer(lists:nth(13, F))) * 10;
-        _ ->
-            {Ms, _} = rpc:call(Node, erlang, statistics, [runtime]),
-            Ms
-    end.
-
-os_pid(Node) when Node =:= node() ->
-    os:getpid();
-os_pid(Node) ->
-    case persistent_term:get({?MODULE, os_pid, Node}, undefined) of
-        undefined ->
-            Pid = rpc:call(Node, os, getpid, []),
-            persistent_term:put({?MODULE, os_pid, Node}, Pid),
-            Pid;
-        Pid ->
-            Pid
-    end.
-
-%% The machine's CPU counters (/proc/stat's first line): {Busy, Steal, Total}
-%% in ticks, Busy counting everything but idle and iowait (steal included).
-proc_stat() ->
-    case file:read_file("/proc/stat") of
-        {ok, B} ->
-            [Line | _] = binary:split(B, <<"\n">>),
-            [_ | Fields] = string:lexemes(binary_to_list(Line), " "),
-            Ns = [list_to_integer(F) || F <- lists:sublist(Fields, 8)],
-            Idle = lists:nth(4, Ns) + lists:nth(5, Ns),
-            {lists:sum(Ns) - Idle, lists:nth(8, Ns), lists:sum(Ns)};
-        _ ->
-            {0, 0, 0}
-    end.
-
-%% Cores busy between two proc_stat/0 readings.
-busy_cores({B0, _, T0}, {B1, _, T1}) when T1 > T0 -> (B1 - B0) / (T1 - T0) * ncpu();
-busy_cores(_, _) -> 0.0.
-
-%% A thread's voluntary and involuntary context switches, from its /proc status file.
--spec ctxt_switches(binary()) -> {non_neg_integer(), non_neg_integer()}.
-ctxt_switches(Status) ->
-    Kv = [{K, binary_to_integer(string:trim(V))} || L <- binary:split(Status, <<"\n">>, [global]),
-                                                     [K, V] <- [binary:split(L, <<":">>)],
-                                                     lists:member(K, [<<"voluntary_ctxt_switches">>, <<"nonvoluntary_ctxt_switches">>])],
-    {proplists:get_value(<<"voluntary_ctxt_switches">>, Kv), proplists:get_value(<<"nonvoluntary_ctxt_switches">>, Kv)}.
-
-ncpu() ->
-    erlang:system_info(logical_processors_available).
-
-loadavg() ->
-    case file:read_file("/proc/loadavg") of
-        {ok, B} -> string:join(lists:sublist(string:lexemes(binary_to_list(B), " "), 3), " ");
-        _ -> "?"
-    end.
 
 schedulers(Stub) -> rpc:call(Stub, erlang, system_info, [schedulers_online]).
 

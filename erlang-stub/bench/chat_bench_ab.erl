@@ -26,7 +26,8 @@
 %% For chat_bench_diag.
 -export([main/2]).
 
--import(chat_bench, [call/2, out/2, loadavg/0, median/1, pct/2, proc_stat/0]).
+-import(chat_bench, [call/2, out/2, median/1, pct/2]).
+-import(chat_bench_os, [loadavg/0, proc_stat/0]).
 
 main() ->
     main("A/B", fun run/1).
@@ -109,7 +110,7 @@ whereis_on(S, N) -> rpc:call(S, erlang, whereis, [N]).
 phase(R, Kind, V, Stub, Users, Secs, Clients) ->
     timer:sleep(300),
     OsPid = rpc:call(Stub, os, getpid, []),
-    Cpu0 = chat_bench:vm_cpu_ms(Stub),
+    Cpu0 = chat_bench_os:vm_cpu_ms(Stub),
     Cs0 = switches(OsPid),
     P0 = proc_stat(),
     T0 = erlang:monotonic_time(millisecond),
@@ -119,7 +120,7 @@ phase(R, Kind, V, Stub, Users, Secs, Clients) ->
     [receive {perf, Out} -> out("  perf of ~s: ~s", [V, Out]) end || Perf],
     P1 = proc_stat(),
     Cs1 = switches(OsPid),
-    Cpu1 = chat_bench:vm_cpu_ms(Stub),
+    Cpu1 = chat_bench_os:vm_cpu_ms(Stub),
     Wall = max(1, T1 - T0),
     Cores = (Cpu1 - Cpu0) / Wall,
     {Busy, Steal} = machine(P0, P1),
@@ -151,12 +152,12 @@ switches(OsPid) ->
     {ok, Tids} = file:list_dir(Dir),
     lists:sum([begin
                    {ok, B} = file:read_file(Dir ++ "/" ++ T ++ "/status"),
-                   {Vol, Invol} = chat_bench:ctxt_switches(B),
+                   {Vol, Invol} = chat_bench_os:ctxt_switches(B),
                    Vol + Invol
                end || T <- Tids]).
 
 %% Between two proc_stat/0 readings: the cores busy other than stolen, and the steal time in %.
 machine({_, S0, T0} = P0, {_, S1, T1} = P1) when T1 > T0 ->
-    {chat_bench:busy_cores(P0, P1) - (S1 - S0) / (T1 - T0) * erlang:system_info(logical_processors_available),
+    {chat_bench_os:busy_cores(P0, P1) - (S1 - S0) / (T1 - T0) * erlang:system_info(logical_processors_available),
      100 * (S1 - S0) / (T1 - T0)};
 machine(_, _) -> {0.0, 0.0}.

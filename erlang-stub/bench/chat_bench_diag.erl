@@ -6,7 +6,7 @@
 %% turn, each phase the bench's saturation load (chat_bench:load/4, `max'
 %% senders) with one kind of instrument beside it, run inside the stub:
 %%   plain   nothing but the counters read before and after: the VM's CPU
-%%           (user + system, chat_bench:vm_cpu_ms/1) and, per OS thread of the VM
+%%           (user + system, chat_bench_os:vm_cpu_ms/1) and, per OS thread of the VM
 %%           (/proc/self/task/*: schedstat and status), CPU, time runnable
 %%           but not on a CPU (run delay: taken by another thread), and
 %%           voluntary / involuntary context switches;
@@ -40,7 +40,8 @@
 %% Run on the stub (this module is loaded there).
 -export([phase/6]).
 
--import(chat_bench, [out/2, loadavg/0, median/1]).
+-import(chat_bench, [out/2, median/1]).
+-import(chat_bench_os, [loadavg/0]).
 
 main() ->
     chat_bench_ab:main("diag", fun run/1).
@@ -54,7 +55,7 @@ run(Opts) ->
     [chat_bench:setup(S, Users, false) || S <- Stubs],
     [begin
          [{module, M} = rpc:call(S, code, load_binary, [M, F, B])
-          || M <- [chat_bench, ?MODULE], {_, B, F} <- [code:get_object_code(M)]],
+          || M <- [chat_bench, chat_bench_os, ?MODULE], {_, B, F} <- [code:get_object_code(M)]],
          chat_bench:direct(S, S, true),
          ok = rpc:call(S, chat_bench, start_pollers, [S, Users])
      end || S <- Stubs],
@@ -109,13 +110,13 @@ renice(N) ->
 phase(Ph, Stub, Users, Secs, Senders, Opts, _Nice) ->
     Shards = [whereis(N) || N <- chat_channel:shard_names()],
     Instr = start(Ph, Shards, Secs, Opts),
-    Cpu0 = chat_bench:vm_cpu_ms(node()),
+    Cpu0 = chat_bench_os:vm_cpu_ms(node()),
     Th0 = threads(),
     T0 = erlang:monotonic_time(microsecond),
     #{send := {Count, Errors, Lat, _}} = chat_bench:load(Stub, Users, Secs, [{send, max, Senders}]),
     T1 = erlang:monotonic_time(microsecond),
     Th1 = threads(),
-    Cpu1 = chat_bench:vm_cpu_ms(node()),
+    Cpu1 = chat_bench_os:vm_cpu_ms(node()),
     Extra = stop(Ph, Instr),
     Wall = T1 - T0,
     #{count => Count, errors => Errors, wall_us => Wall, cores => (Cpu1 - Cpu0) * 1000 / Wall,
@@ -200,7 +201,7 @@ threads() ->
           {ok, St} <- [file:read_file(Dir ++ T ++ "/status")],
           Comm <- [string:trim(binary_to_list(C))],
           [Cpu, Delay | _] <- [[binary_to_integer(X) || X <- string:lexemes(string:trim(SS), " ")]],
-          {Vol, Invol} <- [chat_bench:ctxt_switches(St)]]).
+          {Vol, Invol} <- [chat_bench_os:ctxt_switches(St)]]).
 
 %% Per thread class: cores of CPU, cores of run delay, switches per second.
 thread_delta(Th0, Th1, WallUs) ->

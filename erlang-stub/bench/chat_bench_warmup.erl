@@ -5,7 +5,8 @@
 
 -export([all/3]).
 
--import(chat_bench, [call/2, out/2, loadavg/0, schedulers/1, set_online/2]).
+-import(chat_bench, [call/2, out/2, schedulers/1, set_online/2]).
+-import(chat_bench_os, [loadavg/0]).
 
 %% Brings every stub VM to the state the rounds keep it in, the same way for
 %% each, one after the other with all its schedulers online: sends by
@@ -40,7 +41,7 @@ warmup(Stub, Users, Opts) ->
     Chunk = maps:get(warmup_chunk, Opts, 2),
     Clients = maps:get(sat_senders, Opts, 64),
     set_online(Stub, rpc:call(Stub, erlang, system_info, [schedulers])),
-    Cpu0 = chat_bench:vm_cpu_ms(Stub),
+    Cpu0 = chat_bench_os:vm_cpu_ms(Stub),
     T0 = erlang:monotonic_time(millisecond),
     Before = steady_state(Stub),
     Want = round(Fill * Users * Window),
@@ -52,14 +53,14 @@ warmup(Stub, Users, Opts) ->
                    case (Steady(St) andalso Elapsed >= Min) orelse Elapsed >= Bound of
                        true -> {Sends, Errors, St, Elapsed, lists:reverse(PerChunk)};
                        false ->
-                           C0 = chat_bench:vm_cpu_ms(Stub),
+                           C0 = chat_bench_os:vm_cpu_ms(Stub),
                            {C, E} = rpc:call(Stub, chat_bench, warm_chunk, [Stub, Users, Chunk, Clients], infinity),
-                           C1 = chat_bench:vm_cpu_ms(Stub),
+                           C1 = chat_bench_os:vm_cpu_ms(Stub),
                            Loop(Sends + C, Errors + E, [(C1 - C0) * 1000 / max(C, 1) | PerChunk])
                    end
            end,
     {Sends, Errors, After, Ms, PerChunk} = Loop(0, 0, []),
-    Cpu1 = chat_bench:vm_cpu_ms(Stub),
+    Cpu1 = chat_bench_os:vm_cpu_ms(Stub),
     Ok = Steady(After),
     #{history := H0, events := E0} = Before,
     #{history := H, evicted := Ev, events := E} = After,

@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
-bench_setup chat-diag ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam ebin-test/chat_bench_diag.beam
+bench_setup chat-diag ebin-test/chat_bench.beam ebin-test/chat_bench_os.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam ebin-test/chat_bench_diag.beam
 args=()
 for n in ${DIAG_VMS:-2}; do
   start_stub "diag${n}_$$" . "$n" "$base ${DIAG_FLAGS:-}" 0 "${DIAG_STUB:-}"

@@ -71,7 +71,7 @@ limit=${BENCH_TIMEOUT:-600}
 vm_flags=${BENCH_VM_FLAGS:-$base}
 nice_cmd=()
 if [ -n "${BENCH_NICE:-}" ]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
-bench_setup chat-bench ebin-test/chat_bench.beam ebin-test/chat_bench_warmup.beam
+bench_setup chat-bench ebin-test/chat_bench.beam ebin-test/chat_bench_os.beam ebin-test/chat_bench_warmup.beam
 
 two="benchstub2_$$"
 one="benchstub1_$$"
