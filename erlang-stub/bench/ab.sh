@@ -17,6 +17,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir_a=${AB_DIR_A:-$PWD}
 dir_b=${AB_DIR_B:-$PWD}
+if [ -n "${BENCH_OTP_ROOT:-}" ] && [ "$dir_a" != "$dir_b" ]; then
+  echo "ab.sh: with BENCH_OTP_ROOT both sides run one build (this directory's); AB_DIR_A and AB_DIR_B cannot differ" >&2
+  exit 2
+fi
 . bench/common.sh
 bench_setup chat-ab ebin-test/chat_bench.beam ebin-test/chat_bench_os.beam ebin-test/chat_bench_warmup.beam ebin-test/chat_bench_ab.beam
 args=()

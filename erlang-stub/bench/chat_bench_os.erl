@@ -10,29 +10,44 @@
 %% its OS process's utime + stime from /proc/PID/stat (in USER_HZ ticks, 100 a
 %% second on Linux). Not statistics(runtime), which counts user time only: the
 %% kernel's share of a VM's work (scheduler sleeps and wake-ups, page faults,
-%% allocator mappings; 0.25 to 0.33 cores of a 1.6-core load in a probe on OTP
-%% 25) went uncounted, and showed up as "others". statistics(runtime) where
-%% /proc cannot be read.
+%% allocator mappings) went uncounted, and showed up as "others". Where /proc
+%% cannot be read, statistics(runtime), said once.
 -spec vm_cpu_ms(node()) -> non_neg_integer().
 vm_cpu_ms(Node) ->
-    case file:read_file("/proc/" ++ os_pid(Node) ++ "/stat") of
-        {ok, B} ->
-            [_, Rest] = binary:split(B, <<") ">>),
-            F = binary:split(Rest, <<" ">>, [global]),
-            (binary_to_integer(lists:nth(12, F)) + binary_to_integer(lists:nth(13, F))) * 10;
+    case os_pid(Node) of
+        Pid when is_list(Pid) ->
+            case file:read_file("/proc/" ++ Pid ++ "/stat") of
+                %% The fields after the command name, which ends at the last ") ".
+                {ok, B} -> ticks_ms(lists:last(string:split(B, ") ", trailing)));
+                _ -> runtime_ms(Node)
+            end;
         _ ->
-            {Ms, _} = rpc:call(Node, erlang, statistics, [runtime]),
-            Ms
+            runtime_ms(Node)
     end.
 
+ticks_ms(Fields) ->
+    F = binary:split(Fields, <<" ">>, [global]),
+    (binary_to_integer(lists:nth(12, F)) + binary_to_integer(lists:nth(13, F))) * 10.
+
+runtime_ms(Node) ->
+    persistent_term:get({?MODULE, said}, false) orelse
+        begin
+            io:format("note: /proc/PID/stat of ~s cannot be read: CPU figures are user time only~n", [Node]),
+            persistent_term:put({?MODULE, said}, true)
+        end,
+    {Ms, _} = rpc:call(Node, erlang, statistics, [runtime]),
+    Ms.
+
+%% The node's OS pid, asked once (a failed ask is not kept).
 os_pid(Node) when Node =:= node() ->
     os:getpid();
 os_pid(Node) ->
     case persistent_term:get({?MODULE, os_pid, Node}, undefined) of
         undefined ->
-            Pid = rpc:call(Node, os, getpid, []),
-            persistent_term:put({?MODULE, os_pid, Node}, Pid),
-            Pid;
+            case rpc:call(Node, os, getpid, []) of
+                Pid when is_list(Pid) -> persistent_term:put({?MODULE, os_pid, Node}, Pid), Pid;
+                Bad -> Bad
+            end;
         Pid ->
             Pid
     end.

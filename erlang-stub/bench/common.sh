@@ -71,9 +71,10 @@ start_stub() {
 # code is the build of build_in_root.
 start_stub_in_root() {
   # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
-  ERL_FLAGS="+S $3:$3 $4" ERL_EPMD_PORT=$port nice -n "$5" chroot "$stub_root" erl -noinput -pa "$stub_rel/ebin" \
-    -name "$1@127.0.0.1" -setcookie "$cookie" -start_epmd false \
-    -kernel logger '[{handler,default,logger_std_h,#{config=>#{type=>standard_error}}}]' \
+  # A crash dump goes to the scratch directory (chroot starts erl in the root's /).
+  ERL_FLAGS="+S $3:$3 $4" ERL_EPMD_PORT=$port ERL_CRASH_DUMP="$stub_rel/$1.dump" nice -n "$5" \
+    chroot "$stub_root" erl -noinput -pa "$stub_rel/ebin" -name "$1@127.0.0.1" -setcookie "$cookie" -start_epmd false \
+    -kernel logger '[{handler,default,logger_std_h,#{config=>#{type=>standard_error},formatter=>{logger_formatter,#{single_line=>true}}}}]' \
     -eval 'chat_stub:main()' -extra --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 \
     --idle-ms 600000 --log-level error $6 >"$tmp/$1.ready" 2>"$tmp/$1.err" &
   pids+=($!)

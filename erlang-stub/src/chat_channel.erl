@@ -78,12 +78,18 @@ shard_of(User) ->
 
 %% @doc Whether Pid, the shard a registry row of User names, still runs: whether
 %% it is the process registered under User's shard name (a restarted shard has a
-%% new pid and rewrites its rows). Not is_process_alive/1: on OTP 27 and 29,
-%% unlike OTP 25, that call on a process with signals in its queue (a busy shard
-%% always has messages coming in) sends it a signal and waits for its answer, so
-%% one shard stood still until the other reached its queue: at saturation the
-%% 2-core stub used 1.5 of its 2 cores and sends scaled x1.1 (bench:stub with
-%% BENCH_OTP_ROOT, 7 December 2026).
+%% new pid and rewrites its rows). Not is_process_alive/1, which, when the process
+%% has signals queued, sends it a signal and waits for its answer: on OTP 25 only
+%% for non-message signals (monitors, links, exits), on OTP 27 and 29 for queued
+%% messages too, which a busy shard always has. So one shard stood still until
+%% the other reached its queue: at saturation the 2-core stub used 1.5 of its 2
+%% cores and sends scaled x1.1 (bench:stub with BENCH_OTP_ROOT, 7 December 2026).
+%% One difference: a shard that crashed keeps its name until it has exited, and
+%% is alive here meanwhile (is_process_alive/1 waited for the exit), so an event
+%% sent to it then is dropped like those queued at the crash; the message is in
+%% the history, and the recipient's next poll gets refresh from the restarted
+%% shard. Its event table goes to an heir (chat_user:init/0) so that the exit
+%% takes milliseconds, not the half second freeing a million events took.
 -spec shard_alive(integer(), pid()) -> boolean().
 shard_alive(User, Pid) ->
     whereis(shard_of(User)) =:= Pid.

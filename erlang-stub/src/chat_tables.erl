@@ -5,6 +5,8 @@
 %% state it needs. This process does nothing else and is started first.
 %% The presence table is the exception: chat_presence owns it on purpose, so
 %% that the "crash the presence server" fault really loses presence state.
+%% It is also the heir of each shard's private event table, which it deletes
+%% when the shard dies (chat_user:init/0).
 %%
 %% ?META rows: {thrift_port, P},
 %% {boot_version, V} (this node's partition entry version), {presence_starts, N}.
@@ -94,5 +96,10 @@ handle_call(_Req, _From, S) ->
 handle_cast(_Msg, S) ->
     {noreply, S}.
 
+%% A crashed shard's event table (chat_user:init/0 makes this process its
+%% heir): the channels it held are gone with the shard, so is the table.
+handle_info({'ETS-TRANSFER', Tab, _Shard, chat_user_events}, S) ->
+    ets:delete(Tab),
+    {noreply, S};
 handle_info(_Msg, S) ->
     {noreply, S}.

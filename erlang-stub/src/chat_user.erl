@@ -36,7 +36,11 @@
 %% holds only the small records: with 10,000 users and a window of 100 the
 %% events are ~160 MB, which on the heap every major collection of the shard
 %% copied (on a dirty scheduler, while the shard and every caller waiting for
-%% it stood still). The table dies with the shard, as the channels it hosts do.
+%% it stood still). The table dies with the shard, as the channels it hosts do:
+%% chat_tables is its heir and deletes it, so a crashing shard hands it over at
+%% once instead of freeing up to a million rows while it exits (its name stays
+%% registered until it has exited, and chat_channel:shard_alive/2 goes by the
+%% name).
 -module(chat_user).
 
 -include("chat_stub.hrl").
@@ -58,7 +62,11 @@
 %% any channel is opened or adopted).
 -spec init() -> ok.
 init() ->
-    put(?TAB, ets:new(chat_user_events, [set, private])),
+    Heir = case whereis(chat_tables) of
+               undefined -> [];
+               Tables -> [{heir, Tables, chat_user_events}]
+           end,
+    put(?TAB, ets:new(chat_user_events, [set, private | Heir])),
     ok.
 
 %% @doc Opens a new, empty channel for User in this shard and registers it.
