@@ -158,6 +158,6 @@ switches(OsPid) ->
 
 %% Between two proc_stat/0 readings: the cores busy other than stolen, and the steal time in %.
 machine({_, S0, T0} = P0, {_, S1, T1} = P1) when T1 > T0 ->
-    {chat_bench_os:busy_cores(P0, P1) - (S1 - S0) / (T1 - T0) * erlang:system_info(logical_processors_available),
+    {chat_bench_os:busy_cores(P0, P1) - (S1 - S0) / (T1 - T0) * chat_bench_os:ncpu(),
      100 * (S1 - S0) / (T1 - T0)};
 machine(_, _) -> {0.0, 0.0}.

@@ -39,44 +39,36 @@ bench_cleanup() {
   if [ -n "${stub_rel:-}" ]; then rm -rf "${stub_root:?}$stub_rel"; fi
 }
 
-# build_in_root ROOT: compiles the stub with ROOT's erlc into $stub_rel/ebin, a scratch
-# directory as seen inside ROOT (removed by bench_cleanup).
+# build_in_root ROOT: a copy of the stub (bin, src, include) in a scratch directory
+# $stub_rel as seen inside ROOT (removed by bench_cleanup), compiled by ROOT's erlc into
+# its ebin, which bin/chat-stub then finds up to date.
 build_in_root() {
   [ -x "$1/usr/bin/erl" ] || { echo "BENCH_OTP_ROOT=$1 has no usr/bin/erl: make it with scripts/otp-roots.sh" >&2; exit 1; }
   stub_rel=$(chroot "$1" mktemp -d /tmp/chat-bench-stub.XXXXXX)
-  cp -r src include "$1$stub_rel/"
+  cp -r bin src include "$1$stub_rel/"
   mkdir "$1$stub_rel/ebin"
-  cp ebin/chat_stub.app "$1$stub_rel/ebin/"
   local srcs=()
   for f in src/*.erl; do srcs+=("$stub_rel/$f"); done
   chroot "$1" erlc -I "$stub_rel/include" -o "$stub_rel/ebin" "${srcs[@]}"
+  cp ebin/chat_stub.app "$1$stub_rel/ebin/"   # last: newer than the sources
   echo "stub nodes: OTP $(chroot "$1" erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().') from $1; load node: OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().')" >&2
 }
 
 # start_stub NAME DIR SCHEDULERS VM_FLAGS NICENESS STUB_ARGS: one stub node of the bench's
 # data from DIR (an erlang-stub directory), with +S N:N and VM_FLAGS, at NICENESS, with
 # STUB_ARGS added to its arguments; its ready line goes to $tmp/NAME.ready, its log to
-# $tmp/NAME.err, its pid to $pids.
+# $tmp/NAME.err, its pid to $pids. With BENCH_OTP_ROOT, DIR is ignored: the root's copy
+# of bin/chat-stub runs the build of build_in_root, and a crash dump goes to its scratch
+# directory.
 start_stub() {
-  if [ -n "${stub_rel:-}" ]; then start_stub_in_root "$@"; return; fi
+  local run=("$2/bin/chat-stub")
+  if [ -n "${stub_rel:-}" ]; then
+    run=(env CHAT_STUB_EBIN="$stub_rel/ebin" ERL_CRASH_DUMP="$stub_rel/$1.dump" chroot "$stub_root" bash "$stub_rel/bin/chat-stub")
+  fi
   # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
-  ERL_FLAGS="+S $3:$3 $4" nice -n "$5" "$2/bin/chat-stub" --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
+  ERL_FLAGS="+S $3:$3 $4" nice -n "$5" "${run[@]}" --name "$1@127.0.0.1" --cookie "$cookie" --epmd-port "$port" \
     --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 --idle-ms 600000 --log-level error $6 \
     >"$tmp/$1.ready" 2>"$tmp/$1.err" &
-  pids+=($!)
-}
-
-# start_stub_in_root: start_stub's node, run by the OTP of $stub_root (what bin/chat-stub
-# would run there: logs to stderr, the ready line alone on stdout). DIR is ignored: the
-# code is the build of build_in_root.
-start_stub_in_root() {
-  # shellcheck disable=SC2086 # STUB_ARGS is a list of arguments
-  # A crash dump goes to the scratch directory (chroot starts erl in the root's /).
-  ERL_FLAGS="+S $3:$3 $4" ERL_EPMD_PORT=$port ERL_CRASH_DUMP="$stub_rel/$1.dump" nice -n "$5" \
-    chroot "$stub_root" erl -noinput -pa "$stub_rel/ebin" -name "$1@127.0.0.1" -setcookie "$cookie" -start_epmd false \
-    -kernel logger '[{handler,default,logger_std_h,#{config=>#{type=>standard_error},formatter=>{logger_formatter,#{single_line=>true}}}}]' \
-    -eval 'chat_stub:main()' -extra --thrift-port 0 --users "$users" --friends "$friends" --grace-ms 0 \
-    --idle-ms 600000 --log-level error $6 >"$tmp/$1.ready" 2>"$tmp/$1.err" &
   pids+=($!)
 }
 
