@@ -5,8 +5,9 @@
 %%   erl -noshell -pa ebin-test -run chat_bench_smp main [rounds=5] [seconds=4] [work_us=40]
 %%
 %% Each probe runs in fresh VMs started by this controller, +S 1:1 and +S 2:2
-%% in turn (the order alternates between rounds), with the stub's VM flags
-%% (+sbwt none ...); each prints its figures and halts. Per round the ratios,
+%% in turn (the order alternates between rounds), with the VM flags in
+%% SMP_VM_FLAGS (smp.sh passes the stub VMs' flags, common.sh's $base); each
+%% prints its figures and halts. Per round the ratios,
 %% at the end their medians:
 %%
 %%   pattern       the message pattern of a stub send and nothing else: 64
@@ -47,14 +48,15 @@ main() ->
     Rounds = maps:get(rounds, Opts, 5),
     Secs = maps:get(seconds, Opts, 4),
     Iters = calibrate(maps:get(work_us, Opts, 40)),
-    out("OTP ~s, ~b cores, load average ~s; ~b rounds of ~b s per VM; work ~b us a send (~b iterations)~n",
+    out("OTP ~s, ~b cores, load average ~s; ~b rounds of ~b s per VM; work ~b us a send (~b iterations); "
+        "VM flags: ~s~n",
         [erlang:system_info(otp_release), chat_bench_os:ncpu(), chat_bench_os:loadavg(), Rounds, Secs,
-         maps:get(work_us, Opts, 40), Iters]),
+         maps:get(work_us, Opts, 40), Iters, os:getenv("SMP_VM_FLAGS", "")]),
     Rows = [round(R, Secs, Iters) || R <- lists:seq(1, Rounds)],
     out("~nmedians over ~b rounds:~n", [Rounds]),
     [begin
          Col = [maps:get(K, Row) || Row <- Rows],
-         out("  ~-44s ~.2f   (rounds ~s)~n", [label(K), median(Col), fmt(Col)])
+         out("  ~-50s ~.2f   (rounds ~s)~n", [label(K), median(Col), fmt(Col)])
      end || K <- [pattern_rate, pattern_cpu, work_rate, work_cpu, work_cores, ets_cpu, ets_two_vms]],
     out("load average now ~s~n", [chat_bench_os:loadavg()]),
     halt(0).
@@ -107,9 +109,10 @@ pair(Kind, Args, Secs, Order) ->
 children(Specs, Secs) ->
     Erl = os:find_executable("erl"),
     Dir = filename:dirname(code:which(?MODULE)),
+    Flags = string:lexemes(os:getenv("SMP_VM_FLAGS", ""), " "),
     Ports = [open_port({spawn_executable, Erl},
-                       [{args, ["+S", io_lib:format("~b:~b", [S, S]), "+sbwt", "none", "+sbwtdcpu", "none",
-                                "+sbwtdio", "none", "-noshell", "-pa", Dir, "-run", ?MODULE, "child",
+                       [{args, ["+S", io_lib:format("~b:~b", [S, S]) | Flags]
+                               ++ ["-noshell", "-pa", Dir, "-run", ?MODULE, "child",
                                 atom_to_list(Kind), integer_to_list(Secs) | [integer_to_list(A) || A <- Args]]},
                         {line, 4096}, exit_status, stderr_to_stdout])
              || {S, Kind, Args} <- Specs],

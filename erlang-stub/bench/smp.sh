@@ -10,4 +10,6 @@ cd "$(dirname "$0")/.."
 command -v erl >/dev/null || bash ../scripts/ensure-erlang.sh
 mkdir -p ebin ebin-test
 flock ebin/.build.lock make -s all ebin-test/chat_bench.beam ebin-test/chat_bench_os.beam ebin-test/chat_bench_smp.beam >&2
-exec erl +S 1:1 -noshell -pa ebin-test -run chat_bench_smp main -extra "$@"
+# The probe VMs get the stub VMs' flags ($base).
+. bench/common.sh
+SMP_VM_FLAGS="$base" exec erl +S 1:1 -noshell -pa ebin-test -run chat_bench_smp main -extra "$@"
